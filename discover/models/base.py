@@ -1,0 +1,55 @@
+"""A model that hosts named process slots which can be swapped at run time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from torch import nn
+
+from discover.processes.base import Process
+
+
+class SlotError(ValueError):
+    """A slot name or a slot's inputs do not fit the model."""
+
+
+class HybridModel(nn.Module):
+    """Base class of every model with process slots.
+
+    Subclasses call ``super().__init__(available_inputs)`` with, per slot name, the
+    inputs that slot may see, then fill the slots with :meth:`set_slot`. Inside the
+    model a slot is evaluated as ``self.slots[name](inputs_by_name)``.
+    """
+
+    def __init__(self, available_inputs: Mapping[str, Sequence[str]]):
+        super().__init__()
+        self.available_inputs: dict[str, tuple[str, ...]] = {
+            name: tuple(inputs) for name, inputs in available_inputs.items()
+        }
+        self.slots = nn.ModuleDict()
+
+    def set_slot(self, name: str, process: Process) -> Process:
+        """Put ``process`` in slot ``name`` (replacing what was there) and return the old one.
+
+        Raises:
+            SlotError: unknown slot, or the process asks for an input the slot cannot see.
+        """
+        if name not in self.available_inputs:
+            raise SlotError(f"unknown slot {name!r}; this model has {sorted(self.available_inputs)}")
+        allowed = self.available_inputs[name]
+        missing = [i for i in process.inputs if i not in allowed]
+        if missing:
+            raise SlotError(
+                f"slot {name!r} cannot see input(s) {missing}; it may use {list(allowed)}"
+            )
+        old = self.slots[name] if name in self.slots else None
+        self.slots[name] = process
+        return old
+
+    def slot_kinds(self) -> dict[str, str]:
+        """Slot name → ``physical``, ``neural`` or ``symbolic``."""
+        return {name: slot.kind for name, slot in self.slots.items()}
+
+    def neural_slots(self) -> list[str]:
+        """Names of the slots currently filled by neural networks."""
+        return [name for name, slot in self.slots.items() if slot.kind == "neural"]

@@ -1,0 +1,141 @@
+"""Compile sympy expressions to torch, with their numeric constants as trainable parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import reduce
+
+import sympy
+import torch
+from sympy.core.function import AppliedUndef
+from torch import Tensor, nn
+
+Node = Callable[[Mapping[str, Tensor], Tensor, Mapping[str, Callable[..., Tensor]]], Tensor]
+"""A compiled node: ``node(values, constants, functions) -> Tensor``."""
+
+_UNARY: dict[type, Callable[[Tensor], Tensor]] = {
+    sympy.exp: torch.exp,
+    sympy.log: torch.log,
+    sympy.sin: torch.sin,
+    sympy.cos: torch.cos,
+    sympy.tan: torch.tan,
+    sympy.tanh: torch.tanh,
+    sympy.sinh: torch.sinh,
+    sympy.cosh: torch.cosh,
+    sympy.Abs: torch.abs,
+    sympy.sign: torch.sign,
+}
+
+
+class ExpressionModule(nn.Module):
+    """A sympy expression as a torch module.
+
+    Every ``sympy.Float`` in the expression becomes an entry of the trainable vector
+    ``constants``; integers and rationals (e.g. the 2 in ``x**2``) stay fixed structure.
+    Calls of undefined functions (``F(x, y)``) are looked up in ``functions`` at call
+    time, which is how an ODE right-hand side calls its neural slots.
+
+    Args:
+        expression: the sympy expression.
+        names: the symbols it may use; each must be given when calling.
+    """
+
+    def __init__(self, expression: sympy.Expr, names: Sequence[str]):
+        super().__init__()
+        unknown = {s.name for s in expression.free_symbols} - set(names)
+        if unknown:
+            raise ValueError(f"expression {expression} uses undeclared symbol(s) {sorted(unknown)}")
+        self.expression = expression
+        self.names = tuple(names)
+        self._values: list[float] = []
+        self._root = self._compile(expression)
+        self.constants = nn.Parameter(torch.tensor(self._values, dtype=torch.get_default_dtype()))
+
+    def forward(
+        self,
+        values: Mapping[str, Tensor],
+        functions: Mapping[str, Callable[..., Tensor]] | None = None,
+    ) -> Tensor:
+        """Evaluate with ``values`` (name → tensor, broadcastable) and callable ``functions``."""
+        out = self._root(values, self.constants, functions or {})
+        shape = torch.broadcast_shapes(out.shape, *(value.shape for value in values.values()))
+        return out if out.shape == shape else torch.broadcast_to(out, shape)
+
+    def current_expression(self, digits: int | None = None) -> sympy.Expr:
+        """The expression with the current (fitted) constant values substituted."""
+        values = self.constants.detach().cpu().tolist()
+        it = iter(values)
+        return _replace_floats(self.expression, lambda _f: sympy.Float(next(it), digits or 15))
+
+    # -- compilation -------------------------------------------------------------------
+    def _constant(self, value: float) -> Node:
+        index = len(self._values)
+        self._values.append(float(value))
+        return lambda v, c, f: c[index]
+
+    def _compile(self, expr: sympy.Basic) -> Node:
+        if isinstance(expr, sympy.Symbol):
+            name = expr.name
+            return lambda v, c, f: v[name]
+        if isinstance(expr, sympy.Float):
+            return self._constant(float(expr))
+        if isinstance(expr, sympy.Number | sympy.NumberSymbol):
+            fixed = float(expr)
+            return lambda v, c, f: c.new_tensor(fixed)
+        if isinstance(expr, sympy.Add):
+            parts = [self._compile(a) for a in expr.args]
+            return lambda v, c, f: reduce(torch.add, (p(v, c, f) for p in parts))
+        if isinstance(expr, sympy.Mul):
+            parts = [self._compile(a) for a in expr.args]
+            return lambda v, c, f: reduce(torch.mul, (p(v, c, f) for p in parts))
+        if isinstance(expr, sympy.Pow):
+            return self._compile_pow(expr)
+        if isinstance(expr, sympy.Min | sympy.Max):
+            combine = torch.minimum if isinstance(expr, sympy.Min) else torch.maximum
+            parts = [self._compile(a) for a in expr.args]
+
+            def minmax(v, c, f):
+                tensors = torch.broadcast_tensors(*(p(v, c, f) for p in parts))
+                return reduce(combine, tensors)
+
+            return minmax
+        if isinstance(expr, AppliedUndef):
+            fname = expr.func.__name__
+            parts = [self._compile(a) for a in expr.args]
+
+            def call(v, c, f):
+                if fname not in f:
+                    raise KeyError(f"no function {fname!r} given to evaluate {self.expression}")
+                return f[fname](*(p(v, c, f) for p in parts))
+
+            return call
+        if type(expr) in _UNARY and len(expr.args) == 1:
+            op = _UNARY[type(expr)]
+            inner = self._compile(expr.args[0])
+            return lambda v, c, f: op(inner(v, c, f))
+        raise ValueError(f"cannot compile {type(expr).__name__} in {self.expression}")
+
+    def _compile_pow(self, expr: sympy.Pow) -> Node:
+        base = self._compile(expr.base)
+        exponent = expr.exp
+        if exponent == sympy.Rational(1, 2):
+            return lambda v, c, f: torch.sqrt(base(v, c, f))
+        if exponent == -1:
+            return lambda v, c, f: torch.reciprocal(base(v, c, f))
+        if isinstance(exponent, sympy.Integer):
+            power = int(exponent)
+            return lambda v, c, f: torch.pow(base(v, c, f), power)
+        exp = self._compile(exponent)
+        return lambda v, c, f: torch.pow(base(v, c, f), exp(v, c, f))
+
+
+def _replace_floats(expr: sympy.Basic, replace: Callable[[sympy.Float], sympy.Expr]) -> sympy.Expr:
+    """Rebuild ``expr`` with each Float replaced, in the compiler's traversal order."""
+    if isinstance(expr, sympy.Float):
+        return replace(expr)
+    if not expr.args or isinstance(expr, sympy.Number | sympy.Symbol | sympy.NumberSymbol):
+        return expr
+    if isinstance(expr, sympy.Pow) and expr.exp in (sympy.Rational(1, 2), -1):
+        return expr.func(_replace_floats(expr.base, replace), expr.exp, evaluate=False)
+    args = [_replace_floats(a, replace) for a in expr.args]
+    return expr.func(*args, evaluate=False)

@@ -1,0 +1,87 @@
+"""Neural process: an MLP over named, normalised inputs with a range-bounded output."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from discover.processes.base import OutputRange, Process
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+    "softplus": nn.Softplus,
+}
+
+
+class Neural(Process):
+    """A multilayer perceptron standing in for an unknown process.
+
+    Inputs are standardised with ``(x - loc) / scale`` (set from data with
+    :meth:`set_normalisation`); the raw network output is mapped into ``output_range`` by
+    construction (sigmoid for ``[a, b]``, ``output_scale`` times softplus for ``>= a`` or
+    ``<= b``, ``output_scale`` times the identity when unbounded), so the output can never
+    leave the declared range.
+
+    Args:
+        inputs: names of the inputs.
+        output_range: e.g. ``"[0, 1]"``, ``">=0"`` or ``None`` for unbounded.
+        hidden: widths of the hidden layers.
+        activation: one of ``tanh``, ``relu``, ``silu``, ``gelu``, ``softplus``.
+        output_scale: typical magnitude of an output with an open end, in its units.
+    """
+
+    kind = "neural"
+
+    def __init__(
+        self,
+        inputs: Sequence[str],
+        output_range: OutputRange | str | None = None,
+        hidden: Sequence[int] = (32, 32),
+        activation: str = "tanh",
+        output_scale: float = 1.0,
+    ):
+        super().__init__(inputs, output_range)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose from {list(ACTIVATIONS)}")
+        if output_scale <= 0:
+            raise ValueError(f"output_scale must be positive, got {output_scale}")
+        widths = [len(self.inputs), *hidden, 1]
+        layers: list[nn.Module] = []
+        for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+            layers.append(nn.Linear(n_in, n_out))
+            if i < len(widths) - 2:
+                layers.append(ACTIVATIONS[activation]())
+        self.network = nn.Sequential(*layers)
+        self.hidden = tuple(hidden)
+        self.activation = activation
+        self.register_buffer("loc", torch.zeros(len(self.inputs)))
+        self.register_buffer("scale", torch.ones(len(self.inputs)))
+        self.register_buffer("output_scale", torch.tensor(float(output_scale)))
+
+    def set_normalisation(self, samples: Mapping[str, Tensor]) -> None:
+        """Set input location and scale from typical values of each input (any shape)."""
+        loc, scale = [], []
+        for name in self.inputs:
+            values = torch.as_tensor(samples[name], dtype=torch.float64).reshape(-1)
+            values = values[torch.isfinite(values)]
+            if values.numel() == 0:
+                raise ValueError(f"no finite values to normalise input {name!r}")
+            loc.append(values.mean())
+            std = values.std() if values.numel() > 1 else torch.tensor(0.0)
+            scale.append(std if std > 0 else values.abs().mean().clamp_min(1.0))
+        self.loc.copy_(torch.stack(loc))
+        self.scale.copy_(torch.stack(scale))
+
+    def evaluate(self, args: Sequence[Tensor]) -> Tensor:
+        x = torch.stack(list(args), dim=-1)
+        z = self.network((x - self.loc.to(x.dtype)) / self.scale.to(x.dtype)).squeeze(-1)
+        return self.output_range.squash(z, self.output_scale.to(z.dtype))
+
+    def describe(self) -> str:
+        width = "x".join(str(h) for h in self.hidden)
+        return f"neural MLP {width} ({', '.join(self.inputs)}) -> {self.output_range}"

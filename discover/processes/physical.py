@@ -1,0 +1,47 @@
+"""Physical process: the textbook function, optionally with learnable parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from discover.processes.base import OutputRange, Process
+
+
+class Physical(Process):
+    """Wrap a textbook function ``function(**inputs, **parameters) -> Tensor``.
+
+    Args:
+        function: a torch function of the named inputs (and parameters) as keywords.
+        inputs: names of the inputs the function takes.
+        parameters: learnable scalar parameters and their initial values.
+        output_range: declared range of the output (documentation and checks only).
+        name: a readable name for reports, e.g. ``"pet * min(1, soil_wetness / lp)"``.
+    """
+
+    kind = "physical"
+
+    def __init__(
+        self,
+        function: Callable[..., Tensor],
+        inputs: Sequence[str],
+        parameters: Mapping[str, float] | None = None,
+        output_range: OutputRange | str | None = None,
+        name: str | None = None,
+    ):
+        super().__init__(inputs, output_range)
+        self.function = function
+        self.parameters_ = nn.ParameterDict(
+            {k: nn.Parameter(torch.tensor(float(v))) for k, v in (parameters or {}).items()}
+        )
+        self.name = name or getattr(function, "__name__", "physical")
+
+    def evaluate(self, args: Sequence[Tensor]) -> Tensor:
+        kwargs = dict(zip(self.inputs, args, strict=True))
+        kwargs.update({k: p for k, p in self.parameters_.items()})
+        return self.function(**kwargs)
+
+    def describe(self) -> str:
+        return f"physical {self.name}"
