@@ -1,0 +1,376 @@
+"""Physical checks of a learned or discovered function over its domain and beyond it.
+
+A function is a :class:`discover.processes.Process` (called with ``{name: tensor}``) or
+any callable taking ``{name: ndarray [n]}`` and returning ``[n]`` (or a scalar). It is
+evaluated on two regions:
+
+- ``visited``: the probed samples themselves when every input is given as samples of
+  the same length (the joint domain the model saw), otherwise uniform points in the
+  box spanned by the samples or the given ``(low, high)`` ranges;
+- ``extrapolated``: the box widened by ``widen`` times its width on each side (a
+  zero-width input by ``widen`` times ``max(|value|, 1)``), clipped to the physical
+  ``bounds`` of each input when given.
+
+On each region four kinds of check run, each with a pass/fail and a sentence:
+``finite`` (no NaN/inf), ``range`` (the declared output range holds), ``monotone in x``
+(the declared direction holds along ``n_lines`` sweeps of ``x`` with the other inputs
+held at sampled values) and ``limits`` (on the faces of the box: finite, in range, and
+no larger in magnitude than ``growth`` times the largest magnitude seen on the visited
+points).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from discover.processes.base import OutputRange, Process
+
+Points = dict[str, np.ndarray]
+Box = dict[str, tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check on one region."""
+
+    check: str
+    region: str
+    passed: bool
+    sentence: str
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """All checks of one function; ``passed`` when every check passed."""
+
+    function: str
+    results: tuple[CheckResult, ...]
+    visited: Box
+    extrapolated: Box
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+    @property
+    def failures(self) -> tuple[CheckResult, ...]:
+        return tuple(r for r in self.results if not r.passed)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Columns ``check, region, passed, sentence``."""
+        return pd.DataFrame([r.__dict__ for r in self.results])
+
+    def __str__(self) -> str:
+        lines = [f"checks of {self.function}:"]
+        lines += [
+            f"  {'PASS' if r.passed else 'FAIL'} [{r.region}] {r.check}: {r.sentence}"
+            for r in self.results
+        ]
+        return "\n".join(lines)
+
+
+def _as_evaluator(
+    function: Process | Callable[[Points], np.ndarray],
+) -> tuple[Callable[[Points], np.ndarray], tuple[str, ...] | None, OutputRange | None, str]:
+    """Wrap ``function`` as ``points -> values [n]``; also return its input names, range
+    and description when it is a :class:`Process`."""
+    if isinstance(function, Process):
+        tensors = [*function.parameters(), *function.buffers()]
+        floats = [t.dtype for t in tensors if t.is_floating_point()]
+        dtype = floats[0] if floats else torch.get_default_dtype()
+
+        def evaluate_process(points: Points) -> np.ndarray:
+            with torch.no_grad():
+                out = function({k: torch.as_tensor(v, dtype=dtype) for k, v in points.items()})
+            return out.detach().cpu().double().numpy()
+
+        return evaluate_process, function.inputs, function.output_range, function.describe()
+    if not callable(function):
+        raise TypeError(f"expected a Process or a callable, got {type(function).__name__}")
+    name = getattr(function, "__name__", type(function).__name__)
+    return (lambda points: np.asarray(function(points), dtype=float)), None, None, name
+
+
+def _read_domain(
+    domain: Mapping[str, Sequence[float] | np.ndarray | tuple[float, float]],
+    names: Sequence[str] | None,
+) -> tuple[Box, Points | None]:
+    """Visited box per input, and the joint samples when every input has equally many."""
+    if names is not None:
+        missing = [n for n in names if n not in domain]
+        extra = [n for n in domain if n not in names]
+        if missing or extra:
+            raise ValueError(
+                f"domain must give exactly the inputs {list(names)}; "
+                f"missing {missing}, unexpected {extra}"
+            )
+    else:
+        names = list(domain)
+    if not names:
+        raise ValueError("domain is empty")
+    box: Box = {}
+    samples: Points = {}
+    for name in names:
+        spec = domain[name]
+        if isinstance(spec, tuple):
+            if len(spec) != 2 or not spec[0] <= spec[1]:
+                raise ValueError(f"range of {name!r} must be (low, high) with low <= high")
+            box[name] = (float(spec[0]), float(spec[1]))
+            continue
+        values = np.asarray(spec, dtype=float).reshape(-1)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            raise ValueError(f"no finite samples of {name!r} in the domain")
+        box[name] = (float(values.min()), float(values.max()))
+        samples[name] = values
+    lengths = {v.size for v in samples.values()}
+    joint = len(samples) == len(names) and len(lengths) == 1
+    return box, (samples if joint else None)
+
+
+def _widen(box: Box, widen: float, bounds: Mapping[str, tuple[float | None, float | None]]) -> Box:
+    unknown = set(bounds) - set(box)
+    if unknown:
+        raise ValueError(f"bounds given for unknown inputs {sorted(unknown)}")
+    wide: Box = {}
+    for name, (low, high) in box.items():
+        width = high - low if high > low else max(abs(low), 1.0)
+        new_low, new_high = low - widen * width, high + widen * width
+        lower, upper = bounds.get(name, (None, None))
+        if lower is not None:
+            new_low = max(new_low, lower)
+        if upper is not None:
+            new_high = min(new_high, upper)
+        wide[name] = (new_low, new_high)
+    return wide
+
+
+def _uniform(box: Box, n: int, rng: np.random.Generator) -> Points:
+    return {name: rng.uniform(low, high, n) for name, (low, high) in box.items()}
+
+
+def _corners(box: Box) -> Points:
+    names = list(box)
+    if len(names) > 10:
+        return {name: np.empty(0) for name in names}
+    grid = np.array(np.meshgrid(*[box[n] for n in names], indexing="ij")).reshape(len(names), -1)
+    return {name: grid[i] for i, name in enumerate(names)}
+
+
+def _concat(*parts: Points) -> Points:
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def _call(evaluate: Callable[[Points], np.ndarray], points: Points) -> np.ndarray:
+    n = next(iter(points.values())).size
+    with np.errstate(all="ignore"):  # NaN/inf are reported by the checks, not warned
+        values = np.asarray(evaluate(points), dtype=float)
+    try:
+        return np.broadcast_to(values, (n,)).copy()
+    except ValueError:
+        raise ValueError(f"function returned shape {values.shape} for {n} points") from None
+
+
+def _at(points: Points, i: int) -> str:
+    return ", ".join(f"{k}={v[i]:.4g}" for k, v in points.items())
+
+
+def _finite_check(values: np.ndarray, points: Points, region: str) -> CheckResult:
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return CheckResult("finite", region, True, f"finite at all {values.size} points.")
+    i = int(np.flatnonzero(bad)[0])
+    return CheckResult(
+        "finite",
+        region,
+        False,
+        f"NaN or inf at {int(bad.sum())} of {values.size} points, e.g. at {_at(points, i)}.",
+    )
+
+
+def _outside(values: np.ndarray, limits: OutputRange, rtol: float) -> np.ndarray:
+    out = np.zeros(values.shape, dtype=bool)
+    if limits.low is not None:
+        out |= values < limits.low - rtol * max(1.0, abs(limits.low))
+    if limits.high is not None:
+        out |= values > limits.high + rtol * max(1.0, abs(limits.high))
+    return out
+
+
+def _range_check(
+    values: np.ndarray, points: Points, limits: OutputRange, region: str, rtol: float
+) -> CheckResult:
+    finite = values[np.isfinite(values)]
+    span = f"[{finite.min():.4g}, {finite.max():.4g}]" if finite.size else "nothing finite"
+    bad = _outside(values, limits, rtol)
+    if not bad.any():
+        return CheckResult("range", region, True, f"outputs {span} stay within {limits}.")
+    i = int(np.flatnonzero(bad)[0])
+    return CheckResult(
+        "range",
+        region,
+        False,
+        f"outputs {span} leave {limits} at {int(bad.sum())} of {values.size} points, "
+        f"e.g. {values[i]:.4g} at {_at(points, i)}.",
+    )
+
+
+def _monotone_check(
+    evaluate: Callable[[Points], np.ndarray],
+    base: Points,
+    name: str,
+    direction: int,
+    box: Box,
+    region: str,
+    n_steps: int,
+    rtol: float,
+) -> CheckResult:
+    n_lines = next(iter(base.values())).size
+    sweep = np.linspace(*box[name], n_steps)
+    grid = {k: np.repeat(v, n_steps) for k, v in base.items()}
+    grid[name] = np.tile(sweep, n_lines)
+    values = _call(evaluate, grid).reshape(n_lines, n_steps)
+    steps = np.diff(values, axis=1) * direction
+    scale = max(1.0, float(np.nanmax(np.abs(values), initial=0.0)))
+    bad = steps < -rtol * scale  # NaN steps are left to the finiteness check
+    word = "increasing" if direction > 0 else "decreasing"
+    check = f"monotone in {name}"
+    across = f"across {name} in [{sweep[0]:.4g}, {sweep[-1]:.4g}]"
+    if not bad.any():
+        return CheckResult(check, region, True, f"{word} on all {n_lines} sweeps {across}.")
+    line, step = (int(x[0]) for x in np.nonzero(bad))
+    others = ", ".join(f"{k}={v[line]:.4g}" for k, v in base.items() if k != name)
+    return CheckResult(
+        check,
+        region,
+        False,
+        f"not {word} on {int(bad.any(axis=1).sum())} of {n_lines} sweeps {across}, e.g. "
+        f"{values[line, step]:.4g} -> {values[line, step + 1]:.4g} from {name}="
+        f"{sweep[step]:.4g} to {sweep[step + 1]:.4g} (with {others or 'no other inputs'}).",
+    )
+
+
+def _limits_check(
+    evaluate: Callable[[Points], np.ndarray],
+    box: Box,
+    limits: OutputRange | None,
+    reference: float,
+    growth: float,
+    region: str,
+    n_face: int,
+    rng: np.random.Generator,
+    rtol: float,
+) -> CheckResult:
+    faces = []
+    for name, edges in box.items():
+        for side, edge in zip(("low", "high"), edges, strict=True):
+            points = _uniform(box, n_face, rng)
+            points[name] = np.full(n_face, edge)
+            faces.append((f"{name}={edge:.4g} ({side} edge)", _call(evaluate, points)))
+    problems = []
+    for where, values in faces:
+        if not np.isfinite(values).all():
+            problems.append(f"NaN or inf at {where}")
+        elif limits is not None and _outside(values, limits, rtol).any():
+            problems.append(f"outside {limits} at {where}")
+        elif np.abs(values).max() > growth * reference:
+            problems.append(
+                f"|output| up to {np.abs(values).max():.4g} at {where}, more than "
+                f"{growth:g} x the largest visited {reference:.4g}"
+            )
+    finite = np.concatenate([v[np.isfinite(v)] for _, v in faces])
+    span = f"[{finite.min():.4g}, {finite.max():.4g}]" if finite.size else "nothing finite"
+    if not problems:
+        return CheckResult("limits", region, True, f"outputs on the edges of the box span {span}.")
+    return CheckResult(
+        "limits", region, False, f"outputs on the edges span {span}; " + "; ".join(problems) + "."
+    )
+
+
+def check_function(
+    function: Process | Callable[[Points], np.ndarray],
+    domain: Mapping[str, Sequence[float] | np.ndarray | tuple[float, float]],
+    declared_range: OutputRange | str | tuple[float | None, float | None] | None = None,
+    monotone: Mapping[str, int] | None = None,
+    *,
+    bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
+    widen: float = 0.5,
+    n_points: int = 2000,
+    n_lines: int = 50,
+    n_steps: int = 41,
+    growth: float = 10.0,
+    rtol: float = 1e-6,
+    seed: int = 0,
+) -> CheckReport:
+    """Check ``function`` on its visited domain and an extrapolated box (module docstring).
+
+    Args:
+        function: a :class:`Process` or a callable ``{name: ndarray [n]} -> ndarray [n]``.
+        domain: per input, visited samples (array or list) or a ``(low, high)`` tuple.
+        declared_range: output range (default: the process's ``output_range``).
+        monotone: per input, ``+1`` (non-decreasing) or ``-1`` (non-increasing).
+        bounds: physical ``(low, high)`` of inputs (``None`` for open); the extrapolated
+            box never crosses them.
+        widen: extrapolation, as a fraction of the visited width on each side.
+        n_points: random points per region (the box corners are added).
+        n_lines, n_steps: sweeps per monotonicity check and points per sweep.
+        growth: largest allowed ``|output|`` on the box faces, relative to the largest
+            ``|output|`` on the visited points.
+        rtol: tolerance, relative to ``max(1, |bound|)`` or the output scale.
+        seed: seed of the random points (the report is reproducible).
+    """
+    evaluate, names, process_range, description = _as_evaluator(function)
+    if declared_range is None:
+        declared_range = process_range
+    limits = None if declared_range is None else OutputRange.parse(declared_range)
+    if limits is not None and not limits.bounded:
+        limits = None
+    box, samples = _read_domain(domain, names)
+    monotone = dict(monotone or {})
+    for name, direction in monotone.items():
+        if name not in box:
+            raise ValueError(f"monotonicity declared for unknown input {name!r}")
+        if direction not in (1, -1):
+            raise ValueError(f"monotone direction of {name!r} must be +1 or -1, got {direction}")
+    if widen < 0:
+        raise ValueError(f"widen must be >= 0, got {widen}")
+    wide = _widen(box, widen, bounds or {})
+    rng = np.random.default_rng(seed)
+
+    if samples is not None:
+        n = next(iter(samples.values())).size
+        keep = rng.choice(n, size=min(n, n_points), replace=False)
+        visited_points = {k: v[keep] for k, v in samples.items()}
+    else:
+        visited_points = _concat(_uniform(box, n_points, rng), _corners(box))
+    regions = {
+        "visited": (box, visited_points),
+        "extrapolated": (wide, _concat(_uniform(wide, n_points, rng), _corners(wide))),
+    }
+    visited_values = _call(evaluate, visited_points)
+    finite_visited = np.abs(visited_values[np.isfinite(visited_values)])
+    reference = max(float(finite_visited.max(initial=0.0)), 1e-12)
+
+    results: list[CheckResult] = []
+    for region, (region_box, points) in regions.items():
+        values = visited_values if region == "visited" else _call(evaluate, points)
+        results.append(_finite_check(values, points, region))
+        if limits is not None:
+            results.append(_range_check(values, points, limits, region, rtol))
+        lines = rng.choice(next(iter(points.values())).size, size=n_lines)
+        base = {k: v[lines] for k, v in points.items()}
+        for name, direction in monotone.items():
+            results.append(
+                _monotone_check(evaluate, base, name, direction, region_box, region, n_steps, rtol)
+            )
+        results.append(
+            _limits_check(
+                evaluate, region_box, limits, reference, growth, region, n_lines, rng, rtol
+            )
+        )
+    return CheckReport(description, tuple(results), box, wide)
