@@ -85,10 +85,19 @@ class Comparison:
             first, second, share = self.b, self.a, self.share_b_better
         if self.unit == "sites":
             delta = f"median Δ{self.metric} ({self.a} − {self.b})"
-            head = f"{first} beats {second} on {round(share * self.n)} of {self.n} sites"
+            count = f"{{}} of {self.n} sites"
+            shares = (round(self.share_a_better * self.n), round(self.share_b_better * self.n))
+            head = f"{first} beats {second} on " + count.format(round(share * self.n))
         else:
             delta = f"Δ{self.metric} ({self.a} − {self.b})"
-            head = f"{first} beats {second} in {share:.0%} of {self.n} block-bootstrap resamples"
+            count = f"{{:.0%}} of {self.n} block-bootstrap resamples"
+            shares = (self.share_a_better, self.share_b_better)
+            head = f"{first} beats {second} in " + count.format(share)
+        if self.winner is None:
+            head = (
+                f"{self.a} and {self.b} are level: {self.a} better in "
+                f"{count.format(shares[0])}, {self.b} in {count.format(shares[1])}"
+            )
         p_text = f"{self.test} p = {_fmt(self.p_value)}"
         if self.p_adjusted is not None:
             p_text += f" (Holm-adjusted {_fmt(self.p_adjusted)})"
