@@ -1,0 +1,58 @@
+"""Filling gaps (NaN or inf) in forcings, only when asked and with a named method."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from discover.data.container import DataError
+
+FILL_METHODS = ("linear", "climatology")
+
+
+def _linear(da: xr.DataArray) -> xr.DataArray:
+    inner = da.interpolate_na(dim="time", method="linear")
+    return inner.ffill("time").bfill("time")
+
+
+def _climatology(da: xr.DataArray) -> xr.DataArray:
+    day = da["time"].dt.dayofyear
+    mean = da.groupby(day).mean("time", skipna=True)
+    return da.fillna(mean.sel(dayofyear=day).drop_vars("dayofyear"))
+
+
+def fill_gaps(ds: xr.Dataset, method: str, variables: list[str] | None = None) -> xr.Dataset:
+    """Fill NaN and inf values of forcings along ``time``, per site.
+
+    Methods: ``"linear"`` interpolates between the nearest valid days (leading and
+    trailing gaps take the nearest valid value); ``"climatology"`` takes the site's mean
+    of the same day of year over the other years. ``variables`` defaults to all forcings
+    (observations are masked, never filled). Each filled variable records
+    ``attrs["filled"]`` (number of values filled) and ``attrs["fill_method"]``. Values no
+    method can fill stay NaN, so validation still reports them.
+    """
+    if method not in FILL_METHODS:
+        raise DataError(f"unknown fill method {method!r}; use one of {FILL_METHODS}")
+    if variables is None:
+        variables = [n for n, v in ds.data_vars.items() if v.attrs.get("role") == "forcing"]
+    out = ds.copy()
+    for name in variables:
+        if name not in ds.data_vars:
+            raise DataError("no such variable to fill", variable=name)
+        da = ds[name]
+        if da.attrs.get("role") != "forcing":
+            raise DataError("only forcings are filled; observations stay masked", variable=name)
+        bad = ~np.isfinite(da)
+        if not bool(bad.any()):
+            continue
+        holed = da.where(~bad)
+        filled = _linear(holed) if method == "linear" else _climatology(holed)
+        n_filled = int((bad & np.isfinite(filled)).sum())
+        filled = filled.transpose(*da.dims)
+        filled.attrs = {
+            **da.attrs,
+            "filled": int(da.attrs.get("filled", 0)) + n_filled,
+            "fill_method": method,
+        }
+        out[name] = filled
+    return out
