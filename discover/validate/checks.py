@@ -318,7 +318,8 @@ def check_function(
             box never crosses them.
         widen: extrapolation, as a fraction of the visited width on each side.
         n_points: random points per region (the box corners are added).
-        n_lines, n_steps: sweeps per monotonicity check and points per sweep.
+        n_lines, n_steps: sweeps per monotonicity check and points per sweep;
+            ``n_lines`` is also the number of random points on each face of the box.
         growth: largest allowed ``|output|`` on the box faces, relative to the largest
             ``|output|`` on the visited points.
         rtol: tolerance, relative to ``max(1, |bound|)`` or the output scale.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -84,12 +85,12 @@ class Comparison:
         if self.winner == self.b:
             first, second, share = self.b, self.a, self.share_b_better
         if self.unit == "sites":
-            delta = f"median Δ{self.metric} ({self.a} − {self.b})"
+            delta = f"median Δ{_display(self.metric)} ({self.a} − {self.b})"
             count = f"{{}} of {self.n} sites"
             shares = (round(self.share_a_better * self.n), round(self.share_b_better * self.n))
             head = f"{first} beats {second} on " + count.format(round(share * self.n))
         else:
-            delta = f"Δ{self.metric} ({self.a} − {self.b})"
+            delta = f"Δ{_display(self.metric)} ({self.a} − {self.b})"
             count = f"{{:.0%}} of {self.n} block-bootstrap resamples"
             shares = (self.share_a_better, self.share_b_better)
             head = f"{first} beats {second} in " + count.format(share)
@@ -131,6 +132,11 @@ class Comparison:
             "strength": self.strength,
             "sentence": self.sentence,
         }
+
+
+def _display(label: str) -> str:
+    """``"|pbias|"`` -> ``"|PBIAS|"``: metric keys in a label written as in reports."""
+    return re.sub(r"[a-z_]+", lambda w: m.DISPLAY_NAMES.get(w[0], w[0]), label)
 
 
 def _fmt(x: float) -> str:

@@ -262,6 +262,20 @@ OPTIMUM: dict[str, float] = {
 """Ideal value of each metric. NSE, KGE and r cannot exceed it and RMSE cannot go below
 it, so for those the raw value orders models; for the others the distance to it does."""
 
+DISPLAY_NAMES: dict[str, str] = {
+    "nse": "NSE",
+    "kge": "KGE",
+    "kge_r": "r",
+    "kge_alpha": "α",
+    "kge_beta": "β",
+    "rmse": "RMSE",
+    "bias": "bias",
+    "pbias": "PBIAS",
+    "fhv": "FHV",
+    "flv": "FLV",
+}
+"""How each metric is written in sentences and reports."""
+
 ONE_SIDED = {"nse": True, "kge": True, "kge_r": True, "rmse": False}
 """Metrics ordered by their raw value: ``True`` if higher is better, ``False`` if lower."""
 

@@ -77,7 +77,7 @@ class Parsimony:
     bic: float
 
 
-def parsimony(
+def parsimony_scores(
     sim: np.ndarray, obs: np.ndarray, k: int, complexity: float | None = None
 ) -> Parsimony:
     """Information criteria of ``sim`` against ``obs`` (``[time]`` or ``[time, site]``,

@@ -105,10 +105,12 @@ def test_compare_variants_all_pairs_oriented_and_adjusted():
     assert nse.p_adjusted.to_numpy() == pytest.approx(c.holm(nse.p_value.to_numpy()))
     physics_vs_neural = nse.iloc[0]
     assert physics_vs_neural.winner == "neural"
+    assert "ΔNSE (physics − neural)" in physics_vs_neural.sentence
     assert "strong evidence for neural" in physics_vs_neural.sentence
     # |pbias|: smaller distance to zero wins, whatever the sign of the bias.
     bias = result[result.metric == "|pbias|"].iloc[0]
     assert bias.winner == "neural"
+    assert "Δ|PBIAS|" in bias.sentence
 
 
 def test_compare_variants_reports_missing_variant():

@@ -23,7 +23,7 @@ def test_log_likelihood_is_the_gaussian_one_at_the_ml_variance():
     obs = rng.normal(size=(120, 3)) * [1.0, 5.0, 0.2]
     sim = obs + rng.normal(size=obs.shape) * [0.3, 2.0, 0.05]
     obs[::11, 1] = np.nan
-    result = p.parsimony(sim, obs, k=4, complexity=7)
+    result = p.parsimony_scores(sim, obs, k=4, complexity=7)
     expected = 0.0
     for j in range(3):
         keep = ~np.isnan(obs[:, j])
@@ -41,7 +41,7 @@ def test_one_dimensional_series_matches_the_scalar_functions():
     rng = np.random.default_rng(1)
     obs = rng.normal(size=80)
     sim = obs + 0.1 * rng.normal(size=80)
-    result = p.parsimony(sim, obs, k=2)
+    result = p.parsimony_scores(sim, obs, k=2)
     rss = float(np.sum((sim - obs) ** 2))
     assert result.rss == pytest.approx(rss)
     assert result.aic == pytest.approx(p.aic(80, rss, 2))
@@ -51,8 +51,8 @@ def test_one_dimensional_series_matches_the_scalar_functions():
 def test_table_ranks_and_weights():
     rng = np.random.default_rng(2)
     obs = rng.normal(size=200)
-    simple = p.parsimony(obs + 0.30 * rng.normal(size=200), obs, k=2, complexity=3)
-    complex_ = p.parsimony(obs + 0.29 * rng.normal(size=200), obs, k=40, complexity=25)
+    simple = p.parsimony_scores(obs + 0.30 * rng.normal(size=200), obs, k=2, complexity=3)
+    complex_ = p.parsimony_scores(obs + 0.29 * rng.normal(size=200), obs, k=40, complexity=25)
     table = p.parsimony_table({"complex": complex_, "simple": simple})
     assert table.variant.tolist() == ["simple", "complex"]
     assert table.delta_aic.iloc[0] == 0.0 and table.delta_bic.min() == 0.0
@@ -60,7 +60,7 @@ def test_table_ranks_and_weights():
     assert table.akaike_weight.iloc[1] == pytest.approx(
         np.exp(-table.delta_aic.iloc[1] / 2) / (1 + np.exp(-table.delta_aic.iloc[1] / 2))
     )
-    other = p.parsimony(obs[:100], obs[:100] + 1, k=1)
+    other = p.parsimony_scores(obs[:100], obs[:100] + 1, k=1)
     with pytest.raises(ValueError, match="different numbers of observations"):
         p.parsimony_table({"a": simple, "b": other})
 
@@ -68,12 +68,12 @@ def test_table_ranks_and_weights():
 def test_bad_inputs():
     obs = np.arange(10.0)
     with pytest.raises(ValueError, match="all zero at site 0"):
-        p.parsimony(obs, obs, k=1)
+        p.parsimony_scores(obs, obs, k=1)
     with pytest.raises(ValueError, match="k"):
-        p.parsimony(obs + 1, obs, k=-1)
+        p.parsimony_scores(obs + 1, obs, k=-1)
     with pytest.raises(ValueError, match="shape"):
-        p.parsimony(obs, obs[:5], k=1)
+        p.parsimony_scores(obs, obs[:5], k=1)
     sim = obs + 1
     sim[3] = np.nan
     with pytest.raises(ValueError, match="NaN or infinite"):
-        p.parsimony(sim, obs, k=1)
+        p.parsimony_scores(sim, obs, k=1)
