@@ -47,7 +47,8 @@ class Comparison:
     ``difference`` and ``ci`` are of ``a - b`` in the metric's raw units (median over
     sites, or the full-series difference for a block bootstrap); ``share_a_better`` and
     ``share_b_better`` are the shares of sites (or of bootstrap resamples) in which
-    ``a`` beats ``b`` and the reverse (ties count in neither).
+    ``a`` beats ``b`` and the reverse (ties count in neither); ``n`` counts the sites or
+    the bootstrap resamples (``unit``).
     """
 
     metric: str
@@ -78,35 +79,36 @@ class Comparison:
         a_ahead = (self.difference > 0) == self.higher_is_better
         return self.a if a_ahead else self.b
 
+    def _count(self, share: float) -> str:
+        if self.unit == "sites":
+            return f"{round(share * self.n)} of {self.n} sites"
+        return f"{share:.0%} of {self.n} block-bootstrap resamples"
+
     @property
     def sentence(self) -> str:
         """The comparison in words, e.g. ``"H1 beats H0 on 18 of 20 sites; ..."``."""
-        first, second, share = self.a, self.b, self.share_a_better
-        if self.winner == self.b:
-            first, second, share = self.b, self.a, self.share_b_better
-        if self.unit == "sites":
-            delta = f"median Δ{_display(self.metric)} ({self.a} − {self.b})"
-            count = f"{{}} of {self.n} sites"
-            shares = (round(self.share_a_better * self.n), round(self.share_b_better * self.n))
-            head = f"{first} beats {second} on " + count.format(round(share * self.n))
-        else:
-            delta = f"Δ{_display(self.metric)} ({self.a} − {self.b})"
-            count = f"{{:.0%}} of {self.n} block-bootstrap resamples"
-            shares = (self.share_a_better, self.share_b_better)
-            head = f"{first} beats {second} in " + count.format(share)
-        if self.winner is None:
+        winner = self.winner
+        if winner is None:
             head = (
-                f"{self.a} and {self.b} are level: {self.a} better in "
-                f"{count.format(shares[0])}, {self.b} in {count.format(shares[1])}"
+                f"{self.a} and {self.b} are level: {self.a} better on "
+                f"{self._count(self.share_a_better)}, "
+                f"{self.b} on {self._count(self.share_b_better)}"
             )
+        else:
+            loser, share = (
+                (self.b, self.share_a_better) if winner == self.a else (self.a, self.share_b_better)
+            )
+            head = f"{winner} beats {loser} on {self._count(share)}"
+        median = "median " if self.unit == "sites" else ""
+        delta = f"{median}Δ{_display(self.metric)} ({self.a} − {self.b})"
         p_text = f"{self.test} p = {_fmt(self.p_value)}"
         if self.p_adjusted is not None:
             p_text += f" (Holm-adjusted {_fmt(self.p_adjusted)})"
         verdict = self.strength
-        if verdict != "no clear evidence" and self.winner is not None:
-            verdict += f" for {self.winner}"
-        elif verdict == "no clear evidence":
+        if verdict == "no clear evidence":
             verdict += " of a difference"
+        elif winner is not None:
+            verdict += f" for {winner}"
         return (
             f"{head}; {delta} {_fmt(self.difference)} "
             f"[{_fmt(self.ci[0])}, {_fmt(self.ci[1])}], {p_text}: {verdict}."

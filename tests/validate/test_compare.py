@@ -73,6 +73,7 @@ def test_identical_variants_and_too_few_sites():
     a = np.linspace(0, 1, 10)
     result = c.paired_comparison(a, a, "nse")
     assert result.p_value == 1.0 and result.winner is None
+    assert result.sentence.startswith("A and B are level: A better on 0 of 10 sites")
     with pytest.raises(ValueError, match="block_bootstrap_comparison"):
         c.paired_comparison(np.array([0.5, np.nan]), np.array([0.4, 0.3]), "nse")
 
