@@ -144,11 +144,11 @@ def to_standard(
     *,
     area_km2: float | np.ndarray | None = None,
 ) -> tuple[np.ndarray, str]:
-    """Values of variable ``name`` in its standard unit (non-standard names pass unchanged).
+    """Values of variable ``name`` in its standard unit; returns ``(values, unit)``.
 
-    Returns ``(values, unit)``; for a non-standard name the unit is the canonical spelling.
+    Non-standard names (e.g. ``swe`` in mm, a storage) pass unchanged with their unit.
     """
     target = STANDARD_UNITS.get(name)
     if target is None:
-        return np.asarray(values, dtype=float), canonical_unit(unit)
+        return np.asarray(values, dtype=float), unit
     return convert(values, unit, target, area_km2=area_km2, variable=name), target
