@@ -11,8 +11,14 @@ FILL_METHODS = ("linear", "climatology")
 
 
 def _linear(da: xr.DataArray) -> xr.DataArray:
-    inner = da.interpolate_na(dim="time", method="linear")
-    return inner.ffill("time").bfill("time")
+    da = da.transpose("time", "site")
+    values = da.values.copy()
+    steps = np.arange(len(values))
+    for j in range(values.shape[1]):
+        ok = np.isfinite(values[:, j])
+        if ok.any():  # np.interp holds the edge values beyond the first/last valid day
+            values[~ok, j] = np.interp(steps[~ok], steps[ok], values[ok, j])
+    return da.copy(data=values)
 
 
 def _climatology(da: xr.DataArray) -> xr.DataArray:
