@@ -85,8 +85,8 @@ def standardize_attributes(
     table: pd.DataFrame, units: Mapping[str, str] | None = None
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Convert standard attributes (e.g. ``area`` given in m2) in a site-indexed table to
-    their standard units; returns the table and ``{column: unit}`` for every column."""
-    out = table.copy()
+    their standard units; returns the table (site ids as text) and ``{column: unit}``."""
+    out = table.set_axis([str(i).strip() for i in table.index], axis=0)
     result: dict[str, str] = {}
     for name in table.columns:
         unit = (units or {}).get(name, STANDARD_UNITS.get(name, "unknown"))
@@ -97,9 +97,9 @@ def standardize_attributes(
     return out, result
 
 
-def _check_sites(series: Sequence[SiteSeries], attributes: pd.DataFrame, source: str) -> None:
-    have = {s.site for s in series}
-    listed = set(attributes.index)
+def check_site_ids(have: set[str], listed: set[str], source: str) -> None:
+    """Raise ``DataError`` naming ``source`` unless the site ids with time series
+    (``have``) and those in the attribute table (``listed``) are the same."""
     if have - listed:
         raise DataError(
             f"site ids with time series but not in the attribute table: {sorted(have - listed)}",
@@ -189,7 +189,7 @@ def assemble(
             sources[(part.site, role[column])] = part.source
     if attributes is not None:
         attributes = attributes.set_axis([str(i) for i in attributes.index], axis=0)
-        _check_sites(series, attributes, attribute_source)
+        check_site_ids({s.site for s in series}, set(attributes.index), attribute_source)
         sources.update({(site, "attribute"): attribute_source for site in attributes.index})
     for parts in by_site.values():
         _check_overlap(parts, role)

@@ -21,6 +21,7 @@ import xarray as xr
 from discover.data.assemble import (
     SiteSeries,
     assemble,
+    check_site_ids,
     finish,
     standardize,
     standardize_attributes,
@@ -117,10 +118,12 @@ def load_csv(
     else:
         groups = {site or Path(path).stem: frame}
     table, units_of_attributes = None, None
+    attributes_path = None if isinstance(attributes, pd.DataFrame) else attributes
     if attributes is not None:
-        if not isinstance(attributes, pd.DataFrame):
-            attributes = read_attributes(attributes, site_column=site_column)
+        if attributes_path is not None:
+            attributes = read_attributes(attributes_path, site_column=site_column)
         table, units_of_attributes = standardize_attributes(attributes, attribute_units)
+        check_site_ids(set(groups), set(table.index), str(attributes_path or path))
     series, units = [], {}
     for site_id, group in groups.items():
         area = None
@@ -128,15 +131,12 @@ def load_csv(
             area = float(table.loc[site_id, "area"])
         converted, units = standardize(group, columns, area_km2=area, source=source)
         series.append(SiteSeries(site_id, converted, source))
-    attribute_source = (
-        source if attributes is None or isinstance(attributes, pd.DataFrame) else str(attributes)
-    )
     return assemble(
         series,
         units,
         attributes=table,
         attribute_units=units_of_attributes,
-        attribute_source=attribute_source,
+        attribute_source=str(attributes_path or path),
         roles=roles,
         fill=fill,
         pet=pet,
