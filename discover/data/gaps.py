@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 from discover.data.container import DataError
+from discover.data.select import variables
 
 FILL_METHODS = ("linear", "climatology")
 
@@ -27,22 +28,21 @@ def _climatology(da: xr.DataArray) -> xr.DataArray:
     return da.fillna(mean.sel(dayofyear=day).drop_vars("dayofyear"))
 
 
-def fill_gaps(ds: xr.Dataset, method: str, variables: list[str] | None = None) -> xr.Dataset:
+def fill_gaps(ds: xr.Dataset, method: str, names: list[str] | None = None) -> xr.Dataset:
     """Fill NaN and inf values of forcings along ``time``, per site.
 
     Methods: ``"linear"`` interpolates between the nearest valid days (leading and
     trailing gaps take the nearest valid value); ``"climatology"`` takes the site's mean
-    of the same day of year over the other years. ``variables`` defaults to all forcings
+    of the same day of year over the other years. ``names`` defaults to all forcings
     (observations are masked, never filled). Each filled variable records
     ``attrs["filled"]`` (number of values filled) and ``attrs["fill_method"]``. Values no
     method can fill stay NaN, so validation still reports them.
     """
     if method not in FILL_METHODS:
         raise DataError(f"unknown fill method {method!r}; use one of {FILL_METHODS}")
-    if variables is None:
-        variables = [n for n, v in ds.data_vars.items() if v.attrs.get("role") == "forcing"]
+    names = variables(ds, "forcing") if names is None else names
     out = ds.copy()
-    for name in variables:
+    for name in names:
         if name not in ds.data_vars:
             raise DataError("no such variable to fill", variable=name)
         da = ds[name]

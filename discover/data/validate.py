@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from discover.data.container import ROLES, SENTINELS, STANDARD_UNITS, DataError
+from discover.data.select import variables
 
 #: Standard attributes whose values must be finite (loaders and PET rely on them).
 REQUIRED_FINITE = ("area", "latitude", "longitude", "elevation")
@@ -51,10 +52,6 @@ class DataReport:
             lines.append(f"{name}: {count} value(s) filled")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
-
-
-def _names(ds: xr.Dataset, role: str) -> list[str]:
-    return [str(n) for n, v in ds.data_vars.items() if v.attrs.get("role") == role]
 
 
 def _first(mask: xr.DataArray) -> tuple[str, object]:
@@ -264,8 +261,8 @@ def validate_dataset(
     """
     _check_structure(ds)
     _check_time(ds, freq)
-    forcings, observations = _names(ds, "forcing"), _names(ds, "observation")
-    attributes = _names(ds, "attribute")
+    forcings, observations = variables(ds, "forcing"), variables(ds, "observation")
+    attributes = variables(ds, "attribute")
     _check_sentinels(ds, forcings + observations)
     warnings = _check_overlap(ds, forcings, observations)
     _check_forcings_finite(ds, forcings)

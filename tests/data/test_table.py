@@ -157,3 +157,14 @@ def test_netcdf_errors_name_the_file(tmp_path, container):
     with pytest.raises(DataError, match="negative") as info:
         load_netcdf(tmp_path / "bad.nc")
     assert info.value.file == str(tmp_path / "bad.nc")
+
+
+def test_sentinel_in_csv_names_file_site_and_time(tmp_path):
+    path = _wide(tmp_path / "g.csv", Q=(6, -999.0))
+    attributes = pd.DataFrame({"area": [86.4]}, index=["g"])
+    columns = {**COLUMNS, "Q": ("streamflow", "mm/day")}
+    with pytest.raises(DataError, match="sentinel") as info:
+        load_csv(path, columns, attributes=attributes)
+    err = info.value
+    assert (err.file, err.variable, err.site) == (str(path), "streamflow", "g")
+    assert str(err.time)[:10] == "2010-01-07"
