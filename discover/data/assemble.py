@@ -145,9 +145,16 @@ def _time_axis(
 
 
 def _locate(err: DataError, ds: xr.Dataset, sources: Mapping[tuple[str, str], str]) -> DataError:
-    if err.site is None or err.variable is None or err.variable not in ds.data_vars:
+    """The error with the file of its (site, role); a site-wide error (no variable) gets
+    the site's time-series file when there is only one."""
+    if err.site is None:
         return err
-    role = ds[err.variable].attrs.get("role", "")
+    if err.variable is None:
+        files = {
+            f for (site, role), f in sources.items() if site == err.site and role != "attribute"
+        }
+        return err.located(files.pop()) if len(files) == 1 else err
+    role = ds[err.variable].attrs.get("role", "") if err.variable in ds.data_vars else ""
     return err.located(sources.get((err.site, role)))
 
 

@@ -226,21 +226,18 @@ def _runoff_ratios(ds: xr.Dataset, max_ratio: float) -> dict[str, float]:
         return {}
     q, p = ds["streamflow"], ds["precipitation"]
     both = np.isfinite(q) & np.isfinite(p)
-    q_sum, p_sum = q.where(both).sum("time"), p.where(both).sum("time")
-    ratios: dict[str, float] = {}
-    for site in ds["site"].values:
-        total_p = float(p_sum.sel(site=site))
-        if total_p <= 0:
-            continue
-        ratio = float(q_sum.sel(site=site)) / total_p
-        ratios[str(site)] = ratio
+    q_sum = q.where(both).sum("time").values
+    p_sum = p.where(both).sum("time").values
+    sites = [str(s) for s in ds["site"].values]
+    ratios = {s: float(qs / ps) for s, qs, ps in zip(sites, q_sum, p_sum, strict=True) if ps > 0}
+    for site, ratio in ratios.items():
         if ratio > max_ratio:
             raise DataError(
                 f"runoff ratio {ratio:.1f} (streamflow / precipitation) is far above 1: "
                 "streamflow is probably not in mm/day (ft3/s or m3/s given as mm/day?); "
                 "declare its unit so the loader converts it with the basin area",
                 variable="streamflow",
-                site=str(site),
+                site=site,
             )
     return ratios
 

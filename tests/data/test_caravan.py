@@ -118,3 +118,16 @@ def test_one_row_file(tmp_path):
     root = _layout(tmp_path, n=1)
     with pytest.raises(DataError, match="one-row data"):
         load_caravan(root, SITES)
+
+
+def test_periods_without_overlap_in_one_file(tmp_path):
+    root = _layout(tmp_path)
+    path = root / "timeseries" / "csv" / "camels" / "camels_01022500.csv"
+    frame = pd.read_csv(path)
+    forcings = [c for c in frame.columns if c not in ("date", "streamflow")]
+    frame.loc[10:, forcings] = np.nan
+    frame.loc[:9, "streamflow"] = np.nan
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError, match="do not overlap") as info:
+        load_caravan(root, SITES)
+    assert (info.value.file, info.value.site) == (str(path), "camels_01022500")
