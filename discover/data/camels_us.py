@@ -23,11 +23,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
 from discover.data.assemble import SiteSeries, assemble, standardize, standardize_attributes
 from discover.data.container import DataError
+from discover.data.units import convert
 
 FORCING_COLUMNS = (
     "year", "mnth", "day", "hr", "dayl(s)", "prcp(mm/day)", "srad(w/m2)", "swe(mm)",
@@ -86,8 +88,6 @@ def read_forcing_file(path: Path) -> tuple[pd.DataFrame, dict[str, float]]:
         raise DataError(
             "first three lines must be latitude, elevation, area", file=source
         ) from None
-    if len(header) < 3:
-        raise DataError("file ends before the header", file=source)
     tokens = [t.lower() for t in head[3].split()]
     if len(tokens) == len(FORCING_COLUMNS) and tuple(tokens) != FORCING_COLUMNS:
         raise DataError(f"unexpected header {head[3].strip()!r}", file=source)
@@ -105,11 +105,9 @@ def read_forcing_file(path: Path) -> tuple[pd.DataFrame, dict[str, float]]:
     return frame.set_index(pd.DatetimeIndex(time, name="time")), header
 
 
-def read_streamflow_file(
-    path: Path, gauge: str, *, drop_estimated: bool = False
-) -> tuple[pd.DataFrame, int]:
-    """Read one USGS streamflow file: frame with column ``flow`` [ft3/s] (``-999`` and flag
-    ``M`` become NaN; ``A:e`` too if ``drop_estimated``) and the number of values masked."""
+def read_streamflow_file(path: Path, gauge: str, *, drop_estimated: bool = False) -> pd.DataFrame:
+    """Read one USGS streamflow file into a daily frame with column ``flow`` [ft3/s];
+    ``-999`` and flag ``M`` become NaN, and ``A:e`` too if ``drop_estimated``."""
     source = str(path)
     names = ["gauge", "year", "month", "day", "flow", "flag"]
     try:
@@ -129,8 +127,7 @@ def read_streamflow_file(
         masked |= frame["flag"] == "A:e"
     flow = frame["flow"].astype(float).where(~masked)
     time = pd.to_datetime(frame[["year", "month", "day"]], errors="coerce")
-    out = pd.DataFrame({"flow": flow.to_numpy()}, index=pd.DatetimeIndex(time, name="time"))
-    return out, int(masked.sum())
+    return pd.DataFrame({"flow": flow.to_numpy()}, index=pd.DatetimeIndex(time, name="time"))
 
 
 def _find(root: Path, pattern: str, what: str) -> Path:
@@ -208,8 +205,8 @@ def load_camels_us(
         q_path = _find(
             root / "usgs_streamflow", f"*/{gauge}_streamflow_qc.txt", f"streamflow for {gauge}"
         )
-        flow, _ = read_streamflow_file(q_path, gauge, drop_estimated=drop_estimated)
-        area_km2 = header["area"] * 1e-6
+        flow = read_streamflow_file(q_path, gauge, drop_estimated=drop_estimated)
+        area_km2 = float(convert(np.array(header["area"]), "m2", "km2"))
         q, q_units = standardize(
             flow, {"flow": ("streamflow", "ft3/s")}, area_km2=area_km2, source=str(q_path)
         )
