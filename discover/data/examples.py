@@ -27,7 +27,7 @@ HYMOD_AREA_KM2 = 1.783
 
 def data_file(name: str) -> Path:
     """Path of a data file shipped in ``discover/data/files``."""
-    return Path(str(files("discover.data").joinpath("files", name)))
+    return Path(str(files("discover.data") / "files" / name))
 
 
 def load_fulda(*, pet: str = "oudin", fill: str | None = None) -> xr.Dataset:

@@ -50,6 +50,9 @@ class DataReport:
             lines.append(f"{name}: {100 * share:.1f}% missing (masked)")
         for name, count in self.filled.items():
             lines.append(f"{name}: {count} value(s) filled")
+        if self.runoff_ratio:
+            low, high = min(self.runoff_ratio.values()), max(self.runoff_ratio.values())
+            lines.append(f"runoff ratio (streamflow / precipitation): {low:.2f} .. {high:.2f}")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
