@@ -82,9 +82,9 @@ def parse_expression(
     """
     if not isinstance(text, str):
         raise ExpressionError(f"expected an equation string, got {type(text).__name__}")
+    _check_nesting(text)
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"equation string is {len(text)} characters long (max {MAX_LENGTH})")
-    _check_nesting(text)
     names = list(names)
     functions = dict(unknown_functions or {})
     clash = (set(names) | set(functions)) & (set(MATH_FUNCTIONS) | set(MATH_CONSTANTS))
@@ -157,6 +157,11 @@ class _Builder:
         if node.keywords:
             raise self.refuse(node, "keyword argument in")
         name = node.func.id
+        if name not in self.functions and name not in MATH_FUNCTIONS:
+            raise ExpressionError(
+                f"unknown function {name!r} in {self.text!r}; allowed: "
+                f"{sorted(set(MATH_FUNCTIONS) | set(self.functions))}"
+            )
         args = [self.build(arg) for arg in node.args]
         if name in self.functions:
             expected = self.functions[name]
@@ -165,12 +170,7 @@ class _Builder:
                     f"{name} takes {expected} argument(s), got {len(args)} in {self.text!r}"
                 )
             return sympy.Function(name, real=True)(*args)
-        if name in MATH_FUNCTIONS:
-            try:
-                return MATH_FUNCTIONS[name](*args)
-            except TypeError:
-                raise self.refuse(node, "wrong number of arguments in") from None
-        raise ExpressionError(
-            f"unknown function {name!r} in {self.text!r}; allowed: "
-            f"{sorted(set(MATH_FUNCTIONS) | set(self.functions))}"
-        )
+        try:
+            return MATH_FUNCTIONS[name](*args)
+        except TypeError:
+            raise self.refuse(node, "wrong number of arguments in") from None

@@ -35,7 +35,9 @@ class HybridModel(nn.Module):
             SlotError: unknown slot, or the process asks for an input the slot cannot see.
         """
         if name not in self.available_inputs:
-            raise SlotError(f"unknown slot {name!r}; this model has {sorted(self.available_inputs)}")
+            raise SlotError(
+                f"unknown slot {name!r}; this model has {sorted(self.available_inputs)}"
+            )
         allowed = self.available_inputs[name]
         missing = [i for i in process.inputs if i not in allowed]
         if missing:

@@ -38,9 +38,10 @@ class ExpressionModule(nn.Module):
     Args:
         expression: the sympy expression.
         names: the symbols it may use; each must be given when calling.
+        trainable: make the float constants trainable (else they are a fixed buffer).
     """
 
-    def __init__(self, expression: sympy.Expr, names: Sequence[str]):
+    def __init__(self, expression: sympy.Expr, names: Sequence[str], trainable: bool = True):
         super().__init__()
         unknown = {s.name for s in expression.free_symbols} - set(names)
         if unknown:
@@ -49,7 +50,13 @@ class ExpressionModule(nn.Module):
         self.names = tuple(names)
         self._values: list[float] = []
         self._root = self._compile(expression)
-        self.constants = nn.Parameter(torch.tensor(self._values, dtype=torch.get_default_dtype()))
+        values = torch.tensor(
+            self._values, dtype=torch.float64
+        )  # exact; 0-dim use keeps input dtype
+        if trainable:
+            self.constants = nn.Parameter(values)
+        else:
+            self.register_buffer("constants", values)
 
     def forward(
         self,

@@ -40,7 +40,8 @@ class Physical(Process):
 
     def evaluate(self, args: Sequence[Tensor]) -> Tensor:
         kwargs = dict(zip(self.inputs, args, strict=True))
-        kwargs.update({k: p for k, p in self.parameters_.items()})
+        if len(self.parameters_):  # ParameterDict.items() is slow: skip it when empty
+            kwargs.update(self.parameters_.items())
         return self.function(**kwargs)
 
     def describe(self) -> str:

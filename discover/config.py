@@ -1,0 +1,162 @@
+"""Typed, validated run configuration (YAML).
+
+A wrong key or value fails at once with :class:`ConfigError`, whose message names the
+key, e.g. ``model.neural.F.inputs: ...``. See DESIGN.md for the layout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from discover.processes.base import OutputRange
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the offending key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class DataConfig(_Strict):
+    """Where the data are: a CSV (or Parquet) table with a time column."""
+
+    path: Path
+    time: str = "time"
+    site: str | None = None
+
+
+class NeuralSlotConfig(_Strict):
+    """A neural process slot: its inputs, output range and network size."""
+
+    inputs: list[str] = Field(min_length=1)
+    output: str | None = None
+    hidden: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [32, 32])
+    activation: Literal["tanh", "relu", "silu", "gelu", "softplus"] = "tanh"
+    output_scale: float | None = Field(default=None, gt=0)
+
+    @field_validator("output")
+    @classmethod
+    def _range(cls, value: str | None) -> str | None:
+        OutputRange.parse(value)
+        return value
+
+
+class SolverConfig(_Strict):
+    """ODE integrator."""
+
+    method: Literal["rk4", "dopri5", "dopri8", "bosh3", "adaptive_heun"] = "rk4"
+    substeps: int = Field(default=4, ge=1, le=1000)
+    rtol: float = Field(default=1e-6, gt=0)
+    atol: float = Field(default=1e-8, gt=0)
+    adjoint: bool = False
+
+
+class ODEModelConfig(_Strict):
+    """A universal differential equation declared from equation strings."""
+
+    type: Literal["ode"]
+    states: list[str] = Field(min_length=1)
+    parameters: dict[str, float] = Field(default_factory=dict)
+    equations: dict[str, str]
+    neural: dict[str, NeuralSlotConfig] = Field(default_factory=dict)
+    initial: dict[str, float] = Field(default_factory=dict)
+    learn_initial: bool = False
+    solver: SolverConfig = Field(default_factory=SolverConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ODEModelConfig:
+        for name in self.initial:
+            if name not in self.states:
+                raise ValueError(f"initial value for {name!r}, which is not a state")
+        return self
+
+
+class TrainConfig(_Strict):
+    """Training: split, optimiser, schedule, early stopping and checkpoints."""
+
+    split: float = Field(default=0.7, gt=0, lt=1)
+    iterations: int = Field(default=1000, ge=1)
+    lr: float = Field(default=1e-2, gt=0)
+    schedule: Literal["plateau", "cosine", "none"] = "cosine"
+    patience: int | None = Field(default=None, ge=1)
+    eval_every: int = Field(default=10, ge=1)
+    checkpoint_every: int = Field(default=50, ge=1)
+    lbfgs_iterations: int = Field(default=0, ge=0)
+    grad_clip: float | None = Field(default=10.0, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+
+
+class DistillConfig(_Strict):
+    """Symbolic distillation of every neural slot."""
+
+    engine: str = "auto"
+    time_budget_s: float | None = Field(default=None, gt=0)
+    samples: int = Field(default=2000, ge=10)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class StudyConfig(_Strict):
+    """One run: data, model, training and distillation."""
+
+    name: str = "study"
+    seed: int = 0
+    device: Literal["cpu", "cuda"] = "cpu"
+    dtype: Literal["float32", "float64"] = "float64"
+    data: DataConfig
+    model: ODEModelConfig
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    distill: DistillConfig | None = Field(default_factory=DistillConfig)
+
+    def resolved(self) -> dict[str, Any]:
+        """Plain data with every default filled in (JSON/YAML ready)."""
+        return json.loads(self.model_dump_json())
+
+    def digest(self) -> str:
+        """Short hash of the resolved configuration, for provenance."""
+        text = json.dumps(self.resolved(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def load_config(path: str | Path) -> tuple[StudyConfig, Path]:
+    """Read and validate a YAML config; return it and the folder relative paths refer to.
+
+    Raises:
+        ConfigError: unreadable file, bad YAML, or an invalid key or value (named).
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must contain a mapping of keys, got {type(raw).__name__}")
+    return parse_config(raw, source=str(path)), path.parent
+
+
+def parse_config(raw: dict[str, Any], source: str = "config") -> StudyConfig:
+    """Validate a config given as a dictionary (see :func:`load_config`)."""
+    try:
+        return StudyConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(f"invalid {source}:\n" + _explain(err)) from None
+
+
+def _explain(err: ValidationError) -> str:
+    lines = []
+    for problem in err.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        message = problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)

@@ -1,0 +1,249 @@
+"""Gradient training with validation, early stopping, schedules and resumable checkpoints."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from discover.config import TrainConfig
+from discover.fit.checkpoints import load_checkpoint, save_checkpoint
+
+log = logging.getLogger("discover")
+
+LossFunction = Callable[[str, "torch.Generator | None"], Tensor]
+"""``loss(split, generator)``: split ``"train"`` or ``"val"``; ``generator`` draws random
+batches (``None`` asks for the whole split, deterministically)."""
+
+CHECKPOINT = "last.pt"
+
+
+@dataclass
+class FitResult:
+    """What a training run did."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_iteration: int = -1
+    best_val: float = math.inf
+    final_train: float = math.nan
+    stopped: str = "iterations"
+    resumed_from: int | None = None
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Trainer:
+    """Train ``model`` by minimising ``loss(split, generator)``.
+
+    Adam (with an optional cosine or plateau schedule and gradient clipping) runs for
+    ``config.iterations`` steps, evaluating the validation loss every ``eval_every``
+    steps; early stopping ends it after ``patience`` evaluations without improvement.
+    An optional L-BFGS stage then refines on the full training split. The weights with
+    the best validation loss are restored at the end.
+
+    Every ``checkpoint_every`` steps the full state (model, optimiser, schedule, random
+    generators, history) is written atomically to ``checkpoint_dir/last.pt``, so that
+    ``fit(resume=True)`` continues a killed run and ends exactly where an unbroken run
+    would. A non-finite loss stops training and restores the last good weights.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: LossFunction,
+        config: TrainConfig,
+        seed: int = 0,
+        checkpoint_dir: str | Path | None = None,
+        progress: bool = True,
+    ):
+        self.model = model
+        self.loss = loss
+        self.config = config
+        self.seed = seed
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.progress = progress
+        self.parameters = [p for p in model.parameters() if p.requires_grad]
+        if not self.parameters:
+            raise ValueError("the model has no trainable parameters")
+        self.generator = torch.Generator().manual_seed(seed)
+        self.adam = torch.optim.Adam(
+            self.parameters, lr=config.lr, weight_decay=config.weight_decay
+        )
+        self.schedule = self._make_schedule()
+        self.lbfgs = torch.optim.LBFGS(
+            self.parameters, lr=1.0, max_iter=20, line_search_fn="strong_wolfe"
+        )
+        self.result = FitResult()
+        self.iteration = 0
+        self.stale_evaluations = 0
+        self.best_state: dict[str, Tensor] | None = None
+
+    def _make_schedule(self):
+        if self.config.schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(
+                self.adam, T_max=self.config.iterations, eta_min=self.config.lr * 0.01
+            )
+        if self.config.schedule == "plateau":
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(self.adam, factor=0.5, patience=5)
+        return None
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.iterations + self.config.lbfgs_iterations
+
+    # -- main loop ---------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> FitResult:
+        """Train (continuing from the last checkpoint when ``resume``) and return the result."""
+        started = time.perf_counter()
+        if resume:
+            self._resume()
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.iteration,
+            disable=not self.progress,
+            desc="training",
+            dynamic_ncols=True,
+        )
+        try:
+            while self.iteration < self.total_steps and self.result.stopped == "iterations":
+                adam_phase = self.iteration < self.config.iterations
+                loss = self._adam_step() if adam_phase else self._lbfgs_step()
+                self.iteration += 1
+                bar.update(1)
+                if not math.isfinite(loss):
+                    self._diverged(loss)
+                    break
+                self.result.final_train = loss
+                entry = {"iteration": self.iteration, "train": loss, "lr": self._lr()}
+                if self.iteration % self.config.eval_every == 0 or not adam_phase:
+                    entry["val"] = self._evaluate()
+                    bar.set_postfix(loss=f"{loss:.4g}", val=f"{entry['val']:.4g}")
+                self.result.history.append(entry)
+                if self.iteration >= self.config.iterations and adam_phase:
+                    self.stale_evaluations = 0  # the L-BFGS stage starts afresh
+                if self.checkpoint_dir and self.iteration % self.config.checkpoint_every == 0:
+                    self.save()
+        finally:
+            bar.close()
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        if self.checkpoint_dir:
+            self.save()
+        self.result.seconds += time.perf_counter() - started
+        return self.result
+
+    def _adam_step(self) -> float:
+        self.model.train()
+        self.adam.zero_grad(set_to_none=True)
+        loss = self.loss("train", self.generator)
+        if not torch.isfinite(loss):
+            return float(loss)
+        loss.backward()
+        if self.config.grad_clip:
+            nn.utils.clip_grad_norm_(self.parameters, self.config.grad_clip)
+        self.adam.step()
+        if isinstance(self.schedule, torch.optim.lr_scheduler.CosineAnnealingLR):
+            self.schedule.step()
+        return float(loss.detach())
+
+    def _lbfgs_step(self) -> float:
+        self.model.train()
+
+        def closure() -> Tensor:
+            self.lbfgs.zero_grad(set_to_none=True)
+            loss = self.loss("train", None)
+            if torch.isfinite(loss):
+                loss.backward()
+            return loss
+
+        loss = self.lbfgs.step(closure)
+        return float(loss.detach())
+
+    def _evaluate(self) -> float:
+        self.model.eval()
+        with torch.no_grad():
+            val = float(self.loss("val", None))
+        if isinstance(self.schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.schedule.step(val)
+        if math.isfinite(val) and val < self.result.best_val:
+            self.result.best_val = val
+            self.result.best_iteration = self.iteration
+            self.best_state = copy.deepcopy(self.model.state_dict())
+            self.stale_evaluations = 0
+        else:
+            self.stale_evaluations += 1
+            patience = self.config.patience
+            if patience and self.stale_evaluations >= patience:
+                self.result.stopped = "early stopping"
+                log.info("early stopping at iteration %d", self.iteration)
+        return val
+
+    def _diverged(self, loss: float) -> None:
+        self.result.stopped = "diverged"
+        where = "the best validated weights" if self.best_state else "the last checkpoint"
+        log.warning(
+            "training diverged at iteration %d (loss %s); restoring %s",
+            self.iteration,
+            loss,
+            where,
+        )
+        if self.best_state is None and self.checkpoint_dir and self._checkpoint_path().exists():
+            state = load_checkpoint(self._checkpoint_path())
+            self.model.load_state_dict(state["model"])
+
+    def _lr(self) -> float:
+        return float(self.adam.param_groups[0]["lr"])
+
+    # -- checkpoints -------------------------------------------------------------------
+    def _checkpoint_path(self) -> Path:
+        assert self.checkpoint_dir is not None
+        return self.checkpoint_dir / CHECKPOINT
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue this run exactly."""
+        return {
+            "model": self.model.state_dict(),
+            "adam": self.adam.state_dict(),
+            "lbfgs": self.lbfgs.state_dict(),
+            "schedule": self.schedule.state_dict() if self.schedule else {},
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "iteration": self.iteration,
+            "stale_evaluations": self.stale_evaluations,
+            "best_state": self.best_state or {},
+            "result": self.result.as_dict(),
+        }
+
+    def save(self) -> None:
+        """Write the checkpoint atomically (see :func:`save_checkpoint`)."""
+        save_checkpoint(self.state(), self._checkpoint_path())
+
+    def _resume(self) -> None:
+        if not self.checkpoint_dir or not self._checkpoint_path().exists():
+            log.info("no checkpoint to resume from; starting afresh")
+            return
+        state = load_checkpoint(self._checkpoint_path())
+        self.model.load_state_dict(state["model"])
+        self.adam.load_state_dict(state["adam"])
+        self.lbfgs.load_state_dict(state["lbfgs"])
+        if self.schedule:
+            self.schedule.load_state_dict(state["schedule"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.iteration = int(state["iteration"])
+        self.stale_evaluations = int(state["stale_evaluations"])
+        self.best_state = state["best_state"] or None
+        self.result = FitResult(**state["result"])
+        self.result.resumed_from = self.iteration
+        log.info("resumed from iteration %d", self.iteration)

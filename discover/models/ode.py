@@ -1,0 +1,174 @@
+"""ODE models declared from equation strings, with unknown functions as process slots.
+
+A universal differential equation such as Lotka–Volterra with unknown interactions::
+
+    model = ODEModel(
+        states=["x", "y"],
+        equations={"x": "alpha*x - F(x, y)", "y": "-delta*y + G(x, y)"},
+        parameters={"alpha": 1.3, "delta": 1.8},
+        functions={"F": ["x", "y"], "G": ["x", "y"]},
+    )
+    model.set_slot("F", Neural(["x", "y"]))
+
+Each unknown function is a slot whose inputs are its declared argument names; a call
+``F(a, b)`` in an equation passes ``a`` and ``b`` to the slot's inputs in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from sympy.core.function import AppliedUndef
+from torch import Tensor
+
+from discover.expressions import parse_expression
+from discover.models.base import HybridModel
+from discover.models.integrate import solve
+from discover.models.interpolate import LinearInterpolation
+from discover.processes.compile import ExpressionModule
+
+TIME = "t"
+"""Name under which equations may use the current time."""
+
+
+class ODEModel(HybridModel):
+    """``dy/dt = f(y, t, forcings)`` with named states, constants, forcings and slots.
+
+    Args:
+        states: state names, in the order of the state vector.
+        equations: per state, the right-hand side as an equation string.
+        parameters: known constants by name.
+        functions: unknown functions by name, each with its input names.
+        forcings: names of forcing series (interpolated linearly in time).
+        solver: ``"rk4"`` or an adaptive torchdiffeq method (``"dopri5"``, ...).
+        substeps: RK4 steps per output interval.
+        rtol, atol: tolerances of adaptive solvers.
+        adjoint: adjoint gradients (adaptive solvers only).
+    """
+
+    def __init__(
+        self,
+        states: Sequence[str],
+        equations: Mapping[str, str],
+        parameters: Mapping[str, float] | None = None,
+        functions: Mapping[str, Sequence[str]] | None = None,
+        forcings: Sequence[str] = (),
+        solver: str = "rk4",
+        substeps: int = 4,
+        rtol: float = 1e-6,
+        atol: float = 1e-8,
+        adjoint: bool = False,
+    ):
+        functions = {name: tuple(inputs) for name, inputs in (functions or {}).items()}
+        super().__init__(functions)
+        parameters = dict(parameters or {})
+        self.states = tuple(states)
+        self.forcing_names = tuple(forcings)
+        self.functions = functions
+        _check_names(self.states, parameters, functions, self.forcing_names)
+        missing = [s for s in self.states if s not in equations]
+        extra = [s for s in equations if s not in self.states]
+        if missing or extra:
+            raise ValueError(
+                f"equations must be given for exactly the states {list(self.states)}; "
+                f"missing {missing}, not states {extra}"
+            )
+        names = [*self.states, *parameters, *self.forcing_names, TIME]
+        arity = {name: len(inputs) for name, inputs in functions.items()}
+        parsed = {s: parse_expression(equations[s], names, arity) for s in self.states}
+        unused = set(functions) - {
+            f.func.__name__ for e in parsed.values() for f in e.atoms(AppliedUndef)
+        }
+        if unused:
+            raise ValueError(f"function(s) {sorted(unused)} are declared but used in no equation")
+        self.equations = parsed
+        self.rhs_modules = torch.nn.ModuleList(
+            [ExpressionModule(parsed[s], names, trainable=False) for s in self.states]
+        )
+        self.register_buffer(
+            "parameter_values",
+            torch.tensor([float(v) for v in parameters.values()], dtype=torch.get_default_dtype()),
+        )
+        self.parameter_names = tuple(parameters)
+        self.solver = dict(method=solver, substeps=substeps, rtol=rtol, atol=atol, adjoint=adjoint)
+        self._forcing: LinearInterpolation | None = None
+
+    # -- the right-hand side -----------------------------------------------------------
+    def forward(self, t: Tensor, y: Tensor) -> Tensor:
+        """``dy/dt`` at time ``t`` (scalar) for states ``y`` [batch, state]."""
+        values: dict[str, Tensor] = dict(zip(self.states, y.unbind(-1), strict=True))
+        for name, value in zip(self.parameter_names, self.parameter_values, strict=True):
+            values[name] = value.to(y.dtype)
+        values[TIME] = t.to(y.dtype)
+        if self.forcing_names:
+            if self._forcing is None:
+                raise RuntimeError("this model has forcings: call simulate(..., forcing=...)")
+            forcing = self._forcing(t).to(y.dtype)  # [batch, forcing]
+            values.update(zip(self.forcing_names, forcing.unbind(-1), strict=True))
+        slots = {name: self._slot_caller(name) for name in self.functions}
+        reference = y[..., 0]
+        derivatives = [
+            torch.broadcast_to(module(values, slots), reference.shape)
+            for module in self.rhs_modules
+        ]
+        return torch.stack(derivatives, dim=-1)
+
+    def _slot_caller(self, name: str):
+        if name not in self.slots:
+            raise RuntimeError(f"slot {name!r} is empty: fill it with set_slot({name!r}, ...)")
+        slot = self.slots[name]
+        inputs = self.functions[name]
+
+        def call(*args: Tensor) -> Tensor:
+            return slot(dict(zip(inputs, torch.broadcast_tensors(*args), strict=True)))
+
+        return call
+
+    # -- simulation --------------------------------------------------------------------
+    def simulate(self, y0: Tensor, times: Tensor, forcing: Tensor | None = None) -> Tensor:
+        """Integrate from ``y0`` [batch, state] at ``times[0]``.
+
+        Args:
+            y0: initial states [batch, state].
+            times: output times [time], strictly increasing.
+            forcing: forcing values at ``times``, [time, batch, forcing] (if any forcings).
+
+        Returns:
+            States [time, batch, state].
+        """
+        if y0.dim() != 2 or y0.shape[-1] != len(self.states):
+            raise ValueError(f"y0 must be [batch, {len(self.states)}], got {tuple(y0.shape)}")
+        if self.forcing_names:
+            if forcing is None:
+                raise ValueError(f"forcing series {list(self.forcing_names)} are required")
+            self._forcing = LinearInterpolation(times, forcing)
+        try:
+            return solve(self, y0, times, **self.solver)
+        finally:
+            self._forcing = None
+
+
+def _check_names(
+    states: Sequence[str],
+    parameters: Mapping[str, float],
+    functions: Mapping[str, Sequence[str]],
+    forcings: Sequence[str],
+) -> None:
+    groups = {
+        "state": list(states),
+        "parameter": list(parameters),
+        "function": list(functions),
+        "forcing": list(forcings),
+    }
+    seen: dict[str, str] = {}
+    for kind, names in groups.items():
+        for name in names:
+            if name == TIME:
+                raise ValueError(f"{TIME!r} is reserved for time; rename the {kind} {name!r}")
+            if name in seen:
+                raise ValueError(f"name {name!r} is declared both as {seen[name]} and {kind}")
+            seen[name] = kind
+    for fname, inputs in functions.items():
+        if not inputs:
+            raise ValueError(f"function {fname!r} needs at least one input")

@@ -1,0 +1,144 @@
+"""An ODE study's moving parts: data, model with slots, initial states and the loss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from discover.config import ConfigError, ODEModelConfig, StudyConfig
+from discover.expressions import ExpressionError, parse_expression
+from discover.fit.losses import masked_mse
+from discover.models.ode import TIME, ODEModel
+from discover.processes import Neural
+from discover.workflows.ode_data import ODEData, read_ode_table
+
+
+class ODEWorkflow(nn.Module):
+    """Binds an :class:`ODEModel` to its data: initial states, splits and the loss.
+
+    Args:
+        config: the validated study config (``model.type == "ode"``).
+        base: folder that relative data paths refer to.
+    """
+
+    def __init__(self, config: StudyConfig, base: Path):
+        super().__init__()
+        spec: ODEModelConfig = config.model
+        self.config = config
+        self.dtype = getattr(torch, config.dtype)
+        self.device = torch.device(config.device)
+        self.data: ODEData = read_ode_table(
+            base / config.data.path, config.data.time, spec.states, config.data.site
+        )
+        self.model = build_ode_model(spec, self.data.forcing_names)
+        self.n_train = self.data.split_index(config.train.split)
+        self._tensors()
+        self._initial_states(spec)
+        self._fill_neural_slots(spec)
+        self.to(device=self.device, dtype=self.dtype)
+
+    # -- set-up ------------------------------------------------------------------------
+    def _tensors(self) -> None:
+        as_tensor = lambda a: torch.as_tensor(a, dtype=self.dtype)  # noqa: E731
+        self.register_buffer("times", as_tensor(self.data.times))
+        self.register_buffer("observed", as_tensor(self.data.states))
+        self.register_buffer("forcings", as_tensor(self.data.forcings))
+        train = self.data.states[: self.n_train]
+        scale = np.nanstd(np.where(np.isfinite(train), train, np.nan), axis=(0, 1))
+        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+        self.register_buffer("loss_scale", as_tensor(scale))
+
+    def _initial_states(self, spec: ODEModelConfig) -> None:
+        first = self.data.states[0].copy()  # [site, state]
+        for i, name in enumerate(spec.states):
+            if name in spec.initial:
+                first[:, i] = spec.initial[name]
+            elif not np.isfinite(first[:, i]).all():
+                raise ConfigError(
+                    f"model.initial.{name}: state {name!r} is not observed at the first time "
+                    f"for every site of {self.data.source}; give its initial value"
+                )
+        y0 = torch.as_tensor(first, dtype=self.dtype)
+        if spec.learn_initial:
+            self.y0 = nn.Parameter(y0)
+        else:
+            self.register_buffer("y0", y0)
+
+    def _fill_neural_slots(self, spec: ODEModelConfig) -> None:
+        observed = dict(zip(self.data.state_names, np.moveaxis(self.data.states, -1, 0)))
+        observed.update(zip(self.data.forcing_names, np.moveaxis(self.data.forcings, -1, 0)))
+        derivative_scale = _typical_rate(self.data)
+        for name, slot in spec.neural.items():
+            process = Neural(
+                slot.inputs,
+                output_range=slot.output,
+                hidden=slot.hidden,
+                activation=slot.activation,
+                output_scale=slot.output_scale or derivative_scale,
+            )
+            samples = {i: torch.as_tensor(observed[i]) for i in slot.inputs if i in observed}
+            if len(samples) == len(slot.inputs):
+                process.set_normalisation(samples)
+            self.model.set_slot(name, process)
+
+    # -- running -----------------------------------------------------------------------
+    def simulate(self, steps: int | None = None) -> Tensor:
+        """Simulated states [time, site, state] over the first ``steps`` times (all if None)."""
+        end = len(self.data.times) if steps is None else steps
+        forcing = self.forcings[:end] if self.data.forcing_names else None
+        return self.model.simulate(self.y0, self.times[:end], forcing)
+
+    def loss(self, split: str, generator: torch.Generator | None = None) -> Tensor:
+        """Scaled masked MSE on the ``"train"`` or ``"val"`` part of the series."""
+        if split == "train":
+            simulated = self.simulate(self.n_train)
+            return masked_mse(simulated[1:], self.observed[1 : self.n_train], self.loss_scale)
+        if split == "val":
+            simulated = self.simulate()
+            return masked_mse(
+                simulated[self.n_train :], self.observed[self.n_train :], self.loss_scale
+            )
+        raise ValueError(f"unknown split {split!r}; use 'train' or 'val'")
+
+    def split_slices(self) -> dict[str, slice]:
+        """Time slices of each split (the first time is the initial condition)."""
+        return {"train": slice(1, self.n_train), "val": slice(self.n_train, None)}
+
+
+def build_ode_model(spec: ODEModelConfig, forcings: list[str]) -> ODEModel:
+    """Build the model from its config; a problem in an equation names its config key."""
+    names = [*spec.states, *spec.parameters, *forcings, TIME]
+    arity = {name: len(slot.inputs) for name, slot in spec.neural.items()}
+    for state, text in spec.equations.items():
+        if state not in spec.states:
+            raise ConfigError(f"model.equations.{state}: not a state; states are {spec.states}")
+        try:
+            parse_expression(text, names, arity)
+        except ExpressionError as err:
+            raise ConfigError(f"model.equations.{state}: {err}") from None
+    try:
+        return ODEModel(
+            spec.states,
+            spec.equations,
+            spec.parameters,
+            {name: slot.inputs for name, slot in spec.neural.items()},
+            forcings,
+            solver=spec.solver.method,
+            substeps=spec.solver.substeps,
+            rtol=spec.solver.rtol,
+            atol=spec.solver.atol,
+            adjoint=spec.solver.adjoint,
+        )
+    except ValueError as err:
+        raise ConfigError(f"model: {err}") from None
+
+
+def _typical_rate(data: ODEData) -> float:
+    """Typical magnitude of the observed rates of change, to scale network outputs."""
+    steps = np.diff(data.times)[:, None, None]
+    rates = np.abs(np.diff(data.states, axis=0) / steps)
+    value = float(np.nanmedian(rates)) if np.isfinite(rates).any() else 1.0
+    return value if np.isfinite(value) and value > 0 else 1.0

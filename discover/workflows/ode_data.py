@@ -1,0 +1,133 @@
+"""Tabular data for ODE models: observed states and forcings on a common time grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+class DataError(ValueError):
+    """The data cannot be used as given; the message names the file, column and row."""
+
+
+@dataclass
+class ODEData:
+    """States and forcings of one or more trajectories (sites) on a shared time grid.
+
+    Attributes:
+        times: increasing times [time].
+        sites: trajectory ids [site].
+        states: observed states [time, site, state]; NaN where not observed.
+        forcings: forcing values [time, site, forcing]; always finite.
+        state_names, forcing_names: variable names in the order of the last axis.
+        source: where the data came from, for messages.
+    """
+
+    times: np.ndarray
+    sites: list[str]
+    states: np.ndarray
+    forcings: np.ndarray
+    state_names: list[str]
+    forcing_names: list[str]
+    source: str
+
+    def split_index(self, fraction: float) -> int:
+        """Number of leading time steps in the training part for a split ``fraction``.
+
+        Raises:
+            DataError: either part would hold no observation.
+        """
+        n = len(self.times)
+        n_train = int(round(fraction * n))
+        if n_train < 2:
+            raise DataError(
+                f"train split {fraction} leaves {n_train} time step(s) of {n} for training"
+            )
+        if n_train >= n or not np.isfinite(self.states[n_train:]).any():
+            raise DataError(
+                f"train split {fraction} leaves no validation data after time "
+                f"{self.times[n_train - 1]} in {self.source}; lower train.split"
+            )
+        if not np.isfinite(self.states[1:n_train]).any():
+            raise DataError(f"no observation in the training part of {self.source}")
+        return n_train
+
+
+def read_ode_table(
+    path: str | Path, time: str, states: list[str], site: str | None = None
+) -> ODEData:
+    """Read a CSV or Parquet table: a time column, observed states, and forcings.
+
+    Columns named like a state are observations (may be missing or hold NaN); every
+    other numeric column (besides ``time`` and ``site``) is a forcing and must be finite.
+
+    Raises:
+        DataError: missing file or column, bad time index, non-finite forcing, or no data.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data file {path} does not exist")
+    try:
+        table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except Exception as err:
+        raise DataError(f"cannot read {path}: {err}") from None
+    if time not in table.columns:
+        raise DataError(f"{path} has no time column {time!r}; columns: {list(table.columns)}")
+    if site is not None and site not in table.columns:
+        raise DataError(f"{path} has no site column {site!r}; columns: {list(table.columns)}")
+    if len(table) < 3:
+        raise DataError(f"{path} has {len(table)} row(s); at least 3 time steps are needed")
+    if site is None:
+        table = table.assign(_site="0")
+        site = "_site"
+    value_columns = [c for c in table.columns if c not in (time, site)]
+    for column in value_columns:
+        if not pd.api.types.is_numeric_dtype(table[column]):
+            raise DataError(f"column {column!r} of {path} is not numeric")
+    if not pd.api.types.is_numeric_dtype(table[time]):
+        raise DataError(f"time column {time!r} of {path} must be numeric")
+    _check_time_index(table, time, site, path)
+    state_names = [s for s in states if s in table.columns]
+    if not state_names:
+        raise DataError(f"{path} has no column for any state {states}")
+    forcing_names = [c for c in value_columns if c not in states]
+    table[site] = table[site].astype(str)
+    sites = list(dict.fromkeys(table[site]))
+    times = np.sort(table[time].unique()).astype(float)
+    grid = pd.MultiIndex.from_product([times, sites], names=[time, site])
+    wide = table.set_index([time, site]).reindex(grid)
+    observed = np.full((len(times), len(sites), len(states)), np.nan)
+    for i, name in enumerate(states):
+        if name in wide.columns:
+            observed[:, :, i] = wide[name].to_numpy(float).reshape(len(times), len(sites))
+    forcings = wide[forcing_names].to_numpy(float).reshape(len(times), len(sites), -1)
+    bad = ~np.isfinite(forcings)
+    if bad.any():
+        t, s, f = np.argwhere(bad)[0]
+        raise DataError(
+            f"forcing {forcing_names[f]!r} in {path} is missing or not finite at "
+            f"{time}={times[t]} (site {sites[s]}); {int(bad.sum())} value(s) in all"
+        )
+    if np.isinf(observed).any():
+        raise DataError(f"observations in {path} contain inf")
+    return ODEData(times, sites, observed, forcings, list(states), forcing_names, str(path))
+
+
+def _check_time_index(table: pd.DataFrame, time: str, site: str, path: Path) -> None:
+    for site_id, group in table.groupby(site, sort=False):
+        values = group[time].to_numpy(float)
+        if not np.isfinite(values).all():
+            raise DataError(f"time column {time!r} of {path} has missing values (site {site_id})")
+        steps = np.diff(values)
+        if (steps == 0).any():
+            row = int(np.argmax(steps == 0)) + 1
+            raise DataError(f"duplicate time {values[row]} in {path} (site {site_id})")
+        if (steps < 0).any():
+            row = int(np.argmax(steps < 0)) + 1
+            raise DataError(
+                f"time column {time!r} of {path} is not increasing at {values[row]} "
+                f"(site {site_id}); sort the table"
+            )
