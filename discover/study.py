@@ -88,7 +88,7 @@ class Study:
             return self.workflow.simulate().cpu().numpy()
 
     def variant_name(self) -> str:
-        """``neural`` if any slot is neural, else ``symbolic`` if any is symbolic, else ``physics``."""
+        """``neural`` if a slot is neural, else ``symbolic`` if one is, else ``physics``."""
         kinds = set(self.model.slot_kinds().values())
         for kind, name in (("neural", "neural"), ("symbolic", "symbolic")):
             if kind in kinds:

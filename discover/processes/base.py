@@ -24,7 +24,7 @@ class OutputRange:
 
     @classmethod
     def parse(cls, spec: str | Sequence[float | None] | OutputRange | None) -> OutputRange:
-        """Read ``">=0"``, ``"<=1"``, ``"[0, 1]"``, ``"real"``/``None`` or a ``(low, high)`` pair."""
+        """Read ``">=0"``, ``"<=1"``, ``"[0, 1]"``, ``"real"``/``None`` or ``(low, high)``."""
         if isinstance(spec, OutputRange):
             return spec
         if spec is None:

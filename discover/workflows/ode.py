@@ -68,8 +68,12 @@ class ODEWorkflow(nn.Module):
             self.register_buffer("y0", y0)
 
     def _fill_neural_slots(self, spec: ODEModelConfig) -> None:
-        observed = dict(zip(self.data.state_names, np.moveaxis(self.data.states, -1, 0)))
-        observed.update(zip(self.data.forcing_names, np.moveaxis(self.data.forcings, -1, 0)))
+        observed = dict(
+            zip(self.data.state_names, np.moveaxis(self.data.states, -1, 0), strict=True)
+        )
+        observed.update(
+            zip(self.data.forcing_names, np.moveaxis(self.data.forcings, -1, 0), strict=True)
+        )
         derivative_scale = _typical_rate(self.data)
         for name, slot in spec.neural.items():
             process = Neural(
