@@ -1,0 +1,171 @@
+"""Forward+backward time of discover's HBV beside hydrodl2's HBV, measured in the same run.
+
+Setting: 100 sites × 16 parameter sets, 365 and 730 days, routing on, float32, CPU,
+2 threads, ``OMP_WAIT_POLICY=PASSIVE``. Each figure is the best of ``--repeats`` runs.
+hydrodl2 is never a dependency of discover: it is looked up in a separate virtual
+environment (``$HYDRODL2_PYTHON``, else /work/hydrodl2-venv/bin/python) and run in a
+subprocess; without it, only discover's figures are printed.
+
+    python benchmarks/hbv_speed.py [--repeats 3]
+
+The last line reads ``speedup <R>x vs hydrodl2 at 365 days, time ratio 730/365 <Q>``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+from discover.models.hbv import HBV  # noqa: E402
+from discover.models.hbv_processes import HBV_BOUNDS  # noqa: E402
+from discover.processes import Neural  # noqa: E402
+
+SITES, NMUL, DAYS, THREADS = 100, 16, (365, 730), 2
+DEFAULT_HYDRODL2 = "/work/hydrodl2-venv/bin/python"
+
+# Run inside hydrodl2's environment: prints {days: [forward_s, backward_s]} as JSON.
+HYDRODL2_SCRIPT = """
+import json, sys, time, torch
+torch.set_num_threads({threads})
+from hydrodl2 import load_model
+model = load_model("hbv")(
+    config={{"nmul": {nmul}, "warmup": 0, "dynamic_params": {{}}, "routing": True}},
+    device=torch.device("cpu"),
+)
+result = {{}}
+for days in {days}:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.stack([
+        torch.rand(days, {sites}, generator=gen) ** 3 * 20,
+        torch.randn(days, {sites}, generator=gen) * 8 + 5,
+        torch.rand(days, {sites}, generator=gen) * 4,
+    ], -1)
+    best = [float("inf"), float("inf")]
+    for _ in range({repeats}):
+        raw = torch.randn(days, {sites}, model.learnable_param_count, generator=gen)
+        raw.requires_grad_(True)
+        t0 = time.perf_counter()
+        q = model({{"x_phy": x}}, raw)["streamflow"]
+        t1 = time.perf_counter()
+        q.sum().backward()
+        t2 = time.perf_counter()
+        best = [min(best[0], t1 - t0), min(best[1], t2 - t1)]
+    result[days] = best
+print(json.dumps(result))
+"""
+
+
+def forcings(days: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random daily forcings [days, SITES] with wet/dry days and seasons of snow."""
+    gen = torch.Generator().manual_seed(seed)
+    return {
+        "precipitation": torch.rand(days, SITES, generator=gen) ** 3 * 20,
+        "temperature": torch.randn(days, SITES, generator=gen) * 8 + 5,
+        "pet": torch.rand(days, SITES, generator=gen) * 4,
+    }
+
+
+def time_model(model: HBV, days: int, repeats: int) -> tuple[float, float]:
+    """Best forward and backward seconds over ``repeats`` runs with fresh parameters."""
+    data = forcings(days)
+    gen = torch.Generator().manual_seed(1)
+    best = [float("inf"), float("inf")]
+    for _ in range(repeats):
+        raw = torch.rand(len(model.parameter_names()), SITES, NMUL, generator=gen)
+        raw.requires_grad_(True)
+        t0 = time.perf_counter()
+        parameters = {
+            name: HBV_BOUNDS[name].low + (HBV_BOUNDS[name].high - HBV_BOUNDS[name].low) * r
+            for name, r in zip(model.parameter_names(), raw, strict=True)
+        }
+        out = model(data, parameters)
+        t1 = time.perf_counter()
+        out.streamflow.sum().backward()
+        t2 = time.perf_counter()
+        best = [min(best[0], t1 - t0), min(best[1], t2 - t1)]
+    return best[0], best[1]
+
+
+def time_network(network: Neural, days: int, repeats: int) -> float:
+    """Best forward+backward seconds of the slot's network alone, called once per day."""
+    inputs = [torch.rand(SITES, NMUL) for _ in network.inputs]
+    best = float("inf")
+    for _ in range(repeats):
+        network.zero_grad()
+        t0 = time.perf_counter()
+        total = sum(network.evaluate(inputs).sum() for _ in range(days))
+        total.backward()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def time_hydrodl2(repeats: int) -> dict[int, list[float]] | None:
+    """hydrodl2's figures from its own environment, or ``None`` when it is not installed."""
+    python = os.environ.get("HYDRODL2_PYTHON", DEFAULT_HYDRODL2)
+    if not Path(python).exists():
+        print(f"hydrodl2 not installed (no interpreter at {python}; set HYDRODL2_PYTHON)")
+        return None
+    script = HYDRODL2_SCRIPT.format(
+        threads=THREADS, nmul=NMUL, days=list(DAYS), sites=SITES, repeats=repeats
+    )
+    env = {**os.environ, "CI": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    done = subprocess.run(
+        [python, "-c", script], capture_output=True, text=True, env=env, timeout=1800
+    )
+    if done.returncode != 0:
+        print(f"hydrodl2 failed to run:\n{done.stderr[-2000:]}")
+        return None
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return {int(days): times for days, times in result.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure (best kept)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(THREADS)
+    print(f"{SITES} sites x {NMUL} parameter sets, float32, {THREADS} threads, CPU")
+
+    ours = {days: time_model(HBV(), days, args.repeats) for days in DAYS}
+    theirs = time_hydrodl2(args.repeats)
+    print(f"{'days':>5} {'model':>9} {'forward s':>10} {'backward s':>11} {'total s':>8}")
+    for days in DAYS:
+        rows = [("discover", ours[days])]
+        if theirs is not None:
+            rows.append(("hydrodl2", theirs[days]))
+        for name, (fwd, bwd) in rows:
+            print(f"{days:>5} {name:>9} {fwd:>10.3f} {bwd:>11.3f} {fwd + bwd:>8.3f}")
+
+    neural_model = HBV()
+    network = Neural(["pet", "soil_wetness"], ">=0", hidden=(32, 32))
+    neural_model.set_slot("evapotranspiration", network)
+    days = DAYS[0]
+    with_network = sum(time_model(neural_model, days, args.repeats))
+    alone = time_network(network, days, args.repeats)
+    extra = with_network - sum(ours[days])
+    print(
+        f"neural evapotranspiration slot (MLP 32x32), {days} days: model {with_network:.3f} s, "
+        f"extra over textbook {extra:.3f} s, network alone {alone:.3f} s"
+    )
+
+    total = {days: sum(ours[days]) for days in DAYS}
+    ratio = total[DAYS[1]] / total[DAYS[0]]
+    if theirs is None:
+        print(f"speedup n/a (hydrodl2 not installed), time ratio 730/365 {ratio:.2f}")
+        return
+    speedup = sum(theirs[DAYS[0]]) / total[DAYS[0]]
+    print(f"speedup {speedup:.1f}x vs hydrodl2 at 365 days, time ratio 730/365 {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

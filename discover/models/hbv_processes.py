@@ -1,0 +1,196 @@
+"""HBV's textbook processes, the inputs each slot may see, and the bounds of its parameters.
+
+Every process is a plain torch function of named tensors (shape ``[site, nmul]`` inside
+the time loop) returning a rate in mm/day (or a fraction for ``recharge``, a weight for
+``routing``). The model, not the process, limits each outflow to the water available,
+so any slot implementation (physical, neural, symbolic) conserves mass.
+
+Thresholds: with ``smooth=None`` the textbook ``max(0, x)`` is used; with ``smooth=τ``
+(in mm, or °C for temperature thresholds) it becomes ``τ·softplus(x/τ)``, which keeps a
+gradient below the threshold (decaying like ``exp(x/τ)``). A quick-flow threshold UZL
+that the upper zone never reaches then still receives a gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from torch import Tensor
+from torch.nn import functional
+
+from discover.processes.physical import Physical
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Physical range of one parameter."""
+
+    low: float
+    high: float
+    unit: str
+    meaning: str
+
+    def __post_init__(self) -> None:
+        if not self.low < self.high:
+            raise ValueError(f"bound needs low < high, got [{self.low}, {self.high}]")
+
+
+HBV_BOUNDS: Mapping[str, Bound] = {
+    "tt": Bound(-2.5, 2.5, "degC", "threshold temperature of snowfall and melt"),
+    "cfmax": Bound(0.5, 10.0, "mm/degC/day", "degree-day melt factor"),
+    "cfr": Bound(0.0, 0.1, "-", "refreeze coefficient (fraction of cfmax)"),
+    "cwh": Bound(0.0, 0.2, "-", "liquid water holding capacity of snow (fraction of snowpack)"),
+    "fc": Bound(50.0, 1000.0, "mm", "field capacity: maximum soil moisture"),
+    "beta": Bound(1.0, 6.0, "-", "shape of the recharge fraction (SM/FC)^beta"),
+    "lp": Bound(0.2, 1.0, "-", "soil wetness above which evapotranspiration is potential"),
+    "betaet": Bound(0.3, 5.0, "-", "shape of the evapotranspiration limitation"),
+    "perc": Bound(0.0, 10.0, "mm/day", "maximum percolation from upper to lower zone"),
+    "uzl": Bound(0.0, 100.0, "mm", "upper-zone threshold of quick flow"),
+    "k0": Bound(0.05, 0.9, "1/day", "recession coefficient of quick flow above uzl"),
+    "k1": Bound(0.01, 0.5, "1/day", "recession coefficient of the upper zone"),
+    "k2": Bound(0.001, 0.2, "1/day", "recession coefficient of the lower zone (baseflow)"),
+    "route_shape": Bound(0.5, 4.0, "-", "shape of the gamma unit hydrograph"),
+    "route_scale": Bound(0.1, 3.0, "day", "scale of the gamma unit hydrograph"),
+}
+"""Bounds of every HBV parameter, in the units the model uses."""
+
+FORCINGS = ("precipitation", "temperature", "pet")
+"""Forcing names, each [time, site]: mm/day, °C, mm/day."""
+
+STATES = ("snowpack", "meltwater", "soil_moisture", "upper_zone", "lower_zone")
+"""Storages in mm: frozen snow, liquid water in the snow, soil, upper and lower zones."""
+
+SLOT_INPUTS: Mapping[str, tuple[str, ...]] = {
+    "snowmelt": ("temperature", "tt", "cfmax", "snowpack", "precipitation", "pet"),
+    "refreeze": ("temperature", "tt", "cfmax", "cfr", "meltwater", "snowpack"),
+    "recharge": (
+        "soil_wetness",
+        "beta",
+        "soil_moisture",
+        "fc",
+        "infiltration",
+        "temperature",
+        "pet",
+    ),
+    "evapotranspiration": (
+        "pet",
+        "soil_wetness",
+        "lp",
+        "betaet",
+        "soil_moisture",
+        "fc",
+        "temperature",
+    ),
+    "percolation": ("upper_zone", "perc", "lower_zone", "soil_wetness"),
+    "quickflow": ("upper_zone", "uzl", "k0", "k1", "soil_wetness"),
+    "baseflow": ("lower_zone", "k2"),
+    "routing": ("lag", "route_shape", "route_scale"),
+}
+"""Per slot, the named inputs it may use (forcings, states, parameters, and derived values:
+``soil_wetness`` = soil_moisture / fc, ``infiltration`` = rain + water released by the
+snow in mm/day, ``lag`` = days since the runoff was produced (bin midpoints, routing).
+Each slot sees the states as updated by the slots before it within the same day."""
+
+SLOT_MEANING: Mapping[str, str] = {
+    "snowmelt": "potential melt of the snowpack, mm/day (>= 0; limited to the snowpack)",
+    "refreeze": "potential refreezing of liquid water in the snow, mm/day (>= 0)",
+    "recharge": "fraction of infiltration that recharges the upper zone, in [0, 1]",
+    "evapotranspiration": "actual evapotranspiration demand on the soil, mm/day (>= 0)",
+    "percolation": "flow from the upper to the lower zone, mm/day (>= 0)",
+    "quickflow": "outflow of the upper zone, mm/day (>= 0)",
+    "baseflow": "outflow of the lower zone, mm/day (>= 0)",
+    "routing": "unnormalised unit-hydrograph weight at a lag (>= 0; normalised by the model)",
+}
+"""What each slot returns; the model clips outflows to the storage they drain."""
+
+
+def ramp(x: Tensor, smooth: float | None) -> Tensor:
+    """``max(0, x)``, or ``smooth·softplus(x/smooth)`` when ``smooth`` is given."""
+    if smooth is None:
+        return torch.relu(x)
+    return smooth * functional.softplus(x / smooth)
+
+
+def snowmelt(temperature: Tensor, tt: Tensor, cfmax: Tensor, smooth: float | None) -> Tensor:
+    """Degree-day melt ``cfmax·max(0, T − tt)``, mm/day."""
+    return cfmax * ramp(temperature - tt, smooth)
+
+
+def refreeze(
+    temperature: Tensor, tt: Tensor, cfmax: Tensor, cfr: Tensor, smooth: float | None
+) -> Tensor:
+    """Refreezing ``cfr·cfmax·max(0, tt − T)``, mm/day."""
+    return (cfr * cfmax) * ramp(tt - temperature, smooth)
+
+
+def recharge(soil_wetness: Tensor, beta: Tensor) -> Tensor:
+    """Fraction of infiltration that recharges the upper zone, ``(SM/FC)^beta``."""
+    return soil_wetness.clamp_max(1.0).pow(beta)
+
+
+def evapotranspiration(pet: Tensor, soil_wetness: Tensor, lp: Tensor) -> Tensor:
+    """``pet·min(1, (SM/FC)/lp)``, mm/day."""
+    return pet * (soil_wetness / lp).clamp(0.0, 1.0)
+
+
+def evapotranspiration_shaped(
+    pet: Tensor, soil_wetness: Tensor, lp: Tensor, betaet: Tensor
+) -> Tensor:
+    """``pet·min(1, (SM/FC)/lp)^betaet``, mm/day."""
+    return pet * (soil_wetness / lp).clamp(0.0, 1.0).pow(betaet)
+
+
+def percolation(perc: Tensor) -> Tensor:
+    """Percolation at the maximum rate ``perc`` (the model limits it to the upper zone)."""
+    return perc
+
+
+def quickflow(
+    upper_zone: Tensor, uzl: Tensor, k0: Tensor, k1: Tensor, smooth: float | None
+) -> Tensor:
+    """``k0·max(0, SUZ − uzl) + k1·SUZ``, mm/day."""
+    return k0 * ramp(upper_zone - uzl, smooth) + k1 * upper_zone
+
+
+def baseflow(lower_zone: Tensor, k2: Tensor) -> Tensor:
+    """``k2·SLZ``, mm/day."""
+    return k2 * lower_zone
+
+
+def gamma_weight(lag: Tensor, route_shape: Tensor, route_scale: Tensor) -> Tensor:
+    """Gamma density at ``lag`` (days) up to a constant factor:
+    ``lag^(shape−1)·exp(−lag/scale)``, normalised over lags by the model."""
+    return torch.exp((route_shape - 1.0) * torch.log(lag) - lag / route_scale)
+
+
+def textbook(slot: str, smooth: float | None = None, betaet: bool = False) -> Physical:
+    """The textbook ``Physical`` process of ``slot``.
+
+    Args:
+        slot: one of :data:`SLOT_INPUTS`.
+        smooth: threshold smoothing τ (mm or °C), ``None`` for hard thresholds.
+        betaet: use the shaped evapotranspiration ``pet·min(1, SW/lp)^betaet``.
+    """
+    table = {
+        "snowmelt": (partial(snowmelt, smooth=smooth), ("temperature", "tt", "cfmax")),
+        "refreeze": (partial(refreeze, smooth=smooth), ("temperature", "tt", "cfmax", "cfr")),
+        "recharge": (recharge, ("soil_wetness", "beta")),
+        "evapotranspiration": (
+            (evapotranspiration_shaped, ("pet", "soil_wetness", "lp", "betaet"))
+            if betaet
+            else (evapotranspiration, ("pet", "soil_wetness", "lp"))
+        ),
+        "percolation": (percolation, ("perc",)),
+        "quickflow": (partial(quickflow, smooth=smooth), ("upper_zone", "uzl", "k0", "k1")),
+        "baseflow": (baseflow, ("lower_zone", "k2")),
+        "routing": (gamma_weight, ("lag", "route_shape", "route_scale")),
+    }
+    if slot not in table:
+        raise ValueError(f"HBV has no slot {slot!r}; slots are {list(table)}")
+    function, inputs = table[slot]
+    output_range = "[0, 1]" if slot == "recharge" else ">=0"
+    name = getattr(function, "func", function).__name__
+    return Physical(function, inputs, output_range=output_range, name=name)
