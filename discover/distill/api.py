@@ -1,0 +1,178 @@
+"""``symbolic_fit``: run an engine on one slot's samples and return a polished Pareto front."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import sympy
+
+from discover.distill.engines import ENGINES, SearchOptions, get_engine
+from discover.distill.pareto import Candidate, ParetoFront, expression_complexity
+from discover.distill.postprocess import mse, numpy_function, polish
+from discover.processes.base import OutputRange
+
+log = logging.getLogger(__name__)
+
+OFFLINE_ENGINE = "rational+operon"
+"""The engine ``auto`` runs when PySR cannot run."""
+
+PREFILTER_MARGIN = 0.9
+"""Before polishing, a raw candidate is dropped when a simpler one has a loss below this
+fraction of its own (polishing can shrink a bloated but right candidate, so raw dominance
+alone would drop too much)."""
+
+
+def symbolic_fit(
+    X: Any,
+    y: Any,
+    names: Sequence[str],
+    *,
+    engine: str = "auto",
+    time_budget_s: float | None = None,
+    seed: int = 0,
+    operators: Sequence[str] | None = None,
+    max_complexity: int = 30,
+    restarts: int | None = None,
+    output_range: OutputRange | str | None = None,
+    selection_tolerance: float = 1.5,
+    rounding_tolerance: float = 0.01,
+    **engine_options: Any,
+) -> ParetoFront:
+    """Symbolic regression of ``y`` on the named columns of ``X``.
+
+    Args:
+        X: inputs ``[samples, len(names)]`` (numpy array or torch tensor).
+        y: outputs ``[samples]`` in the slot's units.
+        names: input names; every expression on the front uses only these symbols.
+        engine: ``"auto"`` (PySR when it can run here, else the offline default
+            ``rational+operon``), or a registered engine (``rational``, ``operon``,
+            ``pysr``, ``rational+operon``).
+        time_budget_s: wall-clock seconds for the search (engine default when ``None``).
+        seed: random seed (same seed, same front where the engine allows).
+        operators: operator names, e.g. ``("add", "sub", "mul", "div", "exp")``.
+        max_complexity: largest expression size searched.
+        restarts: independent searches merged together (engine default when ``None``).
+        output_range: e.g. ``"[0, 1]"``: candidates leaving it on the samples are dropped.
+        selection_tolerance: the selected candidate's loss is at most this x the best loss.
+        rounding_tolerance: relative loss increase allowed when merging/rounding constants.
+        **engine_options: engine-specific settings (see each engine's docstring).
+
+    Returns:
+        The Pareto front; ``front.engine`` names the engine that ran, ``front.metadata``
+        says what was requested and why another engine ran instead.
+    """
+    X, y = _as_arrays(X, y, names)
+    requested = engine
+    metadata: dict[str, Any] = {"requested_engine": requested}
+    if engine == "auto":
+        engine, reason = _resolve_auto()
+        if reason:
+            log.warning("engine auto: %s; using the offline engine %r", reason, engine)
+            metadata["fallback_reason"] = reason
+    chosen = get_engine(engine)
+    ok, reason = chosen.available()
+    if not ok:
+        raise RuntimeError(f"engine {engine!r} cannot run here: {reason}")
+    options = SearchOptions(
+        time_budget_s=time_budget_s,
+        seed=seed,
+        operators=tuple(operators) if operators is not None else None,
+        max_complexity=max_complexity,
+        restarts=restarts if restarts is not None else _default_restarts(engine),
+        output_range=OutputRange.parse(output_range),
+        extra=tuple(sorted(engine_options.items())),
+    )
+    started = time.monotonic()
+    raw = chosen.search(X, y, names, options)
+    searched = time.monotonic()
+    candidates = _polish_all(raw, names, X, y, options.output_range, rounding_tolerance, engine)
+    metadata.update(
+        search_seconds=round(searched - started, 3),
+        polish_seconds=round(time.monotonic() - searched, 3),
+        raw_candidates=len(raw),
+        seed=seed,
+    )
+    log.info("engine %s: %d raw candidates in %.1f s", engine, len(raw), searched - started)
+    return ParetoFront.build(candidates, names, engine, selection_tolerance, metadata)
+
+
+def _as_arrays(X: Any, y: Any, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    if hasattr(X, "detach"):
+        X = X.detach().cpu().numpy()
+    if hasattr(y, "detach"):
+        y = y.detach().cpu().numpy()
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if X.ndim == 1 and len(names) == 1:
+        X = X[:, None]
+    if X.ndim != 2 or X.shape[1] != len(names):
+        raise ValueError(
+            f"X must have shape [samples, {len(names)}] for names {list(names)}, got {X.shape}"
+        )
+    if len(y) != len(X):
+        raise ValueError(f"y has {len(y)} samples but X has {len(X)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate input names in {list(names)}")
+    keep = np.all(np.isfinite(X), axis=1) & np.isfinite(y)
+    if keep.sum() < 2:
+        raise ValueError("fewer than two samples with finite X and y")
+    return X[keep], y[keep]
+
+
+def _resolve_auto() -> tuple[str, str]:
+    """``("pysr", "")`` when PySR can run here, else the offline engine and the reason."""
+    if "pysr" in ENGINES:
+        ok, reason = get_engine("pysr").available()
+        if ok:
+            return "pysr", ""
+        return OFFLINE_ENGINE, f"PySR cannot run here ({reason})"
+    return OFFLINE_ENGINE, "no PySR engine registered"
+
+
+def _default_restarts(engine: str) -> int:
+    return 3 if "operon" in engine else 1
+
+
+def _polish_all(
+    raw: Sequence[sympy.Expr],
+    names: Sequence[str],
+    X: np.ndarray,
+    y: np.ndarray,
+    output_range: OutputRange,
+    tolerance: float,
+    engine: str,
+) -> list[Candidate]:
+    """Drop clearly dominated raw candidates, then polish the rest."""
+    scored = []
+    for expr in raw:
+        loss = mse(expr, names, X, y)
+        if np.isfinite(loss):
+            scored.append((expression_complexity(expr), loss, expr))
+    scored.sort(key=lambda item: (item[0], item[1]))
+    kept, best_so_far = [], np.inf
+    for _complexity, loss, expr in scored:
+        if loss < best_so_far / PREFILTER_MARGIN:
+            kept.append(expr)
+        best_so_far = min(best_so_far, loss)
+    candidates = []
+    for expr in kept:
+        polished = polish(expr, names, X, y, tolerance)
+        if polished is None or not _within(polished[0], names, X, output_range):
+            continue
+        expression, loss = polished
+        candidates.append(Candidate(expression, expression_complexity(expression), loss, engine))
+    return candidates
+
+
+def _within(expr: sympy.Expr, names: Sequence[str], X: np.ndarray, bounds: OutputRange) -> bool:
+    if not bounds.bounded:
+        return True
+    pred = numpy_function(expr, names)(X)
+    slack = 1e-6 * max(1.0, float(np.max(np.abs(pred))))
+    low_ok = bounds.low is None or bool(np.all(pred >= bounds.low - slack))
+    high_ok = bounds.high is None or bool(np.all(pred <= bounds.high + slack))
+    return low_ok and high_ok

@@ -1,0 +1,43 @@
+"""The offline default: the rational engine first, then Operon with the rest of the budget.
+
+The rational engine is exhaustive and fast on polynomial, rational, exponential and
+power-law forms; Operon covers the rest (thresholds, saturating exponentials, logistic
+curves). Their candidates are merged into one front.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import sympy
+
+from discover.distill.engines.base import SearchOptions, register
+from discover.distill.engines.operon import DEFAULT_TIME_BUDGET_S, OperonEngine
+from discover.distill.engines.rational import RationalEngine
+
+RATIONAL_SHARE = 0.3
+"""Largest share of the time budget the rational engine may use."""
+
+
+@register("rational+operon")
+class CombinedEngine:
+    """Rational engine, then Operon on the remaining budget; candidates merged."""
+
+    name = "rational+operon"
+
+    def available(self) -> tuple[bool, str]:
+        return OperonEngine().available()
+
+    def search(
+        self, X: np.ndarray, y: np.ndarray, names: Sequence[str], options: SearchOptions
+    ) -> list[sympy.Expr]:
+        budget = options.time_budget_s or DEFAULT_TIME_BUDGET_S
+        started = time.monotonic()
+        rational_options = dataclasses.replace(options, time_budget_s=RATIONAL_SHARE * budget)
+        found = RationalEngine().search(X, y, names, rational_options)
+        left = max(1.0, budget - (time.monotonic() - started))
+        operon_options = dataclasses.replace(options, time_budget_s=left)
+        return found + OperonEngine().search(X, y, names, operon_options)

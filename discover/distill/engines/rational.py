@@ -1,0 +1,207 @@
+"""Deterministic sparse rational regression over a small library of terms.
+
+The target ``t`` (``y``, or ``log y`` when ``y > 0``) is modelled as ``N(X) / D(X)`` with
+``N`` and ``D`` sparse sums of library terms. Multiplying out gives a problem linear in
+the coefficients, ``t * D(X) = N(X)``, solved by least squares for every small choice of
+terms (exhaustive search up to a few terms each). Libraries are monomials of the inputs
+(``1, x, x**2, x*z`` ...) and, for positive inputs, ``1, log x`` (power laws when the
+target is ``log y``). It finds polynomial, rational (Michaelis–Menten, Monod, Hill),
+exponential and power-law forms in seconds, and nothing else.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+
+from discover.distill.engines.base import SearchOptions, register
+
+LOG_TARGET_SHARE = 0.9
+"""Fits in ``log y`` are tried when at least this share of the samples has ``y > 0``."""
+
+
+@dataclass(frozen=True)
+class _View:
+    """One library: term columns ``[samples, terms]``, their sympy terms, the target."""
+
+    columns: np.ndarray
+    terms: tuple[sympy.Expr, ...]
+    log_target: bool
+    rational: bool
+
+
+def _monomial_view(X: np.ndarray, symbols: Sequence[sympy.Symbol], degree: int) -> tuple:
+    columns, terms = [np.ones(len(X))], [sympy.Integer(1)]
+    for d in range(1, degree + 1):
+        for combo in itertools.combinations_with_replacement(range(len(symbols)), d):
+            columns.append(np.prod(X[:, list(combo)], axis=1))
+            terms.append(sympy.Mul(*(symbols[j] for j in combo)))
+    return np.stack(columns, axis=1), tuple(terms)
+
+
+def _log_view(X: np.ndarray, symbols: Sequence[sympy.Symbol]) -> tuple | None:
+    positive = [j for j in range(X.shape[1]) if np.all(X[:, j] > 0)]
+    if not positive:
+        return None
+    columns = [np.ones(len(X))] + [np.log(X[:, j]) for j in positive]
+    terms = [sympy.Integer(1)] + [sympy.log(symbols[j]) for j in positive]
+    return np.stack(columns, axis=1), tuple(terms)
+
+
+def _views(X: np.ndarray, y: np.ndarray, symbols: Sequence[sympy.Symbol], degree: int):
+    log_targets = [False, True] if np.mean(y > 0) >= LOG_TARGET_SHARE else [False]
+    monomials = _monomial_view(X, symbols, degree)
+    logs = _log_view(X, symbols)
+    for log_target in log_targets:
+        yield _View(*monomials, log_target=log_target, rational=True)
+        if logs is not None:
+            yield _View(*logs, log_target=log_target, rational=False)
+
+
+def _choices(n_terms: int, max_num: int, max_den: int, rational: bool) -> Iterator[tuple]:
+    """(numerator terms, fixed denominator term, other denominator terms), simplest first."""
+    numerators = [
+        combo
+        for size in range(1, max_num + 1)
+        for combo in itertools.combinations(range(n_terms), size)
+    ]
+    fixed_terms = range(n_terms) if rational else [0]
+    den_sizes = range(0, max_den) if rational else [0]
+    for total in range(1, max_num + max_den + 1):
+        for num in numerators:
+            for den_size in den_sizes:
+                if len(num) + den_size + 1 != total:
+                    continue
+                for fixed in fixed_terms:
+                    others = [j for j in range(n_terms) if j != fixed]
+                    for den in itertools.combinations(others, den_size):
+                        yield num, fixed, den
+
+
+@register("rational")
+class RationalEngine:
+    """Exhaustive sparse rational fits ``t * D = N`` (see the module docstring).
+
+    Every choice of terms is solved from the Gram matrix of the library (fast); the best
+    few per number of coefficients and library, by linearised residual, are then scored
+    by their mean squared error on ``y``. A fit in ``log y`` weights each sample by ``y``
+    (so errors count as on ``y``) and uses the samples with ``y > 0``.
+
+    Engine-specific options (``extra``): ``degree`` (largest monomial degree; 2 for up
+    to two inputs, else 1), ``max_numerator_terms`` (3), ``max_denominator_terms`` (4),
+    ``keep`` (fits kept per number of coefficients and library; 2), ``max_fits`` (500000).
+    Operators and restarts do not apply; the search is deterministic and stops early only
+    when the time budget runs out.
+    """
+
+    name = "rational"
+
+    def available(self) -> tuple[bool, str]:
+        return True, ""
+
+    def search(
+        self, X: np.ndarray, y: np.ndarray, names: Sequence[str], options: SearchOptions
+    ) -> list[sympy.Expr]:
+        symbols = [sympy.Symbol(n, real=True) for n in names]
+        degree = int(options.option("degree", 2 if len(names) <= 2 else 1))
+        max_num = int(options.option("max_numerator_terms", 3))
+        max_den = int(options.option("max_denominator_terms", 4))
+        keep = int(options.option("keep", 2))
+        max_fits = int(options.option("max_fits", 500_000))
+        deadline = None
+        if options.time_budget_s is not None:
+            deadline = time.monotonic() + options.time_budget_s
+        fits = 0
+        expressions: list[sympy.Expr] = []
+        for view in _views(X, y, symbols, degree):
+            system = _System(view, y)
+            if system.gram is None:
+                continue
+            best: dict[int, list[tuple[float, tuple]]] = {}
+            for choice in _choices(len(view.terms), max_num, max_den, view.rational):
+                fits += 1
+                if fits > max_fits or (deadline is not None and time.monotonic() > deadline):
+                    break
+                residual = system.residual(*choice)
+                group = best.setdefault(len(choice[0]) + len(choice[2]), [])
+                if len(group) < keep or residual < group[-1][0]:
+                    group.append((residual, choice))
+                    group.sort(key=lambda item: item[0])
+                    del group[keep:]
+            for group in best.values():
+                for _, choice in group:
+                    expr = system.expression(*choice)
+                    if expr is not None:
+                        expressions.append(expr)
+        return expressions
+
+
+class _System:
+    """The linearised problem ``t * m_fixed = sum n_a m_a - sum d_b t m_b`` of one view,
+    as the Gram matrix of the normalised columns ``[M, t * M]``."""
+
+    def __init__(self, view: _View, y: np.ndarray):
+        self.view, self.y = view, y
+        if view.log_target:
+            rows = y > 0
+            target, weight = np.log(y[rows]), y[rows]
+        else:
+            rows = np.ones(len(y), dtype=bool)
+            target, weight = y, np.ones(len(y))
+        M = view.columns[rows]
+        columns = np.concatenate([M, target[:, None] * M], axis=1) * weight[:, None]
+        self.scale = np.sqrt(np.mean(columns**2, axis=0))
+        self.n_terms = M.shape[1]
+        self.gram = None
+        if len(target) > 2 * self.n_terms and np.all(self.scale > 0):
+            normalised = columns / self.scale
+            if np.all(np.isfinite(normalised)):
+                self.gram = normalised.T @ normalised
+
+    def _solve(self, num, fixed, den) -> tuple[np.ndarray, list[int], int] | None:
+        chosen = list(num) + [self.n_terms + b for b in den]
+        target = self.n_terms + fixed
+        try:
+            w = np.linalg.solve(self.gram[np.ix_(chosen, chosen)], self.gram[chosen, target])
+        except np.linalg.LinAlgError:
+            return None
+        return w, chosen, target
+
+    def residual(self, num, fixed, den) -> float:
+        """Linearised residual sum of squares relative to the target's (0 = perfect)."""
+        solved = self._solve(num, fixed, den)
+        if solved is None:
+            return np.inf
+        w, chosen, target = solved
+        value = 1.0 - float(self.gram[chosen, target] @ w) / float(self.gram[target, target])
+        return value if np.isfinite(value) else np.inf
+
+    def expression(self, num, fixed, den) -> sympy.Expr | None:
+        """The fitted ``N / D`` (or ``exp(N / D)``), or ``None`` when the denominator
+        crosses zero on the samples or the fit fails."""
+        solved = self._solve(num, fixed, den)
+        if solved is None:
+            return None
+        w, chosen, target = solved
+        coef = w * self.scale[target] / self.scale[chosen]
+        coef_num, coef_den = coef[: len(num)], -coef[len(num) :]
+        M = self.view.columns
+        denominator = M[:, fixed] + M[:, list(den)] @ coef_den
+        if not (np.all(denominator > 0) or np.all(denominator < 0)):
+            return None
+        if np.min(np.abs(denominator)) < 1e-8 * np.max(np.abs(denominator)):
+            return None
+        if not np.all(np.isfinite(coef)):
+            return None
+        terms = self.view.terms
+        numerator = sum(sympy.Float(c) * terms[j] for c, j in zip(coef_num, num, strict=True))
+        denominator_expr = terms[fixed] + sum(
+            sympy.Float(c) * terms[j] for c, j in zip(coef_den, den, strict=True)
+        )
+        ratio = numerator / denominator_expr
+        return sympy.exp(ratio) if self.view.log_target else ratio

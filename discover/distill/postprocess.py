@@ -1,0 +1,266 @@
+"""Make engine output readable: simplify, merge constants, refit them, round them.
+
+Every function here takes the samples an expression was fitted to: ``X`` of shape
+``[samples, len(names)]`` and ``y`` of shape ``[samples]``; losses are mean squared errors
+in squared output units.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import sympy
+from scipy.optimize import least_squares
+
+from discover.distill.pareto import expression_complexity
+
+SIMPLIFY_MAX_COMPLEXITY = 60
+"""Larger expressions skip ``sympy.simplify`` (it can take minutes on them)."""
+
+MAX_DIGITS = 6
+
+TRIAL_EVALUATIONS = 40
+"""Function evaluations allowed to refit the other constants after fixing or rounding one."""
+
+POLISH_SAMPLES = 500
+"""Merging and rounding decisions use at most this many (evenly spaced) samples."""
+
+
+def numpy_function(expr: sympy.Expr, names: Sequence[str]) -> Callable[[np.ndarray], np.ndarray]:
+    """Compile ``expr`` to ``f(X) -> [samples]`` for ``X`` of shape ``[samples, len(names)]``."""
+    symbols = [sympy.Symbol(n, real=True) for n in names]
+    raw = sympy.lambdify(symbols, expr, modules="numpy")
+
+    def evaluate(X: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = raw(*(X[:, j] for j in range(X.shape[1])))
+        return np.broadcast_to(np.asarray(out, dtype=float), (X.shape[0],))
+
+    return evaluate
+
+
+def mse(expr: sympy.Expr, names: Sequence[str], X: np.ndarray, y: np.ndarray) -> float:
+    """Mean squared error of ``expr`` on the samples; ``inf`` when not finite or not real."""
+    pred = numpy_function(expr, names)(X)
+    with np.errstate(all="ignore"):
+        loss = float(np.mean((pred - y) ** 2))
+    return loss if np.isfinite(loss) else float("inf")
+
+
+def parametrise(expr: sympy.Expr) -> tuple[sympy.Expr, list[sympy.Dummy], list[float]]:
+    """Replace every float occurrence by its own placeholder symbol.
+
+    Returns the template, the placeholders and their values, in traversal order.
+    """
+    placeholders: list[sympy.Dummy] = []
+    values: list[float] = []
+
+    def walk(node: sympy.Basic) -> sympy.Basic:
+        if isinstance(node, sympy.Float):
+            placeholders.append(sympy.Dummy(f"c{len(placeholders)}", real=True))
+            values.append(float(node))
+            return placeholders[-1]
+        if not node.args or isinstance(node, sympy.Symbol | sympy.Number):
+            return node
+        return node.func(*(walk(arg) for arg in node.args), evaluate=False)
+
+    return walk(expr), placeholders, values
+
+
+def substitute(template: sympy.Expr, placeholders: Sequence[sympy.Dummy], values) -> sympy.Expr:
+    """Put ``values`` in for ``placeholders`` (sympy then merges constant products)."""
+    return template.xreplace(
+        {p: sympy.Float(float(v), 15) for p, v in zip(placeholders, values, strict=True)}
+    )
+
+
+class _Template:
+    """An expression with its floats as a parameter vector, compiled once for fast refits."""
+
+    def __init__(self, expr: sympy.Expr, names: Sequence[str], X: np.ndarray, y: np.ndarray):
+        self.template, self.placeholders, values = parametrise(expr)
+        self.values = np.asarray(values, dtype=float)
+        self.y = y
+        self._columns = [X[:, j] for j in range(X.shape[1])]
+        symbols = [sympy.Symbol(n, real=True) for n in names]
+        self._raw = sympy.lambdify([self.placeholders, *symbols], self.template, modules="numpy")
+
+    def predict(self, theta: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = self._raw(theta, *self._columns)
+            return np.broadcast_to(np.asarray(out, dtype=float), self.y.shape)
+
+    def loss(self, theta: np.ndarray) -> float:
+        with np.errstate(all="ignore"):
+            value = float(np.mean((self.predict(theta) - self.y) ** 2))
+        return value if np.isfinite(value) else float("inf")
+
+    def refit(
+        self, theta: np.ndarray, free: np.ndarray, max_nfev: int = 200
+    ) -> tuple[np.ndarray, float]:
+        """Least-squares refit of the entries of ``theta`` where ``free``; returns the better
+        of the refitted and the given vector, with its loss."""
+        start_loss = self.loss(theta)
+        if not free.any():
+            return theta, start_loss
+
+        def residuals(params: np.ndarray) -> np.ndarray:
+            full = theta.copy()
+            full[free] = params
+            res = self.predict(full) - self.y
+            return np.where(np.isfinite(res), res, 1e10)
+
+        method = "lm" if free.sum() <= len(self.y) else "trf"
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                fit = least_squares(residuals, theta[free], method=method, max_nfev=max_nfev)
+        except (ValueError, FloatingPointError, OverflowError, ZeroDivisionError):
+            return theta, start_loss
+        fitted = theta.copy()
+        fitted[free] = fit.x
+        loss = self.loss(fitted)
+        return (fitted, loss) if loss < start_loss else (theta, start_loss)
+
+    def expression(self, theta: np.ndarray) -> sympy.Expr:
+        return substitute(self.template, self.placeholders, theta)
+
+
+def refit_constants(
+    expr: sympy.Expr, names: Sequence[str], X: np.ndarray, y: np.ndarray
+) -> tuple[sympy.Expr, float]:
+    """Least-squares refit of every float constant, starting from the current values.
+
+    Returns the better of the refitted and the original expression with its loss.
+    """
+    template = _Template(expr, names, X, y)
+    theta, loss = template.refit(template.values, np.ones(len(template.values), dtype=bool))
+    return template.expression(theta), loss
+
+
+def merge_constants(
+    expr: sympy.Expr,
+    names: Sequence[str],
+    X: np.ndarray,
+    y: np.ndarray,
+    reference_loss: float,
+    tolerance: float = 0.01,
+) -> tuple[sympy.Expr, float]:
+    """Remove redundant constants: try each float as 1, 0 or -1, refit the others, and keep
+    the change when the loss stays within ``(1 + tolerance) * reference_loss``.
+
+    Redundant scalings such as ``6.008*x/(6.006*x + 6.009)`` collapse to ``x/(x + c)``.
+    """
+    template = _Template(expr, names, X, y)
+    theta, loss = template.values.copy(), template.loss(template.values)
+    free = np.ones(len(theta), dtype=bool)
+    limit = (1 + tolerance) * reference_loss
+    for i in range(len(theta)):
+        for trial in (1.0, 0.0, -1.0):
+            fixed = theta.copy()
+            fixed[i] = trial
+            free[i] = False
+            fitted, fitted_loss = template.refit(fixed, free, max_nfev=TRIAL_EVALUATIONS)
+            if fitted_loss <= limit:
+                theta, loss = fitted, fitted_loss
+                break
+            free[i] = True
+    return template.expression(theta), loss
+
+
+def round_constants(
+    expr: sympy.Expr,
+    names: Sequence[str],
+    X: np.ndarray,
+    y: np.ndarray,
+    reference_loss: float,
+    tolerance: float = 0.01,
+) -> tuple[sympy.Expr, float]:
+    """Round each float, one after another, to the fewest significant digits (1 to 6) that
+    keep the loss within ``(1 + tolerance) * reference_loss`` once the constants not yet
+    rounded are refitted around it."""
+    template = _Template(expr, names, X, y)
+    theta, loss = template.values.copy(), template.loss(template.values)
+    limit = (1 + tolerance) * reference_loss
+    free = np.ones(len(theta), dtype=bool)
+    for i in range(len(theta)):
+        free[i] = False
+        for digits in range(1, MAX_DIGITS + 1):
+            trial = theta.copy()
+            trial[i] = float(f"{theta[i]:.{digits - 1}e}")
+            trial, trial_loss = template.refit(trial, free, max_nfev=TRIAL_EVALUATIONS)
+            if trial_loss <= limit:
+                theta, loss = trial, trial_loss
+                break
+    return template.expression(theta), loss
+
+
+def tidy(expr: sympy.Expr) -> sympy.Expr:
+    """Integer-valued floats become integers (``x**2.0`` → ``x**2``, ``1.0*x`` → ``x``);
+    expressions of moderate size are then simplified by sympy."""
+    integers = {f: sympy.Integer(int(f)) for f in expr.atoms(sympy.Float) if float(f).is_integer()}
+    expr = expr.xreplace(integers)
+    if expression_complexity(expr) <= SIMPLIFY_MAX_COMPLEXITY:
+        simpler = sympy.simplify(expr)
+        if expression_complexity(simpler) <= expression_complexity(expr):
+            expr = simpler
+    return expr
+
+
+def polish(
+    expr: sympy.Expr,
+    names: Sequence[str],
+    X: np.ndarray,
+    y: np.ndarray,
+    tolerance: float = 0.01,
+) -> tuple[sympy.Expr, float] | None:
+    """Simplify, refit, merge redundant constants, round and tidy one candidate.
+
+    A rational function is also tried in the form ``N/D`` (``sympy.cancel``) and the
+    simpler result is kept.
+
+    Args:
+        expr: the engine's expression over ``names``.
+        tolerance: relative loss increase allowed for merging and rounding constants,
+            measured against the refitted loss (the final loss stays within it).
+
+    Returns:
+        ``(expression, loss)``, or ``None`` when the expression cannot be evaluated.
+    """
+    results = [_polish_one(expr, names, X, y, tolerance)]
+    symbols = [sympy.Symbol(n, real=True) for n in names]
+    if expr.is_rational_function(*symbols) and len(expr.free_symbols) > 0:
+        results.append(_polish_one(sympy.cancel(sympy.together(expr)), names, X, y, tolerance))
+    results = [r for r in results if r is not None]
+    if not results:
+        return None
+    return min(results, key=lambda r: (expression_complexity(r[0]), r[1]))
+
+
+def _polish_one(
+    expr: sympy.Expr, names: Sequence[str], X: np.ndarray, y: np.ndarray, tolerance: float
+) -> tuple[sympy.Expr, float] | None:
+    expr = tidy(expr)
+    if _broken(expr):
+        return None
+    expr, loss = refit_constants(expr, names, X, y)
+    if not np.isfinite(loss):
+        return None
+    step = max(1, len(y) // POLISH_SAMPLES)
+    Xs, ys = X[::step], y[::step]
+    loss = mse(expr, names, Xs, ys)
+    expr, _ = merge_constants(expr, names, Xs, ys, loss, tolerance)
+    expr, _ = round_constants(expr, names, Xs, ys, loss, tolerance)
+    expr = tidy(expr)
+    if _broken(expr):
+        return None
+    final = mse(expr, names, X, y)
+    return (expr, final) if np.isfinite(final) else None
+
+
+def _broken(expr: sympy.Expr) -> bool:
+    return bool(expr.has(sympy.zoo, sympy.nan, sympy.I, sympy.oo, -sympy.oo))
