@@ -1,0 +1,211 @@
+"""Parameter learning (dPL): networks that map data to physical parameters within bounds.
+
+Each learner returns ``{name: tensor}`` in physical units, ready for a model such as
+:class:`discover.models.hbv.HBV`: static parameters [site, nmul], dynamic ones
+[time, site, nmul]. Values are ``low + (high − low)·sigmoid(z)``, so they can never
+leave their bounds.
+
+- :class:`AttributeMLP`: static attributes [site, attr] → static parameters.
+- :class:`ForcingLSTM`: a series of inputs [time, site, var] → dynamic parameters for the
+  names listed as dynamic, static ones (from the last step) for the rest.
+- :class:`SiteParameters`: one free value per site and parameter set (classic calibration).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from discover.models.hbv_processes import HBV_BOUNDS, Bound
+
+
+class _Bounded(nn.Module):
+    """Maps raw network outputs [..., len(names)·nmul] to named parameters within bounds."""
+
+    def __init__(self, names: Sequence[str], nmul: int, bounds: Mapping[str, Bound] | None):
+        super().__init__()
+        bounds = HBV_BOUNDS if bounds is None else bounds
+        unknown = [name for name in names if name not in bounds]
+        if unknown:
+            raise KeyError(f"no bounds for parameter(s) {unknown}; known are {list(bounds)}")
+        if nmul < 1:
+            raise ValueError(f"nmul must be >= 1, got {nmul}")
+        self.names = tuple(names)
+        self.nmul = nmul
+        self.bounds = {name: bounds[name] for name in self.names}
+        self.register_buffer("low", torch.tensor([self.bounds[n].low for n in self.names]))
+        self.register_buffer(
+            "width", torch.tensor([self.bounds[n].high - self.bounds[n].low for n in self.names])
+        )
+
+    @property
+    def size(self) -> int:
+        """Number of raw outputs the network must produce."""
+        return len(self.names) * self.nmul
+
+    def scale(self, raw: Tensor) -> dict[str, Tensor]:
+        """Raw outputs [..., names·nmul] → ``{name: [..., nmul]}`` within bounds."""
+        raw = raw.unflatten(-1, (len(self.names), self.nmul))
+        low = self.low.to(raw.dtype)[:, None]
+        width = self.width.to(raw.dtype)[:, None]
+        values = low + width * torch.sigmoid(raw)
+        return dict(zip(self.names, values.unbind(-2), strict=True))
+
+    def raw(self, values: Mapping[str, float]) -> Tensor:
+        """Raw outputs that give ``values`` (mid-range for names not given), [names, nmul]."""
+        out = []
+        for name in self.names:
+            bound = self.bounds[name]
+            value = values.get(name, (bound.low + bound.high) / 2)
+            share = (value - bound.low) / (bound.high - bound.low)
+            if not 0 < share < 1:
+                raise ValueError(f"{name}={value} is not strictly inside {bound.low, bound.high}")
+            out.append(torch.logit(torch.tensor(share)).expand(self.nmul))
+        return torch.stack(out)
+
+
+class _Standardise(nn.Module):
+    """``(x − loc)/scale`` over the last axis, with loc/scale set from data."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.register_buffer("loc", torch.zeros(size))
+        self.register_buffer("scale", torch.ones(size))
+
+    def fit(self, samples: Tensor) -> None:
+        """Set loc and scale from samples [..., size] (NaN ignored, constant columns kept)."""
+        flat = samples.detach().reshape(-1, samples.shape[-1]).double()
+        loc = flat.nanmean(0)
+        scale = (flat - loc).pow(2).nanmean(0).sqrt()
+        if not bool(torch.isfinite(loc).all()):
+            raise ValueError("every input column needs at least one finite value")
+        self.loc.copy_(loc)
+        self.scale.copy_(torch.where(scale > 0, scale, torch.ones_like(scale)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x - self.loc.to(x.dtype)) / self.scale.to(x.dtype)
+
+
+def _check_inputs(x: Tensor, dims: int, size: int, what: str) -> None:
+    if x.dim() != dims or x.shape[-1] != size:
+        raise ValueError(
+            f"{what} must have {dims} axes with {size} in the last, got {tuple(x.shape)}"
+        )
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{what} contain NaN or inf; fill or drop them first")
+
+
+class AttributeMLP(nn.Module):
+    """Static attributes [site, attr] → static parameters ``{name: [site, nmul]}``.
+
+    Args:
+        n_attributes: number of attribute columns.
+        names: parameter names (e.g. ``model.parameter_names()``).
+        nmul: parallel parameter sets per site.
+        hidden: widths of the hidden layers.
+        bounds: bounds per name (HBV's by default).
+    """
+
+    def __init__(
+        self,
+        n_attributes: int,
+        names: Sequence[str],
+        nmul: int = 1,
+        hidden: Sequence[int] = (64, 64),
+        bounds: Mapping[str, Bound] | None = None,
+    ):
+        super().__init__()
+        self.bounded = _Bounded(names, nmul, bounds)
+        self.normalise = _Standardise(n_attributes)
+        widths = [n_attributes, *hidden]
+        layers: list[nn.Module] = []
+        for n_in, n_out in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.Linear(n_in, n_out), nn.Tanh()]
+        layers.append(nn.Linear(widths[-1], self.bounded.size))
+        self.network = nn.Sequential(*layers)
+
+    def set_normalisation(self, attributes: Tensor) -> None:
+        """Standardise attributes with the mean and spread of ``attributes`` [site, attr]."""
+        self.normalise.fit(attributes)
+
+    def forward(self, attributes: Tensor) -> dict[str, Tensor]:
+        _check_inputs(attributes, 2, self.normalise.loc.numel(), "attributes [site, attr]")
+        return self.bounded.scale(self.network(self.normalise(attributes)))
+
+
+class ForcingLSTM(nn.Module):
+    """Input series [time, site, var] → parameters; names in ``dynamic`` vary in time
+    ([time, site, nmul]), the others are taken from the last step ([site, nmul]).
+
+    Args:
+        n_inputs: number of input variables (forcings, and attributes repeated in time).
+        names: parameter names.
+        nmul: parallel parameter sets per site.
+        hidden: LSTM width.
+        dynamic: names that vary in time.
+        bounds: bounds per name (HBV's by default).
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        names: Sequence[str],
+        nmul: int = 1,
+        hidden: int = 64,
+        dynamic: Sequence[str] = (),
+        bounds: Mapping[str, Bound] | None = None,
+    ):
+        super().__init__()
+        self.bounded = _Bounded(names, nmul, bounds)
+        missing = [name for name in dynamic if name not in self.bounded.names]
+        if missing:
+            raise KeyError(f"dynamic parameter(s) {missing} are not among {list(names)}")
+        self.dynamic = tuple(dynamic)
+        self.normalise = _Standardise(n_inputs)
+        self.lstm = nn.LSTM(n_inputs, hidden)
+        self.head = nn.Linear(hidden, self.bounded.size)
+
+    def set_normalisation(self, inputs: Tensor) -> None:
+        """Standardise each input variable with its mean and spread in ``inputs``."""
+        self.normalise.fit(inputs)
+
+    def forward(self, inputs: Tensor) -> dict[str, Tensor]:
+        _check_inputs(inputs, 3, self.normalise.loc.numel(), "inputs [time, site, var]")
+        hidden, _ = self.lstm(self.normalise(inputs))
+        values = self.bounded.scale(self.head(hidden))
+        return {name: v if name in self.dynamic else v[-1] for name, v in values.items()}
+
+
+class SiteParameters(nn.Module):
+    """Free parameters per site and parameter set: direct calibration, the classic baseline.
+
+    Args:
+        n_sites: number of sites.
+        names: parameter names.
+        nmul: parallel parameter sets per site (e.g. several starts calibrated at once).
+        initial: starting values in physical units (mid-range where not given).
+        spread: standard deviation of random raw offsets between sets (0 for none).
+        bounds: bounds per name (HBV's by default).
+        seed: seed of the random offsets.
+    """
+
+    def __init__(
+        self,
+        n_sites: int,
+        names: Sequence[str],
+        nmul: int = 1,
+        initial: Mapping[str, float] | None = None,
+        spread: float = 0.0,
+        bounds: Mapping[str, Bound] | None = None,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.bounded = _Bounded(names, nmul, bounds)
+        start = self.bounded.raw(dict(initial or {})).reshape(-1)
+        noise = torch.randn(n_sites, start.numel(), generator=torch.Generator().manual_seed(seed))
+        self.raw = nn.Parameter(start + spread * noise)
+
+    def forward(self) -> dict[str, Tensor]:
+        return self.bounded.scale(self.raw)
