@@ -36,9 +36,7 @@ class _Bounded(nn.Module):
         self.nmul = nmul
         self.bounds = {name: bounds[name] for name in self.names}
         self.register_buffer("low", torch.tensor([self.bounds[n].low for n in self.names]))
-        self.register_buffer(
-            "width", torch.tensor([self.bounds[n].high - self.bounds[n].low for n in self.names])
-        )
+        self.register_buffer("high", torch.tensor([self.bounds[n].high for n in self.names]))
 
     @property
     def size(self) -> int:
@@ -48,9 +46,8 @@ class _Bounded(nn.Module):
     def scale(self, raw: Tensor) -> dict[str, Tensor]:
         """Raw outputs [..., names·nmul] → ``{name: [..., nmul]}`` within bounds."""
         raw = raw.unflatten(-1, (len(self.names), self.nmul))
-        low = self.low.to(raw.dtype)[:, None]
-        width = self.width.to(raw.dtype)[:, None]
-        values = low + width * torch.sigmoid(raw)
+        low, high = self.low.to(raw.dtype)[:, None], self.high.to(raw.dtype)[:, None]
+        values = torch.clamp(low + (high - low) * torch.sigmoid(raw), low, high)  # rounding
         return dict(zip(self.names, values.unbind(-2), strict=True))
 
     def raw(self, values: Mapping[str, float]) -> Tensor:
