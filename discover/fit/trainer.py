@@ -148,7 +148,7 @@ class Trainer:
         self.adam.zero_grad(set_to_none=True)
         loss = self.loss("train", self.generator)
         if not torch.isfinite(loss):
-            return float(loss)
+            return float(loss.detach())
         loss.backward()
         if self.config.grad_clip:
             nn.utils.clip_grad_norm_(self.parameters, self.config.grad_clip)

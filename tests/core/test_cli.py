@@ -1,0 +1,102 @@
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from discover.cli import main
+from discover.config import ConfigError, load_config
+
+CASE = Path(__file__).parents[2] / "case_studies" / "lotka_volterra"
+
+
+@pytest.fixture
+def lv_config(tmp_path):
+    """A fast copy of the Lotka–Volterra study in a temporary folder."""
+    sys.path.insert(0, str(CASE))
+    try:
+        from make_data import make_data
+    finally:
+        sys.path.remove(str(CASE))
+    make_data(tmp_path)
+    config = yaml.safe_load((CASE / "config.yaml").read_text())
+    config["train"].update(iterations=12, lbfgs_iterations=0, eval_every=4, checkpoint_every=4)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path, config
+
+
+def write(tmp_path, config):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_help_documents_every_command(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("run", "check"):
+        assert command in out
+    result = subprocess.run(
+        [sys.executable, "-m", "discover.cli", "run", "--help"], capture_output=True, text=True
+    )
+    assert "--resume" in result.stdout and "--out" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c.update(colour="red"), "colour: unknown key"),
+        (lambda c: c["train"].update(split="half"), "train.split"),
+        (lambda c: c["train"].update(split=1.5), "train.split"),
+        (lambda c: c["model"]["neural"]["F"].update(inputs=[]), "model.neural.F.inputs"),
+        (lambda c: c["model"]["neural"]["F"].update(output="positive"), "model.neural.F.output"),
+        (lambda c: c["model"].update(type="lstm"), "model.type"),
+        (lambda c: c["model"]["equations"].update(x="beta*x - F(x, y)"), "equations.x: undeclared"),
+        (lambda c: c["model"]["equations"].update(x="__import__('os')"), "equations.x: unknown"),
+        (lambda c: c["model"]["equations"].update(x="x.real"), "equations.x: attribute"),
+        (lambda c: c["model"]["equations"].update(x="(lambda: x)()"), "equations.x"),
+        (lambda c: c["model"]["equations"].update(x="(" * 10000 + "x" + ")" * 10000), "nests"),
+        (lambda c: c["model"]["initial"].update(z=1.0), "not a state"),
+        (lambda c: c["train"].update(split=0.99), "no validation data"),
+    ],
+)
+def test_bad_config_fails_at_once_naming_the_key(lv_config, tmp_path, capsys, change, message):
+    _, config = lv_config
+    change(config)
+    path = write(tmp_path, config)
+    assert main(["check", str(path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(tmp_path / "list.yaml")
+
+
+def test_run_writes_the_run_directory_and_resumes(lv_config, tmp_path, capsys):
+    path, _ = lv_config
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+    assert f"results: {out}" in capsys.readouterr().out
+    for name in ("config.yaml", "metrics.json", "provenance.json", "history.csv"):
+        assert (out / name).exists(), name
+    assert (out / "checkpoints" / "last.pt").exists()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {"neural"}
+    assert set(metrics["neural"]) == {"train", "val"}
+    assert {"nse", "kge", "rmse", "bias"} <= set(metrics["neural"]["val"]["x"])
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    assert resolved["train"]["iterations"] == 12 and resolved["model"]["solver"]["method"] == "rk4"
+    # resuming a finished run trains no further and reproduces the metrics
+    shutil.copy(out / "metrics.json", tmp_path / "first.json")
+    assert main(["run", str(path), "--out", str(out), "--quiet", "--resume"]) == 0
+    assert json.loads((out / "metrics.json").read_text()) == metrics
