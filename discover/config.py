@@ -92,15 +92,37 @@ class TrainConfig(_Strict):
     lbfgs_iterations: int = Field(default=0, ge=0)
     grad_clip: float | None = Field(default=10.0, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
+    """L2 penalty on neural-network weights, added to the training loss."""
 
 
 class DistillConfig(_Strict):
     """Symbolic distillation of every neural slot."""
 
     engine: str = "auto"
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        from discover.distill.engines import ENGINES
+
+        if value != "auto" and value not in ENGINES:
+            raise ValueError(f"unknown engine {value!r}; choose 'auto' or one of {sorted(ENGINES)}")
+        return value
+
     time_budget_s: float | None = Field(default=None, gt=0)
     samples: int = Field(default=2000, ge=10)
+    max_complexity: int = Field(default=30, ge=1)
+    operators: list[str] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReinsertConfig(_Strict):
+    """Putting the selected equations back into the model and refitting them."""
+
+    refit: Literal["constants", "all", "none"] = "constants"
+    iterations: int = Field(default=200, ge=1)
+    lr: float = Field(default=1e-2, gt=0)
+    lbfgs_iterations: int = Field(default=10, ge=0)
 
 
 class StudyConfig(_Strict):
@@ -114,6 +136,16 @@ class StudyConfig(_Strict):
     model: ODEModelConfig
     train: TrainConfig = Field(default_factory=TrainConfig)
     distill: DistillConfig | None = Field(default_factory=DistillConfig)
+    reinsert: ReinsertConfig = Field(default_factory=ReinsertConfig)
+    truth: dict[str, str] = Field(default_factory=dict)
+    """Planted truth per slot (synthetic twins), as expressions in the slot's inputs."""
+
+    @model_validator(mode="after")
+    def _known_slots(self) -> StudyConfig:
+        for slot in self.truth:
+            if slot not in self.model.neural:
+                raise ValueError(f"truth given for {slot!r}, which is not a neural slot")
+        return self
 
     def resolved(self) -> dict[str, Any]:
         """Plain data with every default filled in (JSON/YAML ready)."""

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import json
+import copy
 import logging
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
-import discover
-from discover.config import StudyConfig, load_config
+from discover.config import StudyConfig, TrainConfig, load_config
+from discover.distill import ParetoFront, symbolic_fit
+from discover.distill.pareto import Candidate
+from discover.distill.probe import ProbeSamples, probe
 from discover.fit.trainer import FitResult, Trainer
+from discover.processes import Process, Symbolic
+from discover.rundir import RunWriter
 from discover.validate.metrics import compute_metrics
 from discover.workflows.ode import ODEWorkflow
 
@@ -28,9 +30,11 @@ METRIC_MIN_POINTS = 3
 class Study:
     """One run of a configured study.
 
-    ``Study.from_config(path)`` validates the config and loads the data at once; then
-    :meth:`fit` trains, :meth:`validate` scores every split, and :meth:`run` does all
-    stages and writes the run directory (see DESIGN.md for its files).
+    ``Study.from_config(path)`` validates the config and loads the data at once. The
+    stages, each usable alone: :meth:`fit` trains the hybrid model, :meth:`distill`
+    turns a neural slot into a Pareto front of equations, :meth:`reinsert` puts one back
+    and refits its constants, :meth:`validate` scores every recorded variant on every
+    split. :meth:`run` does them all and writes the run directory (docs/run_directory.md).
 
     Args:
         config: the validated configuration.
@@ -47,6 +51,11 @@ class Study:
         np.random.seed(config.seed)
         self.workflow = ODEWorkflow(config, self.base)
         self.fit_result: FitResult | None = None
+        self.samples: dict[str, ProbeSamples] = {}
+        self.fronts: dict[str, ParetoFront] = {}
+        self.failures: dict[str, str] = {}
+        self.simulations: dict[str, np.ndarray] = {}
+        self.variant_slots: dict[str, dict[str, Process]] = {}
 
     @classmethod
     def from_config(cls, path: str | Path, out: str | Path | None = None) -> Study:
@@ -62,25 +71,74 @@ class Study:
     # -- stages ------------------------------------------------------------------------
     def fit(self, resume: bool = False, progress: bool = True) -> FitResult:
         """Train the model's parameters (continuing from the last checkpoint if ``resume``)."""
-        started = time.perf_counter()
-        checkpoints = self.out / "checkpoints" if self.out else None
-        trainer = Trainer(
-            self.workflow,
-            self.workflow.loss,
-            self.config.train,
-            seed=self.config.seed,
-            checkpoint_dir=checkpoints,
-            progress=progress,
-        )
-        self.fit_result = trainer.fit(resume=resume)
-        self.timings["fit"] = time.perf_counter() - started
+        with self._timed("fit"):
+            self.fit_result = self._train(self.config.train, "checkpoints", resume, progress)
         log.info(
             "training stopped (%s) after %d steps; best validation loss %.4g",
             self.fit_result.stopped,
             len(self.fit_result.history),
             self.fit_result.best_val,
         )
+        self.record_variant(self.variant_name())
         return self.fit_result
+
+    def distill(self, slot: str) -> ParetoFront:
+        """Probe ``slot`` over the data and fit equations to what it learned."""
+        settings = self.config.distill
+        if settings is None:
+            raise ValueError("this config has no distill section")
+        with self._timed(f"distill {slot}"):
+            samples = probe(
+                self.model,
+                self.workflow.simulate,
+                slots=[slot],
+                size=settings.samples,
+                seed=self.config.seed,
+            )[slot]
+            front = symbolic_fit(
+                samples.X,
+                samples.y,
+                samples.names,
+                engine=settings.engine,
+                time_budget_s=settings.time_budget_s,
+                seed=self.config.seed,
+                operators=settings.operators,
+                max_complexity=settings.max_complexity,
+                output_range=self.model.slots[slot].output_range,
+                **settings.options,
+            )
+        self.samples[slot] = samples
+        self.fronts[slot] = front
+        log.info("%s: selected %s (engine %s)", slot, front.selected.expression, front.engine)
+        return front
+
+    def reinsert(
+        self, slot: str, candidate: Candidate | None = None, refit: bool | None = None
+    ) -> Symbolic:
+        """Replace ``slot`` by ``candidate`` (default: the selected equation) as ``Symbolic``.
+
+        Its constants (or the whole model, with ``reinsert.refit: all``) are then refitted
+        on the training split unless ``refit`` is False or ``reinsert.refit: none``.
+        """
+        if candidate is None:
+            if slot not in self.fronts:
+                raise ValueError(f"slot {slot!r} has not been distilled; call distill first")
+            candidate = self.fronts[slot].selected
+        current = self.model.slots[slot]
+        process = Symbolic(candidate.expression, current.inputs, output_range=current.output_range)
+        process.to(dtype=self.workflow.dtype, device=self.workflow.device)
+        self.model.set_slot(slot, process)
+        mode = self.config.reinsert.refit if refit is not False else "none"
+        if mode != "none":
+            with self._timed(f"refit {slot}"):
+                self._refit(only=None if mode == "all" else process)
+        log.info("%s reinserted as %s", slot, process.expression(4))
+        return process
+
+    def record_variant(self, name: str) -> None:
+        """Keep the current model's simulation and slots as variant ``name``."""
+        self.simulations[name] = self.simulate()
+        self.variant_slots[name] = {k: copy.deepcopy(v) for k, v in self.model.slots.items()}
 
     def simulate(self) -> np.ndarray:
         """Simulated states [time, site, state] over the whole period."""
@@ -90,14 +148,101 @@ class Study:
     def variant_name(self) -> str:
         """``neural`` if a slot is neural, else ``symbolic`` if one is, else ``physics``."""
         kinds = set(self.model.slot_kinds().values())
-        for kind, name in (("neural", "neural"), ("symbolic", "symbolic")):
+        for kind in ("neural", "symbolic"):
             if kind in kinds:
-                return name
+                return kind
         return "physics"
 
     def validate(self) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
-        """Metrics ``{variant: {split: {variable: {metric: value}}}}`` (median over sites)."""
-        simulated = self.simulate()
+        """Metrics ``{variant: {split: {variable: {metric: value}}}}`` (median over sites)
+        for every recorded variant (the current model if none was recorded)."""
+        if not self.simulations:
+            self.record_variant(self.variant_name())
+        return {name: self._scores(sim) for name, sim in self.simulations.items()}
+
+    # -- the whole run -----------------------------------------------------------------
+    def run(self, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+        """Fit, distill every neural slot, reinsert, validate; write the run directory."""
+        if self.out is None:
+            raise ValueError("run() needs a run directory: Study(..., out=DIR)")
+        writer = RunWriter(self.out)
+        writer.config(self.config)
+        self.fit(resume=resume, progress=progress)
+        writer.history(self.fit_result)
+        if self.config.distill is not None and self.model.neural_slots():
+            self._distill_all(writer)
+        metrics = self.validate()
+        writer.metrics(metrics)
+        writer.provenance(self.config, self.timings, self.fit_result, self.fronts, self.failures)
+        return metrics
+
+    def _distill_all(self, writer: RunWriter) -> None:
+        slots = self.model.neural_slots()
+        for slot in slots:
+            try:
+                self.distill(slot)
+            except Exception as err:  # the run goes on; the report says why
+                self.failures[slot] = f"{type(err).__name__}: {err}"
+                log.warning("slot %s was not distilled: %s", slot, self.failures[slot])
+        writer.equations(self.fronts, self.failures, self.model)
+        writer.truth(self.config.truth)
+        for slot, samples in self.samples.items():
+            writer.samples(slot, samples, self.config.truth.get(slot))
+        reinserted = [slot for slot in slots if slot in self.fronts]
+        for slot in reinserted:
+            self.reinsert(slot, refit=False)
+        if reinserted:
+            if self.config.reinsert.refit != "none":
+                with self._timed("refit"):
+                    self._refit(only=None if self.config.reinsert.refit == "all" else "symbolic")
+            self.record_variant("symbolic")
+            writer.equations(self.fronts, self.failures, self.model)
+
+    # -- helpers -----------------------------------------------------------------------
+    def _train(self, settings: TrainConfig, folder: str, resume: bool, progress: bool):
+        trainer = Trainer(
+            self.workflow,
+            self.workflow.loss,
+            settings,
+            seed=self.config.seed,
+            checkpoint_dir=self.out / folder if self.out else None,
+            progress=progress,
+        )
+        return trainer.fit(resume=resume)
+
+    def _refit(self, only: Process | str | None) -> FitResult:
+        """Refit on the training split; ``only`` a process, ``"symbolic"`` (every symbolic
+        slot's constants) or ``None`` (everything trainable)."""
+        settings = self.config.reinsert
+        train = self.config.train.model_copy(
+            update={
+                "iterations": settings.iterations,
+                "lr": settings.lr,
+                "lbfgs_iterations": settings.lbfgs_iterations,
+                "patience": None,
+            }
+        )
+        if only is None:
+            trainable = list(self.workflow.parameters())
+        elif only == "symbolic":
+            trainable = [
+                p for s in self.model.slots.values() if s.kind == "symbolic" for p in s.parameters()
+            ]
+        else:
+            trainable = list(only.parameters())
+        frozen = {id(p) for p in trainable}
+        saved = {p: p.requires_grad for p in self.workflow.parameters()}
+        for p in self.workflow.parameters():
+            p.requires_grad_(id(p) in frozen)
+        try:
+            if not any(p.requires_grad for p in self.workflow.parameters()):
+                return FitResult(stopped="nothing to refit")
+            return self._train(train, "checkpoints/refit", resume=False, progress=False)
+        finally:
+            for p, flag in saved.items():
+                p.requires_grad_(flag)
+
+    def _scores(self, simulated: np.ndarray) -> dict[str, dict[str, dict[str, float]]]:
         observed = self.workflow.data.states
         scores: dict[str, dict[str, dict[str, float]]] = {}
         for split, part in self.workflow.split_slices().items():
@@ -119,61 +264,20 @@ class Study:
                         name: float(np.nanmedian([m[name] for m in per_site]))
                         for name in per_site[0]
                     }
-        return {self.variant_name(): scores}
+        return scores
 
-    # -- the whole run -----------------------------------------------------------------
-    def run(self, resume: bool = False, progress: bool = True) -> dict[str, Any]:
-        """Fit and validate, writing the run directory; return the metrics."""
-        if self.out is None:
-            raise ValueError("run() needs a run directory: Study(..., out=DIR)")
-        self.out.mkdir(parents=True, exist_ok=True)
-        _write_yaml(self.out / "config.yaml", self.config.resolved())
-        self.fit(resume=resume, progress=progress)
-        self._write_history()
-        metrics = self.validate()
-        _write_json(self.out / "metrics.json", metrics)
-        _write_json(self.out / "provenance.json", self.provenance())
-        return metrics
-
-    def provenance(self) -> dict[str, Any]:
-        """Versions, seed, config hash and timings of this run."""
-        return {
-            "discover": discover.__version__,
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "platform": platform.platform(),
-            "seed": self.config.seed,
-            "config_digest": self.config.digest(),
-            "device": self.config.device,
-            "timings_s": self.timings,
-            "training": {
-                k: v
-                for k, v in (self.fit_result.as_dict() if self.fit_result else {}).items()
-                if k != "history"
-            },
-        }
-
-    def _write_history(self) -> None:
-        assert self.out is not None and self.fit_result is not None
-        rows = self.fit_result.history
-        columns = ["iteration", "train", "val", "lr"]
-        lines = [",".join(columns)]
-        lines += [",".join(_cell(row.get(c)) for c in columns) for row in rows]
-        (self.out / "history.csv").write_text("\n".join(lines) + "\n")
+    def _timed(self, stage: str):
+        return _Timer(self.timings, stage)
 
 
-def _cell(value: float | None) -> str:
-    return "" if value is None else repr(value)
+class _Timer:
+    def __init__(self, timings: dict[str, float], stage: str):
+        self.timings, self.stage = timings, stage
 
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=True) + "\n")
-    tmp.replace(path)
-
-
-def _write_yaml(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
-    tmp.replace(path)
+    def __exit__(self, *exc: object) -> None:
+        self.timings[self.stage] = self.timings.get(self.stage, 0.0) + (
+            time.perf_counter() - self.started
+        )

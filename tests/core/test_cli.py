@@ -5,6 +5,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import sympy
+import xarray as xr
 import yaml
 
 from discover.cli import main
@@ -24,6 +26,9 @@ def lv_config(tmp_path):
     make_data(tmp_path)
     config = yaml.safe_load((CASE / "config.yaml").read_text())
     config["train"].update(iterations=12, lbfgs_iterations=0, eval_every=4, checkpoint_every=4)
+    config["distill"] = {"engine": "rational", "time_budget_s": 2, "samples": 200}
+    config["reinsert"] = {"iterations": 5, "lbfgs_iterations": 1}
+    config["truth"] = {"F": "0.9*x*y", "G": "0.8*x*y"}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path, config
@@ -87,11 +92,21 @@ def test_run_writes_the_run_directory_and_resumes(lv_config, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
     assert f"results: {out}" in capsys.readouterr().out
-    for name in ("config.yaml", "metrics.json", "provenance.json", "history.csv"):
+    for name in ("config.yaml", "metrics.json", "provenance.json", "history.csv", "truth.json"):
         assert (out / name).exists(), name
     assert (out / "checkpoints" / "last.pt").exists()
+    equations = json.loads((out / "equations.json").read_text())
+    assert set(equations) == {"F", "G"}
+    for slot in ("F", "G"):
+        assert equations[slot]["engine"] == "rational"
+        symbols = {name: sympy.Symbol(name) for name in equations[slot]["inputs"]}
+        for candidate in [equations[slot]["selected"], *equations[slot]["pareto"]]:
+            parsed = sympy.sympify(candidate["expression"], locals=symbols)
+            assert {s.name for s in parsed.free_symbols} <= {"x", "y"}
+        samples = xr.open_dataset(out / "slots" / f"{slot}.nc")
+        assert {"x", "y", "output", "truth"} <= set(samples.data_vars)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == {"neural"}
+    assert set(metrics) == {"neural", "symbolic"}
     assert set(metrics["neural"]) == {"train", "val"}
     assert {"nse", "kge", "rmse", "bias"} <= set(metrics["neural"]["val"]["x"])
     resolved = yaml.safe_load((out / "config.yaml").read_text())

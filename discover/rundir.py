@@ -1,0 +1,123 @@
+"""Writing the files of a run directory (the contract is docs/run_directory.md)."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+import yaml
+
+import discover
+from discover.config import StudyConfig
+from discover.distill.pareto import ParetoFront
+from discover.distill.postprocess import numpy_function
+from discover.distill.probe import ProbeSamples
+from discover.expressions import parse_expression
+from discover.fit.trainer import FitResult
+from discover.models.base import HybridModel
+
+
+class RunWriter:
+    """Writes each file of the run directory ``out`` atomically (temporary file, rename)."""
+
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    def config(self, config: StudyConfig) -> None:
+        """``config.yaml``: the resolved configuration."""
+        self._text("config.yaml", yaml.safe_dump(config.resolved(), sort_keys=False))
+
+    def history(self, result: FitResult) -> None:
+        """``history.csv``: training and validation loss per iteration."""
+        columns = ["iteration", "train", "val", "lr"]
+        lines = [",".join(columns)]
+        for row in result.history:
+            lines.append(",".join("" if row.get(c) is None else repr(row[c]) for c in columns))
+        self._text("history.csv", "\n".join(lines) + "\n")
+
+    def metrics(self, metrics: Mapping[str, Any]) -> None:
+        """``metrics.json``: ``{variant: {split: {variable: {metric: value}}}}``."""
+        self._json("metrics.json", metrics)
+
+    def equations(
+        self, fronts: Mapping[str, ParetoFront], failures: Mapping[str, str], model: HybridModel
+    ) -> None:
+        """``equations.json``: each distilled slot's front, or why it was not distilled.
+
+        A reinserted slot also records its refitted expression under ``"refitted"``.
+        """
+        entries: dict[str, Any] = {}
+        for slot, front in fronts.items():
+            entries[slot] = front.to_dict()
+            process = model.slots[slot]
+            if process.kind == "symbolic":
+                entries[slot]["refitted"] = str(process.expression(6))
+        for slot, reason in failures.items():
+            entries[slot] = {"inputs": list(model.slots[slot].inputs), "error": reason}
+        self._json("equations.json", entries)
+
+    def truth(self, truth: Mapping[str, str]) -> None:
+        """``truth.json``: planted truth per slot, when the config gives one."""
+        if truth:
+            self._json("truth.json", dict(truth))
+
+    def samples(self, slot: str, samples: ProbeSamples, truth: str | None) -> None:
+        """``slots/<slot>.nc``: the probed samples of one slot (and the truth on them)."""
+        data = {name: ("sample", samples.X[:, i]) for i, name in enumerate(samples.names)}
+        data["output"] = ("sample", samples.y)
+        if truth is not None:
+            expression = parse_expression(truth, samples.names)
+            data["truth"] = ("sample", numpy_function(expression, samples.names)(samples.X))
+        dataset = xr.Dataset(data, attrs={"inputs": list(samples.names), "slot": slot})
+        path = self.out / "slots" / f"{slot}.nc"
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix(".nc.tmp")
+        dataset.to_netcdf(tmp)
+        tmp.replace(path)
+
+    def provenance(
+        self,
+        config: StudyConfig,
+        timings: Mapping[str, float],
+        result: FitResult | None,
+        fronts: Mapping[str, ParetoFront],
+        failures: Mapping[str, str],
+    ) -> None:
+        """``provenance.json``: versions, seed, config hash, timings and engines."""
+        training = {k: v for k, v in (result.as_dict() if result else {}).items() if k != "history"}
+        engines: dict[str, Any] = {
+            slot: {"engine": front.engine, **front.metadata} for slot, front in fronts.items()
+        }
+        engines.update({slot: {"engine": None, "error": why} for slot, why in failures.items()})
+        self._json(
+            "provenance.json",
+            {
+                "discover": discover.__version__,
+                "python": platform.python_version(),
+                "torch": torch.__version__,
+                "numpy": np.__version__,
+                "platform": platform.platform(),
+                "seed": config.seed,
+                "config_digest": config.digest(),
+                "device": config.device,
+                "timings_s": dict(timings),
+                "training": training,
+                "engines": engines,
+            },
+        )
+
+    def _json(self, name: str, data: Any) -> None:
+        self._text(name, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+    def _text(self, name: str, text: str) -> None:
+        path = self.out / name
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
