@@ -243,11 +243,11 @@ class Study:
                 p.requires_grad_(flag)
 
     def _scores(self, simulated: np.ndarray) -> dict[str, dict[str, dict[str, float]]]:
-        observed = self.workflow.data.states
+        observed = self.workflow.observed
         scores: dict[str, dict[str, dict[str, float]]] = {}
         for split, part in self.workflow.split_slices().items():
             scores[split] = {}
-            for i, variable in enumerate(self.workflow.data.state_names):
+            for i, variable in enumerate(self.workflow.variables):
                 per_site = [
                     compute_metrics(
                         simulated[part, s, i],
@@ -256,7 +256,7 @@ class Study:
                         min_points=METRIC_MIN_POINTS,
                         label=f"{variable} ({split}, site {site})",
                     )
-                    for s, site in enumerate(self.workflow.data.sites)
+                    for s, site in enumerate(self.workflow.sites)
                     if np.isfinite(observed[part, s, i]).sum() >= METRIC_MIN_POINTS
                 ]
                 if per_site:

@@ -35,6 +35,8 @@ class ODEWorkflow(nn.Module):
         )
         self.model = build_ode_model(spec, self.data.forcing_names)
         self.n_train = self.data.split_index(config.train.split)
+        self.variables = list(self.data.state_names)
+        self.sites = list(self.data.sites)
         self._tensors()
         self._initial_states(spec)
         self._fill_neural_slots(spec)
@@ -44,7 +46,7 @@ class ODEWorkflow(nn.Module):
     def _tensors(self) -> None:
         as_tensor = lambda a: torch.as_tensor(a, dtype=self.dtype)  # noqa: E731
         self.register_buffer("times", as_tensor(self.data.times))
-        self.register_buffer("observed", as_tensor(self.data.states))
+        self.register_buffer("observations", as_tensor(self.data.states))
         self.register_buffer("forcings", as_tensor(self.data.forcings))
         train = self.data.states[: self.n_train]
         scale = np.nanstd(np.where(np.isfinite(train), train, np.nan), axis=(0, 1))
@@ -88,6 +90,11 @@ class ODEWorkflow(nn.Module):
                 process.set_normalisation(samples)
             self.model.set_slot(name, process)
 
+    @property
+    def observed(self) -> np.ndarray:
+        """Observed states [time, site, state] (NaN where not observed)."""
+        return self.data.states
+
     # -- running -----------------------------------------------------------------------
     def simulate(self, steps: int | None = None) -> Tensor:
         """Simulated states [time, site, state] over the first ``steps`` times (all if None)."""
@@ -99,11 +106,11 @@ class ODEWorkflow(nn.Module):
         """Scaled masked MSE on the ``"train"`` or ``"val"`` part of the series."""
         if split == "train":
             simulated = self.simulate(self.n_train)
-            return masked_mse(simulated[1:], self.observed[1 : self.n_train], self.loss_scale)
+            return masked_mse(simulated[1:], self.observations[1 : self.n_train], self.loss_scale)
         if split == "val":
             simulated = self.simulate()
             return masked_mse(
-                simulated[self.n_train :], self.observed[self.n_train :], self.loss_scale
+                simulated[self.n_train :], self.observations[self.n_train :], self.loss_scale
             )
         raise ValueError(f"unknown split {split!r}; use 'train' or 'val'")
 

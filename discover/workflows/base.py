@@ -1,0 +1,42 @@
+"""What a Study needs from a model bound to its data, whatever the model type."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from discover.models.base import HybridModel
+
+
+class Workflow(Protocol):
+    """A hybrid model bound to its data, splits and loss (one per model type).
+
+    Attributes:
+        model: the hybrid model whose slots are trained, distilled and replaced.
+        dtype, device: where tensors live.
+        variables: names of the observed variables, in the order of the last axis.
+        sites: site (or trajectory) ids.
+        observed: observations [time, site, variable], NaN where missing.
+    """
+
+    model: HybridModel
+    dtype: torch.dtype
+    device: torch.device
+    variables: list[str]
+    sites: list[str]
+    observed: np.ndarray
+
+    def simulate(self) -> Tensor:
+        """Simulated observed variables over the whole period, [time, site, variable]."""
+
+    def loss(self, split: str, generator: torch.Generator | None = None) -> Tensor:
+        """Training loss on ``"train"`` or ``"val"`` (random batches when ``generator``)."""
+
+    def split_slices(self) -> dict[str, slice]:
+        """Time slices of each scored split, e.g. ``{"train": ..., "val": ...}``."""
+
+    def parameters(self):  # nn.Module's
+        """Every trainable tensor (model, parameter learners, initial states)."""
