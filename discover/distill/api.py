@@ -12,7 +12,7 @@ import sympy
 
 from discover.distill.engines import ENGINES, SearchOptions, get_engine
 from discover.distill.pareto import Candidate, ParetoFront, expression_complexity
-from discover.distill.postprocess import mse, numpy_function, polish
+from discover.distill.postprocess import numpy_function, polish, refit_constants
 from discover.processes.base import OutputRange
 
 log = logging.getLogger(__name__)
@@ -21,9 +21,9 @@ OFFLINE_ENGINE = "rational+operon"
 """The engine ``auto`` runs when PySR cannot run."""
 
 PREFILTER_MARGIN = 0.9
-"""Before polishing, a raw candidate is dropped when a simpler one has a loss below this
-fraction of its own (polishing can shrink a bloated but right candidate, so raw dominance
-alone would drop too much)."""
+"""Before polishing, a refitted raw candidate is dropped when a simpler one has a loss
+below this fraction of its own (polishing can shrink a bloated but right candidate, so
+plain dominance would drop too much)."""
 
 
 def symbolic_fit(
@@ -35,7 +35,7 @@ def symbolic_fit(
     time_budget_s: float | None = None,
     seed: int = 0,
     operators: Sequence[str] | None = None,
-    max_complexity: int = 30,
+    max_complexity: int = 20,
     restarts: int | None = None,
     output_range: OutputRange | str | None = None,
     selection_tolerance: float = 1.5,
@@ -134,7 +134,7 @@ def _resolve_auto() -> tuple[str, str]:
 
 
 def _default_restarts(engine: str) -> int:
-    return 3 if "operon" in engine else 1
+    return {"operon": 3, OFFLINE_ENGINE: 2}.get(engine, 1)
 
 
 def _polish_all(
@@ -146,12 +146,12 @@ def _polish_all(
     tolerance: float,
     engine: str,
 ) -> list[Candidate]:
-    """Drop clearly dominated raw candidates, then polish the rest."""
+    """Refit every raw candidate, drop the clearly dominated ones, polish the rest."""
     scored = []
     for expr in raw:
-        loss = mse(expr, names, X, y)
+        refitted, loss = refit_constants(expr, names, X, y)
         if np.isfinite(loss):
-            scored.append((expression_complexity(expr), loss, expr))
+            scored.append((expression_complexity(refitted), loss, refitted))
     scored.sort(key=lambda item: (item[0], item[1]))
     kept, best_so_far = [], np.inf
     for _complexity, loss, expr in scored:

@@ -16,7 +16,7 @@ from scipy.optimize import least_squares
 
 from discover.distill.pareto import expression_complexity
 
-SIMPLIFY_MAX_COMPLEXITY = 60
+SIMPLIFY_MAX_COMPLEXITY = 40
 """Larger expressions skip ``sympy.simplify`` (it can take minutes on them)."""
 
 MAX_DIGITS = 6
@@ -199,11 +199,17 @@ def round_constants(
     return template.expression(theta), loss
 
 
+def integer_floats(expr: sympy.Expr) -> sympy.Expr:
+    """Integer-valued floats become integers (``x**2.0`` → ``x**2``, ``1.0*x`` → ``x``)."""
+    return expr.xreplace(
+        {f: sympy.Integer(int(f)) for f in expr.atoms(sympy.Float) if float(f).is_integer()}
+    )
+
+
 def tidy(expr: sympy.Expr) -> sympy.Expr:
-    """Integer-valued floats become integers (``x**2.0`` → ``x**2``, ``1.0*x`` → ``x``);
-    expressions of moderate size are then simplified by sympy."""
-    integers = {f: sympy.Integer(int(f)) for f in expr.atoms(sympy.Float) if float(f).is_integer()}
-    expr = expr.xreplace(integers)
+    """:func:`integer_floats`, then ``sympy.simplify`` for expressions of moderate size
+    (kept only when it does not grow the expression)."""
+    expr = integer_floats(expr)
     if expression_complexity(expr) <= SIMPLIFY_MAX_COMPLEXITY:
         simpler = sympy.simplify(expr)
         if expression_complexity(simpler) <= expression_complexity(expr):
@@ -244,7 +250,6 @@ def polish(
 def _polish_one(
     expr: sympy.Expr, names: Sequence[str], X: np.ndarray, y: np.ndarray, tolerance: float
 ) -> tuple[sympy.Expr, float] | None:
-    expr = tidy(expr)
     if _broken(expr):
         return None
     expr, loss = refit_constants(expr, names, X, y)

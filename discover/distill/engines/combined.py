@@ -21,6 +21,13 @@ from discover.distill.engines.rational import RationalEngine
 RATIONAL_SHARE = 0.3
 """Largest share of the time budget the rational engine may use."""
 
+OPERON_SETS: tuple[tuple[str, ...], ...] = (
+    ("add", "sub", "mul", "div", "min", "max"),
+    ("add", "sub", "mul", "div", "exp", "log"),
+)
+"""Operator sets of the Operon restarts when the user gives none: the rational engine
+already covers plain arithmetic, so Operon looks for thresholds and exponentials."""
+
 
 @register("rational+operon")
 class CombinedEngine:
@@ -39,5 +46,9 @@ class CombinedEngine:
         rational_options = dataclasses.replace(options, time_budget_s=RATIONAL_SHARE * budget)
         found = RationalEngine().search(X, y, names, rational_options)
         left = max(1.0, budget - (time.monotonic() - started))
-        operon_options = dataclasses.replace(options, time_budget_s=left)
+        extra = dict(options.extra)
+        extra.setdefault("operator_sets", OPERON_SETS)
+        operon_options = dataclasses.replace(
+            options, time_budget_s=left, extra=tuple(sorted(extra.items()))
+        )
         return found + OperonEngine().search(X, y, names, operon_options)

@@ -40,7 +40,7 @@ OPERON_SYMBOLS: dict[str, str] = {
 DEFAULT_OPERATOR_SETS: tuple[tuple[str, ...], ...] = (
     ("add", "sub", "mul", "div"),
     ("add", "sub", "mul", "div", "exp", "log"),
-    ("add", "sub", "mul", "div", "pow", "min", "max"),
+    ("add", "sub", "mul", "div", "min", "max"),
 )
 """Operator sets cycled over restarts when the user gives none: small sets search faster."""
 

@@ -4,9 +4,10 @@ The target ``t`` (``y``, or ``log y`` when ``y > 0``) is modelled as ``N(X) / D(
 ``N`` and ``D`` sparse sums of library terms. Multiplying out gives a problem linear in
 the coefficients, ``t * D(X) = N(X)``, solved by least squares for every small choice of
 terms (exhaustive search up to a few terms each). Libraries are monomials of the inputs
-(``1, x, x**2, x*z`` ...) and, for positive inputs, ``1, log x`` (power laws when the
-target is ``log y``). It finds polynomial, rational (Michaelis–Menten, Monod, Hill),
-exponential and power-law forms in seconds, and nothing else.
+(``1, x, x**2, x*z`` ...), for positive inputs ``1, log x`` (power laws when the
+target is ``log y``), and ``1, x, z, exp(r*x)`` for a grid of rates ``r``. It finds
+polynomial, rational (Michaelis–Menten, Monod, Hill), exponential, saturating-exponential,
+logistic and power-law forms in seconds, and nothing else.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class _View:
     terms: tuple[sympy.Expr, ...]
     log_target: bool
     rational: bool
+    family: str
 
 
 def _monomial_view(X: np.ndarray, symbols: Sequence[sympy.Symbol], degree: int) -> tuple:
@@ -53,14 +55,39 @@ def _log_view(X: np.ndarray, symbols: Sequence[sympy.Symbol]) -> tuple | None:
     return np.stack(columns, axis=1), tuple(terms)
 
 
+EXP_RATES = (-16.0, -8.0, -4.0, -2.0, -1.0, -0.5, -0.25, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+"""Rates of the exponential terms ``exp(r * x / span(x))`` tried for each input; the
+polishing refit then tunes the rate."""
+
+
+def _exp_views(X: np.ndarray, symbols: Sequence[sympy.Symbol]) -> Iterator[_View]:
+    linear = [np.ones(len(X))] + [X[:, j] for j in range(X.shape[1])]
+    linear_terms = [sympy.Integer(1), *symbols]
+    for j, symbol in enumerate(symbols):
+        span = float(np.ptp(X[:, j]))
+        if span == 0:
+            continue
+        for rate in EXP_RATES:
+            r = float(f"{rate / span:.3g}")
+            with np.errstate(over="ignore"):
+                column = np.exp(r * X[:, j])
+            if not np.all(np.isfinite(column)):
+                continue
+            terms = (*linear_terms, sympy.exp(sympy.Float(r) * symbol))
+            columns = np.stack([*linear, column], axis=1)
+            yield _View(columns, terms, log_target=False, rational=True, family=f"exp {symbol}")
+
+
 def _views(X: np.ndarray, y: np.ndarray, symbols: Sequence[sympy.Symbol], degree: int):
     log_targets = [False, True] if np.mean(y > 0) >= LOG_TARGET_SHARE else [False]
     monomials = _monomial_view(X, symbols, degree)
     logs = _log_view(X, symbols)
     for log_target in log_targets:
-        yield _View(*monomials, log_target=log_target, rational=True)
+        target = "log y" if log_target else "y"
+        yield _View(*monomials, log_target=log_target, rational=True, family=f"poly {target}")
         if logs is not None:
-            yield _View(*logs, log_target=log_target, rational=False)
+            yield _View(*logs, log_target=log_target, rational=False, family=f"log {target}")
+    yield from _exp_views(X, symbols)
 
 
 def _choices(n_terms: int, max_num: int, max_den: int, rational: bool) -> Iterator[tuple]:
@@ -88,9 +115,10 @@ class RationalEngine:
     """Exhaustive sparse rational fits ``t * D = N`` (see the module docstring).
 
     Every choice of terms is solved from the Gram matrix of the library (fast); the best
-    few per number of coefficients and library, by linearised residual, are then scored
-    by their mean squared error on ``y``. A fit in ``log y`` weights each sample by ``y``
-    (so errors count as on ``y``) and uses the samples with ``y > 0``.
+    few per number of coefficients and library, by linearised residual, are then ranked
+    by their mean squared error on ``y`` within each library family. A fit in ``log y``
+    weights each sample by ``y`` (so errors count as on ``y``) and uses the samples with
+    ``y > 0``.
 
     Engine-specific options (``extra``): ``degree`` (largest monomial degree; 2 for up
     to two inputs, else 1), ``max_numerator_terms`` (3), ``max_denominator_terms`` (4),
@@ -117,28 +145,38 @@ class RationalEngine:
         if options.time_budget_s is not None:
             deadline = time.monotonic() + options.time_budget_s
         fits = 0
-        expressions: list[sympy.Expr] = []
+        best: dict[tuple[str, int], list[tuple[float, sympy.Expr]]] = {}
         for view in _views(X, y, symbols, degree):
             system = _System(view, y)
             if system.gram is None:
                 continue
-            best: dict[int, list[tuple[float, tuple]]] = {}
+            shortlist: dict[int, list[tuple[float, tuple]]] = {}
             for choice in _choices(len(view.terms), max_num, max_den, view.rational):
                 fits += 1
                 if fits > max_fits or (deadline is not None and time.monotonic() > deadline):
                     break
-                residual = system.residual(*choice)
-                group = best.setdefault(len(choice[0]) + len(choice[2]), [])
-                if len(group) < keep or residual < group[-1][0]:
-                    group.append((residual, choice))
-                    group.sort(key=lambda item: item[0])
-                    del group[keep:]
-            for group in best.values():
-                for _, choice in group:
-                    expr = system.expression(*choice)
-                    if expr is not None:
-                        expressions.append(expr)
-        return expressions
+                _keep_best(
+                    shortlist,
+                    len(choice[0]) + len(choice[2]),
+                    system.residual(*choice),
+                    choice,
+                    keep,
+                )
+            for size, entries in shortlist.items():
+                for _, choice in entries:
+                    fitted = system.expression(*choice)
+                    if fitted is not None:
+                        _keep_best(best, (view.family, size), fitted[1], fitted[0], keep)
+        return [expr for entries in best.values() for _, expr in entries]
+
+
+def _keep_best(table: dict, key, score: float, item, keep: int) -> None:
+    """Add ``item`` to ``table[key]``, a list of the ``keep`` lowest-scored items."""
+    entries = table.setdefault(key, [])
+    if len(entries) < keep or score < entries[-1][0]:
+        entries.append((score, item))
+        entries.sort(key=lambda entry: entry[0])
+        del entries[keep:]
 
 
 class _System:
@@ -181,9 +219,9 @@ class _System:
         value = 1.0 - float(self.gram[chosen, target] @ w) / float(self.gram[target, target])
         return value if np.isfinite(value) else np.inf
 
-    def expression(self, num, fixed, den) -> sympy.Expr | None:
-        """The fitted ``N / D`` (or ``exp(N / D)``), or ``None`` when the denominator
-        crosses zero on the samples or the fit fails."""
+    def expression(self, num, fixed, den) -> tuple[sympy.Expr, float] | None:
+        """The fitted ``N / D`` (or ``exp(N / D)``) and its mean squared error on ``y``, or
+        ``None`` when the denominator crosses zero on the samples or the fit fails."""
         solved = self._solve(num, fixed, den)
         if solved is None:
             return None
@@ -204,4 +242,11 @@ class _System:
             sympy.Float(c) * terms[j] for c, j in zip(coef_den, den, strict=True)
         )
         ratio = numerator / denominator_expr
-        return sympy.exp(ratio) if self.view.log_target else ratio
+        with np.errstate(all="ignore"):
+            pred = (M[:, list(num)] @ coef_num) / denominator
+            if self.view.log_target:
+                pred = np.exp(pred)
+            loss = float(np.mean((pred - self.y) ** 2))
+        if not np.isfinite(loss):
+            return None
+        return (sympy.exp(ratio) if self.view.log_target else ratio), loss
