@@ -20,20 +20,45 @@ SELECTION_RULE = (
 def expression_complexity(expr: sympy.Expr) -> int:
     """Number of nodes of ``expr`` written as a binary tree of +, -, *, /, ^ and calls.
 
-    Symbols and numbers count 1; an n-ary sum or product counts n - 1 operators;
-    ``-x`` (a factor -1) and ``1/x`` (an exponent -1) count one operator each.
+    Symbols and numbers count 1 and every operator or call 1, as written by hand:
+    ``a - b`` and ``a/b`` are 3 nodes, ``-a`` and ``1/a`` are 2.
     """
     if not expr.args:
         return 1
-    if isinstance(expr, sympy.Mul) and expr.args[0] == -1:
-        rest = sympy.Mul(*expr.args[1:], evaluate=False)
-        return 1 + expression_complexity(rest)
+    if isinstance(expr, sympy.Add):
+        terms = [_negated(arg) for arg in expr.args]
+        return _joined([expression_complexity(t) for t, _ in terms], all(n for _, n in terms))
+    if isinstance(expr, sympy.Mul):
+        if expr.args[0] == -1:
+            return 1 + expression_complexity(sympy.Mul(*expr.args[1:]))
+        factors = [_inverted(arg) for arg in expr.args]
+        return _joined([expression_complexity(f) for f, _ in factors], all(i for _, i in factors))
     if isinstance(expr, sympy.Pow) and expr.exp == -1:
         return 1 + expression_complexity(expr.base)
     children = sum(expression_complexity(arg) for arg in expr.args)
-    if isinstance(expr, sympy.Add | sympy.Mul | sympy.Min | sympy.Max):
+    if isinstance(expr, sympy.Min | sympy.Max):
         return children + len(expr.args) - 1
     return children + 1
+
+
+def _negated(term: sympy.Expr) -> tuple[sympy.Expr, bool]:
+    """``(t, True)`` for a term ``-t`` (written with a minus sign), else ``(term, False)``."""
+    if isinstance(term, sympy.Mul) and term.args[0] == -1:
+        return sympy.Mul(*term.args[1:]), True
+    return term, False
+
+
+def _inverted(factor: sympy.Expr) -> tuple[sympy.Expr, bool]:
+    """``(b, True)`` for a factor ``1/b`` (written as a division), else ``(factor, False)``."""
+    if isinstance(factor, sympy.Pow) and factor.exp == -1:
+        return factor.base, True
+    return factor, False
+
+
+def _joined(sizes: list[int], all_inverse: bool) -> int:
+    """Nodes of operands joined by ``len(sizes) - 1`` binary operators (one more when
+    every operand is negated or inverted: ``-a - b``, ``1/(a*b)``)."""
+    return sum(sizes) + len(sizes) - 1 + (1 if all_inverse else 0)
 
 
 @dataclass(frozen=True)
