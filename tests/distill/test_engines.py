@@ -32,7 +32,7 @@ def test_rational_engine_recovers_michaelis_menten_exactly():
     assert sympy.simplify(front.selected.expression - 2.5 * S / (S + 0.8)) == 0
     complexities = [c.complexity for c in front]
     assert complexities == sorted(complexities)
-    assert all(a.loss > b.loss for a, b in zip(front, front[1:]))
+    assert all(a.loss > b.loss for a, b in zip(front, front[1:], strict=False))
 
 
 def test_fit_accepts_torch_tensors_and_uses_only_the_given_names():

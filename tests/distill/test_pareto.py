@@ -35,8 +35,8 @@ def test_pareto_filter_keeps_rising_complexity_and_falling_loss():
         [cand("s*p + s", 0.5), cand("s", 1.0), cand("p", 2.0), cand("s*p", 0.6), cand("s+p", 1.5)]
     )
     assert [str(c.expression) for c in front] == ["s", "p*s", "p*s + s"]
-    assert all(a.loss > b.loss for a, b in zip(front, front[1:]))
-    assert all(a.complexity < b.complexity for a, b in zip(front, front[1:]))
+    assert all(a.loss > b.loss for a, b in zip(front, front[1:], strict=False))
+    assert all(a.complexity < b.complexity for a, b in zip(front, front[1:], strict=False))
 
 
 def test_selection_takes_the_largest_log_loss_drop_per_complexity():
