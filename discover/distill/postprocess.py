@@ -7,8 +7,11 @@ in squared output units.
 
 from __future__ import annotations
 
+import signal
+import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import sympy
@@ -20,6 +23,9 @@ SIMPLIFY_MAX_COMPLEXITY = 40
 """Larger expressions skip ``sympy.simplify`` (it can take minutes on them)."""
 
 MAX_DIGITS = 6
+
+SYMPY_TIMEOUT_S = 2.0
+"""Longest a single sympy simplification may take before it is abandoned."""
 
 TRIAL_EVALUATIONS = 40
 """Function evaluations allowed to refit the other constants after fixing or rounding one."""
@@ -208,13 +214,53 @@ def integer_floats(expr: sympy.Expr) -> sympy.Expr:
 
 def tidy(expr: sympy.Expr) -> sympy.Expr:
     """:func:`integer_floats`, then ``sympy.simplify`` for expressions of moderate size
-    (kept only when it does not grow the expression)."""
+    (kept only when it does not grow the expression).
+
+    Simplification works on the expression with its floats replaced by placeholder
+    symbols (sympy's polynomial algorithms can take minutes on float coefficients).
+    """
     expr = integer_floats(expr)
     if expression_complexity(expr) <= SIMPLIFY_MAX_COMPLEXITY:
-        simpler = sympy.simplify(expr)
+        simpler = _symbolically(sympy.simplify, expr)
         if expression_complexity(simpler) <= expression_complexity(expr):
             expr = simpler
     return expr
+
+
+def _symbolically(transform: Callable[[sympy.Expr], sympy.Expr], expr: sympy.Expr) -> sympy.Expr:
+    """Apply ``transform`` to ``expr`` with its floats held as placeholder symbols; give up
+    (return ``expr``) after :data:`SYMPY_TIMEOUT_S` seconds."""
+    template, placeholders, values = parametrise(expr)
+    try:
+        with _time_limit(SYMPY_TIMEOUT_S):
+            transformed = transform(template)
+    except _Timeout:
+        return expr
+    return substitute(transformed, placeholders, values)
+
+
+class _Timeout(Exception):
+    pass
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Interrupt the block after ``seconds`` (a SIGALRM timer; only possible in the main
+    thread, elsewhere the block runs unlimited)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise _Timeout
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def polish(
@@ -240,7 +286,8 @@ def polish(
     results = [_polish_one(expr, names, X, y, tolerance)]
     symbols = [sympy.Symbol(n, real=True) for n in names]
     if expr.is_rational_function(*symbols) and len(expr.free_symbols) > 0:
-        results.append(_polish_one(sympy.cancel(sympy.together(expr)), names, X, y, tolerance))
+        fraction = _symbolically(lambda e: sympy.cancel(sympy.together(e)), expr)
+        results.append(_polish_one(fraction, names, X, y, tolerance))
     results = [r for r in results if r is not None]
     if not results:
         return None
