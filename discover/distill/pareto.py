@@ -77,10 +77,14 @@ class Candidate:
     loss: float
     engine: str = ""
 
+    def text(self) -> str:
+        """The expression as a string that ``sympy.sympify`` reads back (short floats)."""
+        return sympy.sstr(self.expression, full_prec=False)
+
     def to_dict(self) -> dict[str, Any]:
         """``{"expression": str, "complexity": int, "loss": float}``."""
         return {
-            "expression": sympy.sstr(self.expression),
+            "expression": self.text(),
             "complexity": int(self.complexity),
             "loss": float(self.loss),
         }
@@ -234,6 +238,6 @@ class ParetoFront:
         lines = [header, f"  {'':1} {'complexity':>10} {'loss':>12}  expression"]
         for i, cand in enumerate(self.candidates):
             mark = "*" if i == self.selected_index else " "
-            lines.append(f"  {mark} {cand.complexity:>10d} {cand.loss:>12.4g}  {cand.expression}")
+            lines.append(f"  {mark} {cand.complexity:>10d} {cand.loss:>12.4g}  {cand.text()}")
         lines.append("  (* selected)")
         return "\n".join(lines)
