@@ -272,8 +272,8 @@ def polish(
 ) -> tuple[sympy.Expr, float] | None:
     """Simplify, refit, merge redundant constants, round and tidy one candidate.
 
-    A rational function is also tried in the form ``N/D`` (``sympy.cancel``) and the
-    simpler result is kept.
+    A rational function is also tried in the form ``N/D`` (``sympy.cancel``, which also
+    removes a scale common to ``N`` and ``D``) and the simpler result is kept.
 
     Args:
         expr: the engine's expression over ``names``.
@@ -286,8 +286,12 @@ def polish(
     results = [_polish_one(expr, names, X, y, tolerance)]
     symbols = [sympy.Symbol(n, real=True) for n in names]
     if expr.is_rational_function(*symbols) and len(expr.free_symbols) > 0:
-        fraction = _symbolically(lambda e: sympy.cancel(sympy.together(e)), expr)
-        results.append(_polish_one(fraction, names, X, y, tolerance))
+        try:  # with its float coefficients, so that sympy normalises away a common scale
+            with _time_limit(SYMPY_TIMEOUT_S):
+                fraction = sympy.cancel(sympy.together(expr))
+            results.append(_polish_one(fraction, names, X, y, tolerance))
+        except _Timeout:
+            pass
     results = [r for r in results if r is not None]
     if not results:
         return None
