@@ -51,7 +51,8 @@ def symbolic_fit(
         engine: ``"auto"`` (PySR when it can run here, else the offline default
             ``rational+operon``), or a registered engine (``rational``, ``operon``,
             ``pysr``, ``rational+operon``).
-        time_budget_s: wall-clock seconds for the search (engine default when ``None``).
+        time_budget_s: wall-clock seconds for the search (engine default when ``None``);
+            refitting, simplifying and rounding the candidates comes on top (seconds).
         seed: random seed (same seed, same front where the engine allows).
         operators: operator names, e.g. ``("add", "sub", "mul", "div", "exp")``.
         max_complexity: largest expression size searched.
