@@ -93,6 +93,8 @@ class TrainConfig(_Strict):
     grad_clip: float | None = Field(default=10.0, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     """L2 penalty on neural-network weights, added to the training loss."""
+    restore_best: bool = True
+    """End with the weights of the best validation loss (else with the last ones)."""
 
 
 class DistillConfig(_Strict):

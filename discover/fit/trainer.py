@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from discover.config import TrainConfig
 from discover.fit.checkpoints import load_checkpoint, save_checkpoint
+from discover.processes.neural import Neural
 
 log = logging.getLogger("discover")
 
@@ -49,8 +50,10 @@ class Trainer:
     Adam (with an optional cosine or plateau schedule and gradient clipping) runs for
     ``config.iterations`` steps, evaluating the validation loss every ``eval_every``
     steps; early stopping ends it after ``patience`` evaluations without improvement.
-    An optional L-BFGS stage then refines on the full training split. The weights with
-    the best validation loss are restored at the end.
+    An optional L-BFGS stage then refines on the full training split. ``weight_decay``
+    adds an L2 penalty on the weights of every neural network to the training loss, in
+    both stages. The weights with the best validation loss are restored at the end
+    (unless ``restore_best`` is off).
 
     Every ``checkpoint_every`` steps the full state (model, optimiser, schedule, random
     generators, history) is written atomically to ``checkpoint_dir/last.pt``, so that
@@ -76,10 +79,11 @@ class Trainer:
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         if not self.parameters:
             raise ValueError("the model has no trainable parameters")
+        self.regularised = [
+            p for m in model.modules() if isinstance(m, Neural) for p in m.network.parameters()
+        ]
         self.generator = torch.Generator().manual_seed(seed)
-        self.adam = torch.optim.Adam(
-            self.parameters, lr=config.lr, weight_decay=config.weight_decay
-        )
+        self.adam = torch.optim.Adam(self.parameters, lr=config.lr)
         self.schedule = self._make_schedule()
         self.lbfgs = torch.optim.LBFGS(
             self.parameters, lr=1.0, max_iter=20, line_search_fn="strong_wolfe"
@@ -136,17 +140,24 @@ class Trainer:
                     self.save()
         finally:
             bar.close()
-        if self.best_state is not None:
+        if self.best_state is not None and self.config.restore_best:
             self.model.load_state_dict(self.best_state)
         if self.checkpoint_dir:
             self.save()
         self.result.seconds += time.perf_counter() - started
         return self.result
 
+    def _training_loss(self, generator: torch.Generator | None) -> Tensor:
+        loss = self.loss("train", generator)
+        if self.config.weight_decay and self.regularised:
+            penalty = sum((p**2).sum() for p in self.regularised)
+            loss = loss + self.config.weight_decay * penalty
+        return loss
+
     def _adam_step(self) -> float:
         self.model.train()
         self.adam.zero_grad(set_to_none=True)
-        loss = self.loss("train", self.generator)
+        loss = self._training_loss(self.generator)
         if not torch.isfinite(loss):
             return float(loss.detach())
         loss.backward()
@@ -162,7 +173,7 @@ class Trainer:
 
         def closure() -> Tensor:
             self.lbfgs.zero_grad(set_to_none=True)
-            loss = self.loss("train", None)
+            loss = self._training_loss(None)
             if torch.isfinite(loss):
                 loss.backward()
             return loss
