@@ -1,0 +1,95 @@
+"""Observed and simulated series at sample sites, with the warm-up and validation periods."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from matplotlib.axes import Axes
+
+from discover.report.figures.common import (
+    axis_label,
+    new_figure,
+    save,
+    styled,
+    variant_colours,
+)
+
+PERIOD_COLOURS = {"warmup": "0.85", "val": "#f5d9b8", "test": "#d5c6e8"}
+PERIOD_LABELS = {"warmup": "warm-up", "val": "validation period", "test": "test period"}
+
+
+def _periods(split: np.ndarray) -> list[tuple[str, int, int]]:
+    """Runs ``(label, first, last)`` of equal split labels along time."""
+    runs = []
+    start = 0
+    for i in range(1, len(split) + 1):
+        if i == len(split) or split[i] != split[start]:
+            runs.append((str(split[start]), start, i - 1))
+            start = i
+    return runs
+
+
+def _shade(axes: Axes, time: np.ndarray, split: np.ndarray | None) -> None:
+    if split is None:
+        return
+    for label, first, last in _periods(split):
+        if label in PERIOD_COLOURS:
+            axes.axvspan(
+                time[first],
+                time[last],
+                color=PERIOD_COLOURS[label],
+                lw=0,
+                zorder=0,
+                label=PERIOD_LABELS[label],
+            )
+
+
+@styled
+def observed_vs_simulated(
+    simulations: xr.Dataset,
+    variable: str,
+    sites: Sequence[tuple[int, str]],
+    variants: Sequence[str],
+    path: Path,
+) -> Path:
+    """One panel per sample site: observations (dots) and each variant's simulation.
+
+    Args:
+        simulations: ``simulations.nc`` with ``V_observed(time, site)``,
+            ``V(variant, time, site)`` and optionally ``split(time)``.
+        variable: the variable ``V``.
+        sites: ``(site position, panel title)`` pairs.
+        variants: the variants to draw, in legend order.
+    """
+    observed = simulations[f"{variable}_observed"].transpose("time", "site")
+    simulated = simulations[variable] if variable in simulations else None
+    time = (
+        simulations["time"].values
+        if "time" in simulations.coords
+        else np.arange(observed.sizes["time"])
+    )
+    split = simulations["split"].values.astype(str) if "split" in simulations.coords else None
+    units = simulated.attrs.get("units") if simulated is not None else None
+    units = units or observed.attrs.get("units")
+    colours = variant_colours(variants)
+    figure = new_figure(9.0, 0.6 + 2.4 * len(sites))
+    panels = figure.subplots(len(sites), 1, sharex=True, squeeze=False)[:, 0]
+    for axes, (position, title) in zip(panels, sites, strict=True):
+        _shade(axes, time, split)
+        axes.plot(time, observed.values[:, position], ".", color="k", ms=2.5, label="observed")
+        for variant in variants:
+            values = simulated.sel(variant=variant).transpose("time", "site").values[:, position]
+            axes.plot(time, values, lw=1.1, color=colours[variant], label=variant)
+        axes.set_title(title)
+        axes.set_ylabel(axis_label(variable, units))
+    panels[-1].set_xlabel(
+        axis_label("time", simulations["time"].attrs.get("units"))
+        if "time" in simulations.coords
+        else "time step"
+    )
+    handles, labels = panels[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 6))
+    return save(figure, path)

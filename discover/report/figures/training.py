@@ -1,0 +1,42 @@
+"""Training and validation loss curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from discover.report.figures.common import new_figure, save, styled
+
+
+@styled
+def loss_curves(history: pd.DataFrame, path: Path, best_iteration: int | None = None) -> Path:
+    """Training and validation loss against iteration (log scale when all are positive).
+
+    ``history`` has columns ``iteration, train, val`` (``val`` NaN where not evaluated).
+    """
+    figure = new_figure(7.5, 3.8)
+    axes = figure.add_subplot()
+    iteration = history["iteration"].to_numpy(float)
+    values = []
+    for column, label, style in (
+        ("train", "training loss", {"lw": 1.2}),
+        ("val", "validation loss", {"lw": 1.2, "marker": "o", "ms": 3}),
+    ):
+        loss = history[column].to_numpy(float)
+        kept = np.isfinite(loss) & np.isfinite(iteration)
+        if kept.any():
+            axes.plot(iteration[kept], loss[kept], label=label, **style)
+            values.append(loss[kept])
+    if best_iteration is not None:
+        axes.axvline(
+            best_iteration, color="0.4", ls="--", lw=1, label=f"best validation ({best_iteration})"
+        )
+    logarithmic = bool(values) and all((v > 0).all() for v in values)
+    if logarithmic:
+        axes.set_yscale("log")
+    axes.set_xlabel("iteration")
+    axes.set_ylabel("loss (training objective" + (", log scale)" if logarithmic else ")"))
+    figure.legend(loc="outside upper center", ncols=3)
+    return save(figure, path)

@@ -1,0 +1,183 @@
+"""Sections of the report about the learned slots: each slot against its equations, its
+Pareto front and input importance, and every equation in LaTeX."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from discover.report import figures, tables
+from discover.report.context import Context
+from discover.report.document import Block, Equation, Math, Notice, Paragraph, Section
+from discover.report.equations import call_latex, evaluate, to_latex
+from discover.report.figures.common import slug
+from discover.report.rundir import SlotSamples
+
+
+def _lhs(ctx: Context, slot: str) -> Math:
+    inputs = ctx.slot_inputs(slot)
+    return Math(call_latex(slot, inputs), f"{slot}({', '.join(inputs)})")
+
+
+def slot_equations(ctx: Context, slot: str) -> list[Equation]:
+    """The selected, refitted and planted-truth equations of ``slot`` that the run has."""
+    inputs = ctx.slot_inputs(slot)
+    entry = ctx.run.equations.get(slot)
+    found: list[tuple[str, str]] = []
+    if entry is not None and entry.selected is not None:
+        selected = entry.selected
+        found.append(
+            (
+                f"selected (complexity {selected.complexity}, loss {selected.loss:.3g})",
+                selected.expression,
+            )
+        )
+        if entry.refitted:
+            found.append(("selected, constants refitted with the model", entry.refitted))
+    if slot in ctx.run.truth:
+        found.append(("planted truth", ctx.run.truth[slot]))
+    return [
+        Equation(label, _lhs(ctx, slot), Math(to_latex(text, inputs), text))
+        for label, text in found
+    ]
+
+
+def _rmse(a: np.ndarray, b: np.ndarray) -> float:
+    finite = np.isfinite(a) & np.isfinite(b)
+    return float(np.sqrt(np.mean((a[finite] - b[finite]) ** 2))) if finite.any() else np.nan
+
+
+def _curves(ctx: Context, slot: str, samples: SlotSamples) -> dict[str, np.ndarray]:
+    """Values on the samples of the selected equation and of the planted truth."""
+    curves = {}
+    entry = ctx.run.equations.get(slot)
+    if entry is not None and entry.selected is not None:
+        values = evaluate(entry.selected.expression, samples.inputs, samples.X)
+        if values is not None:
+            curves["selected equation"] = values
+    if samples.truth is not None:
+        curves["planted truth"] = samples.truth
+    elif slot in ctx.run.truth:
+        values = evaluate(ctx.run.truth[slot], samples.inputs, samples.X)
+        if values is not None:
+            curves["planted truth"] = values
+    return curves
+
+
+def _agreement(samples: SlotSamples, curves: dict[str, np.ndarray]) -> str:
+    """A sentence comparing network, selected equation and truth on the samples."""
+    units = f" {samples.output_units}" if samples.output_units else ""
+    network = samples.output
+    spread = float(np.nanstd(network))
+    parts = []
+    equation = curves.get("selected equation")
+    truth = curves.get("planted truth")
+    if equation is not None:
+        error = _rmse(equation, network)
+        r2 = 1 - (error / spread) ** 2 if spread > 0 else np.nan
+        parts.append(
+            f"the selected equation differs from the network by RMSE {error:.3g}{units} "
+            f"(R² {r2:.3f}, output spread {spread:.3g}{units})"
+        )
+    if truth is not None:
+        parts.append(
+            f"the network differs from the planted truth by RMSE {_rmse(network, truth):.3g}{units}"
+        )
+        if equation is not None:
+            parts.append(
+                f"the selected equation differs from the planted truth by RMSE "
+                f"{_rmse(equation, truth):.3g}{units}"
+            )
+    if not parts:
+        return ""
+    return f"On the {network.size} probed samples, " + "; ".join(parts) + "."
+
+
+def slot_section(ctx: Context, slot: str) -> Section:
+    """One slot: engine, equations, learned vs equations, Pareto front, SHAP."""
+    run = ctx.run
+    entry = run.equations.get(slot)
+    blocks: list[Block] = []
+    sentence = ctx.engine_sentence(slot)
+    failed = entry is None or entry.error is not None
+    blocks.append(Notice(sentence) if failed else Paragraph(sentence))
+    blocks += slot_equations(ctx, slot)
+    samples = run.samples.get(slot)
+    if samples is None:
+        blocks.append(Notice(f"slots/{slot}.nc was not written: no probed samples to plot."))
+    else:
+        curves = _curves(ctx, slot, samples)
+        agreement = _agreement(samples, curves)
+        if agreement:
+            blocks.append(Paragraph(agreement))
+        described = " and ".join(curves) if curves else "no equation"
+        blocks.append(
+            ctx.figure(
+                f"slot_{slug(slot)}",
+                lambda path: figures.learned_vs_equations(slot, samples, curves, path),
+                f"Slot {slot}: the network's output on the probed samples (grey) against "
+                f"{described}.",
+            )
+        )
+    units = samples.output_units if samples is not None else None
+    if entry is not None and entry.pareto:
+        blocks.append(
+            ctx.figure(
+                f"pareto_{slug(slot)}",
+                lambda path: figures.pareto_front(slot, entry.pareto, entry.selected, units, path),
+                f"Pareto front of slot {slot} ({len(entry.pareto)} candidates, engine "
+                f"{entry.engine}); the star is the selected equation.",
+            )
+        )
+    importance = run.importance.get(slot)
+    if importance is None:
+        blocks.append(Notice(f"importance/{slot}.json was not written: no SHAP summary."))
+    else:
+        dropped = [n for n in importance.inputs if n not in importance.kept]
+        blocks.append(
+            ctx.figure(
+                f"shap_{slug(slot)}",
+                lambda path: figures.shap_bars(slot, importance, units, path),
+                f"Mean |SHAP value| of each input of slot {slot}; kept: "
+                f"{', '.join(importance.kept) or 'none'}"
+                + (f"; dropped: {', '.join(dropped)}." if dropped else "."),
+            )
+        )
+    title = f"Slot {slot}({', '.join(ctx.slot_inputs(slot))})"
+    return Section(title, f"slot-{slug(slot)}", blocks)
+
+
+def slots(ctx: Context) -> Section:
+    """Every learned slot, one subsection each."""
+    section = Section("Learned processes and equations", "slots")
+    if not ctx.slots:
+        section.blocks.append(Paragraph("The model has no learned slot."))
+        return section
+    if not ctx.run.equations:
+        section.blocks.append(
+            Notice(
+                "equations.json "
+                + ctx.run.missing.get("equations.json", "has no slot")
+                + ": distillation did not run, so every learned slot stays a neural network."
+            )
+        )
+    section.subsections = [slot_section(ctx, slot) for slot in ctx.slots]
+    return section
+
+
+def equations(ctx: Context) -> Section:
+    """Every equation of the run in LaTeX: each slot's Pareto front and its truth."""
+    section = Section("Equations", "equations")
+    for slot in ctx.slots:
+        entry = ctx.run.equations.get(slot)
+        blocks: list[Block] = []
+        if entry is None or entry.error is not None:
+            blocks.append(Paragraph(f"No discovered equation. {ctx.engine_sentence(slot)}"))
+        if entry is not None and entry.pareto:
+            blocks.append(tables.pareto_table(entry))
+        blocks += [e for e in slot_equations(ctx, slot) if not e.label.startswith("selected (")]
+        section.subsections.append(
+            Section(f"Equations of {slot}", f"equations-{slug(slot)}", blocks)
+        )
+    if not section.subsections:
+        section.blocks.append(Paragraph("The run has no learned slot, hence no equation."))
+    return section

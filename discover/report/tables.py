@@ -1,0 +1,146 @@
+"""Tables of the report, built from the run's files as :class:`Table` blocks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from discover.report.document import Math, Table
+from discover.report.equations import to_latex
+from discover.report.rundir import Metrics, SlotEquations
+
+METRIC_ORDER = (
+    "nse",
+    "kge",
+    "kge_r",
+    "kge_alpha",
+    "kge_beta",
+    "rmse",
+    "bias",
+    "pbias",
+    "fhv",
+    "flv",
+)
+METRIC_NAMES = {
+    "nse": "NSE",
+    "kge": "KGE",
+    "kge_r": "KGE r",
+    "kge_alpha": "KGE α",
+    "kge_beta": "KGE β",
+    "rmse": "RMSE",
+    "bias": "bias",
+    "pbias": "PBIAS [%]",
+    "fhv": "FHV [%]",
+    "flv": "FLV [%]",
+}
+COMPARISON_COLUMNS = (
+    "metric", "a", "b", "n_sites", "n", "median_difference", "difference", "ci_low", "ci_high",
+    "p_value", "p_adjusted", "wins_a", "wins_b", "share_a_better", "share_b_better", "evidence",
+    "winner", "strength",
+)  # fmt: skip
+
+
+def number(value: Any) -> str:
+    """A value as shown in tables: 3 significant digits, ``–`` when missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.3g}"
+    return str(value)
+
+
+def metric_names(metrics: Metrics, split: str) -> list[str]:
+    """The metrics reported for ``split``, in :data:`METRIC_ORDER` then as found."""
+    found = dict.fromkeys(
+        name
+        for splits in metrics.values()
+        for variables in [splits.get(split, {})]
+        for scores in variables.values()
+        for name in scores
+    )
+    return [m for m in METRIC_ORDER if m in found] + [m for m in found if m not in METRIC_ORDER]
+
+
+def metric_table(metrics: Metrics, split: str, variants: Sequence[str]) -> Table:
+    """Median over sites of each metric: one row per variant and variable."""
+    names = metric_names(metrics, split)
+    rows = []
+    for variant in variants:
+        for variable, scores in metrics[variant].get(split, {}).items():
+            rows.append((variant, variable, *(number(scores.get(m)) for m in names)))
+    header = ("variant", "variable", *(METRIC_NAMES.get(m, m) for m in names))
+    return Table(header, tuple(rows), f"Split {split}: median over sites.")
+
+
+def comparison_table(comparisons: pd.DataFrame) -> Table:
+    """The paired tests of ``comparisons.csv``, columns in a fixed order (sentences apart)."""
+    columns = [c for c in COMPARISON_COLUMNS if c in comparisons.columns]
+    columns += [c for c in comparisons.columns if c not in columns and c != "sentence"]
+    rows = tuple(tuple(number(row[c]) for c in columns) for _, row in comparisons.iterrows())
+    return Table(tuple(columns), rows)
+
+
+def checks_table(results: Sequence[Mapping[str, Any]]) -> Table:
+    """Physical checks of one slot: check, region (when given), passed, sentence."""
+    columns = ["check", "region", "passed", "sentence"]
+    columns = [c for c in columns if any(c in r for r in results)]
+    rows = tuple(tuple(number(r.get(c)) for c in columns) for r in results)
+    return Table(tuple(columns), rows)
+
+
+def pareto_table(equations: SlotEquations) -> Table:
+    """Every candidate of a slot's front with its LaTeX; the selected one marked."""
+    rows = []
+    for candidate in equations.pareto:
+        mark = "selected" if candidate == equations.selected else ""
+        math_cell = Math(to_latex(candidate.expression, equations.inputs), candidate.expression)
+        rows.append((str(candidate.complexity), number(candidate.loss), mark, math_cell))
+    return Table(("complexity", "loss (MSE)", "", "expression"), tuple(rows))
+
+
+def key_value_table(items: Mapping[str, Any], header: tuple[str, str] = ("item", "value")) -> Table:
+    """Two columns: each key and its value (numbers to 3 significant digits)."""
+    return Table(header, tuple((str(k), number(v)) for k, v in items.items()))
+
+
+def data_table(simulations: xr.Dataset) -> Table:
+    """Per variable: units, sites, time steps per split, observed share and range."""
+    split = simulations["split"].values.astype(str) if "split" in simulations.coords else None
+    periods = list(dict.fromkeys(split)) if split is not None else []
+    rows = []
+    for name in simulations.data_vars:
+        if not str(name).endswith("_observed"):
+            continue
+        variable = str(name)[: -len("_observed")]
+        observed = simulations[name].values.astype(float)
+        units = simulations[name].attrs.get("units") or (
+            simulations[variable].attrs.get("units") if variable in simulations else None
+        )
+        finite = observed[np.isfinite(observed)]
+        counts = [str(int((split == p).sum())) for p in periods]
+        rows.append(
+            (
+                variable,
+                units or "–",
+                str(simulations.sizes["site"]),
+                *counts,
+                f"{100 * finite.size / max(observed.size, 1):.0f}%",
+                number(float(finite.min())) if finite.size else "–",
+                number(float(np.median(finite))) if finite.size else "–",
+                number(float(finite.max())) if finite.size else "–",
+            )
+        )
+    header = (
+        "variable", "units", "sites", *(f"{p} steps" for p in periods),
+        "observed", "min", "median", "max",
+    )  # fmt: skip
+    return Table(header, tuple(rows), "Observed values over all sites and time steps.")

@@ -1,0 +1,44 @@
+"""Figure functions on edge cases the fabricated runs do not reach."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from discover.report.figures import learned_vs_equations, loss_curves, pareto_front
+from discover.report.rundir import CandidateEntry, SlotSamples
+
+
+def _samples(n_inputs: int) -> SlotSamples:
+    rng = np.random.default_rng(1)
+    X = rng.uniform(0, 2, (5000, n_inputs))
+    output = np.sin(X).sum(axis=1)
+    return SlotSamples(tuple(f"u{i}" for i in range(n_inputs)), X, output, None, {}, None)
+
+
+def _size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as image:
+        return image.size
+
+
+def test_one_input_line_plot_and_many_inputs_without_equation(tmp_path: Path) -> None:
+    one = _samples(1)
+    curves = {"selected equation": one.X[:, 0] - one.X[:, 0] ** 3 / 6}
+    assert _size(learned_vs_equations("h", one, curves, tmp_path / "one.png"))[0] > 500
+    four = _samples(4)
+    path = learned_vs_equations("h", four, {}, tmp_path / "four.png")
+    width, height = _size(path)
+    assert width > 1000 and height > 600
+
+
+def test_non_positive_losses_use_a_linear_axis(tmp_path: Path) -> None:
+    front = [CandidateEntry("x", 1, 0.0), CandidateEntry("2*x", 3, -1.0)]
+    assert pareto_front("h", front, None, None, tmp_path / "p.png").is_file()
+    import pandas as pd
+
+    history = pd.DataFrame(
+        {"iteration": [1, 2, 3], "train": [1.0, -0.5, -1.0], "val": [np.nan] * 3}
+    )
+    assert loss_curves(history, tmp_path / "l.png").is_file()
