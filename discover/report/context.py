@@ -76,6 +76,8 @@ class Context:
             return f"Slot {slot} was not distilled: {error}{stop}"
         engine = (entry.engine if entry is not None else None) or facts.get("engine")
         if not engine:
+            if "equations.json" in self.run.missing:
+                return f"Slot {slot} was not distilled: distillation did not run."
             return f"Slot {slot} was not distilled (no equations.json entry)."
         requested = facts.get("requested_engine")
         reason = facts.get("fallback_reason")

@@ -197,11 +197,11 @@ def _sample_sites(ctx: Context, variable: str) -> tuple[list[tuple[int, str]], s
         else [str(i) for i in range(simulations.sizes["site"])]
     )
     scored = _site_scores(ctx, variable)
-    if scored is None:
+    ranked = sorted((v, s) for s, v in scored[2].items() if s in labels) if scored else []
+    if not ranked:
         chosen = [(i, f"site {labels[i]}") for i in range(min(SAMPLE_SITES, len(labels)))]
         return chosen, "The first sites of the file (no per-site scores to choose by)."
-    variant, split, nse = scored
-    ranked = sorted((v, s) for s, v in nse.items() if s in labels)
+    variant, split, _ = scored
     picks = {"best": ranked[-1], "median": ranked[len(ranked) // 2], "worst": ranked[0]}
     chosen, seen = [], set()
     for role, (value, site) in picks.items():

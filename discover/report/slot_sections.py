@@ -10,7 +10,7 @@ from discover.report.context import Context
 from discover.report.document import Block, Equation, Math, Notice, Paragraph, Section
 from discover.report.equations import call_latex, evaluate, to_latex
 from discover.report.figures.common import slug
-from discover.report.rundir import SlotSamples
+from discover.report.rundir import SlotImportance, SlotSamples
 
 
 def _lhs(ctx: Context, slot: str) -> Math:
@@ -92,33 +92,47 @@ def _agreement(samples: SlotSamples, curves: dict[str, np.ndarray]) -> str:
     return f"On the {network.size} probed samples, " + "; ".join(parts) + "."
 
 
+def _learned(ctx: Context, slot: str, samples: SlotSamples) -> list[Block]:
+    """How the slot's equations agree with its network, in words and in a figure."""
+    curves = _curves(ctx, slot, samples)
+    agreement = _agreement(samples, curves)
+    described = " and ".join(curves) if curves else "no equation"
+    figure = ctx.figure(
+        f"slot_{slug(slot)}",
+        lambda path: figures.learned_vs_equations(slot, samples, curves, path),
+        f"Slot {slot}: the network's output on the probed samples (grey) against {described}.",
+    )
+    return [Paragraph(agreement), figure] if agreement else [figure]
+
+
+def _importance(ctx: Context, slot: str, importance: SlotImportance, units: str | None) -> Block:
+    dropped = [n for n in importance.inputs if n not in importance.kept]
+    return ctx.figure(
+        f"shap_{slug(slot)}",
+        lambda path: figures.shap_bars(slot, importance, units, path),
+        f"Mean |SHAP value| of each input of slot {slot}; kept: "
+        f"{', '.join(importance.kept) or 'none'}"
+        + (f"; dropped: {', '.join(dropped)}." if dropped else "."),
+    )
+
+
 def slot_section(ctx: Context, slot: str) -> Section:
-    """One slot: engine, equations, learned vs equations, Pareto front, SHAP."""
+    """One slot: engine, equations, learned vs equations, Pareto front, SHAP.
+
+    Missing samples or importance are pointed out only when distillation ran.
+    """
     run = ctx.run
     entry = run.equations.get(slot)
-    blocks: list[Block] = []
     sentence = ctx.engine_sentence(slot)
     failed = entry is None or entry.error is not None
-    blocks.append(Notice(sentence) if failed else Paragraph(sentence))
+    blocks: list[Block] = [Notice(sentence) if failed else Paragraph(sentence)]
     blocks += slot_equations(ctx, slot)
     samples = run.samples.get(slot)
-    if samples is None:
-        blocks.append(Notice(f"slots/{slot}.nc was not written: no probed samples to plot."))
-    else:
-        curves = _curves(ctx, slot, samples)
-        agreement = _agreement(samples, curves)
-        if agreement:
-            blocks.append(Paragraph(agreement))
-        described = " and ".join(curves) if curves else "no equation"
-        blocks.append(
-            ctx.figure(
-                f"slot_{slug(slot)}",
-                lambda path: figures.learned_vs_equations(slot, samples, curves, path),
-                f"Slot {slot}: the network's output on the probed samples (grey) against "
-                f"{described}.",
-            )
-        )
     units = samples.output_units if samples is not None else None
+    if samples is not None:
+        blocks += _learned(ctx, slot, samples)
+    elif run.equations:
+        blocks.append(Notice(f"slots/{slot}.nc was not written: no probed samples to plot."))
     if entry is not None and entry.pareto:
         blocks.append(
             ctx.figure(
@@ -129,19 +143,10 @@ def slot_section(ctx: Context, slot: str) -> Section:
             )
         )
     importance = run.importance.get(slot)
-    if importance is None:
+    if importance is not None:
+        blocks.append(_importance(ctx, slot, importance, units))
+    elif run.equations:
         blocks.append(Notice(f"importance/{slot}.json was not written: no SHAP summary."))
-    else:
-        dropped = [n for n in importance.inputs if n not in importance.kept]
-        blocks.append(
-            ctx.figure(
-                f"shap_{slug(slot)}",
-                lambda path: figures.shap_bars(slot, importance, units, path),
-                f"Mean |SHAP value| of each input of slot {slot}; kept: "
-                f"{', '.join(importance.kept) or 'none'}"
-                + (f"; dropped: {', '.join(dropped)}." if dropped else "."),
-            )
-        )
     title = f"Slot {slot}({', '.join(ctx.slot_inputs(slot))})"
     return Section(title, f"slot-{slug(slot)}", blocks)
 

@@ -105,6 +105,8 @@ def test_minimal_run_says_what_is_missing(minimal_run: Path, minimal_report: str
         "distillation did not run, so every learned slot stays a neural network" in minimal_report
     )
     assert "distilled into equations: none" in minimal_report
+    assert "Slot F was not distilled: distillation did not run." in minimal_report
+    assert "slots/F.nc was not written" not in minimal_report
     assert (
         "comparisons.csv not written, so this report lacks the hypothesis tests" in minimal_report
     )

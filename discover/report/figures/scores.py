@@ -56,7 +56,8 @@ def _bars(
         for v, value in zip(variants, values, strict=True)
     ]
     axes.bar(labels, shown, color=[colours[v] for v in variants])
-    axes.set_ylim(LOWEST, 1.1)
+    finite = [v for v in shown if np.isfinite(v)]
+    axes.set_ylim(min([0.0, *finite]) - 0.05, 1.1)
     axes.axhline(0, color="k", lw=0.8)
     axes.grid(axis="x", visible=False)
     return any(np.isfinite(v) and v < LOWEST for v in values)
