@@ -65,11 +65,15 @@ class Context:
             return run.importance[slot].inputs
         return tuple(str(n) for n in self.neural_config.get(slot, {}).get("inputs", []))
 
+    def engine_facts(self, slot: str) -> dict[str, Any]:
+        """``provenance.json`` facts about the engine of ``slot`` (empty when unknown)."""
+        facts = (self.run.provenance or {}).get("engines", {}).get(slot, {})
+        return facts if isinstance(facts, dict) else {"engine": facts}
+
     def engine_sentence(self, slot: str) -> str:
         """Which engine distilled ``slot`` (and any fallback), or why none did."""
         entry = self.run.equations.get(slot)
-        facts = (self.run.provenance or {}).get("engines", {}).get(slot, {})
-        facts = facts if isinstance(facts, dict) else {"engine": facts}
+        facts = self.engine_facts(slot)
         error = entry.error if entry is not None else facts.get("error")
         if error:
             stop = "" if str(error).rstrip().endswith((".", "!", "?")) else "."

@@ -335,19 +335,19 @@ def provenance(ctx: Context) -> Section:
     engines = facts.get("engines")
     if isinstance(engines, dict) and engines:
         rows = []
-        for slot, entry in engines.items():
-            entry = entry if isinstance(entry, dict) else {"engine": entry}
+        for slot in engines:
+            entry = ctx.engine_facts(slot)
             note = entry.get("error") or entry.get("fallback_reason") or ""
             rows.append(
                 (
                     slot,
                     str(entry.get("engine") or "none"),
                     str(entry.get("requested_engine") or "–"),
+                    tables.number(entry.get("search_seconds")),
                     str(note),
                 )
             )
-        blocks.append(
-            Table(("slot", "engine that ran", "requested", "failure or fallback"), tuple(rows))
-        )
+        header = ("slot", "engine that ran", "requested", "search [s]", "failure or fallback")
+        blocks.append(Table(header, tuple(rows)))
         blocks.append(Bullets(tuple(ctx.engine_sentence(slot) for slot in engines)))
     return Section("Provenance", "provenance", blocks)

@@ -126,6 +126,9 @@ def slot_section(ctx: Context, slot: str) -> Section:
     sentence = ctx.engine_sentence(slot)
     failed = entry is None or entry.error is not None
     blocks: list[Block] = [Notice(sentence) if failed else Paragraph(sentence)]
+    rule = ctx.engine_facts(slot).get("selection_rule")
+    if rule and not failed:
+        blocks.append(Paragraph(f"Selection rule: {rule}."))
     blocks += slot_equations(ctx, slot)
     samples = run.samples.get(slot)
     units = samples.output_units if samples is not None else None

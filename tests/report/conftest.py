@@ -27,6 +27,7 @@ SENTENCES = {
 }
 G_FAILURE = "engine rational+operon timed out after 60 s"
 FALLBACK = "PySR cannot run here: julia is not installed"
+RULE = "largest drop of log(loss) per unit of complexity"
 
 
 def _config(distill: bool) -> dict:
@@ -145,6 +146,8 @@ def write_run(path: Path, *, sites: int, distill: bool) -> Path:
                 "engine": "rational+operon",
                 "requested_engine": "auto",
                 "fallback_reason": FALLBACK,
+                "selection_rule": RULE,
+                "search_seconds": 12.25,
             },
             "G": {"engine": None, "error": G_FAILURE},
         }
@@ -220,4 +223,6 @@ def minimal_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def planted() -> SimpleNamespace:
     """What the fabricated runs state, for tests to look for in the report."""
-    return SimpleNamespace(front=FRONT, sentences=SENTENCES, g_failure=G_FAILURE, fallback=FALLBACK)
+    return SimpleNamespace(
+        front=FRONT, sentences=SENTENCES, g_failure=G_FAILURE, fallback=FALLBACK, rule=RULE
+    )

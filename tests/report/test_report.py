@@ -67,6 +67,8 @@ def test_html_has_every_section_equation_sentence_and_engine(
         assert escape(sentence) in full_report
     assert "engine auto fell back to the offline engine rational+operon" in full_report
     assert escape(planted.fallback) in full_report
+    assert f"Selection rule: {escape(planted.rule)}." in full_report
+    assert "<td>12.2</td>" in full_report
     assert f"Slot G was not distilled: {planted.g_failure}" in full_report
     assert "best, median and worst NSE of variant symbolic on split val" in full_report
     assert "1 of 2 checks passed" in full_report
