@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from discover.report.document import Block, Figure, Notice
+from discover.report.document import Block, Figure, Math, Notice
+from discover.report.equations import call_latex
 from discover.report.figures.common import ordered_variants
 from discover.report.rundir import RunDirectory
 
@@ -64,6 +65,11 @@ class Context:
         if slot in run.importance:
             return run.importance[slot].inputs
         return tuple(str(n) for n in self.neural_config.get(slot, {}).get("inputs", []))
+
+    def slot_call(self, slot: str) -> Math:
+        """``F(x, y)``: the slot applied to its inputs, the left side of its equations."""
+        inputs = self.slot_inputs(slot)
+        return Math(call_latex(slot, inputs), f"{slot}({', '.join(inputs)})")
 
     def engine_facts(self, slot: str) -> dict[str, Any]:
         """``provenance.json`` facts about the engine of ``slot`` (empty when unknown)."""

@@ -22,7 +22,7 @@ from discover.report.document import (
     Section,
     Table,
 )
-from discover.report.equations import call_latex, model_equation_latex
+from discover.report.equations import model_equation_latex
 from discover.report.figures.common import ordered_variants, slug
 
 MISSING_MEANING = {
@@ -37,6 +37,8 @@ MISSING_MEANING = {
 SERIES_VARIANTS = 4
 """Variants drawn in the series figures (main ones first)."""
 SAMPLE_SITES = 3
+SUMMARY_FINDINGS = 6
+"""Test sentences repeated in the summary (all are in the section Hypothesis tests)."""
 SPLIT_ORDER = ("val", "test", "train", "warmup")
 
 
@@ -73,8 +75,12 @@ def summary(ctx: Context) -> Section:
         items.append("The model has no learned slot.")
     blocks: list[Block] = [Bullets(tuple(items))]
     if run.comparisons is not None and "sentence" in run.comparisons.columns:
+        sentences = [str(s) for s in run.comparisons["sentence"].dropna()]
         blocks.append(Paragraph("Main findings of the paired tests over sites:"))
-        blocks.append(Bullets(tuple(str(s) for s in run.comparisons["sentence"].dropna())))
+        blocks.append(Bullets(tuple(sentences[:SUMMARY_FINDINGS])))
+        if len(sentences) > SUMMARY_FINDINGS:
+            more = len(sentences) - SUMMARY_FINDINGS
+            blocks.append(Paragraph(f"{more} more in the section Hypothesis tests."))
     absent = [f for f in run.missing if f != "truth.json"]
     if absent:
         blocks.append(
@@ -109,10 +115,7 @@ def question(ctx: Context) -> Section:
     if neural:
         rows = tuple(
             (
-                Math(
-                    call_latex(slot, ctx.slot_inputs(slot)),
-                    f"{slot}({', '.join(ctx.slot_inputs(slot))})",
-                ),
+                ctx.slot_call(slot),
                 str(settings.get("output") or "unbounded"),
                 str(settings.get("hidden", "–")),
             )

@@ -8,14 +8,9 @@ import numpy as np
 from discover.report import figures, tables
 from discover.report.context import Context
 from discover.report.document import Block, Equation, Math, Notice, Paragraph, Section
-from discover.report.equations import call_latex, evaluate, to_latex
+from discover.report.equations import evaluate, to_latex
 from discover.report.figures.common import slug
 from discover.report.rundir import SlotImportance, SlotSamples
-
-
-def _lhs(ctx: Context, slot: str) -> Math:
-    inputs = ctx.slot_inputs(slot)
-    return Math(call_latex(slot, inputs), f"{slot}({', '.join(inputs)})")
 
 
 def slot_equations(ctx: Context, slot: str) -> list[Equation]:
@@ -36,7 +31,7 @@ def slot_equations(ctx: Context, slot: str) -> list[Equation]:
     if slot in ctx.run.truth:
         found.append(("planted truth", ctx.run.truth[slot]))
     return [
-        Equation(label, _lhs(ctx, slot), Math(to_latex(text, inputs), text))
+        Equation(label, ctx.slot_call(slot), Math(to_latex(text, inputs), text))
         for label, text in found
     ]
 
