@@ -64,7 +64,8 @@ def _agreement(
         axes.scatter(
             network, values[shown], s=6, alpha=0.5, lw=0, color=style["color"], label=label
         )
-    finite = network[np.isfinite(network)]
+    values = np.concatenate([network, *(v[shown] for v in curves.values())])
+    finite = values[np.isfinite(values)]
     if finite.size:
         low, high = float(finite.min()), float(finite.max())
         axes.plot([low, high], [low, high], color="k", lw=1, label="1:1 line")
