@@ -35,7 +35,7 @@ def symbolic_fit(
     time_budget_s: float | None = None,
     seed: int = 0,
     operators: Sequence[str] | None = None,
-    max_complexity: int = 20,
+    max_complexity: int = 15,
     restarts: int | None = None,
     output_range: OutputRange | str | None = None,
     selection_tolerance: float = 1.5,
@@ -55,7 +55,8 @@ def symbolic_fit(
             refitting, simplifying and rounding the candidates comes on top (seconds).
         seed: random seed (same seed, same front where the engine allows).
         operators: operator names, e.g. ``("add", "sub", "mul", "div", "exp")``.
-        max_complexity: largest expression size searched.
+        max_complexity: largest expression size searched (Operon's tree length; short
+            trees search faster, and the rational engine covers longer rational forms).
         restarts: independent searches merged together (engine default when ``None``).
         output_range: e.g. ``"[0, 1]"``: candidates leaving it on the samples are dropped.
         selection_tolerance: the selected candidate's loss is at most this x the best loss.

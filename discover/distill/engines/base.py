@@ -30,7 +30,7 @@ class SearchOptions:
     time_budget_s: float | None = None
     seed: int = 0
     operators: tuple[str, ...] | None = None
-    max_complexity: int = 20
+    max_complexity: int = 15
     restarts: int = 1
     output_range: OutputRange = OutputRange()
     extra: tuple[tuple[str, Any], ...] = ()
