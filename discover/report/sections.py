@@ -54,6 +54,8 @@ def _time_text(value: Any) -> str:
     if isinstance(value, np.datetime64):
         stamp = pd.Timestamp(value)
         return stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat(sep=" ")
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.6g}"
     return str(value)
 
 

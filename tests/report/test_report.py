@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import xarray as xr
 from PIL import Image
 
 from discover.report import build_report
@@ -133,3 +134,13 @@ def test_rebuild_replaces_stale_figures_and_tolerates_a_broken_optional_file(
     assert "equations.json unreadable" in html
     assert not (run / "figures" / "pareto_F.png").exists()
     assert (run / "figures" / "slot_F.png").exists()
+
+
+def test_numeric_time_axis(minimal_run: Path, tmp_path: Path) -> None:
+    run = shutil.copytree(minimal_run, tmp_path / "run")
+    simulations = xr.load_dataset(run / "simulations.nc")
+    simulations = simulations.assign_coords(time=np.arange(simulations.sizes["time"]) * 0.1)
+    simulations.to_netcdf(run / "simulations.nc")
+    html = build_report(run).read_text()
+    assert "Time: 0 to 19.9, 200 steps; 1 site(s)." in html
+    assert (run / "figures" / "series_flow.png").is_file()
