@@ -44,3 +44,12 @@ def weather_maker():
 def parameter_maker():
     """:func:`make_parameters` for tests."""
     return make_parameters
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors in a long time loop: one thread avoids waiting on a busy second one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
