@@ -27,9 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run every stage of a study configured in a YAML file",
         description=(
-            "Validate CONFIG, train the model, score it on every split and write the run "
-            "directory: config.yaml (resolved), checkpoints/, history.csv, metrics.json, "
-            "provenance.json."
+            "Validate CONFIG, train the model, distill every neural slot into equations, "
+            "reinsert and refit them, score every variant on every split and write the run "
+            "directory (docs/run_directory.md): config.yaml, checkpoints/, history.csv, "
+            "equations.json, metrics.json, simulations.nc, report.html, report.md, figures/."
         ),
     )
     run.add_argument("config", type=Path, help="the study's YAML configuration")
@@ -38,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue from the run directory's last checkpoint"
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
+    report = commands.add_parser(
+        "report",
+        help="rebuild report.html and report.md of a finished run",
+        description="Rebuild report.html, report.md and figures/ from a run directory alone.",
+    )
+    report.add_argument("run_dir", type=Path, help="the run directory (written by `discover run`)")
     check = commands.add_parser(
         "check", help="validate a configuration and its data without training"
     )
@@ -52,6 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
         format="%(levelname)s %(message)s",
     )
+    if args.command == "report":
+        from discover.report.__main__ import main as report_main
+
+        return report_main([str(args.run_dir)])
     from discover.study import Study
     from discover.workflows.ode_data import DataError
 
@@ -65,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         study.out = out
         study.run(resume=args.resume, progress=not args.quiet)
         print(f"results: {out}")
+        print(f"report: {out / 'report.html'}")
         return 0
     except (ConfigError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import xarray as xr
 import yaml
@@ -21,6 +22,7 @@ from discover.distill.probe import ProbeSamples
 from discover.expressions import parse_expression
 from discover.fit.trainer import FitResult
 from discover.models.base import HybridModel
+from discover.workflows.base import Workflow
 
 
 class RunWriter:
@@ -62,6 +64,39 @@ class RunWriter:
         for slot, reason in failures.items():
             entries[slot] = {"inputs": list(model.slots[slot].inputs), "error": reason}
         self._json("equations.json", entries)
+
+    def site_metrics(self, table: pd.DataFrame) -> None:
+        """``metrics_sites.csv``: ``variant, split, variable, site, metric, value``."""
+        self._text("metrics_sites.csv", table.to_csv(index=False))
+
+    def comparisons(self, table: pd.DataFrame) -> None:
+        """``comparisons.csv``: paired tests between variants (none if empty)."""
+        if len(table):
+            self._text("comparisons.csv", table.to_csv(index=False))
+
+    def simulations(self, workflow: Workflow, simulations: Mapping[str, np.ndarray]) -> None:
+        """``simulations.nc``: observed and simulated series of every variant."""
+        n_time = workflow.observed.shape[0]
+        split = np.full(n_time, "", dtype=object)
+        for name, part in workflow.split_slices().items():
+            split[part] = name
+        split[split == ""] = "warmup"
+        coords = {
+            "time": workflow.times_index(),
+            "site": list(workflow.sites),
+            "variant": list(simulations),
+            "split": ("time", split.astype(str)),
+        }
+        data = {}
+        stacked = np.stack(list(simulations.values()))  # [variant, time, site, variable]
+        for i, variable in enumerate(workflow.variables):
+            data[f"{variable}_observed"] = (("time", "site"), workflow.observed[:, :, i])
+            data[variable] = (("variant", "time", "site"), stacked[..., i])
+        dataset = xr.Dataset(data, coords=coords)
+        path = self.out / "simulations.nc"
+        tmp = path.with_suffix(".nc.tmp")
+        dataset.to_netcdf(tmp)
+        tmp.replace(path)
 
     def truth(self, truth: Mapping[str, str]) -> None:
         """``truth.json``: planted truth per slot, when the config gives one."""

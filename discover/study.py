@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from discover.config import StudyConfig, TrainConfig, load_config
@@ -17,7 +18,9 @@ from discover.distill.pareto import Candidate
 from discover.distill.probe import ProbeSamples, probe
 from discover.fit.trainer import FitResult, Trainer
 from discover.processes import Process, Symbolic
+from discover.report import build_report
 from discover.rundir import RunWriter
+from discover.validate.compare import compare_series, compare_variants
 from discover.validate.metrics import compute_metrics
 from discover.workflows.ode import ODEWorkflow
 
@@ -156,9 +159,73 @@ class Study:
     def validate(self) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
         """Metrics ``{variant: {split: {variable: {metric: value}}}}`` (median over sites)
         for every recorded variant (the current model if none was recorded)."""
+        table = self.site_metrics()
+        medians = table.groupby(["variant", "split", "variable", "metric"], sort=False)["value"]
+        metrics: dict[str, Any] = {}
+        for (variant, split, variable, metric), value in medians.median().items():
+            metrics.setdefault(variant, {}).setdefault(split, {}).setdefault(variable, {})
+            metrics[variant][split][variable][metric] = float(value)
+        return metrics
+
+    def site_metrics(self) -> pd.DataFrame:
+        """Tidy per-site metrics: ``variant, split, variable, site, metric, value``."""
         if not self.simulations:
             self.record_variant(self.variant_name())
-        return {name: self._scores(sim) for name, sim in self.simulations.items()}
+        rows = []
+        observed = self.workflow.observed
+        for variant, simulated in self.simulations.items():
+            for split, part in self.workflow.split_slices().items():
+                for i, variable in enumerate(self.workflow.variables):
+                    for s, site in enumerate(self.workflow.sites):
+                        if np.isfinite(observed[part, s, i]).sum() < METRIC_MIN_POINTS:
+                            continue
+                        scores = compute_metrics(
+                            simulated[part, s, i],
+                            observed[part, s, i],
+                            streamflow=variable == "streamflow",
+                            min_points=METRIC_MIN_POINTS,
+                            label=f"{variable} ({split}, site {site})",
+                        )
+                        rows += [(variant, split, variable, site, k, v) for k, v in scores.items()]
+        columns = ["variant", "split", "variable", "site", "metric", "value"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def compare(self, split: str = "val") -> pd.DataFrame:
+        """Paired tests between every pair of variants on the held-out ``split``: over
+        sites (Wilcoxon, bootstrap CI) when there are several, else over time blocks.
+
+        Returns one row per variable, metric and pair, with a ``sentence`` in words; empty
+        when fewer than two variants or too few observations (the log says why).
+        """
+        if len(self.simulations) < 2:
+            return pd.DataFrame()
+        part = self.workflow.split_slices()[split]
+        observed = self.workflow.observed
+        tables = []
+        for i, variable in enumerate(self.workflow.variables):
+            try:
+                if len(self.workflow.sites) > 1:
+                    table = self.site_metrics()
+                    mask = (table["split"] == split) & (table["variable"] == variable)
+                    result = compare_variants(table[mask], seed=self.config.seed)
+                else:
+                    sims = {k: v[part, 0, i] for k, v in self.simulations.items()}
+                    result = compare_series(
+                        sims, observed[part, 0, i], seed=self.config.seed, min_points=10
+                    )
+            except ValueError as err:
+                log.warning("no paired test for %s on %s: %s", variable, split, err)
+                continue
+            tables.append(result.assign(split=split, variable=variable))
+        return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+    def report(self, out: str | Path | None = None) -> Path:
+        """Build ``report.html``/``report.md`` from the run directory (default: ``out``)."""
+        folder = Path(out) if out is not None else self.out
+        if folder is None:
+            raise ValueError("report() needs a run directory")
+        with self._timed("report"):
+            return build_report(folder)
 
     # -- the whole run -----------------------------------------------------------------
     def run(self, resume: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -171,8 +238,14 @@ class Study:
         writer.history(self.fit_result)
         if self.config.distill is not None and self.model.neural_slots():
             self._distill_all(writer)
-        metrics = self.validate()
-        writer.metrics(metrics)
+        with self._timed("validate"):
+            metrics = self.validate()
+            writer.metrics(metrics)
+            writer.site_metrics(self.site_metrics())
+            writer.simulations(self.workflow, self.simulations)
+            writer.comparisons(self.compare())
+        writer.provenance(self.config, self.timings, self.fit_result, self.fronts, self.failures)
+        self.report()
         writer.provenance(self.config, self.timings, self.fit_result, self.fronts, self.failures)
         return metrics
 
@@ -241,30 +314,6 @@ class Study:
         finally:
             for p, flag in saved.items():
                 p.requires_grad_(flag)
-
-    def _scores(self, simulated: np.ndarray) -> dict[str, dict[str, dict[str, float]]]:
-        observed = self.workflow.observed
-        scores: dict[str, dict[str, dict[str, float]]] = {}
-        for split, part in self.workflow.split_slices().items():
-            scores[split] = {}
-            for i, variable in enumerate(self.workflow.variables):
-                per_site = [
-                    compute_metrics(
-                        simulated[part, s, i],
-                        observed[part, s, i],
-                        streamflow=False,
-                        min_points=METRIC_MIN_POINTS,
-                        label=f"{variable} ({split}, site {site})",
-                    )
-                    for s, site in enumerate(self.workflow.sites)
-                    if np.isfinite(observed[part, s, i]).sum() >= METRIC_MIN_POINTS
-                ]
-                if per_site:
-                    scores[split][variable] = {
-                        name: float(np.nanmedian([m[name] for m in per_site]))
-                        for name in per_site[0]
-                    }
-        return scores
 
     def _timed(self, stage: str):
         return _Timer(self.timings, stage)

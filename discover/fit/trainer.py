@@ -178,7 +178,19 @@ class Trainer:
                 loss.backward()
             return loss
 
-        loss = self.lbfgs.step(closure)
+        before = [p.detach().clone() for p in self.parameters]
+        try:
+            loss = self.lbfgs.step(closure)
+        except (IndexError, RuntimeError) as err:
+            # torch's strong-Wolfe search can fail on a non-finite trial point: keep the
+            # weights from before the step and end the L-BFGS stage as converged.
+            with torch.no_grad():
+                for p, value in zip(self.parameters, before, strict=True):
+                    p.copy_(value)
+            log.warning("L-BFGS line search failed (%s); ending the L-BFGS stage", err)
+            self.result.stopped = "converged"
+            with torch.no_grad():
+                return float(self._training_loss(None))
         return float(loss.detach())
 
     def _evaluate(self) -> float:
@@ -209,9 +221,10 @@ class Trainer:
             loss,
             where,
         )
-        if self.best_state is None and self.checkpoint_dir and self._checkpoint_path().exists():
-            state = load_checkpoint(self._checkpoint_path())
-            self.model.load_state_dict(state["model"])
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        elif self.checkpoint_dir and self._checkpoint_path().exists():
+            self.model.load_state_dict(load_checkpoint(self._checkpoint_path())["model"])
 
     def _lr(self) -> float:
         return float(self.adam.param_groups[0]["lr"])

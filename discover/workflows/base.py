@@ -35,6 +35,9 @@ class Workflow(Protocol):
     def loss(self, split: str, generator: torch.Generator | None = None) -> Tensor:
         """Training loss on ``"train"`` or ``"val"`` (random batches when ``generator``)."""
 
+    def times_index(self) -> np.ndarray:
+        """The time coordinate [time] (numbers or datetime64)."""
+
     def split_slices(self) -> dict[str, slice]:
         """Time slices of each scored split, e.g. ``{"train": ..., "val": ...}``."""
 

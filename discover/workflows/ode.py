@@ -114,6 +114,10 @@ class ODEWorkflow(nn.Module):
             )
         raise ValueError(f"unknown split {split!r}; use 'train' or 'val'")
 
+    def times_index(self) -> np.ndarray:
+        """The time coordinate [time]."""
+        return self.data.times
+
     def split_slices(self) -> dict[str, slice]:
         """Time slices of each split (the first time is the initial condition)."""
         return {"train": slice(1, self.n_train), "val": slice(self.n_train, None)}

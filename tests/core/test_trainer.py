@@ -112,3 +112,21 @@ def test_checkpoints_are_atomic_and_load_without_code(tmp_path):
     torch.save({"evil": Evil()}, tmp_path / "evil.pt")
     with pytest.raises(ValueError, match="cannot read checkpoint"):
         load_checkpoint(tmp_path / "evil.pt")
+
+
+def test_failed_lbfgs_line_search_keeps_the_last_good_weights():
+    model = Decay()
+    calls = {"lbfgs": 0}
+
+    def poisoned(split, generator):
+        loss = model.loss(split, generator)
+        if split == "train" and generator is None:  # only the L-BFGS stage asks for all data
+            calls["lbfgs"] += 1
+            if calls["lbfgs"] == 3:  # a non-finite trial point inside the line search
+                return loss * float("nan")
+        return loss
+
+    result = Trainer(model, poisoned, config(restore_best=False), progress=False).fit()
+    assert result.stopped == "converged"
+    assert math.isfinite(model.a.item()) and math.isfinite(result.final_train)
+    assert model.a.item() == pytest.approx(2.0, abs=0.05)
