@@ -163,20 +163,7 @@ class HBV(HybridModel):
         if bad:
             raise ValueError(f"routing parameters {bad} must be static [site, nmul]")
         shape = (steps, sites, nmul)
-        # Whole-series values: forcings, parameters and the rain/snow split [time, site, nmul].
-        series = {
-            "precipitation": precipitation.unsqueeze(-1).expand(shape),
-            "temperature": temperature.unsqueeze(-1).expand(shape),
-            "pet": pet.unsqueeze(-1).expand(shape),
-            **{name: value.unsqueeze(0) for name, value in static.items()},
-            **dynamic,
-        }
-        split = series["temperature"] - series["tt"]
-        if self.smooth is None:
-            rain = series["precipitation"] * (split >= 0)
-        else:
-            rain = series["precipitation"] * torch.sigmoid(split / self.smooth)
-        series["rain"], series["snowfall"] = rain, series["precipitation"] - rain
+        series = self._whole_series((precipitation, temperature, pet), static, dynamic, shape)
         # Slots that see no state are evaluated once over the whole series.
         ready = {
             name: torch.broadcast_to(self.slots[name](series), shape)
@@ -206,7 +193,7 @@ class HBV(HybridModel):
             records.append((*fluxes, *state))
 
         columns = [torch.stack(column) for column in zip(*records, strict=True)]
-        flux = {"rain": rain.expand(shape), "snowfall": series["snowfall"].expand(shape)}
+        flux = {name: series[name].expand(shape) for name in ("rain", "snowfall")}
         flux.update(zip(STEP_FLUXES, columns[: len(STEP_FLUXES)], strict=True))
         flux["runoff"] = flux["quickflow"] + flux["baseflow"]
         states = dict(zip(STATES, columns[len(STEP_FLUXES) :], strict=True))
@@ -222,6 +209,28 @@ class HBV(HybridModel):
             states={name: value[warmup:] for name, value in states.items()},
             initial_states=start,
         )
+
+    def _whole_series(
+        self,
+        forcings: tuple[Tensor, Tensor, Tensor],
+        static: dict[str, Tensor],
+        dynamic: dict[str, Tensor],
+        shape: tuple[int, int, int],
+    ) -> dict[str, Tensor]:
+        """Forcings, parameters and the rain/snow split over the whole run, each
+        broadcastable to ``shape`` = [time, site, nmul]."""
+        series = {
+            name: x.unsqueeze(-1).expand(shape) for name, x in zip(FORCINGS, forcings, strict=True)
+        }
+        series.update({name: value.unsqueeze(0) for name, value in static.items()})
+        series.update(dynamic)
+        above = series["temperature"] - series["tt"]
+        if self.smooth is None:
+            rain = series["precipitation"] * (above >= 0)
+        else:
+            rain = series["precipitation"] * torch.sigmoid(above / self.smooth)
+        series["rain"], series["snowfall"] = rain, series["precipitation"] - rain
+        return series
 
     def _step(
         self, state: tuple[Tensor, ...], values: dict[str, Tensor], plan: _Plan
