@@ -133,14 +133,14 @@ def recharge(soil_wetness: Tensor, beta: Tensor) -> Tensor:
 
 def evapotranspiration(pet: Tensor, soil_wetness: Tensor, lp: Tensor) -> Tensor:
     """``pet·min(1, (SM/FC)/lp)``, mm/day."""
-    return pet * (soil_wetness / lp).clamp(0.0, 1.0)
+    return pet * (soil_wetness / lp).clamp_max(1.0)
 
 
 def evapotranspiration_shaped(
     pet: Tensor, soil_wetness: Tensor, lp: Tensor, betaet: Tensor
 ) -> Tensor:
     """``pet·min(1, (SM/FC)/lp)^betaet``, mm/day."""
-    return pet * (soil_wetness / lp).clamp(0.0, 1.0).pow(betaet)
+    return pet * (soil_wetness / lp).clamp_max(1.0).pow(betaet)
 
 
 def percolation(perc: Tensor) -> Tensor:

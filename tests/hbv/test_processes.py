@@ -1,0 +1,81 @@
+"""Textbook HBV processes and unit-hydrograph routing, checked against hand calculations."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from discover.models.hbv_processes import SLOT_INPUTS, textbook
+from discover.models.routing import route, unit_hydrograph
+
+
+def t(*values: float) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def test_textbook_values():
+    melt = textbook("snowmelt")(
+        {"temperature": t(-1.0, 3.0), "tt": t(0.0, 1.0), "cfmax": t(4.0, 4.0)}
+    )
+    assert torch.allclose(melt, t(0.0, 8.0))
+    refreeze = textbook("refreeze")(
+        {"temperature": t(-2.0, 3.0), "tt": t(0.0, 0.0), "cfmax": t(4.0, 4.0), "cfr": t(0.05, 0.05)}
+    )
+    assert torch.allclose(refreeze, t(0.4, 0.0))
+    fraction = textbook("recharge")({"soil_wetness": t(0.5, 1.0), "beta": t(2.0, 3.0)})
+    assert torch.allclose(fraction, t(0.25, 1.0))
+    et = textbook("evapotranspiration")(
+        {"pet": t(2.0, 2.0), "soil_wetness": t(0.35, 0.9), "lp": t(0.7, 0.7)}
+    )
+    assert torch.allclose(et, t(1.0, 2.0))
+    shaped = textbook("evapotranspiration", betaet=True)(
+        {"pet": t(2.0), "soil_wetness": t(0.35), "lp": t(0.7), "betaet": t(2.0)}
+    )
+    assert torch.allclose(shaped, t(0.5))
+    quick = textbook("quickflow")(
+        {"upper_zone": t(30.0, 10.0), "uzl": t(20.0, 20.0), "k0": t(0.1, 0.1), "k1": t(0.05, 0.05)}
+    )
+    assert torch.allclose(quick, t(2.5, 0.5))
+    assert torch.allclose(textbook("baseflow")({"lower_zone": t(40.0), "k2": t(0.01)}), t(0.4))
+
+
+def test_smooth_threshold_approaches_the_hard_one_and_stays_positive():
+    inputs = {"temperature": t(-3.0, 0.0, 3.0), "tt": t(0.0, 0.0, 0.0), "cfmax": t(1.0, 1.0, 1.0)}
+    hard = textbook("snowmelt")(inputs)
+    for smooth in (1.0, 0.1, 0.01):
+        soft = textbook("snowmelt", smooth=smooth)(inputs)
+        assert bool((soft > 0).all())
+        assert float((soft - hard).abs().max()) <= smooth * 0.7  # τ·log 2 at the kink
+
+
+def test_unit_hydrograph_is_a_normalised_gamma():
+    shape, scale = t(2.0, 3.0)[:, None], t(1.5, 2.0)[:, None]
+    weights = unit_hydrograph(textbook("routing"), shape, scale, days=40)
+    assert weights.shape == (40, 2, 1)
+    assert torch.allclose(weights.sum(0), torch.ones(2, 1, dtype=torch.float64))
+    mean_lag = ((torch.arange(40.0, dtype=torch.float64) + 0.5)[:, None, None] * weights).sum(0)
+    assert torch.allclose(mean_lag, shape * scale, rtol=0.05)  # gamma mean = shape·scale
+    assert int(weights[:, 0, 0].argmax()) == 1  # mode (shape − 1)·scale = 1.5 days
+
+
+def test_route_is_a_causal_convolution():
+    runoff = torch.zeros(10, 1, dtype=torch.float64)
+    runoff[2] = 1.0
+    weights = t(0.5, 0.3, 0.2)[:, None]
+    routed = route(runoff, weights)
+    assert torch.allclose(routed[:, 0], t(0, 0, 0.5, 0.3, 0.2, 0, 0, 0, 0, 0))
+
+
+def test_unknown_slot_is_named():
+    with pytest.raises(ValueError, match="interception"):
+        textbook("interception")
+    assert set(SLOT_INPUTS) == {
+        "snowmelt",
+        "refreeze",
+        "recharge",
+        "evapotranspiration",
+        "percolation",
+        "quickflow",
+        "baseflow",
+        "routing",
+    }
