@@ -132,7 +132,7 @@ def recharge(soil_wetness: Tensor, beta: Tensor) -> Tensor:
 
 
 def evapotranspiration(pet: Tensor, soil_wetness: Tensor, lp: Tensor) -> Tensor:
-    """``pet·min(1, (SM/FC)/lp)``, mm/day."""
+    """``pet·min(1, (SM/FC)/lp)``, mm/day (soil wetness is >= 0 inside the model)."""
     return pet * (soil_wetness / lp).clamp_max(1.0)
 
 
