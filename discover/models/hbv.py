@@ -363,6 +363,15 @@ def _split_parameters(
     if missing:
         raise KeyError(f"HBV parameter(s) {missing} are missing; this model needs {list(needed)}")
     values = {name: parameters[name] for name in needed}
+    for name, value in values.items():
+        bound = HBV_BOUNDS[name]
+        slack = 1e-6 * (bound.high - bound.low)
+        low, high = float(value.detach().min()), float(value.detach().max())
+        if not (bound.low - slack <= low and high <= bound.high + slack):
+            raise ValueError(
+                f"parameter {name!r} spans [{low:g}, {high:g}], outside its bounds "
+                f"[{bound.low:g}, {bound.high:g}] {bound.unit}"
+            )
     nmul = max((v.shape[-1] for v in values.values() if v.dim() >= 2), default=1)
     static, dynamic = {}, {}
     for name, value in values.items():

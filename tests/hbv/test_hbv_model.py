@@ -200,6 +200,8 @@ def test_bad_inputs_are_named(weather_maker, parameter_maker):
         model(forcings, {**parameters, "kappa": parameters["k0"]})
     with pytest.raises(ValueError, match="'fc'"):
         model(forcings, {**parameters, "fc": torch.ones(5, 1)})
+    with pytest.raises(ValueError, match="'perc'.*outside its bounds"):
+        model(forcings, {**parameters, "perc": -parameters["perc"] - 1})
     with pytest.raises(ValueError, match="routing"):
         model(forcings, {**parameters, "route_shape": torch.ones(30, 2, 1)})
     with pytest.raises(KeyError, match="pet"):
