@@ -14,7 +14,14 @@ Daily steps, per site and parallel parameter set (``nmul``)::
 
 Every outflow is clipped to ``[0, storage it drains]`` by the model, so storages stay
 non-negative and the water balance closes whatever fills the slots:
-Δ(snowpack + meltwater + soil + upper + lower) = P − ET − runoff.
+Δ(snowpack + meltwater + soil + upper + lower) = P − ET − runoff. (A physical or neural
+process is trusted to honour its declared output range, e.g. ``>=0``; other outputs are
+clipped into it.)
+
+Speed: the daily loop is the hot path. Forcings and dynamic parameters are split into
+days once (``unbind``), slots that see no state (e.g. textbook snowmelt) are evaluated
+once over the whole series, outputs are stacked once after the loop, and routing is a
+convolution over the whole series, so the cost grows linearly with the number of days.
 
 Example::
 
