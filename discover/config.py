@@ -115,6 +115,11 @@ class DistillConfig(_Strict):
     samples: int = Field(default=2000, ge=10)
     max_complexity: int = Field(default=30, ge=1)
     operators: list[str] | None = None
+    selection: Literal["bic", "front"] = "bic"
+    selection_refit_steps: int = Field(default=20, ge=0)
+    """L-BFGS steps refitting each candidate's constants on the data before its BIC."""
+    """``bic``: put each candidate into the model and pick the lowest BIC on the training
+    data; ``front``: the symbolic-regression engine's own rule on the probed samples."""
     options: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -110,10 +110,70 @@ class Study:
                 output_range=self.model.slots[slot].output_range,
                 **settings.options,
             )
+            if settings.selection == "bic":
+                front = self.select_by_data(slot, front)
         self.samples[slot] = samples
         self.fronts[slot] = front
         log.info("%s: selected %s (engine %s)", slot, front.selected.expression, front.engine)
         return front
+
+    def select_by_data(self, slot: str, front: ParetoFront) -> ParetoFront:
+        """Re-select on ``front`` by how well each candidate, put into the model in place
+        of ``slot``, fits the training data: the lowest Bayesian information criterion
+        ``n ln(mse) + k ln(n)`` (``n`` observations, ``k`` fitted constants) wins.
+
+        Each candidate's constants are first refitted on the data with a few L-BFGS
+        steps. A network is a near-exact target, so rules on the probed samples alone
+        favour the most complex candidates; the data decide what their detail is worth.
+        """
+        original = self.model.slots[slot]
+        n = int(np.isfinite(self.workflow.observed[self.workflow.split_slices()["train"]]).sum())
+        scores = []
+        try:
+            for candidate in front:
+                process = Symbolic(
+                    candidate.expression, original.inputs, output_range=original.output_range
+                ).to(dtype=self.workflow.dtype, device=self.workflow.device)
+                self.model.set_slot(slot, process)
+                self._quick_refit(process, self.config.distill.selection_refit_steps)
+                with torch.no_grad():
+                    mse = float(self.workflow.loss("train"))
+                k = process.module.constants.numel()
+                scores.append(n * np.log(mse) + k * np.log(n) if mse > 0 else np.inf)
+        finally:
+            self.model.set_slot(slot, original)
+        scores = np.where(np.isfinite(scores), scores, np.inf)
+        if not np.isfinite(scores).any():
+            log.warning("%s: no candidate simulates finitely; keeping the engine's choice", slot)
+            return front
+        best = int(np.argmin(scores))
+        rule = "lowest BIC n ln(mse) + k ln(n) of the model on the training data"
+        metadata = {**front.metadata, "selection_rule": rule, "bic": [float(b) for b in scores]}
+        return ParetoFront(front.candidates, front.inputs, front.engine, best, metadata)
+
+    def _quick_refit(self, process: Process, steps: int) -> None:
+        """A few L-BFGS steps on ``process``'s constants against the training data."""
+        parameters = [p for p in process.parameters() if p.requires_grad]
+        if not parameters or steps == 0:
+            return
+        optimiser = torch.optim.LBFGS(
+            parameters, lr=1.0, max_iter=steps, line_search_fn="strong_wolfe"
+        )
+        before = [p.detach().clone() for p in parameters]
+
+        def closure() -> torch.Tensor:
+            optimiser.zero_grad(set_to_none=True)
+            loss = self.workflow.loss("train")
+            if torch.isfinite(loss):
+                loss.backward()
+            return loss
+
+        try:
+            optimiser.step(closure)
+        except (IndexError, RuntimeError):  # failed line search: keep the start values
+            with torch.no_grad():
+                for p, value in zip(parameters, before, strict=True):
+                    p.copy_(value)
 
     def reinsert(
         self, slot: str, candidate: Candidate | None = None, refit: bool | None = None
