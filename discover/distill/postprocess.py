@@ -224,7 +224,26 @@ def tidy(expr: sympy.Expr) -> sympy.Expr:
         simpler = _symbolically(sympy.simplify, expr)
         if expression_complexity(simpler) <= expression_complexity(expr):
             expr = simpler
-    return expr
+    return expr.replace(_negated_extremum, _flip_extremum)
+
+
+def _negated_extremum(expr: sympy.Basic) -> bool:
+    """``-Max(a, b)`` or ``-Min(a, b)``."""
+    return (
+        isinstance(expr, sympy.Mul)
+        and len(expr.args) == 2
+        and expr.args[0] == -1
+        and isinstance(expr.args[1], sympy.Min | sympy.Max)
+    )
+
+
+def _flip_extremum(expr: sympy.Mul) -> sympy.Expr:
+    """``-Max(a, b)`` → ``Min(-a, -b)`` (and ``-Min`` → ``Max``) when that is shorter, as
+    it is when the arguments are themselves negated."""
+    inner = expr.args[1]
+    other = sympy.Max if isinstance(inner, sympy.Min) else sympy.Min
+    flipped = other(*(-arg for arg in inner.args))
+    return flipped if expression_complexity(flipped) < expression_complexity(expr) else expr
 
 
 def _symbolically(transform: Callable[[sympy.Expr], sympy.Expr], expr: sympy.Expr) -> sympy.Expr:

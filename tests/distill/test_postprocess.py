@@ -9,6 +9,7 @@ from discover.distill.postprocess import (
     polish,
     refit_constants,
     round_constants,
+    tidy,
 )
 from discover.expressions import parse_expression
 
@@ -69,3 +70,13 @@ def test_rounding_does_not_drop_digits_that_matter():
 def test_polish_returns_none_for_expressions_that_cannot_be_evaluated():
     X, y = data()
     assert polish(parse_expression("log(-1 - x**2)", NAMES), NAMES, X, y) is None
+
+
+def test_tidy_writes_negated_extrema_the_short_way():
+    names = ["pet", "sm"]
+    pet, sm = sympy.symbols("pet sm", real=True)
+    assert tidy(parse_expression("-max(-pet, -0.5*pet*sm)", names)) == sympy.Min(
+        pet, 0.5 * pet * sm
+    )
+    assert tidy(parse_expression("-max(pet, sm)", names)) == -sympy.Max(pet, sm)
+    assert tidy(parse_expression("2.0*sm**2.0", names)) == 2 * sm**2
