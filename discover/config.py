@@ -26,11 +26,28 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    """Where the data are: a CSV (or Parquet) table with a time column."""
+    """Where the data come from.
 
-    path: Path
+    ``table``: a CSV/Parquet file (``path``) with a ``time`` column (ODE models);
+    ``twin``: a synthetic HBV twin of ``sites`` sites and ``days`` days with ``planted``
+    processes (slot → expression) and relative streamflow ``noise``; ``fulda``/``hymod``:
+    the shipped example catchments; ``netcdf``: a file (``path``) in the dataset layout.
+    """
+
+    source: Literal["table", "twin", "fulda", "hymod", "netcdf"] = "table"
+    path: Path | None = None
     time: str = "time"
     site: str | None = None
+    sites: int = Field(default=20, ge=1)
+    days: int = Field(default=3 * 365, ge=30)
+    planted: dict[str, str] = Field(default_factory=dict)
+    noise: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _path_when_needed(self) -> DataConfig:
+        if self.source in ("table", "netcdf") and self.path is None:
+            raise ValueError(f"data.path is required for source {self.source!r}")
+        return self
 
 
 class NeuralSlotConfig(_Strict):
@@ -79,6 +96,21 @@ class ODEModelConfig(_Strict):
         return self
 
 
+class HBVModelConfig(_Strict):
+    """The HBV model: slots, parameter learning and warm-up."""
+
+    type: Literal["hbv"]
+    nmul: int = Field(default=1, ge=1)
+    smooth: float | None = Field(default=None, gt=0)
+    routing: bool = True
+    warmup: int = Field(default=365, ge=0)
+    parameters: Literal["attributes", "site"] = "attributes"
+    parameter_hidden: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [32])
+    neural: dict[str, NeuralSlotConfig] = Field(default_factory=dict)
+    baseline: bool = True
+    """Also train the all-textbook model as the ``physics`` variant."""
+
+
 class TrainConfig(_Strict):
     """Training: split, optimiser, schedule, early stopping and checkpoints."""
 
@@ -113,7 +145,7 @@ class DistillConfig(_Strict):
 
     time_budget_s: float | None = Field(default=None, gt=0)
     samples: int = Field(default=2000, ge=10)
-    max_complexity: int = Field(default=30, ge=1)
+    max_complexity: int = Field(default=15, ge=1)
     operators: list[str] | None = None
     selection: Literal["bic", "front"] = "bic"
     selection_refit_steps: int = Field(default=20, ge=0)
@@ -140,7 +172,7 @@ class StudyConfig(_Strict):
     device: Literal["cpu", "cuda"] = "cpu"
     dtype: Literal["float32", "float64"] = "float64"
     data: DataConfig
-    model: ODEModelConfig
+    model: Annotated[ODEModelConfig | HBVModelConfig, Field(discriminator="type")]
     train: TrainConfig = Field(default_factory=TrainConfig)
     distill: DistillConfig | None = Field(default_factory=DistillConfig)
     reinsert: ReinsertConfig = Field(default_factory=ReinsertConfig)

@@ -17,11 +17,14 @@ from discover.distill import ParetoFront, symbolic_fit
 from discover.distill.pareto import Candidate
 from discover.distill.probe import ProbeSamples, probe
 from discover.fit.trainer import FitResult, Trainer
+from discover.models.base import HybridModel
 from discover.processes import Process, Symbolic
 from discover.report import build_report
 from discover.rundir import RunWriter
 from discover.validate.compare import compare_series, compare_variants
 from discover.validate.metrics import compute_metrics
+from discover.workflows.base import Workflow
+from discover.workflows.hbv import HBVWorkflow
 from discover.workflows.ode import ODEWorkflow
 
 log = logging.getLogger("discover")
@@ -52,7 +55,7 @@ class Study:
         self.timings: dict[str, float] = {}
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)
-        self.workflow = ODEWorkflow(config, self.base)
+        self.workflow = build_workflow(config, self.base)
         self.fit_result: FitResult | None = None
         self.samples: dict[str, ProbeSamples] = {}
         self.fronts: dict[str, ParetoFront] = {}
@@ -67,8 +70,8 @@ class Study:
         return cls(config, base, out)
 
     @property
-    def model(self):
-        """The hybrid model (an :class:`~discover.models.ode.ODEModel`)."""
+    def model(self) -> HybridModel:
+        """The hybrid model (an ODE model or HBV)."""
         return self.workflow.model
 
     # -- stages ------------------------------------------------------------------------
@@ -84,6 +87,29 @@ class Study:
         )
         self.record_variant(self.variant_name())
         return self.fit_result
+
+    def fit_baseline(self, resume: bool = False, progress: bool = True) -> FitResult:
+        """Train the same model with every slot textbook and record it as ``physics``."""
+        spec = self.config.model.model_copy(update={"neural": {}})
+        config = self.config.model_copy(update={"model": spec})
+        torch.manual_seed(self.config.seed)
+        baseline = build_workflow(config, self.base)
+        with self._timed("fit physics"):
+            trainer = Trainer(
+                baseline,
+                baseline.loss,
+                self.config.train,
+                seed=self.config.seed,
+                checkpoint_dir=self.out / "checkpoints" / "physics" if self.out else None,
+                progress=progress,
+            )
+            result = trainer.fit(resume=resume)
+        with torch.no_grad():
+            self.simulations["physics"] = baseline.simulate().cpu().numpy()
+        self.variant_slots["physics"] = {
+            k: copy.deepcopy(v) for k, v in baseline.model.slots.items()
+        }
+        return result
 
     def distill(self, slot: str) -> ParetoFront:
         """Probe ``slot`` over the data and fit equations to what it learned."""
@@ -294,6 +320,8 @@ class Study:
             raise ValueError("run() needs a run directory: Study(..., out=DIR)")
         writer = RunWriter(self.out)
         writer.config(self.config)
+        if getattr(self.config.model, "baseline", False) and self.model.neural_slots():
+            self.fit_baseline(resume=resume, progress=progress)
         self.fit(resume=resume, progress=progress)
         writer.history(self.fit_result)
         if self.config.distill is not None and self.model.neural_slots():
@@ -377,6 +405,13 @@ class Study:
 
     def _timed(self, stage: str):
         return _Timer(self.timings, stage)
+
+
+def build_workflow(config: StudyConfig, base: Path) -> Workflow:
+    """The workflow of the config's model type, with its data loaded and checked."""
+    if config.model.type == "hbv":
+        return HBVWorkflow(config, base)
+    return ODEWorkflow(config, base)
 
 
 class _Timer:

@@ -30,6 +30,10 @@ class ODEWorkflow(nn.Module):
         self.config = config
         self.dtype = getattr(torch, config.dtype)
         self.device = torch.device(config.device)
+        if config.data.source != "table":
+            raise ConfigError(
+                f"data.source: an ode model reads a table, not {config.data.source!r}"
+            )
         self.data: ODEData = read_ode_table(
             base / config.data.path, config.data.time, spec.states, config.data.site
         )

@@ -1,0 +1,167 @@
+"""An HBV study's moving parts: daily data, the model with slots, parameter learning, loss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import Tensor, nn
+
+from discover.config import ConfigError, DataConfig, HBVModelConfig, StudyConfig
+from discover.data.synthetic import synthetic_weather
+from discover.data.twin import make_twin
+from discover.fit.losses import masked_mse
+from discover.models.hbv import HBV
+from discover.models.hbv_processes import FORCINGS
+from discover.models.parameters import AttributeMLP, SiteParameters
+from discover.processes import Neural
+
+OBSERVED = "streamflow"
+
+
+class HBVWorkflow(nn.Module):
+    """Binds :class:`~discover.models.hbv.HBV` to daily data, parameters and the loss.
+
+    Parameters are learned from static attributes (dPL, ``model.parameters: attributes``)
+    or calibrated per site (``site``). The first ``model.warmup`` days set the storages
+    and are never scored; the rest is split in time by ``train.split``.
+
+    Args:
+        config: the validated study config (``model.type == "hbv"``).
+        base: folder that relative data paths refer to.
+    """
+
+    def __init__(self, config: StudyConfig, base: Path):
+        super().__init__()
+        spec: HBVModelConfig = config.model
+        self.config = config
+        self.dtype = getattr(torch, config.dtype)
+        self.device = torch.device(config.device)
+        self.dataset = load_hbv_dataset(config.data, base, config.seed)
+        self.variables = [OBSERVED]
+        self.sites = [str(s) for s in self.dataset["site"].values]
+        n_time = self.dataset.sizes["time"]
+        self.warmup = spec.warmup
+        if not 0 <= self.warmup < n_time - 2:
+            raise ConfigError(f"model.warmup: {self.warmup} days leaves no data of {n_time}")
+        self.n_train = self.warmup + int(round(config.train.split * (n_time - self.warmup)))
+        if self.n_train >= n_time:
+            raise ConfigError(f"train.split {config.train.split} leaves no validation days")
+        self.model = HBV(smooth=spec.smooth, routing=spec.routing)
+        self._tensors()
+        self._fill_neural_slots(spec)
+        self.learner = self._parameter_learner(spec)
+        self.to(device=self.device, dtype=self.dtype)
+
+    # -- set-up ------------------------------------------------------------------------
+    def _tensors(self) -> None:
+        def series(name: str) -> Tensor:
+            values = self.dataset[name].transpose("time", "site").values
+            return torch.as_tensor(values, dtype=self.dtype)
+
+        for name in FORCINGS:
+            if name not in self.dataset:
+                raise ConfigError(f"data: the dataset has no forcing {name!r}")
+            self.register_buffer(f"forcing_{name}", series(name))
+        if OBSERVED not in self.dataset:
+            raise ConfigError(f"data: the dataset has no {OBSERVED!r} observations")
+        self.register_buffer("flow", series(OBSERVED))
+        train = self.flow[self.warmup : self.n_train]
+        scale = torch.stack(
+            [column[torch.isfinite(column)].std() for column in train.unbind(-1)]
+        ).nan_to_num(1.0)
+        self.register_buffer("flow_scale", torch.where(scale > 0, scale, torch.ones_like(scale)))
+        names = [n for n, v in self.dataset.data_vars.items() if v.attrs.get("role") == "attribute"]
+        self.attribute_names = names
+        table = np.stack([self.dataset[n].values.astype(float) for n in names], axis=-1)
+        self.register_buffer("attributes", torch.as_tensor(table, dtype=self.dtype))
+
+    def _fill_neural_slots(self, spec: HBVModelConfig) -> None:
+        for name, slot in spec.neural.items():
+            process = Neural(
+                slot.inputs,
+                output_range=slot.output or ">=0",
+                hidden=slot.hidden,
+                activation=slot.activation,
+                output_scale=slot.output_scale or 1.0,
+            )
+            forcing = {i: self.dataset[i].values for i in slot.inputs if i in self.dataset}
+            if len(forcing) == len(slot.inputs):
+                process.set_normalisation({k: torch.as_tensor(v) for k, v in forcing.items()})
+            try:
+                self.model.set_slot(name, process)
+            except ValueError as err:
+                raise ConfigError(f"model.neural.{name}: {err}") from None
+
+    def _parameter_learner(self, spec: HBVModelConfig) -> nn.Module:
+        names = self.model.parameter_names()
+        if spec.parameters == "site":
+            return SiteParameters(len(self.sites), names, nmul=spec.nmul)
+        if not self.attribute_names:
+            raise ConfigError("model.parameters: 'attributes' needs static attributes in the data")
+        learner = AttributeMLP(
+            len(self.attribute_names), names, nmul=spec.nmul, hidden=spec.parameter_hidden
+        )
+        learner.set_normalisation(self.attributes)
+        return learner
+
+    def parameters_by_name(self) -> dict[str, Tensor]:
+        """Current model parameters ``{name: [site, nmul]}`` in physical units."""
+        if isinstance(self.learner, AttributeMLP):
+            return self.learner(self.attributes)
+        return self.learner()
+
+    # -- running -----------------------------------------------------------------------
+    def _run(self, steps: int) -> Tensor:
+        forcings = {name: getattr(self, f"forcing_{name}")[:steps] for name in FORCINGS}
+        out = self.model(forcings, self.parameters_by_name(), warmup=self.warmup)
+        return out.streamflow  # [steps - warmup, site]
+
+    def simulate(self) -> Tensor:
+        """Streamflow [time, site, 1] (mm/day) over the whole period; NaN in the warm-up."""
+        flow = self._run(self.flow.shape[0])
+        pad = torch.full((self.warmup, flow.shape[1]), float("nan"), dtype=flow.dtype)
+        return torch.cat([pad.to(flow.device), flow])[..., None]
+
+    def loss(self, split: str, generator: torch.Generator | None = None) -> Tensor:
+        """Masked MSE of streamflow scaled per site by its spread (an NSE-like loss)."""
+        if split == "train":
+            simulated = self._run(self.n_train)
+            observed = self.flow[self.warmup : self.n_train]
+        elif split == "val":
+            simulated = self._run(self.flow.shape[0])[self.n_train - self.warmup :]
+            observed = self.flow[self.n_train :]
+        else:
+            raise ValueError(f"unknown split {split!r}; use 'train' or 'val'")
+        return masked_mse(simulated, observed, self.flow_scale)
+
+    @property
+    def observed(self) -> np.ndarray:
+        """Observed streamflow [time, site, 1] (mm/day), NaN where missing."""
+        return self.flow.detach().cpu().numpy()[..., None]
+
+    def times_index(self) -> np.ndarray:
+        """Daily dates [time]."""
+        return self.dataset["time"].values
+
+    def split_slices(self) -> dict[str, slice]:
+        """Training and validation days (the warm-up is in neither)."""
+        return {"train": slice(self.warmup, self.n_train), "val": slice(self.n_train, None)}
+
+
+def load_hbv_dataset(spec: DataConfig, base: Path, seed: int) -> xr.Dataset:
+    """The daily dataset a config names: a synthetic twin, an example catchment or a file."""
+    if spec.source == "twin":
+        weather = synthetic_weather(spec.sites, n_days=spec.days, seed=seed)
+        return make_twin(weather, planted=spec.planted, seed=seed, noise=spec.noise)
+    if spec.source in ("fulda", "hymod"):
+        from discover.data import examples
+
+        return getattr(examples, f"load_{spec.source}")()
+    if spec.source == "netcdf":
+        from discover.data.table import load_netcdf
+
+        return load_netcdf(base / spec.path)
+    raise ConfigError(f"data.source: {spec.source!r} cannot feed an HBV model")

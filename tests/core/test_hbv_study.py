@@ -1,0 +1,69 @@
+"""A small HBV study end to end: twin data, physics baseline, neural slot, distillation,
+reinsertion, paired tests and the report (fast settings; quality is checked elsewhere)."""
+
+import json
+
+import pandas as pd
+import pytest
+import sympy
+import yaml
+
+from discover.cli import main
+from discover.config import ConfigError, parse_config
+
+CONFIG = {
+    "name": "hbv_quick",
+    "seed": 0,
+    "dtype": "float32",
+    "data": {
+        "source": "twin",
+        "sites": 6,
+        "days": 500,
+        "planted": {"evapotranspiration": "pet*soil_wetness**0.5"},
+    },
+    "model": {
+        "type": "hbv",
+        "warmup": 120,
+        "neural": {"evapotranspiration": {"inputs": ["pet", "soil_wetness"], "hidden": [8]}},
+    },
+    "train": {"split": 0.6, "iterations": 8, "eval_every": 4, "lbfgs_iterations": 0},
+    "distill": {"engine": "rational", "time_budget_s": 2, "samples": 300},
+    "reinsert": {"iterations": 3, "lbfgs_iterations": 0},
+    "truth": {"evapotranspiration": "pet*soil_wetness**0.5"},
+}
+
+
+def test_hbv_study_runs_every_stage(tmp_path, capsys):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(CONFIG))
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == {"physics", "neural", "symbolic"}
+    assert {"nse", "kge", "fhv", "flv"} <= set(metrics["neural"]["val"]["streamflow"])
+    entry = json.loads((out / "equations.json").read_text())["evapotranspiration"]
+    assert entry["inputs"] == ["pet", "soil_wetness"]
+    names = {n: sympy.Symbol(n) for n in entry["inputs"]}
+    assert sympy.sympify(entry["selected"]["expression"], locals=names).free_symbols <= set(
+        names.values()
+    )
+    comparisons = pd.read_csv(out / "comparisons.csv")
+    pairs = set(zip(comparisons.a, comparisons.b, strict=True))
+    assert {("physics", "neural"), ("neural", "symbolic")} <= pairs
+    assert comparisons["sentence"].str.contains("Wilcoxon").all()
+    sites = pd.read_csv(out / "metrics_sites.csv")
+    assert sites["site"].nunique() == 6
+    html = (out / "report.html").read_text()
+    assert "evapotranspiration" in html and "physics" in html
+
+
+def test_hbv_config_errors_name_the_key(tmp_path):
+    bad = json.loads(json.dumps(CONFIG))
+    bad["model"]["neural"]["evapotranspiration"]["inputs"] = ["pet", "groundwater"]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    assert main(["check", str(path)]) == 2
+    bad = json.loads(json.dumps(CONFIG))
+    bad["data"] = {"source": "table"}
+    with pytest.raises(ConfigError, match="data.path is required"):
+        parse_config(bad)
