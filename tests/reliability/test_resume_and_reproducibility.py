@@ -1,0 +1,92 @@
+"""A run killed with SIGKILL during training resumes to the end an unbroken run reaches,
+and two runs with the same seed and config write the same results."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from discover.cli import main
+from discover.fit.checkpoints import load_checkpoint
+
+STARTUP_TIMEOUT_S = 120.0
+
+
+def _command(config: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "discover.cli", "run", str(config), "--out", str(out), "--quiet"]
+
+
+def _final_loss(run: Path) -> float:
+    return json.loads((run / "provenance.json").read_text())["training"]["final_train"]
+
+
+def _metrics(run: Path) -> dict:
+    return json.loads((run / "metrics.json").read_text())
+
+
+def _assert_close(a, b, where: str = "") -> None:
+    """Nested dicts of floats equal within 1e-6 (absolute or relative)."""
+    if isinstance(a, dict):
+        assert set(a) == set(b), where
+        for key in a:
+            _assert_close(a[key], b[key], f"{where}/{key}")
+    else:
+        assert a == pytest.approx(b, rel=1e-6, abs=1e-6, nan_ok=True), where
+
+
+@pytest.fixture(scope="module")
+def unbroken(tmp_path_factory, make_case):
+    """An unbroken in-process run of the fast config: ``(config, config path, run dir)``."""
+    config, write = make_case(tmp_path_factory.mktemp("unbroken"))
+    path = write(config)
+    run = path.parent / "run"
+    assert main(["run", str(path), "--out", str(run), "--quiet"]) == 0
+    return config, path, run
+
+
+def test_two_runs_with_the_same_seed_write_identical_results(unbroken, tmp_path):
+    _, config, first = unbroken
+    second = tmp_path / "second"
+    # a fresh interpreter with another hash seed: no dependence on set or dict order
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    result = subprocess.run(_command(config, second), env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for name in ("equations.json", "metrics.json"):
+        assert json.loads((first / name).read_text()) == json.loads((second / name).read_text())
+    assert _final_loss(first) == _final_loss(second)
+
+
+def test_sigkill_during_training_resumes_to_the_unbroken_result(unbroken, tmp_path):
+    settings, config, reference = unbroken
+    steps = settings["train"]["iterations"] + settings["train"]["lbfgs_iterations"]
+    out = tmp_path / "killed"
+    checkpoint = out / "checkpoints" / "last.pt"
+    process = subprocess.Popen(
+        _command(config, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not checkpoint.exists():
+            assert process.poll() is None, "the run ended before writing a checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint within the timeout"
+            time.sleep(0.01)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not (out / "metrics.json").exists()
+    killed_at = load_checkpoint(checkpoint)["iteration"]
+    assert killed_at < steps, "the run was killed after training; nothing was resumed"
+
+    assert main(["run", str(config), "--out", str(out), "--quiet", "--resume"]) == 0
+    training = json.loads((out / "provenance.json").read_text())["training"]
+    assert training["resumed_from"] == killed_at
+    assert training["final_train"] == pytest.approx(_final_loss(reference), rel=0, abs=1e-6)
+    _assert_close(_metrics(out), _metrics(reference))
+    assert not list((out / "checkpoints").rglob("*.tmp"))
