@@ -111,8 +111,13 @@ def read_ode_table(
             f"forcing {forcing_names[f]!r} in {path} is missing or not finite at "
             f"{time}={times[t]} (site {sites[s]}); {int(bad.sum())} value(s) in all"
         )
-    if np.isinf(observed).any():
-        raise DataError(f"observations in {path} contain inf")
+    infinite = np.isinf(observed)
+    if infinite.any():
+        t, s, i = np.argwhere(infinite)[0]
+        raise DataError(
+            f"observation {states[i]!r} in {path} is infinite at {time}={times[t]} "
+            f"(site {sites[s]}); {int(infinite.sum())} value(s) in all (use NaN for missing)"
+        )
     return ODEData(times, sites, observed, forcings, list(states), forcing_names, str(path))
 
 
