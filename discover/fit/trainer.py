@@ -58,7 +58,9 @@ class Trainer:
     Every ``checkpoint_every`` steps the full state (model, optimiser, schedule, random
     generators, history) is written atomically to ``checkpoint_dir/last.pt``, so that
     ``fit(resume=True)`` continues a killed run and ends exactly where an unbroken run
-    would. A non-finite loss stops training and restores the last good weights.
+    would. A non-finite loss, or a step that leaves a weight non-finite, stops training
+    and restores the last good weights: the best validated ones, else the last checkpoint,
+    else those training started from. A checkpoint never holds non-finite weights.
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class Trainer:
         self.iteration = 0
         self.stale_evaluations = 0
         self.best_state: dict[str, Tensor] | None = None
+        self.start_state: dict[str, Tensor] = {}
 
     def _make_schedule(self):
         if self.config.schedule == "cosine":
@@ -112,6 +115,7 @@ class Trainer:
         started = time.perf_counter()
         if resume:
             self._resume()
+        self.start_state = copy.deepcopy(self.model.state_dict())
         bar = tqdm(
             total=self.total_steps,
             initial=self.iteration,
@@ -125,7 +129,7 @@ class Trainer:
                 loss = self._adam_step() if adam_phase else self._lbfgs_step()
                 self.iteration += 1
                 bar.update(1)
-                if not math.isfinite(loss):
+                if not math.isfinite(loss) or not self._weights_finite():
                     self._diverged(loss)
                     break
                 self.result.final_train = loss
@@ -212,19 +216,22 @@ class Trainer:
                 log.info("early stopping at iteration %d", self.iteration)
         return val
 
+    def _weights_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self.parameters)
+
     def _diverged(self, loss: float) -> None:
         self.result.stopped = "diverged"
-        where = "the best validated weights" if self.best_state else "the last checkpoint"
-        log.warning(
-            "training diverged at iteration %d (loss %s); restoring %s",
-            self.iteration,
-            loss,
-            where,
-        )
         if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
+            where, state = "the best validated weights", self.best_state
         elif self.checkpoint_dir and self._checkpoint_path().exists():
-            self.model.load_state_dict(load_checkpoint(self._checkpoint_path())["model"])
+            where, state = "the last checkpoint", load_checkpoint(self._checkpoint_path())["model"]
+        else:
+            where, state = "the weights training started from", self.start_state
+        reason = f"loss {loss}" if not math.isfinite(loss) else "non-finite weights"
+        log.warning(
+            "training diverged at iteration %d (%s); restoring %s", self.iteration, reason, where
+        )
+        self.model.load_state_dict(state)
 
     def _lr(self) -> float:
         return float(self.adam.param_groups[0]["lr"])

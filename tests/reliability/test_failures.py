@@ -1,0 +1,92 @@
+"""A failing symbolic-regression engine and a diverging training run: the run goes on
+(or stops cleanly), keeps finite weights and says what happened."""
+
+import json
+import logging
+
+import pytest
+import torch
+
+import discover.study
+from discover.fit.checkpoints import load_checkpoint
+from discover.study import Study
+
+
+def test_a_failing_engine_leaves_its_slot_undistilled_and_says_why(lv_case, tmp_path, monkeypatch):
+    config, write = lv_case
+    study = Study.from_config(write(config), out=tmp_path / "run")
+    real_fit, original_distill = discover.study.symbolic_fit, Study.distill
+    current: dict[str, str] = {}
+
+    def distill(self, slot):
+        current["slot"] = slot
+        return original_distill(self, slot)
+
+    def symbolic_fit(*args, **kwargs):
+        if current["slot"] == "G":
+            raise TimeoutError("engine gave no result within 2 s")
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(Study, "distill", distill)
+    monkeypatch.setattr(discover.study, "symbolic_fit", symbolic_fit)
+    metrics = study.run(progress=False)
+
+    out = tmp_path / "run"
+    equations = json.loads((out / "equations.json").read_text())
+    assert "selected" in equations["F"]
+    assert equations["G"] == {
+        "inputs": ["x", "y"],
+        "error": "TimeoutError: engine gave no result within 2 s",
+    }
+    assert {"neural", "symbolic"} <= set(metrics)  # F was reinserted, the run finished
+    assert study.model.slot_kinds() == {"F": "symbolic", "G": "neural"}
+    report = (out / "report.html").read_text()
+    assert "Slot G was not distilled" in report
+    assert "engine gave no result within 2 s" in report
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+
+
+def _poison_after(workflow, calls: int):
+    """Wrap ``workflow.loss``: from training call ``calls`` on, the loss stays finite but
+    its gradient is NaN, so one optimiser step turns every weight into NaN."""
+    real_loss = workflow.loss
+    count = {"train": 0}
+
+    def loss(split, generator=None):
+        value = real_loss(split, generator)
+        if split == "train":
+            count["train"] += 1
+            if count["train"] >= calls:
+                weights = next(workflow.model.parameters())
+                value = value + 0 * torch.sqrt(weights - weights.detach()).sum()
+        return value
+
+    return loss
+
+
+@pytest.mark.parametrize(
+    ("checkpoints", "poisoned_step"),
+    [(True, 7), (True, 8), (False, 7)],
+    ids=["between-checkpoints", "at-a-checkpoint", "no-checkpoints"],
+)
+def test_diverging_training_stops_with_the_last_good_weights(
+    lv_case, tmp_path, caplog, checkpoints, poisoned_step
+):
+    config, write = lv_case
+    config["train"].update(iterations=12, lbfgs_iterations=0, eval_every=100, checkpoint_every=4)
+    study = Study.from_config(write(config), out=tmp_path / "run" if checkpoints else None)
+    study.workflow.loss = _poison_after(study.workflow, calls=poisoned_step)
+    with caplog.at_level(logging.WARNING, logger="discover"):
+        result = study.fit(progress=False)
+    assert result.stopped == "diverged"
+    assert "diverged" in caplog.text and "restoring" in caplog.text
+    assert len(result.history) < poisoned_step + 1
+    for name, value in study.workflow.state_dict().items():
+        assert torch.isfinite(value).all(), name
+    with torch.no_grad():
+        assert torch.isfinite(study.workflow.loss("val")).all()
+    if checkpoints:
+        saved = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+        assert saved["result"]["stopped"] == "diverged"
+        for name, value in saved["model"].items():
+            assert torch.isfinite(value).all(), name
