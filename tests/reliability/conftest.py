@@ -17,14 +17,16 @@ Case = tuple[dict, Callable[[dict], Path]]
 def _make_case(folder: Path) -> Case:
     shutil.copy(CASE / "data.csv", folder / "data.csv")
     config = yaml.safe_load((CASE / "config.yaml").read_text())
-    config["train"].update(iterations=40, lbfgs_iterations=2, eval_every=5, checkpoint_every=2)
+    config["train"].update(iterations=20, lbfgs_iterations=2, eval_every=5, checkpoint_every=2)
     config["distill"] = {
         "engine": "rational",
-        # a budget the search never reaches (it takes about a second): the equations then
-        # do not depend on the machine's load
+        # a budget the search never reaches (it takes a fraction of a second): the
+        # equations then do not depend on the machine's load
         "time_budget_s": 60,
-        "samples": 200,
-        "selection_refit_steps": 2,
+        "samples": 100,
+        "max_complexity": 8,
+        "selection_refit_steps": 1,
+        "options": {"max_numerator_terms": 2, "max_denominator_terms": 1},
     }
     config["reinsert"] = {"iterations": 5, "lbfgs_iterations": 1}
 
