@@ -147,6 +147,8 @@ class DistillConfig(_Strict):
     samples: int = Field(default=2000, ge=10)
     max_complexity: int = Field(default=15, ge=1)
     operators: list[str] | None = None
+    importance_threshold: float | None = Field(default=None, ge=0, lt=1)
+    """Drop inputs whose share of mean |SHAP| is below this before regression (None: keep all)."""
     selection: Literal["bic", "front"] = "bic"
     selection_refit_steps: int = Field(default=20, ge=0)
     """L-BFGS steps refitting each candidate's constants on the data before its BIC."""
@@ -196,6 +198,9 @@ class StudyConfig(_Strict):
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+MODEL_TYPES = ("ode", "hbv")
+
+
 def load_config(path: str | Path) -> tuple[StudyConfig, Path]:
     """Read and validate a YAML config; return it and the folder relative paths refer to.
 
@@ -225,7 +230,12 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> StudyConfig:
 def _explain(err: ValidationError) -> str:
     lines = []
     for problem in err.errors():
-        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        loc = list(problem["loc"])
+        if loc[:1] == ["model"] and len(loc) > 1 and loc[1] in MODEL_TYPES:
+            del loc[1]  # the union's tag is not a key of the file
+        if problem["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc.append("type")
+        key = ".".join(str(part) for part in loc) or "(top level)"
         message = problem["msg"]
         if problem["type"] == "extra_forbidden":
             message = "unknown key"

@@ -16,6 +16,7 @@ import yaml
 
 import discover
 from discover.config import StudyConfig
+from discover.distill.importance import InputRanking
 from discover.distill.pareto import ParetoFront
 from discover.distill.postprocess import numpy_function
 from discover.distill.probe import ProbeSamples
@@ -97,6 +98,13 @@ class RunWriter:
         tmp = path.with_suffix(".nc.tmp")
         dataset.to_netcdf(tmp)
         tmp.replace(path)
+
+    def importance(self, slot: str, ranking: InputRanking, kept: list[str]) -> None:
+        """``importance/<slot>.json``: mean |SHAP| per input and the inputs kept."""
+        means = ranking.mean_abs
+        (self.out / "importance").mkdir(exist_ok=True)
+        data = {"inputs": list(ranking.names), "mean_abs_shap": [means[n] for n in ranking.names]}
+        self._json(f"importance/{slot}.json", {**data, "kept": list(kept)})
 
     def truth(self, truth: Mapping[str, str]) -> None:
         """``truth.json``: planted truth per slot, when the config gives one."""

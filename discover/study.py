@@ -14,6 +14,7 @@ import torch
 
 from discover.config import StudyConfig, TrainConfig, load_config
 from discover.distill import ParetoFront, symbolic_fit
+from discover.distill.importance import InputRanking, rank_inputs
 from discover.distill.pareto import Candidate
 from discover.distill.probe import ProbeSamples, probe
 from discover.fit.trainer import FitResult, Trainer
@@ -59,6 +60,7 @@ class Study:
         self.fit_result: FitResult | None = None
         self.samples: dict[str, ProbeSamples] = {}
         self.fronts: dict[str, ParetoFront] = {}
+        self.rankings: dict[str, tuple[InputRanking, list[str]]] = {}
         self.failures: dict[str, str] = {}
         self.simulations: dict[str, np.ndarray] = {}
         self.variant_slots: dict[str, dict[str, Process]] = {}
@@ -124,10 +126,14 @@ class Study:
                 size=settings.samples,
                 seed=self.config.seed,
             )[slot]
+            ranking = rank_inputs(self.model.slots[slot], samples.X, seed=self.config.seed)
+            threshold = settings.importance_threshold
+            kept = ranking.keep(threshold) if threshold is not None else list(samples.names)
+            columns = [samples.names.index(name) for name in kept]
             front = symbolic_fit(
-                samples.X,
+                samples.X[:, columns],
                 samples.y,
-                samples.names,
+                kept,
                 engine=settings.engine,
                 time_budget_s=settings.time_budget_s,
                 seed=self.config.seed,
@@ -139,6 +145,7 @@ class Study:
             if settings.selection == "bic":
                 front = self.select_by_data(slot, front)
         self.samples[slot] = samples
+        self.rankings[slot] = (ranking, kept)
         self.fronts[slot] = front
         log.info("%s: selected %s (engine %s)", slot, front.selected.expression, front.engine)
         return front
@@ -349,6 +356,8 @@ class Study:
         writer.truth(self.config.truth)
         for slot, samples in self.samples.items():
             writer.samples(slot, samples, self.config.truth.get(slot))
+        for slot, (ranking, kept) in self.rankings.items():
+            writer.importance(slot, ranking, kept)
         reinserted = [slot for slot in slots if slot in self.fronts]
         for slot in reinserted:
             self.reinsert(slot, refit=False)

@@ -47,6 +47,8 @@ def test_hbv_study_runs_every_stage(tmp_path, capsys):
     assert sympy.sympify(entry["selected"]["expression"], locals=names).free_symbols <= set(
         names.values()
     )
+    importance = json.loads((out / "importance" / "evapotranspiration.json").read_text())
+    assert importance["inputs"] == ["pet", "soil_wetness"] and len(importance["mean_abs_shap"]) == 2
     comparisons = pd.read_csv(out / "comparisons.csv")
     pairs = set(zip(comparisons.a, comparisons.b, strict=True))
     assert {("physics", "neural"), ("neural", "symbolic")} <= pairs
