@@ -9,12 +9,15 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from discover.cli import main
 from discover.fit.checkpoints import load_checkpoint
 
 STARTUP_TIMEOUT_S = 120.0
+KILL_AFTER = 11
+"""Kill the run at its first checkpoint after this many training steps."""
 
 
 def _command(config: Path, out: Path) -> list[str]:
@@ -71,8 +74,10 @@ def test_sigkill_during_training_resumes_to_the_unbroken_result(unbroken, tmp_pa
     )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not checkpoint.exists():
-            assert process.poll() is None, "the run ended before writing a checkpoint"
+        # past a validation and a few checkpoints: best weights, schedule and random
+        # generators all have state to restore
+        while not checkpoint.exists() or load_checkpoint(checkpoint)["iteration"] < KILL_AFTER:
+            assert process.poll() is None, "the run ended before it could be killed"
             assert time.monotonic() < deadline, "no checkpoint within the timeout"
             time.sleep(0.01)
         os.kill(process.pid, signal.SIGKILL)
@@ -82,11 +87,14 @@ def test_sigkill_during_training_resumes_to_the_unbroken_result(unbroken, tmp_pa
     assert process.returncode == -signal.SIGKILL
     assert not (out / "metrics.json").exists()
     killed_at = load_checkpoint(checkpoint)["iteration"]
-    assert killed_at < steps, "the run was killed after training; nothing was resumed"
+    assert KILL_AFTER <= killed_at < steps, "the run was not killed during training"
 
     assert main(["run", str(config), "--out", str(out), "--quiet", "--resume"]) == 0
     training = json.loads((out / "provenance.json").read_text())["training"]
     assert training["resumed_from"] == killed_at
     assert training["final_train"] == pytest.approx(_final_loss(reference), rel=0, abs=1e-6)
     _assert_close(_metrics(out), _metrics(reference))
+    history, unbroken_history = (pd.read_csv(run / "history.csv") for run in (out, reference))
+    assert list(history["iteration"]) == list(range(1, steps + 1))
+    pd.testing.assert_frame_equal(history, unbroken_history, rtol=0, atol=1e-6)
     assert not list((out / "checkpoints").rglob("*.tmp"))
