@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import discover.study
+from discover.cli import main
 from discover.fit.checkpoints import load_checkpoint
 from discover.study import Study
 
@@ -90,3 +91,22 @@ def test_diverging_training_stops_with_the_last_good_weights(
         assert saved["result"]["stopped"] == "diverged"
         for name, value in saved["model"].items():
             assert torch.isfinite(value).all(), name
+
+
+def test_a_missing_engine_leaves_every_slot_undistilled_and_the_run_finishes(lv_case, tmp_path):
+    from discover.distill.engines import ENGINES
+
+    available, why = ENGINES["pysr"]().available()
+    if available:
+        pytest.skip("PySR can run here; this test needs an engine that cannot")
+    config, write = lv_case
+    config["distill"]["engine"] = "pysr"
+    out = tmp_path / "run"
+    assert main(["run", str(write(config)), "--out", str(out), "--quiet"]) == 0
+    equations = json.loads((out / "equations.json").read_text())
+    assert set(equations) == {"F", "G"}
+    for entry in equations.values():
+        assert "selected" not in entry and why in entry["error"]
+    assert set(json.loads((out / "metrics.json").read_text())) == {"neural"}
+    report = (out / "report.html").read_text()
+    assert "Slot F was not distilled" in report and "Slot G was not distilled" in report
