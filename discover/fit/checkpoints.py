@@ -11,6 +11,10 @@ from typing import Any
 import torch
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file cannot be read safely; the message names the file."""
+
+
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     """Write ``state`` to ``path`` atomically: a temporary file in the same folder, then rename.
 
@@ -38,7 +42,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
     Raises:
         FileNotFoundError: no checkpoint at ``path``.
-        ValueError: the file is not a readable checkpoint.
+        CheckpointError: the file is not a readable checkpoint (corrupt, or holding objects
+            other than tensors and plain data).
     """
     path = Path(path)
     if not path.exists():
@@ -46,4 +51,4 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several types for corrupt or unsafe files
-        raise ValueError(f"cannot read checkpoint {path}: {err}") from None
+        raise CheckpointError(f"cannot read checkpoint {path}: {err}") from None
