@@ -4,6 +4,8 @@
 import json
 import logging
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -47,9 +49,9 @@ def test_a_failing_engine_leaves_its_slot_undistilled_and_says_why(lv_case, tmp_
     assert json.loads((out / "metrics.json").read_text()) == metrics
 
 
-def _poison_after(workflow, calls: int):
-    """Wrap ``workflow.loss``: from training call ``calls`` on, the loss stays finite but
-    its gradient is NaN, so one optimiser step turns every weight into NaN."""
+def _poison_at(workflow, call: int):
+    """Wrap ``workflow.loss``: at training-loss call ``call`` the loss stays finite but its
+    gradient is NaN, so that optimiser step turns every weight into NaN."""
     real_loss = workflow.loss
     count = {"train": 0}
 
@@ -57,7 +59,7 @@ def _poison_after(workflow, calls: int):
         value = real_loss(split, generator)
         if split == "train":
             count["train"] += 1
-            if count["train"] >= calls:
+            if count["train"] == call:
                 weights = next(workflow.model.parameters())
                 value = value + 0 * torch.sqrt(weights - weights.detach()).sum()
         return value
@@ -76,7 +78,7 @@ def test_diverging_training_stops_with_the_last_good_weights(
     config, write = lv_case
     config["train"].update(iterations=12, lbfgs_iterations=0, eval_every=100, checkpoint_every=4)
     study = Study.from_config(write(config), out=tmp_path / "run" if checkpoints else None)
-    study.workflow.loss = _poison_after(study.workflow, calls=poisoned_step)
+    study.workflow.loss = _poison_at(study.workflow, call=poisoned_step)
     with caplog.at_level(logging.WARNING, logger="discover"):
         result = study.fit(progress=False)
     assert result.stopped == "diverged"
@@ -110,3 +112,29 @@ def test_a_missing_engine_leaves_every_slot_undistilled_and_the_run_finishes(lv_
     assert set(json.loads((out / "metrics.json").read_text())) == {"neural"}
     report = (out / "report.html").read_text()
     assert "Slot F was not distilled" in report and "Slot G was not distilled" in report
+
+
+@pytest.fixture(scope="module")
+def diverged_run(tmp_path_factory, make_case):
+    """A whole run whose training diverges at step 7: ``(study, run directory)``."""
+    config, write = make_case(tmp_path_factory.mktemp("poisoned"))
+    out = write(config).parent / "run"
+    study = Study.from_config(out.parent / "config.yaml", out=out)
+    study.workflow.loss = _poison_at(study.workflow, call=7)
+    study.run(progress=False)
+    return study, out
+
+
+def test_a_diverged_run_finishes_and_records_why_training_stopped(diverged_run):
+    study, out = diverged_run
+    training = json.loads((out / "provenance.json").read_text())["training"]
+    assert training["stopped"] == "diverged"
+    assert len(pd.read_csv(out / "history.csv")) == 6  # the 7th step made the weights NaN
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert np.isfinite(metrics["neural"]["train"]["x"]["rmse"])
+
+
+def test_the_report_says_that_training_diverged(diverged_run):
+    _, out = diverged_run
+    lines = (out / "report.md").read_text().splitlines()
+    assert any("stopped" in line and "diverged" in line for line in lines)
