@@ -125,15 +125,7 @@ def test_deeply_nested_equation_is_refused_quickly(lv_case, capsys):
         (lambda c: c["train"].update(iterations="many"), "train.iterations"),
         (lambda c: c["train"].update(learning_rate=0.1), "train.learning_rate"),
         (lambda c: c["distill"].update(time_budget_s=-1), "distill.time_budget_s"),
-        pytest.param(
-            lambda c: c["model"]["neural"]["G"].update(output="big"),
-            "model.neural.G.output",
-            marks=pytest.mark.xfail(
-                reason="the message says model.ode.neural.G.output: the model type's tag "
-                "enters the key path (discover/config.py)",
-                strict=True,
-            ),
-        ),
+        (lambda c: c["model"]["neural"]["G"].update(output="big"), "model.neural.G.output"),
     ],
 )
 def test_bad_config_values_name_their_key(lv_case, capsys, change, key):
