@@ -16,8 +16,6 @@ from discover.cli import main
 from discover.fit.checkpoints import load_checkpoint
 
 STARTUP_TIMEOUT_S = 120.0
-KILL_AFTER = 11
-"""Kill the run at its first checkpoint after this many training steps."""
 
 
 def _command(config: Path, out: Path) -> list[str]:
@@ -33,11 +31,17 @@ def _metrics(run: Path) -> dict:
 
 
 def _assert_close(a, b, where: str = "") -> None:
-    """Nested dicts of floats equal within 1e-6 (absolute or relative)."""
+    """Nested JSON values equal, numbers within 1e-6 (absolute or relative)."""
     if isinstance(a, dict):
         assert set(a) == set(b), where
         for key in a:
             _assert_close(a[key], b[key], f"{where}/{key}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_close(x, y, f"{where}[{i}]")
+    elif isinstance(a, str | None):
+        assert a == b, where
     else:
         assert a == pytest.approx(b, rel=1e-6, abs=1e-6, nan_ok=True), where
 
@@ -64,9 +68,23 @@ def test_two_runs_with_the_same_seed_write_identical_results(unbroken, tmp_path)
     assert _final_loss(first) == _final_loss(second)
 
 
-def test_sigkill_during_training_resumes_to_the_unbroken_result(unbroken, tmp_path):
+@pytest.mark.parametrize(
+    "kill_after",
+    [
+        # past a validation and a few checkpoints: best weights, schedule and random
+        # generators all have state to restore
+        11,
+        # training has ended; the run is distilling
+        pytest.param(None, marks=pytest.mark.slow),
+    ],
+    ids=["training", "distilling"],
+)
+def test_sigkill_resumes_to_the_unbroken_result(unbroken, tmp_path, kill_after):
+    """The run is killed at its first checkpoint after ``kill_after`` training steps
+    (``None``: after training)."""
     settings, config, reference = unbroken
     steps = settings["train"]["iterations"] + settings["train"]["lbfgs_iterations"]
+    kill_after = steps if kill_after is None else kill_after
     out = tmp_path / "killed"
     checkpoint = out / "checkpoints" / "last.pt"
     process = subprocess.Popen(
@@ -74,9 +92,7 @@ def test_sigkill_during_training_resumes_to_the_unbroken_result(unbroken, tmp_pa
     )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        # past a validation and a few checkpoints: best weights, schedule and random
-        # generators all have state to restore
-        while not checkpoint.exists() or load_checkpoint(checkpoint)["iteration"] < KILL_AFTER:
+        while not checkpoint.exists() or load_checkpoint(checkpoint)["iteration"] < kill_after:
             assert process.poll() is None, "the run ended before it could be killed"
             assert time.monotonic() < deadline, "no checkpoint within the timeout"
             time.sleep(0.01)
@@ -87,13 +103,17 @@ def test_sigkill_during_training_resumes_to_the_unbroken_result(unbroken, tmp_pa
     assert process.returncode == -signal.SIGKILL
     assert not (out / "metrics.json").exists()
     killed_at = load_checkpoint(checkpoint)["iteration"]
-    assert KILL_AFTER <= killed_at < steps, "the run was not killed during training"
+    assert kill_after <= killed_at <= steps
+    if kill_after < steps:
+        assert killed_at < steps, "the run was killed after training"
 
     assert main(["run", str(config), "--out", str(out), "--quiet", "--resume"]) == 0
     training = json.loads((out / "provenance.json").read_text())["training"]
     assert training["resumed_from"] == killed_at
     assert training["final_train"] == pytest.approx(_final_loss(reference), rel=0, abs=1e-6)
     _assert_close(_metrics(out), _metrics(reference))
+    equations = (json.loads((run / "equations.json").read_text()) for run in (out, reference))
+    _assert_close(*equations)
     history, unbroken_history = (pd.read_csv(run / "history.csv") for run in (out, reference))
     assert list(history["iteration"]) == list(range(1, steps + 1))
     pd.testing.assert_frame_equal(history, unbroken_history, rtol=0, atol=1e-6)
