@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from discover.cli import main
-from discover.fit.checkpoints import CheckpointError
+from discover.fit.checkpoints import CheckpointError, load_checkpoint
 
 
 class _RunsCode:
@@ -28,9 +28,11 @@ def _plant(lv_case, tmp_path):
 
 def test_resume_refuses_a_checkpoint_that_would_run_code(lv_case, tmp_path):
     config, out, marker = _plant(lv_case, tmp_path)
-    with pytest.raises(CheckpointError, match="last.pt"):
+    with pytest.raises(CheckpointError, match="last.pt") as error:
         main(["run", str(config), "--out", str(out), "--quiet", "--resume"])
     assert not marker.exists()
+    message = str(error.value)
+    assert "could run code" in message and "weights_only" not in message
     assert not (out / "metrics.json").exists()
 
 
@@ -44,3 +46,12 @@ def test_resume_from_an_unsafe_checkpoint_is_a_clear_error(lv_case, tmp_path, ca
     assert main(["run", str(config), "--out", str(out), "--quiet", "--resume"]) == 2
     assert "cannot read checkpoint" in capsys.readouterr().err
     assert not marker.exists()
+
+
+def test_a_truncated_checkpoint_is_named_in_one_line(tmp_path):
+    path = tmp_path / "last.pt"
+    torch.save({"w": torch.ones(1000)}, path)
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(CheckpointError, match="cannot read checkpoint .*last.pt") as error:
+        load_checkpoint(path)
+    assert "\n" not in str(error.value)
