@@ -63,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from discover.report.__main__ import main as report_main
 
         return report_main([str(args.run_dir)])
+    from discover.fit.checkpoints import CheckpointError
     from discover.study import Study
     from discover.workflows.ode_data import DataError
 
@@ -78,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"results: {out}")
         print(f"report: {out / 'report.html'}")
         return 0
-    except (ConfigError, DataError) as err:
+    except (ConfigError, DataError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,22 @@ from discover.fit.trainer import FitResult
 from discover.models.base import HybridModel
 from discover.workflows.base import Workflow
 
+RESULT_FILES = (
+    "config.yaml",
+    "history.csv",
+    "metrics.json",
+    "metrics_sites.csv",
+    "equations.json",
+    "simulations.nc",
+    "comparisons.csv",
+    "checks.json",
+    "truth.json",
+    "provenance.json",
+    "report.html",
+    "report.md",
+)
+RESULT_FOLDERS = ("slots", "importance", "figures")
+
 
 class RunWriter:
     """Writes each file of the run directory ``out`` atomically (temporary file, rename)."""
@@ -32,6 +49,19 @@ class RunWriter:
     def __init__(self, out: str | Path):
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
+
+    def clear(self, keep_checkpoints: bool) -> None:
+        """Remove what an earlier run left here, so that no stale result stands beside
+        this run's files (checkpoints stay when resuming)."""
+        stale = [*RESULT_FILES, *RESULT_FOLDERS]
+        if not keep_checkpoints:
+            stale.append("checkpoints")
+        for name in stale:
+            path = self.out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
 
     def config(self, config: StudyConfig) -> None:
         """``config.yaml``: the resolved configuration."""

@@ -326,6 +326,7 @@ class Study:
         if self.out is None:
             raise ValueError("run() needs a run directory: Study(..., out=DIR)")
         writer = RunWriter(self.out)
+        writer.clear(keep_checkpoints=resume)
         writer.config(self.config)
         if getattr(self.config.model, "baseline", False) and self.model.neural_slots():
             self.fit_baseline(resume=resume, progress=progress)

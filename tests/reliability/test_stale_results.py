@@ -5,13 +5,6 @@ import pytest
 from discover.study import Study
 
 
-@pytest.mark.xfail(
-    reason="discover/study.py (Study.run) or discover/rundir.py (RunWriter): a run without "
-    "--resume should first remove result files an earlier run left in DIR (metrics.json, "
-    "metrics_sites.csv, equations.json, simulations.nc, comparisons.csv, checks.json, "
-    "slots/, importance/, report.*, figures/, checkpoints/)",
-    strict=True,
-)
 def test_a_failed_rerun_leaves_no_results_of_the_earlier_run(lv_case, tmp_path, monkeypatch):
     config, write = lv_case
     config["train"].update(iterations=4, lbfgs_iterations=0)
