@@ -8,33 +8,16 @@ c*x*y with |c - beta|, |c - gamma| < 0.09.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import sympy
-import yaml
 
 from discover.distill.probe import probe
 from discover.study import Study
 
-CASE = Path(__file__).parents[2] / "case_studies" / "lotka_volterra"
 BETA, GAMMA = 0.9, 0.8
-
-
-def make_case(folder: Path, **train) -> Path:
-    sys.path.insert(0, str(CASE))
-    try:
-        from make_data import make_data
-    finally:
-        sys.path.remove(str(CASE))
-    make_data(folder)
-    config = yaml.safe_load((CASE / "config.yaml").read_text())
-    config["train"].update(train)
-    path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def r_squared(predicted: np.ndarray, truth: np.ndarray) -> float:
@@ -63,8 +46,9 @@ def check_recovered_equations(study: Study) -> None:
 
 
 @pytest.mark.slow
-def test_lotka_volterra_case_study(tmp_path):
-    study = Study.from_config(make_case(tmp_path), out=tmp_path / "run")
+def test_lotka_volterra_case_study(make_case, tmp_path):
+    config, write = make_case(tmp_path, fast=False)
+    study = Study.from_config(write(config), out=tmp_path / "run")
     study.fit(progress=False)
     check_trained_hybrid(study, tmp_path)
     for slot in ("F", "G"):

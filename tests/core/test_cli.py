@@ -2,7 +2,6 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import sympy
@@ -12,26 +11,13 @@ import yaml
 from discover.cli import main
 from discover.config import ConfigError, load_config
 
-CASE = Path(__file__).parents[2] / "case_studies" / "lotka_volterra"
-
 
 @pytest.fixture
-def lv_config(tmp_path):
-    """A fast copy of the Lotka–Volterra study in a temporary folder."""
-    sys.path.insert(0, str(CASE))
-    try:
-        from make_data import make_data
-    finally:
-        sys.path.remove(str(CASE))
-    make_data(tmp_path)
-    config = yaml.safe_load((CASE / "config.yaml").read_text())
-    config["train"].update(iterations=12, lbfgs_iterations=0, eval_every=4, checkpoint_every=4)
-    config["distill"] = {"engine": "rational", "time_budget_s": 2, "samples": 200}
-    config["reinsert"] = {"iterations": 5, "lbfgs_iterations": 1}
+def lv_config(lv_case):
+    """The fast Lotka–Volterra study with its planted truth, as a file and a dict."""
+    config, write = lv_case
     config["truth"] = {"F": "0.9*x*y", "G": "0.8*x*y"}
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path, config
+    return write(config), config
 
 
 def write(tmp_path, config):
@@ -88,7 +74,7 @@ def test_missing_and_malformed_files(tmp_path):
 
 
 def test_run_writes_the_run_directory_and_resumes(lv_config, tmp_path, capsys):
-    path, _ = lv_config
+    path, config = lv_config
     out = tmp_path / "run"
     assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
     assert f"results: {out}" in capsys.readouterr().out
@@ -110,7 +96,8 @@ def test_run_writes_the_run_directory_and_resumes(lv_config, tmp_path, capsys):
     assert set(metrics["neural"]) == {"train", "val"}
     assert {"nse", "kge", "rmse", "bias"} <= set(metrics["neural"]["val"]["x"])
     resolved = yaml.safe_load((out / "config.yaml").read_text())
-    assert resolved["train"]["iterations"] == 12 and resolved["model"]["solver"]["method"] == "rk4"
+    assert resolved["train"] == {**resolved["train"], **config["train"]}
+    assert resolved["model"]["solver"]["method"] == "rk4"
     # resuming a finished run trains no further and reproduces the metrics
     shutil.copy(out / "metrics.json", tmp_path / "first.json")
     assert main(["run", str(path), "--out", str(out), "--quiet", "--resume"]) == 0
