@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
 import numpy as np
@@ -9,6 +10,8 @@ import torch
 from torch import Tensor
 
 from discover.models.base import HybridModel
+
+log = logging.getLogger("discover")
 
 
 class Workflow(Protocol):
@@ -43,3 +46,12 @@ class Workflow(Protocol):
 
     def parameters(self):  # nn.Module's
         """Every trainable tensor (model, parameter learners, initial states)."""
+
+
+def log_missing(observed: np.ndarray, names: list[str], source: str) -> dict[str, float]:
+    """Log (and return) the share of missing observations per variable; they are masked."""
+    shares = {name: float(np.mean(~np.isfinite(observed[..., i]))) for i, name in enumerate(names)}
+    for name, share in shares.items():
+        if share > 0:
+            log.info("%s: %.1f%% of %s observations missing (masked)", source, 100 * share, name)
+    return shares

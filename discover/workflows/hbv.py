@@ -17,6 +17,7 @@ from discover.models.hbv import HBV
 from discover.models.hbv_processes import FORCINGS
 from discover.models.parameters import AttributeMLP, SiteParameters
 from discover.processes import Neural
+from discover.workflows.base import log_missing
 
 OBSERVED = "streamflow"
 
@@ -51,6 +52,7 @@ class HBVWorkflow(nn.Module):
             raise ConfigError(f"train.split {config.train.split} leaves no validation days")
         self.model = HBV(smooth=spec.smooth, routing=spec.routing)
         self._tensors()
+        log_missing(self.observed, self.variables, f"data ({config.data.source})")
         self._fill_neural_slots(spec)
         self.learner = self._parameter_learner(spec)
         self.to(device=self.device, dtype=self.dtype)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sympy.core.function import AppliedUndef
 from torch import Tensor, nn
 
 from discover.config import ConfigError, ODEModelConfig, StudyConfig
@@ -13,6 +14,7 @@ from discover.expressions import ExpressionError, parse_expression
 from discover.fit.losses import masked_mse
 from discover.models.ode import TIME, ODEModel
 from discover.processes import Neural
+from discover.workflows.base import log_missing
 from discover.workflows.ode_data import ODEData, read_ode_table
 
 
@@ -39,6 +41,7 @@ class ODEWorkflow(nn.Module):
         )
         self.model = build_ode_model(spec, self.data.forcing_names)
         self.n_train = self.data.split_index(config.train.split)
+        log_missing(self.data.states, self.data.state_names, self.data.source)
         self.variables = list(self.data.state_names)
         self.sites = list(self.data.sites)
         self._tensors()
@@ -131,13 +134,27 @@ def build_ode_model(spec: ODEModelConfig, forcings: list[str]) -> ODEModel:
     """Build the model from its config; a problem in an equation names its config key."""
     names = [*spec.states, *spec.parameters, *forcings, TIME]
     arity = {name: len(slot.inputs) for name, slot in spec.neural.items()}
+    for name, slot in spec.neural.items():
+        unknown = [i for i in slot.inputs if i not in names]
+        if unknown:
+            raise ConfigError(
+                f"model.neural.{name}.inputs: {unknown} are not states, parameters, forcings "
+                f"or {TIME!r}; the slot can see {names}"
+            )
     for state, text in spec.equations.items():
         if state not in spec.states:
             raise ConfigError(f"model.equations.{state}: not a state; states are {spec.states}")
         try:
-            parse_expression(text, names, arity)
+            expression = parse_expression(text, names, arity)
         except ExpressionError as err:
             raise ConfigError(f"model.equations.{state}: {err}") from None
+        for call in expression.atoms(AppliedUndef):
+            declared = spec.neural[call.func.__name__].inputs
+            if [str(arg) for arg in call.args] != declared:
+                raise ConfigError(
+                    f"model.equations.{state}: {call} must pass its declared inputs "
+                    f"{call.func.__name__}({', '.join(declared)}) in that order"
+                )
     try:
         return ODEModel(
             spec.states,

@@ -54,6 +54,8 @@ def test_help_documents_every_command(capsys):
         (lambda c: c["model"]["equations"].update(x="(lambda: x)()"), "equations.x"),
         (lambda c: c["model"]["equations"].update(x="(" * 10000 + "x" + ")" * 10000), "nests"),
         (lambda c: c["model"]["initial"].update(z=1.0), "not a state"),
+        (lambda c: c["model"]["neural"]["G"].update(inputs=["x", "z"]), "model.neural.G.inputs"),
+        (lambda c: c["model"]["equations"].update(y="-delta*y + G(y, x)"), "declared inputs"),
         (lambda c: c["train"].update(split=0.99), "no validation data"),
     ],
 )
@@ -102,3 +104,14 @@ def test_run_writes_the_run_directory_and_resumes(lv_config, tmp_path, capsys):
     shutil.copy(out / "metrics.json", tmp_path / "first.json")
     assert main(["run", str(path), "--out", str(out), "--quiet", "--resume"]) == 0
     assert json.loads((out / "metrics.json").read_text()) == metrics
+
+
+def test_missing_observations_are_masked_and_their_share_reported(lv_case, caplog):
+    config, write = lv_case
+    path = write(config)
+    data = (path.parent / "data.csv").read_text().splitlines()
+    data[5] = ",".join(data[5].split(",")[:2] + [""])  # y missing at one time
+    (path.parent / "data.csv").write_text("\n".join(data) + "\n")
+    with caplog.at_level("INFO", logger="discover"):
+        assert main(["check", str(path)]) == 0
+    assert "3.2% of y observations missing (masked)" in caplog.text

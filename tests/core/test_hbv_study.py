@@ -65,6 +65,9 @@ def test_hbv_config_errors_name_the_key(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(bad))
     assert main(["check", str(path)]) == 2
+    bad["model"]["neural"] = {"groundwater": {"inputs": ["pet"]}}
+    path.write_text(yaml.safe_dump(bad))
+    assert main(["check", str(path)]) == 2
     bad = json.loads(json.dumps(CONFIG))
     bad["data"] = {"source": "table"}
     with pytest.raises(ConfigError, match="data.path is required"):
