@@ -58,6 +58,8 @@ class NeuralSlotConfig(_Strict):
     hidden: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [32, 32])
     activation: Literal["tanh", "relu", "silu", "gelu", "softplus"] = "tanh"
     output_scale: float | None = Field(default=None, gt=0)
+    warm_start: bool = False
+    """Fit the network to the slot's textbook process before training (HBV slots)."""
 
     @field_validator("output")
     @classmethod

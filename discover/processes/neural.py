@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -85,3 +85,28 @@ class Neural(Process):
     def describe(self) -> str:
         width = "x".join(str(h) for h in self.hidden)
         return f"neural MLP {width} ({', '.join(self.inputs)}) -> {self.output_range}"
+
+    def fit_to(
+        self,
+        target: Callable[[Mapping[str, Tensor]], Tensor],
+        samples: Mapping[str, Tensor],
+        steps: int = 300,
+        lr: float = 1e-2,
+        seed: int = 0,
+    ) -> float:
+        """Warm start: fit the network to ``target`` (e.g. the textbook process) on samples
+        of its inputs ``{name: [samples]}``; returns the final mean squared error."""
+        generator = torch.Generator().manual_seed(seed)
+        inputs = {name: torch.as_tensor(samples[name]) for name in self.inputs}
+        with torch.no_grad():
+            wanted = target(inputs)
+        optimiser = torch.optim.Adam(self.network.parameters(), lr=lr)
+        n = wanted.numel()
+        error = torch.tensor(float("nan"))
+        for _ in range(steps):
+            batch = torch.randint(n, (min(n, 1024),), generator=generator)
+            optimiser.zero_grad()
+            error = ((self({k: v[batch] for k, v in inputs.items()}) - wanted[batch]) ** 2).mean()
+            error.backward()
+            optimiser.step()
+        return float(error.detach())

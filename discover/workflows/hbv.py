@@ -14,10 +14,10 @@ from discover.data.synthetic import synthetic_weather
 from discover.data.twin import make_twin
 from discover.fit.losses import masked_mse
 from discover.models.hbv import HBV
-from discover.models.hbv_processes import FORCINGS
+from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS, textbook
 from discover.models.parameters import AttributeMLP, SiteParameters
 from discover.processes import Neural
-from discover.workflows.base import log_missing
+from discover.workflows.base import log, log_missing
 
 OBSERVED = "streamflow"
 
@@ -96,6 +96,31 @@ class HBVWorkflow(nn.Module):
                 self.model.set_slot(name, process)
             except ValueError as err:
                 raise ConfigError(f"model.neural.{name}: {err}") from None
+            if slot.warm_start:
+                self._warm_start(name, process)
+
+    def _warm_start(self, name: str, process: Neural) -> None:
+        """Fit ``process`` to the textbook slot at mid-range parameters over its inputs:
+        forcings as observed, wetness in [0, 1]."""
+        generator = torch.Generator().manual_seed(self.config.seed)
+        n = 4096
+        samples: dict[str, Tensor] = {}
+        for i in process.inputs:
+            if i in self.dataset:
+                values = torch.as_tensor(self.dataset[i].values, dtype=torch.float32).reshape(-1)
+                samples[i] = values[torch.randint(values.numel(), (n,), generator=generator)]
+            elif i == "soil_wetness":
+                samples[i] = torch.rand(n, generator=generator)
+            else:
+                raise ConfigError(f"model.neural.{name}.warm_start: no range known for input {i!r}")
+        physical = textbook(name, smooth=self.model.smooth)
+        constants = {
+            p: torch.tensor((HBV_BOUNDS[p].low + HBV_BOUNDS[p].high) / 2)
+            for p in physical.inputs
+            if p not in samples
+        }
+        error = process.fit_to(lambda x: physical({**x, **constants}), samples)
+        log.info("%s: network warm-started on the textbook process (mse %.3g)", name, error)
 
     def _parameter_learner(self, spec: HBVModelConfig) -> nn.Module:
         names = self.model.parameter_names()

@@ -125,3 +125,18 @@ def test_compiled_expression_matches_lambdify(expr):
     finite = np.isfinite(expected)
     assert np.array_equal(finite, np.isfinite(got))
     np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-6, atol=1e-9)
+
+
+def test_warm_start_fits_the_network_to_a_target_function():
+    torch.manual_seed(0)
+    net = Neural(["pet", "w"], output_range=">=0", hidden=(16, 16))
+    gen = torch.Generator().manual_seed(0)
+    samples = {"pet": 5 * torch.rand(2000, generator=gen), "w": torch.rand(2000, generator=gen)}
+    net.set_normalisation(samples)
+
+    def target(x):
+        return x["pet"] * torch.clamp(x["w"] / 0.5, max=1.0)
+
+    before = float(((net(samples) - target(samples)) ** 2).mean())
+    after = net.fit_to(target, samples, steps=400)
+    assert after < 0.05 * before and after < 0.05
