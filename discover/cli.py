@@ -63,9 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from discover.report.__main__ import main as report_main
 
         return report_main([str(args.run_dir)])
+    from discover.data.container import DataError
     from discover.fit.checkpoints import CheckpointError
     from discover.study import Study
-    from discover.workflows.ode_data import DataError
 
     try:
         if args.command == "check":

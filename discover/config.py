@@ -42,11 +42,16 @@ class DataConfig(_Strict):
     days: int = Field(default=3 * 365, ge=30)
     planted: dict[str, str] = Field(default_factory=dict)
     noise: float = Field(default=0.0, ge=0)
+    fill: Literal["linear", "climatology"] | None = None
+    """Fill gaps in forcings with this method (``fulda``, ``hymod``, ``netcdf``); without
+    it a missing or non-finite forcing is an error naming the variable, site and time."""
 
     @model_validator(mode="after")
     def _path_when_needed(self) -> DataConfig:
         if self.source in ("table", "netcdf") and self.path is None:
             raise ValueError(f"data.path is required for source {self.source!r}")
+        if self.fill is not None and self.source in ("table", "twin"):
+            raise ValueError(f"data.fill does not apply to source {self.source!r}")
         return self
 
 

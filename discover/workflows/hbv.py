@@ -186,9 +186,9 @@ def load_hbv_dataset(spec: DataConfig, base: Path, seed: int) -> xr.Dataset:
     if spec.source in ("fulda", "hymod"):
         from discover.data import examples
 
-        return getattr(examples, f"load_{spec.source}")()
+        return getattr(examples, f"load_{spec.source}")(fill=spec.fill)
     if spec.source == "netcdf":
         from discover.data.table import load_netcdf
 
-        return load_netcdf(base / spec.path)
+        return load_netcdf(base / spec.path, fill=spec.fill)
     raise ConfigError(f"data.source: {spec.source!r} cannot feed an HBV model")

@@ -8,9 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-
-class DataError(ValueError):
-    """The data cannot be used as given; the message names the file, column and row."""
+from discover.data.container import DataError
 
 
 @dataclass

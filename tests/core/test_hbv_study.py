@@ -72,3 +72,24 @@ def test_hbv_config_errors_name_the_key(tmp_path):
     bad["data"] = {"source": "table"}
     with pytest.raises(ConfigError, match="data.path is required"):
         parse_config(bad)
+
+
+def test_forcing_gaps_are_an_error_unless_a_fill_method_is_named(tmp_path, capsys):
+    from discover.data.synthetic import synthetic_weather
+    from discover.data.twin import make_twin
+
+    twin = make_twin(synthetic_weather(2, n_days=120, seed=1), spinup_days=0)
+    twin = twin[[n for n in twin.data_vars if not n.startswith("true_")]]
+    twin["precipitation"][10, 1] = float("nan")
+    twin.to_netcdf(tmp_path / "data.nc")
+    config = {
+        "data": {"source": "netcdf", "path": "data.nc"},
+        "model": {"type": "hbv", "warmup": 30, "parameters": "site"},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["check", str(path)]) == 2
+    assert "precipitation" in capsys.readouterr().err
+    config["data"]["fill"] = "linear"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["check", str(path)]) == 0
