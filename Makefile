@@ -21,7 +21,6 @@ env: $(BIN)/discover
 demo: env
 	$(BIN)/python case_studies/lotka_volterra/make_data.py
 	$(BIN)/discover run case_studies/lotka_volterra/config.yaml --out $(OUT)
-	@echo "results: $(OUT)"
 
 test: env
 	$(BIN)/python -m pytest -q
