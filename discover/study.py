@@ -17,7 +17,7 @@ from discover.distill import ParetoFront, symbolic_fit
 from discover.distill.importance import InputRanking, rank_inputs
 from discover.distill.pareto import Candidate
 from discover.distill.probe import ProbeSamples, probe
-from discover.fit.trainer import FitResult, Trainer
+from discover.fit.trainer import FitResult, Trainer, lbfgs_step
 from discover.models.base import HybridModel
 from discover.processes import Process, Symbolic
 from discover.report import build_report
@@ -187,26 +187,11 @@ class Study:
     def _quick_refit(self, process: Process, steps: int) -> None:
         """A few L-BFGS steps on ``process``'s constants against the training data."""
         parameters = [p for p in process.parameters() if p.requires_grad]
-        if not parameters or steps == 0:
-            return
-        optimiser = torch.optim.LBFGS(
-            parameters, lr=1.0, max_iter=steps, line_search_fn="strong_wolfe"
-        )
-        before = [p.detach().clone() for p in parameters]
-
-        def closure() -> torch.Tensor:
-            optimiser.zero_grad(set_to_none=True)
-            loss = self.workflow.loss("train")
-            if torch.isfinite(loss):
-                loss.backward()
-            return loss
-
-        try:
-            optimiser.step(closure)
-        except (IndexError, RuntimeError):  # failed line search: keep the start values
-            with torch.no_grad():
-                for p, value in zip(parameters, before, strict=True):
-                    p.copy_(value)
+        if parameters and steps > 0:
+            optimiser = torch.optim.LBFGS(
+                parameters, lr=1.0, max_iter=steps, line_search_fn="strong_wolfe"
+            )
+            lbfgs_step(optimiser, lambda: self.workflow.loss("train"))
 
     def reinsert(
         self, slot: str, candidate: Candidate | None = None, refit: bool | None = None

@@ -44,6 +44,29 @@ class FitResult:
         return dict(self.__dict__)
 
 
+def lbfgs_step(optimiser: torch.optim.LBFGS, loss: Callable[[], Tensor]) -> float | None:
+    """One L-BFGS step on ``loss()``; returns the loss at its start, or ``None`` when the
+    line search failed (torch's strong-Wolfe search can fail on a non-finite trial point),
+    in which case the parameters are put back as they were before the step."""
+    parameters = [p for group in optimiser.param_groups for p in group["params"]]
+
+    def closure() -> Tensor:
+        optimiser.zero_grad(set_to_none=True)
+        value = loss()
+        if torch.isfinite(value):
+            value.backward()
+        return value
+
+    before = [p.detach().clone() for p in parameters]
+    try:
+        return float(optimiser.step(closure).detach())
+    except (IndexError, RuntimeError):
+        with torch.no_grad():
+            for p, value in zip(parameters, before, strict=True):
+                p.copy_(value)
+        return None
+
+
 class Trainer:
     """Train ``model`` by minimising ``loss(split, generator)``.
 
@@ -174,28 +197,13 @@ class Trainer:
 
     def _lbfgs_step(self) -> float:
         self.model.train()
-
-        def closure() -> Tensor:
-            self.lbfgs.zero_grad(set_to_none=True)
-            loss = self._training_loss(None)
-            if torch.isfinite(loss):
-                loss.backward()
-            return loss
-
-        before = [p.detach().clone() for p in self.parameters]
-        try:
-            loss = self.lbfgs.step(closure)
-        except (IndexError, RuntimeError) as err:
-            # torch's strong-Wolfe search can fail on a non-finite trial point: keep the
-            # weights from before the step and end the L-BFGS stage as converged.
-            with torch.no_grad():
-                for p, value in zip(self.parameters, before, strict=True):
-                    p.copy_(value)
-            log.warning("L-BFGS line search failed (%s); ending the L-BFGS stage", err)
+        loss = lbfgs_step(self.lbfgs, lambda: self._training_loss(None))
+        if loss is None:
+            log.warning("L-BFGS line search failed; ending the L-BFGS stage")
             self.result.stopped = "converged"
             with torch.no_grad():
                 return float(self._training_loss(None))
-        return float(loss.detach())
+        return loss
 
     def _evaluate(self) -> float:
         self.model.eval()
