@@ -105,6 +105,11 @@ class RunWriter:
         if len(table):
             self._text("comparisons.csv", table.to_csv(index=False))
 
+    def checks(self, checks: Mapping[str, Any]) -> None:
+        """``checks.json``: physical checks of each reinserted equation (none if empty)."""
+        if checks:
+            self._json("checks.json", checks)
+
     def simulations(self, workflow: Workflow, simulations: Mapping[str, np.ndarray]) -> None:
         """``simulations.nc``: observed and simulated series of every variant."""
         n_time = workflow.observed.shape[0]

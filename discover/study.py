@@ -22,6 +22,7 @@ from discover.models.base import HybridModel
 from discover.processes import Process, Symbolic
 from discover.report import build_report
 from discover.rundir import RunWriter
+from discover.validate.checks import check_function
 from discover.validate.compare import compare_series, compare_variants
 from discover.validate.metrics import compute_metrics
 from discover.workflows.base import Workflow
@@ -297,6 +298,28 @@ class Study:
             tables.append(result.assign(split=split, variable=variable))
         return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
+    def physical_checks(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """Checks of every reinserted equation over its visited domain and beyond it
+        (declared range, finite values, behaviour at the edges): ``{variant: {slot: [...]}}``.
+
+        Inputs whose visited values are all non-negative are taken as physically
+        non-negative, so the extrapolated box does not cross zero.
+        """
+        checks: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for variant, slots in self.variant_slots.items():
+            for slot, process in slots.items():
+                if process.kind != "symbolic" or slot not in self.samples:
+                    continue
+                samples = self.samples[slot]
+                domain = {name: samples.X[:, i] for i, name in enumerate(samples.names)}
+                bounds = {n: (0.0, None) for n, v in domain.items() if float(v.min()) >= 0}
+                report = check_function(process, domain, bounds=bounds, seed=self.config.seed)
+                checks.setdefault(variant, {})[slot] = [
+                    {"check": f"{r.check} ({r.region})", "passed": r.passed, "sentence": r.sentence}
+                    for r in report.results
+                ]
+        return checks
+
     def report(self, out: str | Path | None = None) -> Path:
         """Build ``report.html``/``report.md`` from the run directory (default: ``out``)."""
         folder = Path(out) if out is not None else self.out
@@ -325,6 +348,7 @@ class Study:
             writer.site_metrics(self.site_metrics())
             writer.simulations(self.workflow, self.simulations)
             writer.comparisons(self.compare())
+            writer.checks(self.physical_checks())
         writer.provenance(self.config, self.timings, self.fit_result, self.fronts, self.failures)
         self.report()
         writer.provenance(self.config, self.timings, self.fit_result, self.fronts, self.failures)

@@ -95,6 +95,10 @@ def test_run_writes_the_run_directory_and_resumes(lv_config, tmp_path, capsys):
         assert {"x", "y", "output", "truth"} <= set(samples.data_vars)
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {"neural", "symbolic"}
+    checks = json.loads((out / "checks.json").read_text())
+    assert set(checks["symbolic"]) == {"F", "G"}
+    for results in checks["symbolic"].values():
+        assert results and all(isinstance(r["passed"], bool) and r["sentence"] for r in results)
     assert set(metrics["neural"]) == {"train", "val"}
     assert {"nse", "kge", "rmse", "bias"} <= set(metrics["neural"]["val"]["x"])
     resolved = yaml.safe_load((out / "config.yaml").read_text())
