@@ -128,11 +128,7 @@ class RunWriter:
         for i, variable in enumerate(workflow.variables):
             data[f"{variable}_observed"] = (("time", "site"), workflow.observed[:, :, i])
             data[variable] = (("variant", "time", "site"), stacked[..., i])
-        dataset = xr.Dataset(data, coords=coords)
-        path = self.out / "simulations.nc"
-        tmp = path.with_suffix(".nc.tmp")
-        dataset.to_netcdf(tmp)
-        tmp.replace(path)
+        self._netcdf("simulations.nc", xr.Dataset(data, coords=coords))
 
     def importance(self, slot: str, ranking: InputRanking, kept: list[str]) -> None:
         """``importance/<slot>.json``: mean |SHAP| per input and the inputs kept."""
@@ -153,12 +149,8 @@ class RunWriter:
         if truth is not None:
             expression = parse_expression(truth, samples.names)
             data["truth"] = ("sample", numpy_function(expression, samples.names)(samples.X))
-        dataset = xr.Dataset(data, attrs={"inputs": list(samples.names), "slot": slot})
-        path = self.out / "slots" / f"{slot}.nc"
-        path.parent.mkdir(exist_ok=True)
-        tmp = path.with_suffix(".nc.tmp")
-        dataset.to_netcdf(tmp)
-        tmp.replace(path)
+        attrs = {"inputs": list(samples.names), "slot": slot}
+        self._netcdf(f"slots/{slot}.nc", xr.Dataset(data, attrs=attrs))
 
     def provenance(
         self,
@@ -190,6 +182,13 @@ class RunWriter:
                 "engines": engines,
             },
         )
+
+    def _netcdf(self, name: str, dataset: xr.Dataset) -> None:
+        path = self.out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".nc.tmp")
+        dataset.to_netcdf(tmp)
+        tmp.replace(path)
 
     def _json(self, name: str, data: Any) -> None:
         self._text(name, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

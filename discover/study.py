@@ -238,13 +238,7 @@ class Study:
     def validate(self) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
         """Metrics ``{variant: {split: {variable: {metric: value}}}}`` (median over sites)
         for every recorded variant (the current model if none was recorded)."""
-        table = self.site_metrics()
-        medians = table.groupby(["variant", "split", "variable", "metric"], sort=False)["value"]
-        metrics: dict[str, Any] = {}
-        for (variant, split, variable, metric), value in medians.median().items():
-            metrics.setdefault(variant, {}).setdefault(split, {}).setdefault(variable, {})
-            metrics[variant][split][variable][metric] = float(value)
-        return metrics
+        return median_metrics(self.site_metrics())
 
     def site_metrics(self) -> pd.DataFrame:
         """Tidy per-site metrics: ``variant, split, variable, site, metric, value``."""
@@ -269,9 +263,10 @@ class Study:
         columns = ["variant", "split", "variable", "site", "metric", "value"]
         return pd.DataFrame(rows, columns=columns)
 
-    def compare(self, split: str = "val") -> pd.DataFrame:
+    def compare(self, split: str = "val", table: pd.DataFrame | None = None) -> pd.DataFrame:
         """Paired tests between every pair of variants on the held-out ``split``: over
         sites (Wilcoxon, bootstrap CI) when there are several, else over time blocks.
+        ``table`` is :meth:`site_metrics` if already computed.
 
         Returns one row per variable, metric and pair, with a ``sentence`` in words; empty
         when fewer than two variants or too few observations (the log says why).
@@ -280,11 +275,13 @@ class Study:
             return pd.DataFrame()
         part = self.workflow.split_slices()[split]
         observed = self.workflow.observed
+        several_sites = len(self.workflow.sites) > 1
+        if several_sites and table is None:
+            table = self.site_metrics()
         tables = []
         for i, variable in enumerate(self.workflow.variables):
             try:
-                if len(self.workflow.sites) > 1:
-                    table = self.site_metrics()
+                if several_sites:
                     mask = (table["split"] == split) & (table["variable"] == variable)
                     result = compare_variants(table[mask], seed=self.config.seed)
                 else:
@@ -343,11 +340,12 @@ class Study:
         if self.config.distill is not None and self.model.neural_slots():
             self._distill_all(writer)
         with self._timed("validate"):
-            metrics = self.validate()
+            table = self.site_metrics()
+            metrics = median_metrics(table)
             writer.metrics(metrics)
-            writer.site_metrics(self.site_metrics())
+            writer.site_metrics(table)
             writer.simulations(self.workflow, self.simulations)
-            writer.comparisons(self.compare())
+            writer.comparisons(self.compare(table=table))
             writer.checks(self.physical_checks())
         writer.provenance(self.config, self.timings, self.fit_result, self.fronts, self.failures)
         self.report()
@@ -424,6 +422,17 @@ class Study:
 
     def _timed(self, stage: str):
         return _Timer(self.timings, stage)
+
+
+def median_metrics(table: pd.DataFrame) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+    """``{variant: {split: {variable: {metric: median over sites}}}}`` of a
+    :meth:`Study.site_metrics` table."""
+    medians = table.groupby(["variant", "split", "variable", "metric"], sort=False)["value"]
+    metrics: dict[str, Any] = {}
+    for (variant, split, variable, metric), value in medians.median().items():
+        metrics.setdefault(variant, {}).setdefault(split, {}).setdefault(variable, {})
+        metrics[variant][split][variable][metric] = float(value)
+    return metrics
 
 
 def build_workflow(config: StudyConfig, base: Path) -> Workflow:

@@ -19,7 +19,7 @@ def test_a_failed_rerun_leaves_no_results_of_the_earlier_run(lv_case, tmp_path, 
     def fail() -> None:
         raise RuntimeError("validation failed")
 
-    monkeypatch.setattr(rerun, "validate", fail)
+    monkeypatch.setattr(rerun, "site_metrics", fail)  # the first step of validation
     with pytest.raises(RuntimeError, match="validation failed"):
         rerun.run(progress=False)
     assert not (out / "metrics.json").exists()
