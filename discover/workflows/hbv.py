@@ -70,6 +70,8 @@ class HBVWorkflow(nn.Module):
         if OBSERVED not in self.dataset:
             raise ConfigError(f"data: the dataset has no {OBSERVED!r} observations")
         self.register_buffer("flow", series(OBSERVED))
+        self.register_buffer("flow_seen", self.flow.clone(), persistent=False)
+        self.hidden_sites: list[int] = []
         train = self.flow[self.warmup : self.n_train]
         scale = torch.stack(
             [column[torch.isfinite(column)].std() for column in train.unbind(-1)]
@@ -156,13 +158,20 @@ class HBVWorkflow(nn.Module):
         """Masked MSE of streamflow scaled per site by its spread (an NSE-like loss)."""
         if split == "train":
             simulated = self._run(self.n_train)
-            observed = self.flow[self.warmup : self.n_train]
+            observed = self.flow_seen[self.warmup : self.n_train]
         elif split == "val":
             simulated = self._run(self.flow.shape[0])[self.n_train - self.warmup :]
-            observed = self.flow[self.n_train :]
+            observed = self.flow_seen[self.n_train :]
         else:
             raise ValueError(f"unknown split {split!r}; use 'train' or 'val'")
         return masked_mse(simulated, observed, self.flow_scale)
+
+    def hide_sites(self, indices: list[int]) -> None:
+        """Hide the streamflow of the sites at ``indices`` from every loss (masked as
+        missing), so that they can be held out: dPL still gives them parameters from
+        their attributes, and :attr:`observed` still shows their observations."""
+        self.hidden_sites = sorted(set(self.hidden_sites) | set(indices))
+        self.flow_seen[:, self.hidden_sites] = float("nan")
 
     @property
     def observed(self) -> np.ndarray:
