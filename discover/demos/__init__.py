@@ -1,0 +1,1 @@
+"""Configurations of the demos that `discover demo` runs (package data)."""
