@@ -22,7 +22,7 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    model_config = ConfigDict(extra="forbid", frozen=False, populate_by_name=True)
 
 
 class DataConfig(_Strict):
@@ -173,6 +173,41 @@ class ReinsertConfig(_Strict):
     lbfgs_iterations: int = Field(default=10, ge=0)
 
 
+class HypothesisConfig(_Strict):
+    """A stated hypothesis: ``slot`` computed by ``expression`` over the slot's inputs.
+
+    Names in the expression that are not inputs of the slot are free constants, fitted
+    with the model and starting from ``constants`` (default 1.0); numbers are fixed. In a
+    config it may also be written ``"slot = expression"``.
+    """
+
+    slot: str
+    expression: str
+    constants: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            slot, sep, expression = value.partition("=")
+            if not sep or not slot.strip() or not expression.strip():
+                raise ValueError(f"write a hypothesis as 'slot = expression', got {value!r}")
+            return {"slot": slot.strip(), "expression": expression.strip()}
+        return value
+
+
+RESERVED_VARIANTS = ("physics", "neural", "symbolic")
+"""Variant names the run gives itself; hypotheses need other names."""
+
+
+class ValidateConfig(_Strict):
+    """How variants are scored beyond the temporal hold-out."""
+
+    site_folds: int | None = Field(default=None, ge=2)
+    """k-fold over sites: each variant is retrained k times with one fold of sites hidden
+    and scored on the hidden sites (split ``sites``); HBV models with several sites."""
+
+
 class StudyConfig(_Strict):
     """One run: data, model, training and distillation."""
 
@@ -185,6 +220,9 @@ class StudyConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     distill: DistillConfig | None = Field(default_factory=DistillConfig)
     reinsert: ReinsertConfig = Field(default_factory=ReinsertConfig)
+    hypotheses: dict[str, HypothesisConfig] = Field(default_factory=dict)
+    """Stated hypotheses, each fitted and scored as a variant named by its key."""
+    validate_: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate")
     truth: dict[str, str] = Field(default_factory=dict)
     """Planted truth per slot (synthetic twins), as expressions in the slot's inputs."""
 
@@ -193,11 +231,19 @@ class StudyConfig(_Strict):
         for slot in self.truth:
             if slot not in self.model.neural:
                 raise ValueError(f"truth given for {slot!r}, which is not a neural slot")
+        for name in self.hypotheses:
+            if name in RESERVED_VARIANTS or ":" in name:
+                raise ValueError(
+                    f"hypotheses.{name}: the names {list(RESERVED_VARIANTS)} (and names with "
+                    "':') are the run's own variants; choose another name"
+                )
+        if self.validate_.site_folds and self.model.type != "hbv":
+            raise ValueError("validate.site_folds: k-fold over sites needs an hbv model")
         return self
 
     def resolved(self) -> dict[str, Any]:
         """Plain data with every default filled in (JSON/YAML ready)."""
-        return json.loads(self.model_dump_json())
+        return json.loads(self.model_dump_json(by_alias=True))
 
     def digest(self) -> str:
         """Short hash of the resolved configuration, for provenance."""

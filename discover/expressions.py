@@ -65,6 +65,7 @@ def parse_expression(
     text: str,
     names: Iterable[str],
     unknown_functions: dict[str, int] | None = None,
+    exact_numbers: bool = False,
 ) -> sympy.Expr:
     """Parse ``text`` into a sympy expression over the declared ``names``.
 
@@ -73,6 +74,8 @@ def parse_expression(
         names: every symbol the string may use (states, parameters, forcings, inputs).
         unknown_functions: declared unknown functions and their number of arguments,
             e.g. ``{"F": 2}``; calls to them become ``sympy.Function("F")(...)``.
+        exact_numbers: read decimals as exact rationals (``0.7`` → ``7/10``), so that
+            they compile as fixed structure rather than trainable constants.
 
     Returns:
         The expression, with real-valued symbols named as in ``names``.
@@ -95,7 +98,28 @@ def parse_expression(
         tree = ast.parse(text.replace("^", "**").strip(), mode="eval")
     except SyntaxError as err:
         raise ExpressionError(f"cannot parse {text!r}: {err.msg}") from None
-    return _Builder(symbols, functions, text).build(tree.body)
+    return _Builder(symbols, functions, text, exact_numbers).build(tree.body)
+
+
+def expression_names(text: str) -> set[str]:
+    """Names an equation string uses as variables (not called functions, not ``pi``/``E``).
+
+    Nothing is evaluated; :func:`parse_expression` still vets the string afterwards.
+
+    Raises:
+        ExpressionError: the string is not a Python-style expression.
+    """
+    _check_nesting(text)
+    try:
+        tree = ast.parse(text.replace("^", "**").strip(), mode="eval")
+    except SyntaxError as err:
+        raise ExpressionError(f"cannot parse {text!r}: {err.msg}") from None
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    return {
+        n.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Name) and id(n) not in called and n.id not in MATH_CONSTANTS
+    }
 
 
 def _check_nesting(text: str) -> None:
@@ -112,10 +136,13 @@ def _check_nesting(text: str) -> None:
 
 
 class _Builder:
-    def __init__(self, symbols: dict[str, sympy.Symbol], functions: dict[str, int], text: str):
+    def __init__(
+        self, symbols: dict[str, sympy.Symbol], functions: dict[str, int], text: str, exact: bool
+    ):
         self.symbols = symbols
         self.functions = functions
         self.text = text
+        self.exact = exact
 
     def refuse(self, node: ast.AST, what: str) -> ExpressionError:
         segment = ast.get_source_segment(self.text.replace("^", "**"), node) or what
@@ -127,7 +154,7 @@ class _Builder:
                 raise self.refuse(node, "constant")
             if isinstance(node.value, int):
                 return sympy.Integer(node.value)
-            return sympy.Float(node.value)
+            return sympy.Rational(repr(node.value)) if self.exact else sympy.Float(node.value)
         if isinstance(node, ast.Name):
             if node.id in self.symbols:
                 return self.symbols[node.id]

@@ -16,7 +16,7 @@ import xarray as xr
 import yaml
 
 import discover
-from discover.config import StudyConfig
+from discover.config import HypothesisConfig, StudyConfig
 from discover.distill.importance import InputRanking
 from discover.distill.pareto import ParetoFront
 from discover.distill.postprocess import numpy_function
@@ -35,6 +35,7 @@ RESULT_FILES = (
     "simulations.nc",
     "comparisons.csv",
     "checks.json",
+    "hypotheses.json",
     "truth.json",
     "provenance.json",
     "report.html",
@@ -95,6 +96,22 @@ class RunWriter:
         for slot, reason in failures.items():
             entries[slot] = {"inputs": list(model.slots[slot].inputs), "error": reason}
         self._json("equations.json", entries)
+
+    def hypotheses(
+        self, hypotheses: Mapping[str, HypothesisConfig], slots: Mapping[str, Mapping[str, Any]]
+    ) -> None:
+        """``hypotheses.json``: each stated hypothesis and, once fitted, its expression
+        with the fitted constants: ``{name: {"slot", "stated", "inputs", "fitted"}}``."""
+        entries = {}
+        for name, hypothesis in hypotheses.items():
+            entry = {"slot": hypothesis.slot, "stated": hypothesis.expression}
+            process = slots.get(name, {}).get(hypothesis.slot)
+            if process is not None:
+                entry["inputs"] = list(process.inputs)
+                entry["fitted"] = str(process.expression(4))
+            entries[name] = entry
+        if entries:
+            self._json("hypotheses.json", entries)
 
     def site_metrics(self, table: pd.DataFrame) -> None:
         """``metrics_sites.csv``: ``variant, split, variable, site, metric, value``."""

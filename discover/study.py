@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from discover.config import StudyConfig, TrainConfig, load_config
+from discover.config import ConfigError, StudyConfig, TrainConfig, load_config
 from discover.distill import ParetoFront, symbolic_fit
 from discover.distill.importance import InputRanking, rank_inputs
 from discover.distill.pareto import Candidate
 from discover.distill.probe import ProbeSamples, probe
 from discover.fit.trainer import FitResult, Trainer, lbfgs_step
+from discover.hypotheses import hypothesis_process
 from discover.models.base import HybridModel
 from discover.processes import Process, Symbolic
 from discover.report import build_report
@@ -65,6 +66,9 @@ class Study:
         self.failures: dict[str, str] = {}
         self.simulations: dict[str, np.ndarray] = {}
         self.variant_slots: dict[str, dict[str, Process]] = {}
+        self.site_fold_simulations: dict[str, np.ndarray] = {}
+        for name, hypothesis in config.hypotheses.items():
+            hypothesis_process(name, hypothesis, self.model)  # a bad one fails now
 
     @classmethod
     def from_config(cls, path: str | Path, out: str | Path | None = None) -> Study:
@@ -93,26 +97,101 @@ class Study:
 
     def fit_baseline(self, resume: bool = False, progress: bool = True) -> FitResult:
         """Train the same model with every slot textbook and record it as ``physics``."""
-        spec = self.config.model.model_copy(update={"neural": {}})
-        config = self.config.model_copy(update={"model": spec})
-        torch.manual_seed(self.config.seed)
-        baseline = build_workflow(config, self.base)
-        with self._timed("fit physics"):
-            trainer = Trainer(
-                baseline,
-                baseline.loss,
-                self.config.train,
-                seed=self.config.seed,
-                checkpoint_dir=self.out / "checkpoints" / "physics" if self.out else None,
-                progress=progress,
-            )
-            result = trainer.fit(resume=resume)
+        return self.fit_variant("physics", resume=resume, progress=progress)
+
+    def fit_hypothesis(self, name: str, resume: bool = False, progress: bool = True) -> FitResult:
+        """Train the model with the slot of hypothesis ``name`` (config ``hypotheses:``) set
+        to its expression, free constants fitted, and record it as variant ``name``."""
+        if name not in self.config.hypotheses:
+            stated = list(self.config.hypotheses)
+            raise ValueError(f"no hypothesis {name!r}; the config states {stated}")
+        return self.fit_variant(name, resume=resume, progress=progress)
+
+    def fit_variant(self, name: str, resume: bool = False, progress: bool = True) -> FitResult:
+        """Train variant ``name`` from scratch (see :meth:`train_variant`) and record it."""
+        with self._timed(f"fit {name}"):
+            workflow, result = self.train_variant(name, resume=resume, progress=progress)
         with torch.no_grad():
-            self.simulations["physics"] = baseline.simulate().cpu().numpy()
-        self.variant_slots["physics"] = {
-            k: copy.deepcopy(v) for k, v in baseline.model.slots.items()
-        }
+            self.simulations[name] = workflow.simulate().cpu().numpy()
+        self.variant_slots[name] = {k: copy.deepcopy(v) for k, v in workflow.model.slots.items()}
+        log.info("%s: best validation loss %.4g", name, result.best_val)
         return result
+
+    def train_variant(
+        self,
+        name: str,
+        hidden_sites: list[int] | None = None,
+        folder: str | None = None,
+        resume: bool = False,
+        progress: bool = True,
+    ) -> tuple[Workflow, FitResult]:
+        """A fresh model of variant ``name``, trained with the ``train`` settings.
+
+        Variants: ``physics`` (every slot textbook), ``neural`` (the configured model),
+        ``symbolic`` (the selected equations in place of the distilled slots, starting
+        from their distilled constants) and each stated hypothesis. Parameter learners
+        and networks start anew; ``hidden_sites`` (indices) are left out of the loss.
+        Checkpoints go to ``checkpoints/<folder or name>`` of the run directory.
+        """
+        if name not in ("physics", "neural", "symbolic", *self.config.hypotheses):
+            raise ValueError(f"unknown variant {name!r}")
+        spec = self.config.model
+        if name == "physics":
+            spec = spec.model_copy(update={"neural": {}})
+        torch.manual_seed(self.config.seed)
+        workflow = build_workflow(self.config.model_copy(update={"model": spec}), self.base)
+        replaced: dict[str, Process] = {}
+        if name == "symbolic":
+            replaced = self._selected_processes()
+        elif name in self.config.hypotheses:
+            hypothesis = self.config.hypotheses[name]
+            replaced = {hypothesis.slot: hypothesis_process(name, hypothesis, workflow.model)}
+        for slot, process in replaced.items():
+            workflow.model.set_slot(slot, process.to(dtype=workflow.dtype, device=workflow.device))
+        if hidden_sites:
+            workflow.hide_sites(hidden_sites)
+        folder = f"checkpoints/{folder or name}"
+        return workflow, self._train(self.config.train, folder, resume, progress, workflow)
+
+    def _selected_processes(self) -> dict[str, Process]:
+        """Each distilled slot's selected equation as a fresh ``Symbolic`` process."""
+        if not self.fronts:
+            raise ValueError("variant 'symbolic' needs distilled slots; call distill first")
+        return {
+            slot: Symbolic(
+                front.selected.expression,
+                front.inputs,
+                output_range=self.model.slots[slot].output_range,
+            )
+            for slot, front in self.fronts.items()
+        }
+
+    def validate_sites(self, resume: bool = False, progress: bool = True) -> dict[str, np.ndarray]:
+        """k-fold over sites (``validate.site_folds``): every recorded variant is retrained
+        k times with one fold of sites hidden from the loss, and each site is simulated by
+        the model that never saw it. Returns ``{variant: [time, site, variable]}``, also
+        kept for :meth:`site_metrics` (split ``sites``: held-out sites, every scored day).
+        """
+        k = self.config.validate_.site_folds
+        n_sites = len(self.workflow.sites)
+        if k is None:
+            raise ValueError("the config has no validate.site_folds")
+        if k > n_sites:
+            raise ConfigError(f"validate.site_folds: {k} folds for {n_sites} sites")
+        order = np.random.default_rng(self.config.seed).permutation(n_sites)
+        folds = [sorted(int(i) for i in fold) for fold in np.array_split(order, k)]
+        for variant in list(self.simulations):
+            simulated = np.full_like(self.simulations[variant], np.nan)
+            for f, held in enumerate(folds):
+                log.info("k-fold over sites: %s, fold %d of %d", variant, f + 1, k)
+                with self._timed(f"site folds {variant}"):
+                    workflow, _ = self.train_variant(
+                        variant, held, f"sites/{variant}/fold{f}", resume, progress
+                    )
+                    with torch.no_grad():
+                        simulated[:, held] = workflow.simulate().cpu().numpy()[:, held]
+            self.site_fold_simulations[variant] = simulated
+        return self.site_fold_simulations
 
     def distill(self, slot: str) -> ParetoFront:
         """Probe ``slot`` over the data and fit equations to what it learned."""
@@ -246,20 +325,27 @@ class Study:
             self.record_variant(self.variant_name())
         rows = []
         observed = self.workflow.observed
-        for variant, simulated in self.simulations.items():
-            for split, part in self.workflow.split_slices().items():
-                for i, variable in enumerate(self.workflow.variables):
-                    for s, site in enumerate(self.workflow.sites):
-                        if np.isfinite(observed[part, s, i]).sum() < METRIC_MIN_POINTS:
-                            continue
-                        scores = compute_metrics(
-                            simulated[part, s, i],
-                            observed[part, s, i],
-                            streamflow=variable == "streamflow",
-                            min_points=METRIC_MIN_POINTS,
-                            label=f"{variable} ({split}, site {site})",
-                        )
-                        rows += [(variant, split, variable, site, k, v) for k, v in scores.items()]
+        slices = self.workflow.split_slices()
+        scored = [
+            (variant, split, simulated, part)
+            for variant, simulated in self.simulations.items()
+            for split, part in slices.items()
+        ]
+        first_scored = slice(slices["train"].start, None)
+        scored += [(v, "sites", sim, first_scored) for v, sim in self.site_fold_simulations.items()]
+        for variant, split, simulated, part in scored:
+            for i, variable in enumerate(self.workflow.variables):
+                for s, site in enumerate(self.workflow.sites):
+                    if np.isfinite(observed[part, s, i]).sum() < METRIC_MIN_POINTS:
+                        continue
+                    scores = compute_metrics(
+                        simulated[part, s, i],
+                        observed[part, s, i],
+                        streamflow=variable == "streamflow",
+                        min_points=METRIC_MIN_POINTS,
+                        label=f"{variable} ({split}, site {site})",
+                    )
+                    rows += [(variant, split, variable, site, k, v) for k, v in scores.items()]
         columns = ["variant", "split", "variable", "site", "metric", "value"]
         return pd.DataFrame(rows, columns=columns)
 
@@ -273,7 +359,6 @@ class Study:
         """
         if len(self.simulations) < 2:
             return pd.DataFrame()
-        part = self.workflow.split_slices()[split]
         observed = self.workflow.observed
         several_sites = len(self.workflow.sites) > 1
         if several_sites and table is None:
@@ -285,6 +370,7 @@ class Study:
                     mask = (table["split"] == split) & (table["variable"] == variable)
                     result = compare_variants(table[mask], seed=self.config.seed)
                 else:
+                    part = self.workflow.split_slices()[split]
                     sims = {k: v[part, 0, i] for k, v in self.simulations.items()}
                     result = compare_series(
                         sims, observed[part, 0, i], seed=self.config.seed, min_points=10
@@ -335,17 +421,23 @@ class Study:
         writer.config(self.config)
         if getattr(self.config.model, "baseline", False) and self.model.neural_slots():
             self.fit_baseline(resume=resume, progress=progress)
+        for name in self.config.hypotheses:
+            self.fit_hypothesis(name, resume=resume, progress=progress)
+        writer.hypotheses(self.config.hypotheses, self.variant_slots)
         self.fit(resume=resume, progress=progress)
         writer.history(self.fit_result)
         if self.config.distill is not None and self.model.neural_slots():
             self._distill_all(writer)
+        if self.config.validate_.site_folds:
+            self.validate_sites(resume=resume, progress=progress)
         with self._timed("validate"):
             table = self.site_metrics()
             metrics = median_metrics(table)
             writer.metrics(metrics)
             writer.site_metrics(table)
             writer.simulations(self.workflow, self.simulations)
-            writer.comparisons(self.compare(table=table))
+            splits = ["val", "sites"] if self.site_fold_simulations else ["val"]
+            writer.comparisons(pd.concat([self.compare(s, table) for s in splits]))
             writer.checks(self.physical_checks())
         writer.provenance(self.config, self.timings, self.fit_result, self.fronts, self.failures)
         self.report()
@@ -377,10 +469,21 @@ class Study:
             writer.equations(self.fronts, self.failures, self.model)
 
     # -- helpers -----------------------------------------------------------------------
-    def _train(self, settings: TrainConfig, folder: str, resume: bool, progress: bool):
+    def _train(
+        self,
+        settings: TrainConfig,
+        folder: str,
+        resume: bool,
+        progress: bool,
+        workflow: Workflow | None = None,
+    ) -> FitResult:
+        """Train ``workflow`` (default: the study's) with checkpoints in ``out/folder``."""
+        workflow = workflow if workflow is not None else self.workflow
+        if not any(p.requires_grad for p in workflow.parameters()):
+            return FitResult(stopped="nothing to fit")
         trainer = Trainer(
-            self.workflow,
-            self.workflow.loss,
+            workflow,
+            workflow.loss,
             settings,
             seed=self.config.seed,
             checkpoint_dir=self.out / folder if self.out else None,
@@ -413,8 +516,6 @@ class Study:
         for p in self.workflow.parameters():
             p.requires_grad_(id(p) in frozen)
         try:
-            if not any(p.requires_grad for p in self.workflow.parameters()):
-                return FitResult(stopped="nothing to refit")
             return self._train(train, "checkpoints/refit", resume=False, progress=False)
         finally:
             for p, flag in saved.items():

@@ -38,7 +38,8 @@ class ExpressionModule(nn.Module):
     Args:
         expression: the sympy expression.
         names: the symbols it may use; each must be given when calling.
-        trainable: make the float constants trainable (else they are a fixed buffer).
+        trainable: make the float constants trainable (else, or when there are none, they
+            are a fixed buffer).
     """
 
     def __init__(self, expression: sympy.Expr, names: Sequence[str], trainable: bool = True):
@@ -53,7 +54,7 @@ class ExpressionModule(nn.Module):
         values = torch.tensor(
             self._values, dtype=torch.float64
         )  # exact; 0-dim use keeps input dtype
-        if trainable:
+        if trainable and len(self._values):
             self.constants = nn.Parameter(values)
         else:
             self.register_buffer("constants", values)

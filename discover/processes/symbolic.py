@@ -26,6 +26,8 @@ class Symbolic(Process):
         parameters: named free constants and their initial values.
         output_range: declared range; the output is clipped into it when ``clip``.
         clip: clip the output into ``output_range`` (keeps a refitted equation physical).
+        fixed_numbers: numbers in the expression stay fixed (only ``parameters`` train),
+            as in a stated hypothesis such as ``pet*min(1, soil_wetness/0.7)``.
     """
 
     kind = "symbolic"
@@ -37,6 +39,7 @@ class Symbolic(Process):
         parameters: Mapping[str, float] | None = None,
         output_range: OutputRange | str | None = None,
         clip: bool = False,
+        fixed_numbers: bool = False,
     ):
         super().__init__(inputs, output_range)
         parameters = dict(parameters or {})
@@ -44,7 +47,11 @@ class Symbolic(Process):
         if clash:
             raise ValueError(f"names {sorted(clash)} are both inputs and parameters")
         if isinstance(expression, str):
-            expression = parse_expression(expression, [*self.inputs, *parameters])
+            names = [*self.inputs, *parameters]
+            expression = parse_expression(expression, names, exact_numbers=fixed_numbers)
+        elif fixed_numbers:
+            exact = {f: sympy.Rational(str(f)) for f in expression.atoms(sympy.Float)}
+            expression = expression.xreplace(exact)
         # Named constants become floats so the compiler makes them trainable; remember
         # which symbol each one was, to print them by name.
         placeholders = {sympy.Symbol(k, real=True): sympy.Float(v) for k, v in parameters.items()}

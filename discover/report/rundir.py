@@ -105,6 +105,7 @@ class RunDirectory:
     comparisons: pd.DataFrame | None = None
     checks: dict[str, dict[str, list[dict[str, Any]]]] | None = None
     truth: dict[str, str] = field(default_factory=dict)
+    hypotheses: dict[str, Any] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -136,6 +137,8 @@ def load_run(path: str | Path) -> RunDirectory:
     run.comparisons = _optional(run, "comparisons.csv", _read_comparisons)
     run.checks = _optional(run, "checks.json", _read_checks)
     run.truth = _optional(run, "truth.json", _read_truth) or {}
+    if run.config.get("hypotheses"):
+        run.hypotheses = _optional(run, "hypotheses.json", _read_json_object) or {}
     for file in sorted((path / "slots").glob("*.nc")):
         samples = _optional(run, f"slots/{file.name}", _read_samples)
         if samples is not None:

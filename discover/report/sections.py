@@ -272,7 +272,7 @@ def metrics(ctx: Context) -> Section:
         if rows.empty:
             continue
         present = list(dict.fromkeys(rows["split"]))
-        shown_splits = [s for s in ("train", "val", "test") if s in present] or present
+        shown_splits = [s for s in ("train", "val", "sites", "test") if s in present] or present
         variants = ordered_variants(list(dict.fromkeys(rows["variant"])))
         single = rows["site"].nunique() == 1
         blocks.append(
@@ -293,17 +293,38 @@ def metrics(ctx: Context) -> Section:
     return Section("Metrics", "metrics", blocks)
 
 
+SPLIT_WORDS = {
+    "val": "held-out period",
+    "sites": "held-out sites (k-fold)",
+    "train": "training period",
+}
+"""How the report names each split in sentences."""
+
+
 def hypothesis_tests(ctx: Context) -> Section:
     """Paired comparisons of variants over sites, and physical checks of equations."""
     run = ctx.run
     blocks: list[Block] = []
+    if run.hypotheses:
+        blocks += [
+            Paragraph(
+                "Stated hypotheses (config `hypotheses:`), each fitted as a variant of its own: "
+                "named constants fitted, numbers fixed."
+            ),
+            tables.hypotheses_table(run.hypotheses),
+        ]
     if run.comparisons is None:
         blocks.append(_missing(ctx, "comparisons.csv"))
     elif run.comparisons.empty:
         blocks.append(Notice("comparisons.csv has no rows: no pair of variants was compared."))
     else:
         if "sentence" in run.comparisons.columns:
-            blocks.append(Bullets(tuple(str(s) for s in run.comparisons["sentence"].dropna())))
+            rows = run.comparisons.dropna(subset=["sentence"])
+            where = rows["split"].map(SPLIT_WORDS.get) if "split" in rows else None
+            sentences = rows["sentence"].astype(str)
+            if where is not None:
+                sentences = where.fillna(rows["split"].astype(str)) + ": " + sentences
+            blocks.append(Bullets(tuple(sentences)))
         blocks.append(tables.comparison_table(run.comparisons))
     section = Section("Hypothesis tests", "tests", blocks)
     if run.checks is None:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from discover.expressions import ExpressionError, expression_names
 from discover.report.document import Math, Table
 from discover.report.equations import to_latex
 from discover.report.rundir import Metrics, SlotEquations
@@ -39,9 +40,9 @@ METRIC_NAMES = {
     "flv": "FLV [%]",
 }
 COMPARISON_COLUMNS = (
-    "metric", "a", "b", "n_sites", "n", "median_difference", "difference", "ci_low", "ci_high",
-    "p_value", "p_adjusted", "wins_a", "wins_b", "share_a_better", "share_b_better", "evidence",
-    "winner", "strength",
+    "split", "metric", "a", "b", "n_sites", "n", "median_difference", "difference", "ci_low",
+    "ci_high", "p_value", "p_adjusted", "wins_a", "wins_b", "share_a_better", "share_b_better",
+    "evidence", "winner", "strength",
 )  # fmt: skip
 
 
@@ -87,6 +88,27 @@ def comparison_table(comparisons: pd.DataFrame) -> Table:
     columns += [c for c in comparisons.columns if c not in columns and c != "sentence"]
     rows = tuple(tuple(number(row[c]) for c in columns) for _, row in comparisons.iterrows())
     return Table(tuple(columns), rows)
+
+
+def hypotheses_table(hypotheses: Mapping[str, Mapping[str, Any]]) -> Table:
+    """Each stated hypothesis: its slot, the stated form and the fitted one (LaTeX)."""
+    rows = []
+    for name, entry in hypotheses.items():
+        stated = str(entry.get("stated", ""))
+        try:
+            names = sorted(expression_names(stated))
+        except ExpressionError:
+            names = []
+        fitted = str(entry.get("fitted", ""))
+        rows.append(
+            (
+                name,
+                str(entry.get("slot", "")),
+                Math(to_latex(stated, names), stated),
+                Math(to_latex(fitted, names), fitted) if fitted else "not fitted",
+            )
+        )
+    return Table(("hypothesis", "slot", "stated", "fitted"), tuple(rows))
 
 
 def checks_table(results: Sequence[Mapping[str, Any]]) -> Table:
