@@ -5,7 +5,9 @@ against the truth.
 Parameter maps: each HBV parameter is ``low + (high − low)·sigmoid(w·z + b)`` with ``z``
 the standardised site attributes and ``w``, ``b`` drawn from ``seed``. A planted process
 is an equation string over a slot's inputs, e.g. evapotranspiration
-``"pet * soil_wetness**0.5"``; it replaces the textbook process in that slot.
+``"pet * soil_wetness**0.5"``; it replaces the textbook process in that slot. A planted
+parameter is an equation string over site attributes (distractors included), e.g.
+``fc: "60 + 150*soil_depth*(1 + forest_fraction)"``; it replaces that parameter's map.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import xarray as xr
 from discover.expressions import parse_expression
 from discover.models.hbv import HBV
 from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS, SLOT_INPUTS, SLOT_MEANING
+from discover.processes.compile import ExpressionModule
 from discover.processes.symbolic import Symbolic
 
 
@@ -56,6 +59,49 @@ def planted_parameters(
     return out
 
 
+def site_variables(weather: xr.Dataset) -> list[str]:
+    """Every [site] variable of ``weather`` (attributes of all kinds, distractors too)."""
+    return [name for name, value in weather.data_vars.items() if value.dims == ("site",)]
+
+
+def planted_parameter(weather: xr.Dataset, name: str, expression: str) -> np.ndarray:
+    """Values [site] of HBV parameter ``name`` from an equation string over site attributes.
+
+    Raises:
+        ValueError: the expression uses an unknown name, is not finite, or leaves the
+            parameter's bounds at some site.
+    """
+    allowed = site_variables(weather)
+    parsed = parse_expression(expression, allowed)
+    used = sorted(symbol.name for symbol in parsed.free_symbols)
+    module = ExpressionModule(parsed, used, trainable=False)
+    values = {n: torch.as_tensor(weather[n].values.astype(float)) for n in used}
+    if not values:  # a constant
+        values = {"_": torch.zeros(weather.sizes["site"], dtype=torch.float64)}
+    with torch.no_grad():
+        out = module(values).double().numpy()
+    out = np.broadcast_to(out, (weather.sizes["site"],)).copy()
+    bound = HBV_BOUNDS[name]
+    if not np.isfinite(out).all():
+        raise ValueError(f"planted parameter {name} = {expression} is not finite at every site")
+    if out.min() < bound.low or out.max() > bound.high:
+        raise ValueError(
+            f"planted parameter {name} = {expression} spans [{out.min():g}, {out.max():g}], "
+            f"outside its bounds [{bound.low:g}, {bound.high:g}] {bound.unit}"
+        )
+    return out
+
+
+def _parameter_attributes(weather: xr.Dataset, planted: Mapping[str, str]) -> list[str]:
+    """Site attributes that the planted parameters' expressions use."""
+    allowed = site_variables(weather)
+    used: set[str] = set()
+    for name, expression in planted.items():
+        if name in HBV_BOUNDS:
+            used |= {s.name for s in parse_expression(expression, allowed).free_symbols}
+    return [name for name in allowed if name in used]
+
+
 def planted_process(slot: str, expression: str) -> Symbolic:
     """A fixed symbolic process for ``slot`` from an equation string over its inputs."""
     if slot not in SLOT_INPUTS:
@@ -80,6 +126,7 @@ def make_twin(
     noise: float = 0.0,
     smooth: float | None = None,
     routing: bool = True,
+    distractors: bool = False,
 ) -> xr.Dataset:
     """Simulate a twin from ``weather`` (``precipitation``, ``temperature``, ``pet``
     [time, site], attributes [site]).
@@ -87,12 +134,15 @@ def make_twin(
     Args:
         weather: forcings and site attributes, e.g. from
             ``discover.data.synthetic.synthetic_weather``.
-        planted: slot → equation string replacing the textbook process.
+        planted: slot → equation string replacing the textbook process, or HBV parameter
+            → equation string over site attributes replacing that parameter's map.
         attributes: attribute names the parameter maps use (see :func:`site_attributes`).
         seed: seed of the parameter maps and the noise.
         spinup_days: the first days are run once beforehand to set the initial storages.
         noise: relative standard deviation of multiplicative noise on streamflow.
         smooth, routing: as in :class:`discover.models.hbv.HBV`.
+        distractors: keep every [site] attribute in the twin, distractors too (else only
+            those the parameter maps use and those planted parameters use).
 
     Returns:
         The forcings and attributes, ``streamflow`` [time, site] mm/day, the planted
@@ -105,12 +155,21 @@ def make_twin(
         raise KeyError(f"weather dataset lacks forcing(s) {missing}")
     steps = weather.sizes["time"]
     spinup = min(spinup_days, steps - 1)
+    planted = dict(planted or {})
+    processes = {k: v for k, v in planted.items() if k not in HBV_BOUNDS}
     model = HBV(smooth=smooth, routing=routing)
-    for slot, expression in (planted or {}).items():
+    for slot, expression in processes.items():
         model.set_slot(slot, planted_process(slot, expression))
     names = site_attributes(weather, attributes)
     table = np.stack([weather[name].values.astype(float) for name in names], axis=-1)
     truth = planted_parameters(table, model.parameter_names(), seed)
+    for name, expression in planted.items():
+        if name in HBV_BOUNDS:
+            if name not in truth:
+                raise ValueError(f"planted parameter {name!r} is not used by this HBV model")
+            truth[name] = planted_parameter(weather, name, expression)
+    extra = site_variables(weather) if distractors else _parameter_attributes(weather, planted)
+    names += [name for name in extra if name not in names]
 
     def series(name: str) -> torch.Tensor:
         values = torch.as_tensor(
@@ -140,7 +199,8 @@ def make_twin(
             ds[f"true_{name}"] = (("time", "site"), value[..., 0].numpy(), {"units": unit})
             ds[f"true_{name}"].attrs["role"] = "truth"
     ds.attrs["planted"] = json.dumps(dict(planted or {}))
-    ds.attrs["planted_meaning"] = json.dumps({s: SLOT_MEANING[s] for s in planted or {}})
+    meaning = {k: SLOT_MEANING[k] if k in SLOT_MEANING else HBV_BOUNDS[k].meaning for k in planted}
+    ds.attrs["planted_meaning"] = json.dumps(meaning)
     ds.attrs["parameters"] = json.dumps(list(truth))
     ds.attrs["source"] = f"discover.data.twin.make_twin(seed={seed})"
     return ds

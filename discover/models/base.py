@@ -28,6 +28,17 @@ class HybridModel(nn.Module):
         }
         self.slots = nn.ModuleDict()
 
+    def add_slot(self, name: str, inputs: Sequence[str]) -> None:
+        """Declare a new, still empty slot ``name`` that may see ``inputs`` (e.g. a
+        parameter computed from site attributes by a workflow); fill it with :meth:`set_slot`.
+
+        Raises:
+            SlotError: the model already has a slot of that name.
+        """
+        if name in self.available_inputs:
+            raise SlotError(f"the model already has a slot {name!r}")
+        self.available_inputs[name] = tuple(inputs)
+
     def set_slot(self, name: str, process: Process) -> Process:
         """Put ``process`` in slot ``name`` (replacing what was there) and return the old one.
 

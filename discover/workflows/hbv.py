@@ -9,7 +9,13 @@ import torch
 import xarray as xr
 from torch import Tensor, nn
 
-from discover.config import ConfigError, DataConfig, HBVModelConfig, StudyConfig
+from discover.config import (
+    ConfigError,
+    DataConfig,
+    HBVModelConfig,
+    NeuralSlotConfig,
+    StudyConfig,
+)
 from discover.data.synthetic import synthetic_weather
 from discover.data.twin import make_twin
 from discover.fit.losses import masked_mse
@@ -26,8 +32,13 @@ class HBVWorkflow(nn.Module):
     """Binds :class:`~discover.models.hbv.HBV` to daily data, parameters and the loss.
 
     Parameters are learned from static attributes (dPL, ``model.parameters: attributes``)
-    or calibrated per site (``site``). The first ``model.warmup`` days set the storages
-    and are never scored; the rest is split in time by ``train.split``.
+    or calibrated per site (``site``). A *parameter slot* is a ``model.neural`` entry
+    named after an HBV parameter (e.g. ``fc: {inputs: [soil_depth, forest_fraction]}``):
+    that parameter is then computed by its own process over the named site attributes
+    (output range: the parameter's bounds unless given), called once per run with
+    [site] inputs, so it can be probed, distilled and replaced like any process slot.
+    The first ``model.warmup`` days set the storages and are never scored; the rest is
+    split in time by ``train.split``.
 
     Args:
         config: the validated study config (``model.type == "hbv"``).
@@ -53,6 +64,7 @@ class HBVWorkflow(nn.Module):
         self.model = HBV(smooth=spec.smooth, routing=spec.routing)
         self._tensors()
         log_missing(self.observed, self.variables, f"data ({config.data.source})")
+        self.parameter_slots: list[str] = []
         self._fill_neural_slots(spec)
         self.learner = self._parameter_learner(spec)
         self.to(device=self.device, dtype=self.dtype)
@@ -83,10 +95,14 @@ class HBVWorkflow(nn.Module):
         self.register_buffer("attributes", torch.as_tensor(table, dtype=self.dtype))
 
     def _fill_neural_slots(self, spec: HBVModelConfig) -> None:
-        for name, slot in spec.neural.items():
+        processes = {k: v for k, v in spec.neural.items() if k not in HBV_BOUNDS}
+        parameters = {k: v for k, v in spec.neural.items() if k in HBV_BOUNDS}
+        for name, slot in [*processes.items(), *parameters.items()]:
+            if name in parameters:
+                self._add_parameter_slot(name, slot)
             process = Neural(
                 slot.inputs,
-                output_range=slot.output or ">=0",
+                output_range=slot.output or _default_range(name),
                 hidden=slot.hidden,
                 activation=slot.activation,
                 output_scale=slot.output_scale or 1.0,
@@ -100,6 +116,25 @@ class HBVWorkflow(nn.Module):
                 raise ConfigError(f"model.neural.{name}: {err}") from None
             if slot.warm_start:
                 self._warm_start(name, process)
+
+    def _add_parameter_slot(self, name: str, slot: NeuralSlotConfig) -> None:
+        """Declare slot ``name`` computing that HBV parameter from site attributes."""
+        key = f"model.neural.{name}"
+        if name not in self.model.parameter_names():
+            used = list(self.model.parameter_names())
+            raise ConfigError(
+                f"{key}: parameter {name!r} is not used by this model; it uses {used}"
+            )
+        unknown = [i for i in slot.inputs if i not in self.attribute_names]
+        if unknown:
+            raise ConfigError(
+                f"{key}.inputs: {unknown} are not site attributes of the data; "
+                f"a parameter slot may use {self.attribute_names}"
+            )
+        if slot.warm_start:
+            raise ConfigError(f"{key}.warm_start: a parameter slot has no textbook process")
+        self.model.add_slot(name, self.attribute_names)
+        self.parameter_slots.append(name)
 
     def _warm_start(self, name: str, process: Neural) -> None:
         """Fit ``process`` to the textbook slot at mid-range parameters over its inputs:
@@ -125,7 +160,7 @@ class HBVWorkflow(nn.Module):
         log.info("%s: network warm-started on the textbook process (mse %.3g)", name, error)
 
     def _parameter_learner(self, spec: HBVModelConfig) -> nn.Module:
-        names = self.model.parameter_names()
+        names = [n for n in self.model.parameter_names() if n not in self.parameter_slots]
         if spec.parameters == "site":
             return SiteParameters(len(self.sites), names, nmul=spec.nmul)
         if not self.attribute_names:
@@ -137,10 +172,24 @@ class HBVWorkflow(nn.Module):
         return learner
 
     def parameters_by_name(self) -> dict[str, Tensor]:
-        """Current model parameters ``{name: [site, nmul]}`` in physical units."""
+        """Current model parameters ``{name: [site, nmul]}`` (``[site, 1]`` for parameter
+        slots) in physical units."""
         if isinstance(self.learner, AttributeMLP):
-            return self.learner(self.attributes)
-        return self.learner()
+            values = self.learner(self.attributes)
+        else:
+            values = self.learner()
+        if self.parameter_slots:
+            attributes = dict(zip(self.attribute_names, self.attributes.unbind(-1), strict=True))
+            for name in self.parameter_slots:
+                values[name] = self.slot_parameter(name, attributes)
+        return values
+
+    def slot_parameter(self, name: str, attributes: dict[str, Tensor]) -> Tensor:
+        """Parameter ``name`` [site, 1] from its slot over ``attributes`` ``{name: [site]}``,
+        clipped into its bounds (a symbolic slot may leave them)."""
+        bound = HBV_BOUNDS[name]
+        value = self.model.slots[name](attributes)
+        return value.clamp(bound.low, bound.high).unsqueeze(-1)
 
     # -- running -----------------------------------------------------------------------
     def _run(self, steps: int) -> Tensor:
@@ -187,11 +236,23 @@ class HBVWorkflow(nn.Module):
         return {"train": slice(self.warmup, self.n_train), "val": slice(self.n_train, None)}
 
 
+def _default_range(slot: str) -> str:
+    """Output range of a slot without a declared one: a parameter's bounds, else ``>=0``."""
+    if slot in HBV_BOUNDS:
+        return f"[{HBV_BOUNDS[slot].low}, {HBV_BOUNDS[slot].high}]"
+    return ">=0"
+
+
 def load_hbv_dataset(spec: DataConfig, base: Path, seed: int) -> xr.Dataset:
     """The daily dataset a config names: a synthetic twin, an example catchment or a file."""
     if spec.source == "twin":
         weather = synthetic_weather(spec.sites, n_days=spec.days, seed=seed)
-        return make_twin(weather, planted=spec.planted, seed=seed, noise=spec.noise)
+        # a twin that plants a parameter keeps the distractor attributes, against which
+        # the parameter's true attributes must stand out
+        distractors = any(name in HBV_BOUNDS for name in spec.planted)
+        return make_twin(
+            weather, planted=spec.planted, seed=seed, noise=spec.noise, distractors=distractors
+        )
     if spec.source in ("fulda", "hymod"):
         from discover.data import examples
 
