@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-OUT    ?= runs/lotka_volterra
+OUT    ?= runs/hbv_et_twin
 
 .PHONY: demo test test-slow lint env
 
@@ -19,8 +19,7 @@ $(BIN)/discover: pyproject.toml
 env: $(BIN)/discover
 
 demo: env
-	$(BIN)/python case_studies/lotka_volterra/make_data.py
-	$(BIN)/discover run case_studies/lotka_volterra/config.yaml --out $(OUT)
+	$(BIN)/discover demo --out $(OUT)
 
 test: env
 	$(BIN)/python -m pytest -q

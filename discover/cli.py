@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,6 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Rebuild report.html, report.md and figures/ from a run directory alone.",
     )
     report.add_argument("run_dir", type=Path, help="the run directory (written by `discover run`)")
+    demo = commands.add_parser(
+        "demo",
+        help="run the flagship study: discover a planted evapotranspiration law in HBV",
+        description=(
+            "Run the flagship study (case_studies/hbv_et_twin): a synthetic HBV twin whose "
+            "evapotranspiration follows a planted non-textbook law. A neural slot learns it "
+            "from streamflow, distillation turns it into an equation, and the reinserted "
+            "equation is tested against the textbook model on held-out data. The last line "
+            "printed is `report: <path to report.html> (<seconds> s)`."
+        ),
+    )
+    demo.add_argument("--out", type=Path, default=Path("runs/hbv_et_twin"), help="run directory")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     check = commands.add_parser(
         "check", help="validate a configuration and its data without training"
     )
@@ -68,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from discover.study import Study
 
     try:
+        if args.command == "demo":
+            return run_demo(args.out, progress=not args.quiet)
         if args.command == "check":
             Study.from_config(args.config)
             print(f"{args.config}: configuration and data are valid")
@@ -76,12 +92,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = args.out or Path("runs") / study.config.name
         study.out = out
         study.run(resume=args.resume, progress=not args.quiet)
+        print("\n".join(headline(out)))
         print(f"results: {out}")
         print(f"report: {out / 'report.html'}")
         return 0
     except (ConfigError, DataError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+def run_demo(out: Path, progress: bool = True, config: Path | None = None) -> int:
+    """Run the packaged flagship config (or ``config``) into ``out``; print its headline
+    results and, last, ``report: <path> (<seconds> s)``."""
+    from importlib.resources import as_file, files
+
+    from discover.study import Study
+
+    started = time.perf_counter()
+    with as_file(files("discover.demos") / "hbv_et_twin.yaml") as packaged:
+        study = Study.from_config(config or packaged, out=out)
+    study.run(progress=progress)
+    print("\n".join(headline(out)))
+    print(f"report: {out / 'report.html'} ({time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+def headline(run_dir: Path) -> list[str]:
+    """What a person reads first in a finished run directory: the selected equations,
+    held-out median NSE per variant, and the paired tests of NSE on held-out data."""
+    import json
+
+    import pandas as pd
+
+    lines = []
+    equations = run_dir / "equations.json"
+    if equations.exists():
+        for slot, entry in json.loads(equations.read_text()).items():
+            selected = entry.get("selected")
+            lines.append(f"{slot}: {selected['expression'] if selected else entry.get('error')}")
+    for variant, splits in json.loads((run_dir / "metrics.json").read_text()).items():
+        for variable, values in splits.get("val", {}).items():
+            lines.append(f"{variant}: held-out median NSE of {variable} {values['nse']:.3f}")
+    comparisons = run_dir / "comparisons.csv"
+    if comparisons.exists():
+        table = pd.read_csv(comparisons)
+        held_out = table["split"] == "val" if "split" in table else True
+        lines += list(table.loc[(table["metric"] == "nse") & held_out, "sentence"].astype(str))
+    return lines
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -31,7 +32,7 @@ def test_help_documents_every_command(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for command in ("run", "check"):
+    for command in ("run", "check", "demo", "report"):
         assert command in out
     result = subprocess.run(
         [sys.executable, "-m", "discover.cli", "run", "--help"], capture_output=True, text=True
@@ -119,3 +120,22 @@ def test_missing_observations_are_masked_and_their_share_reported(lv_case, caplo
     with caplog.at_level("INFO", logger="discover"):
         assert main(["check", str(path)]) == 0
     assert "3.2% of y observations missing (masked)" in caplog.text
+
+
+def test_demo_config_is_packaged_and_valid():
+    from importlib.resources import as_file, files
+
+    with as_file(files("discover.demos") / "hbv_et_twin.yaml") as path:
+        config, _ = load_config(path)
+    assert config.model.type == "hbv" and config.truth and config.model.neural
+
+
+def test_demo_prints_its_results_and_ends_with_the_report_line(lv_config, tmp_path, capsys):
+    from discover.cli import run_demo
+
+    path, _ = lv_config
+    assert run_demo(tmp_path / "demo", progress=False, config=path) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert any(line.startswith("neural: held-out median NSE") for line in lines)
+    assert re.fullmatch(r"report: .*demo/report\.html \(\d+ s\)", lines[-1])
+    assert (tmp_path / "demo" / "report.html").exists()
