@@ -285,8 +285,8 @@ class HBV(HybridModel):
         """Water above ``capacity`` leaves ``storage``: (spill, new storage); with ``smooth``
         the spill is ``τ·softplus((storage − capacity)/τ)``, at most the storage."""
         if self.smooth is None:
-            spill = torch.relu(storage - capacity)
-            return spill, storage - spill
+            remaining = torch.minimum(storage, capacity)
+            return storage - remaining, remaining
         spill = self.smooth * torch.nn.functional.softplus((storage - capacity) / self.smooth)
         remaining = torch.relu(storage - spill)
         return storage - remaining, remaining
@@ -326,8 +326,8 @@ class _Plan:
 
     def take(self, name: str, values: dict[str, Tensor], storage: Tensor) -> tuple[Tensor, Tensor]:
         """Outflow of slot ``name`` from ``storage``, limited to it: (outflow, new storage)."""
-        remaining = torch.relu(storage - self.demand(name, values))
-        return storage - remaining, remaining
+        outflow = torch.minimum(self.demand(name, values), storage)
+        return outflow, storage - outflow
 
 
 def _guarantees(process: Process, low: float | None = None, high: float | None = None) -> bool:
