@@ -171,6 +171,9 @@ class ReinsertConfig(_Strict):
     iterations: int = Field(default=200, ge=1)
     lr: float = Field(default=1e-2, gt=0)
     lbfgs_iterations: int = Field(default=10, ge=0)
+    alternatives: int = Field(default=0, ge=0)
+    """Also reinsert this many other front candidates per slot (best selection score
+    first), each as its own variant ``symbolic:<slot>:<complexity>``."""
 
 
 class HypothesisConfig(_Strict):

@@ -133,7 +133,12 @@ class Study:
         and networks start anew; ``hidden_sites`` (indices) are left out of the loss.
         Checkpoints go to ``checkpoints/<folder or name>`` of the run directory.
         """
-        if name not in ("physics", "neural", "symbolic", *self.config.hypotheses):
+        alternatives = {
+            alternative_name(slot, c): (slot, c)
+            for slot in self.fronts
+            for c in self.fronts[slot].candidates
+        }
+        if name not in ("physics", "neural", "symbolic", *self.config.hypotheses, *alternatives):
             raise ValueError(f"unknown variant {name!r}")
         spec = self.config.model
         if name == "physics":
@@ -142,7 +147,10 @@ class Study:
         workflow = build_workflow(self.config.model_copy(update={"model": spec}), self.base)
         replaced: dict[str, Process] = {}
         if name == "symbolic":
-            replaced = self._selected_processes()
+            replaced = {s: self._symbolic(s, f.selected) for s, f in self.fronts.items()}
+        elif name in alternatives:
+            slot, candidate = alternatives[name]
+            replaced = {slot: self._symbolic(slot, candidate)}
         elif name in self.config.hypotheses:
             hypothesis = self.config.hypotheses[name]
             replaced = {hypothesis.slot: hypothesis_process(name, hypothesis, workflow.model)}
@@ -153,18 +161,10 @@ class Study:
         folder = f"checkpoints/{folder or name}"
         return workflow, self._train(self.config.train, folder, resume, progress, workflow)
 
-    def _selected_processes(self) -> dict[str, Process]:
-        """Each distilled slot's selected equation as a fresh ``Symbolic`` process."""
-        if not self.fronts:
-            raise ValueError("variant 'symbolic' needs distilled slots; call distill first")
-        return {
-            slot: Symbolic(
-                front.selected.expression,
-                front.inputs,
-                output_range=self.model.slots[slot].output_range,
-            )
-            for slot, front in self.fronts.items()
-        }
+    def _symbolic(self, slot: str, candidate: Candidate) -> Symbolic:
+        """``candidate`` of ``slot``'s front as a fresh ``Symbolic`` process."""
+        output_range = self.model.slots[slot].output_range
+        return Symbolic(candidate.expression, self.fronts[slot].inputs, output_range=output_range)
 
     def validate_sites(self, resume: bool = False, progress: bool = True) -> dict[str, np.ndarray]:
         """k-fold over sites (``validate.site_folds``): every recorded variant is retrained
@@ -295,6 +295,29 @@ class Study:
                 self._refit(only=None if mode == "all" else process)
         log.info("%s reinserted as %s", slot, process.expression(4))
         return process
+
+    def reinsert_variant(self, slot: str, candidate: Candidate, name: str | None = None) -> str:
+        """Reinsert ``candidate`` and refit it as a variant of its own, beside the others
+        (default name ``symbolic:<slot>:<complexity>``); the model is then put back as it
+        was. Returns the variant's name."""
+        name = name or alternative_name(slot, candidate)
+        original = self.model.slots[slot]
+        state = copy.deepcopy(self.workflow.state_dict())
+        try:
+            self.reinsert(slot, candidate)
+            self.record_variant(name)
+        finally:
+            self.model.set_slot(slot, original)
+            self.workflow.load_state_dict(state)
+        return name
+
+    def alternatives(self, slot: str) -> list[Candidate]:
+        """The ``reinsert.alternatives`` best candidates of ``slot``'s front other than the
+        selected one: lowest BIC first when the front was selected by BIC, else lowest loss."""
+        front = self.fronts[slot]
+        scores = front.metadata.get("bic") or [c.loss for c in front.candidates]
+        order = [i for i in np.argsort(scores, kind="stable") if i != front.selected_index]
+        return [front.candidates[i] for i in order[: self.config.reinsert.alternatives]]
 
     def record_variant(self, name: str) -> None:
         """Keep the current model's simulation and slots as variant ``name``."""
@@ -460,6 +483,9 @@ class Study:
             writer.importance(slot, ranking, kept)
         reinserted = [slot for slot in slots if slot in self.fronts]
         for slot in reinserted:
+            for candidate in self.alternatives(slot):
+                self.reinsert_variant(slot, candidate)
+        for slot in reinserted:
             self.reinsert(slot, refit=False)
         if reinserted:
             if self.config.reinsert.refit != "none":
@@ -523,6 +549,11 @@ class Study:
 
     def _timed(self, stage: str):
         return _Timer(self.timings, stage)
+
+
+def alternative_name(slot: str, candidate: Candidate) -> str:
+    """Variant name of a reinserted front candidate other than the selected one."""
+    return f"symbolic:{slot}:{candidate.complexity}"
 
 
 def median_metrics(table: pd.DataFrame) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
