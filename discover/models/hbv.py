@@ -114,6 +114,10 @@ class HBV(HybridModel):
         routing: route runoff with a unit hydrograph (else streamflow = runoff).
         route_days: length of the unit hydrograph in days.
         warmup_grad: keep gradients through the warm-up period (default: run it without).
+        spinup: when no initial storages are given, run the warm-up period once beforehand
+            from empty storages (without gradients) and start from the storages it ends
+            with, so that slow storages are near their seasonal equilibrium (the way
+            :func:`discover.data.twin.make_twin` spins up a twin).
     """
 
     def __init__(
@@ -123,6 +127,7 @@ class HBV(HybridModel):
         routing: bool = True,
         route_days: int = 15,
         warmup_grad: bool = False,
+        spinup: bool = False,
     ):
         slots = {k: v for k, v in SLOT_INPUTS.items() if routing or k != "routing"}
         super().__init__(slots)
@@ -132,6 +137,7 @@ class HBV(HybridModel):
         self.routing = routing
         self.route_days = route_days
         self.warmup_grad = warmup_grad
+        self.spinup = spinup
         for name in slots:
             self.set_slot(name, textbook(name, smooth=smooth, betaet=betaet))
 
@@ -158,8 +164,8 @@ class HBV(HybridModel):
             parameters: every name of :meth:`parameter_names` in physical units, static
                 [site] or [site, nmul], or dynamic [time, site, nmul] (not routing).
             warmup: leading days that are simulated but left out of the output.
-            initial_states: storages [site, nmul] (or broadcastable) at the first day,
-                zero when not given.
+            initial_states: storages [site, nmul] (or broadcastable) at the first day;
+                when not given, zero, or spun up over the warm-up days with ``spinup``.
         """
         precipitation, temperature, pet = _check_forcings(forcings)
         steps, sites = precipitation.shape
@@ -184,6 +190,8 @@ class HBV(HybridModel):
         per_step.update({f"slot:{name}": value.unbind(0) for name, value in ready.items()})
 
         plan = _Plan.of(self, skip=set(ready))
+        if initial_states is None and self.spinup and warmup > 0:
+            initial_states = self._spun_up(forcings, parameters, warmup)
         state = _initial_states(initial_states, (sites, nmul), precipitation)
         records: list[tuple[Tensor, ...]] = []
         start: dict[str, Tensor] = {}
@@ -216,6 +224,20 @@ class HBV(HybridModel):
             states={name: value[warmup:] for name, value in states.items()},
             initial_states=start,
         )
+
+    def _spun_up(
+        self, forcings: Mapping[str, Tensor], parameters: Mapping[str, Tensor], days: int
+    ) -> dict[str, Tensor]:
+        """Storages [site, nmul] at the end of the first ``days`` run from empty storages."""
+        steps = forcings["precipitation"].shape[0]
+        head = {name: forcings[name][:days] for name in FORCINGS}
+        dynamic = {
+            name: value[:days] if value.dim() == 3 and value.shape[0] == steps else value
+            for name, value in parameters.items()
+        }
+        with torch.no_grad():
+            out = self.forward(head, dynamic, warmup=0)
+        return {name: value[-1] for name, value in out.states.items()}
 
     def _whole_series(
         self,

@@ -6,10 +6,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 
-from discover.data.twin import make_twin, planted_parameters, site_attributes
-from discover.models.hbv_processes import HBV_BOUNDS
+from discover.data.twin import make_twin, planted_parameters, planted_process, site_attributes
+from discover.models.hbv import HBV
+from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +74,27 @@ def test_bad_plants_are_refused(weather):
         make_twin(weather, planted={"evapotranspiration": "pet * snowpack"})
     with pytest.raises(KeyError, match="pet"):
         make_twin(weather.drop_vars("pet"))
+
+
+def test_a_spun_up_model_with_the_true_parameters_reproduces_the_twin(weather):
+    planted = {"evapotranspiration": "pet * soil_wetness**0.5"}
+    twin = make_twin(weather, planted=planted, seed=1, spinup_days=200)
+    forcings = {
+        name: torch.as_tensor(twin[name].transpose("time", "site").values) for name in FORCINGS
+    }
+    parameters = {
+        name: torch.as_tensor(twin[f"true_{name}"].values)
+        for name in json.loads(twin.attrs["parameters"])
+    }
+    observed = twin["streamflow"].transpose("time", "site").values[200:]
+    errors = {}
+    for spinup in (False, True):
+        model = HBV(spinup=spinup)
+        model.set_slot(
+            "evapotranspiration",
+            planted_process("evapotranspiration", planted["evapotranspiration"]),
+        )
+        with torch.no_grad():
+            flow = model(forcings, parameters, warmup=200).streamflow.numpy()
+        errors[spinup] = float(np.abs(flow - observed).max())
+    assert errors[True] < 1e-9 < errors[False]
