@@ -282,19 +282,19 @@ class HBV(HybridModel):
         values["snowpack"], values["meltwater"] = snowpack, meltwater
         values["infiltration"], values["soil_moisture"] = infiltration, soil
         if "recharge" in plan.wetness:
-            values["soil_wetness"] = soil / fc
+            values["soil_wetness"] = wetness(soil, fc)
         recharge = infiltration * plan.fraction("recharge", values)
         soil = soil + (infiltration - recharge)
         excess, soil = self._spill(soil, fc)
         values["soil_moisture"] = soil
         if "evapotranspiration" in plan.wetness:
-            values["soil_wetness"] = soil / fc
+            values["soil_wetness"] = wetness(soil, fc)
         evaporation, soil = plan.take("evapotranspiration", values, soil)
 
         upper = upper + (recharge + excess)
         values["soil_moisture"], values["upper_zone"], values["lower_zone"] = soil, upper, lower
         if "percolation" in plan.wetness or "quickflow" in plan.wetness:
-            values["soil_wetness"] = soil / fc
+            values["soil_wetness"] = wetness(soil, fc)
         percolation, upper = plan.take("percolation", values, upper)
         lower = lower + percolation
         values["upper_zone"], values["lower_zone"] = upper, lower
@@ -350,6 +350,16 @@ class _Plan:
         """Outflow of slot ``name`` from ``storage``, limited to it: (outflow, new storage)."""
         outflow = torch.minimum(self.demand(name, values), storage)
         return outflow, storage - outflow
+
+
+WETNESS_FLOOR = 1e-6
+"""Least soil wetness a slot sees: a dry soil's power law ``SW^b`` with ``b < 1`` then keeps a
+finite gradient (its outflows are limited to the empty storage all the same)."""
+
+
+def wetness(soil: Tensor, fc: Tensor) -> Tensor:
+    """Soil wetness ``soil_moisture / fc`` as the slots see it, at least ``WETNESS_FLOOR``."""
+    return (soil / fc).clamp_min(WETNESS_FLOOR)
 
 
 def _guarantees(process: Process, low: float | None = None, high: float | None = None) -> bool:
