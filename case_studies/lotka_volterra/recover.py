@@ -18,6 +18,7 @@ import numpy as np
 import sympy
 import torch
 
+from discover.distill import ParetoFront
 from discover.distill.probe import probe
 from discover.study import Study
 
@@ -48,6 +49,15 @@ def networks_vs_planted(study: Study) -> dict[str, float]:
     }
 
 
+def show_front(front: ParetoFront) -> None:
+    """Print a Pareto front with each candidate's BIC on the data (``*`` the selected)."""
+    bic = front.metadata.get("bic") or [float("nan")] * len(front)
+    for i, (candidate, score) in enumerate(zip(front, bic, strict=True)):
+        mark = "*" if i == front.selected_index else " "
+        size, loss = candidate.complexity, candidate.loss
+        print(f"  {mark} {size:3d} {loss:10.3g} BIC {score:8.2f}  {candidate.text()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=Path(__file__).parent / "config.yaml")
@@ -69,7 +79,8 @@ def main() -> None:
         if slot in study.model.neural_slots():
             for other, r2 in networks_vs_planted(study).items():
                 print(f"  before distilling {slot}: {other} network R² {r2:.4f}")
-        print(study.distill(slot))
+        print(f"{slot}: complexity, loss on the probed samples, BIC on the data, equation")
+        show_front(study.distill(slot))
         equation = study.reinsert(slot).expression(6)
         ratio = sympy.simplify(equation / (x * y))
         shown = f"{float(ratio):.4f}*x*y" if ratio.is_number else "not of the form c*x*y"
