@@ -186,9 +186,12 @@ class HBVWorkflow(nn.Module):
 
     def slot_parameter(self, name: str, attributes: dict[str, Tensor]) -> Tensor:
         """Parameter ``name`` [site, 1] from its slot over ``attributes`` ``{name: [site]}``,
-        clipped into its bounds (a symbolic slot may leave them)."""
+        clipped into its bounds (a symbolic slot may leave them); where a symbolic slot is
+        not finite (e.g. a log of zero) the lower bound stands in, so the model runs and
+        its loss judges the equation."""
         bound = HBV_BOUNDS[name]
         value = self.model.slots[name](attributes)
+        value = torch.nan_to_num(value, nan=bound.low, posinf=bound.high, neginf=bound.low)
         return value.clamp(bound.low, bound.high).unsqueeze(-1)
 
     # -- running -----------------------------------------------------------------------
