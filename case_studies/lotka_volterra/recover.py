@@ -81,10 +81,12 @@ def main() -> None:
                 print(f"  before distilling {slot}: {other} network R² {r2:.4f}")
         print(f"{slot}: complexity, loss on the probed samples, BIC on the data, equation")
         show_front(study.distill(slot))
-        equation = study.reinsert(slot).expression(6)
+        study.reinsert(slot)
+    for slot, coefficient in PLANTED.items():  # after the last refit
+        equation = study.model.slots[slot].expression(6)
         ratio = sympy.simplify(equation / (x * y))
         shown = f"{float(ratio):.4f}*x*y" if ratio.is_number else "not of the form c*x*y"
-        print(f"{slot} = {equation}  ({shown}; planted {PLANTED[slot]}*x*y)")
+        print(f"{slot} = {equation}  ({shown}; planted {coefficient}*x*y)")
     relative, l2, linf = trajectory_errors(study, truth)
     print(
         f"reinserted equations: trajectory relative L2 {relative:.4f}, L2 {l2:.4f}, Linf {linf:.4f}"
