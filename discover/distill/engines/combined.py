@@ -52,7 +52,7 @@ class CombinedEngine:
         started = time.monotonic()
         rational_options = dataclasses.replace(options, time_budget_s=RATIONAL_SHARE * budget)
         found = RationalEngine().search(X, y, names, rational_options)
-        powerlaw_budget = max(1.0, POWERLAW_SHARE * budget)
+        powerlaw_budget = max(2.0, POWERLAW_SHARE * budget)
         powerlaw_options = dataclasses.replace(options, time_budget_s=powerlaw_budget)
         found += PowerLawEngine().search(X, y, names, powerlaw_options)
         left = max(1.0, budget - (time.monotonic() - started))

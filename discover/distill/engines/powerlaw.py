@@ -158,39 +158,59 @@ class PowerLawEngine:
             deadline = time.monotonic() + options.time_budget_s
         # a negative input cannot be raised to a real power
         usable = [j for j in range(X.shape[1]) if np.all(X[:, j] >= 0)]
-        found: list[sympy.Expr] = []
-        for size in range(1, min(max_inputs, len(usable)) + 1):
-            for subset in itertools.combinations(usable, size):
-                if deadline is not None and time.monotonic() > deadline:
-                    return found
-                found += self._fit_subset(X[:, list(subset)], target, symbols, subset, two_terms)
+        subsets = [
+            subset
+            for size in range(1, min(max_inputs, len(usable)) + 1)
+            for subset in itertools.combinations(usable, size)
+        ]
+        # single power laws of every subset first, then the two-term forms
+        singles = {}
+        for subset in subsets:
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            singles[subset] = self._fit_single(X[:, list(subset)], target, symbols, subset)
+        found = [expr for expr, _ in singles.values() if expr is not None]
+        for subset, (expr, theta) in singles.items():
+            if expr is None or not two_terms:
+                continue
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            found += self._fit_two_terms(X[:, list(subset)], target, symbols, subset, theta)
         return [sign * expr for expr in found]
 
-    def _fit_subset(
+    def _fit_single(
         self,
         X: np.ndarray,
         y: np.ndarray,
         symbols: Sequence[sympy.Symbol],
         subset: tuple[int, ...],
-        two_terms: bool,
-    ) -> list[sympy.Expr]:
+    ) -> tuple[sympy.Expr | None, tuple[np.ndarray, float] | None]:
+        """The power law ``c·Π x^b`` of the inputs in ``subset`` and its (vector, loss)."""
         start = _log_linear(X, y)
         if start is None:
-            return []
-        start = np.r_[np.exp(start[0]), start[1:]]
-        chosen = [symbols[j] for j in subset]
-        power = _Shape("power", chosen)
-        single = _refine(power, start, X, y)
+            return None, None
+        power = _Shape("power", [symbols[j] for j in subset])
+        single = _refine(power, np.r_[np.exp(start[0]), start[1:]], X, y)
         if single is None:
-            return []
-        found = [power.expression(single[0])]
-        if not two_terms:
-            return found
+            return None, None
+        return power.expression(single[0]), single
+
+    def _fit_two_terms(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        symbols: Sequence[sympy.Symbol],
+        subset: tuple[int, ...],
+        single: tuple[np.ndarray, float],
+    ) -> list[sympy.Expr]:
+        """An offset and a second term over the power law ``single`` = (vector, loss)."""
+        chosen = [symbols[j] for j in subset]
         c, exponents = single[0][0], single[0][1:]
         seeds = {
             "offset": np.r_[0.0, c, exponents],
             "sum": np.r_[0.5 * c, 0.5 * c, exponents, 2.0 * exponents],
         }
+        found = []
         for kind, theta in seeds.items():
             shape = _Shape(kind, chosen)
             refined = _refine(shape, theta, X, y)
