@@ -69,8 +69,8 @@ def test_reinserted_equation_beats_the_textbook_on_held_out_data(run):
 
 @pytest.mark.slow
 @pytest.mark.xfail(
-    reason="the network learns a saturating ET (R² ≈ 0.96 against the truth) and BIC selects "
-    "a logistic in wetness over the power law; see case_studies/hbv_et_twin/README.md",
+    reason="the selected equation is close to the truth (grid R² 0.986) but not of its form "
+    "(SW·exp(-SW) instead of √SW); see case_studies/hbv_et_twin/README.md",
     strict=False,
 )
 def test_selected_equation_has_the_planted_form_and_values(run):
