@@ -417,7 +417,11 @@ class Study:
                 if process.kind != "symbolic" or slot not in self.samples:
                     continue
                 samples = self.samples[slot]
-                domain = {name: samples.X[:, i] for i, name in enumerate(samples.names)}
+                domain = {
+                    name: samples.X[:, i]
+                    for i, name in enumerate(samples.names)
+                    if name in process.inputs
+                }
                 bounds = {n: (0.0, None) for n, v in domain.items() if float(v.min()) >= 0}
                 report = check_function(process, domain, bounds=bounds, seed=self.config.seed)
                 checks.setdefault(variant, {})[slot] = [
