@@ -11,6 +11,7 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+import sympy
 import torch
 import yaml
 
@@ -62,3 +63,23 @@ def make_case() -> Callable[..., Case]:
 def lv_case(tmp_path) -> Case:
     """The fast case study in the test's temporary folder (see :data:`Case`)."""
     return _make_case(tmp_path)
+
+
+def _power_law(expr: sympy.Expr) -> tuple[float, dict[str, float]]:
+    expr = sympy.powsimp(sympy.expand(expr))
+    assert isinstance(expr, sympy.Mul | sympy.Pow | sympy.Symbol), f"{expr} is not a product"
+    constant, exponents = 1.0, {}
+    for base, exponent in expr.as_powers_dict().items():
+        if base.is_Number:
+            constant *= float(base) ** float(exponent)
+        else:
+            assert isinstance(base, sympy.Symbol), f"{base} in {expr} is not an input"
+            exponents[base.name] = float(exponent)
+    return constant, exponents
+
+
+@pytest.fixture(scope="session")
+def power_law() -> Callable[[sympy.Expr], tuple[float, dict[str, float]]]:
+    """``power_law(expr) -> (c, {input: exponent})`` when ``expr`` is a product ``c·Π x^b``
+    of its inputs; fails the test (assertion) for any other form."""
+    return _power_law

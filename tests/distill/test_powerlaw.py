@@ -11,26 +11,12 @@ from discover.distill.postprocess import numpy_function
 FAST_OPERON = {"population_size": 200, "generations": 15}
 
 
-def power_terms(expr: sympy.Expr) -> tuple[float, dict[str, float]]:
-    """``(c, {name: exponent})`` of an expression of the form ``c·Π x^b``; fails otherwise."""
-    expr = sympy.powsimp(sympy.expand(expr))
-    assert isinstance(expr, sympy.Mul | sympy.Pow | sympy.Symbol), f"not a product: {expr}"
-    constant, exponents = 1.0, {}
-    for base, exponent in expr.as_powers_dict().items():
-        if base.is_Number:
-            constant *= float(base) ** float(exponent)
-        else:
-            assert isinstance(base, sympy.Symbol), f"{base} is not an input"
-            exponents[base.name] = float(exponent)
-    return constant, exponents
-
-
 def r_squared(expr: sympy.Expr, names: list[str], X: np.ndarray, truth: np.ndarray) -> float:
     pred = numpy_function(expr, names)(X)
     return 1.0 - float(np.mean((pred - truth) ** 2) / np.var(truth))
 
 
-def test_recovers_a_square_root_law_of_an_input_that_reaches_zero():
+def test_recovers_a_square_root_law_of_an_input_that_reaches_zero(power_law):
     rng = np.random.default_rng(0)
     names = ["pet", "wetness"]
     X = np.column_stack([rng.uniform(0.1, 6.0, 800), rng.uniform(0.0, 1.0, 800)])
@@ -38,20 +24,20 @@ def test_recovers_a_square_root_law_of_an_input_that_reaches_zero():
     truth = lambda X: 0.9 * X[:, 0] * np.sqrt(X[:, 1])  # noqa: E731
     y = truth(X) * (1.0 + 0.02 * rng.standard_normal(800))
     front = symbolic_fit(X, y, names, engine="powerlaw")
-    constant, exponents = power_terms(front.selected.expression)
+    constant, exponents = power_law(front.selected.expression)
     assert exponents == pytest.approx({"pet": 1.0, "wetness": 0.5}, abs=0.03)
     assert constant == pytest.approx(0.9, rel=0.05)
     held_out = np.column_stack([rng.uniform(0.1, 6.0, 500), rng.uniform(0.0, 1.0, 500)])
     assert r_squared(front.selected.expression, names, held_out, truth(held_out)) > 0.999
 
 
-def test_recovers_a_nonlinear_recession_and_a_negative_one():
+def test_recovers_a_nonlinear_recession_and_a_negative_one(power_law):
     rng = np.random.default_rng(1)
     S = rng.uniform(0.0, 120.0, (600, 1))
     y = 0.02 * S[:, 0] ** 1.5 * (1.0 + 0.02 * rng.standard_normal(600))
     for sign in (1.0, -1.0):
         front = symbolic_fit(S, sign * y, ["S"], engine="powerlaw")
-        constant, exponents = power_terms(front.selected.expression)
+        constant, exponents = power_law(front.selected.expression)
         assert exponents == pytest.approx({"S": 1.5}, abs=0.03)
         assert constant == pytest.approx(sign * 0.02, rel=0.1)
         grid = np.linspace(0.0, 150.0, 50)[:, None]  # beyond the fitted range too
@@ -82,7 +68,7 @@ def test_mixed_signs_and_negative_inputs_give_no_power_law():
     assert found == []  # "a" takes negative values: no real power of it
 
 
-def test_registered_and_part_of_the_offline_combination():
+def test_registered_and_part_of_the_offline_combination(power_law):
     assert "powerlaw" in ENGINES
     rng = np.random.default_rng(4)
     X = np.column_stack([rng.uniform(0.1, 6.0, 500), rng.uniform(0.0, 1.0, 500)])
@@ -92,5 +78,5 @@ def test_registered_and_part_of_the_offline_combination():
     )
     exact = [c for c in front if c.loss < 1e-8 * np.var(y)]
     assert exact, f"no exact candidate on the front:\n{front}"
-    _, exponents = power_terms(exact[0].expression)
+    _, exponents = power_law(exact[0].expression)
     assert exponents == pytest.approx({"pet": 1.0, "wetness": 0.5}, abs=1e-3)

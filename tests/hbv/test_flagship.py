@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import sympy
 import xarray as xr
 
 from discover.distill.postprocess import numpy_function
@@ -39,20 +38,6 @@ def run(tmp_path_factory) -> Path:
     return folder
 
 
-def power_law(expr: sympy.Expr) -> tuple[float, dict[str, float]]:
-    """``(c, {input: exponent})`` when ``expr`` is a product ``c·Π x^b`` of the inputs."""
-    expr = sympy.powsimp(sympy.expand(expr))
-    assert isinstance(expr, sympy.Mul | sympy.Pow | sympy.Symbol), f"{expr} is not a product"
-    constant, exponents = 1.0, {}
-    for base, exponent in expr.as_powers_dict().items():
-        if base.is_Number:
-            constant *= float(base) ** float(exponent)
-        else:
-            assert isinstance(base, sympy.Symbol), f"{base} in {expr} is not an input"
-            exponents[base.name] = float(exponent)
-    return constant, exponents
-
-
 @pytest.mark.slow
 def test_reinserted_equation_beats_the_textbook_on_held_out_data(run):
     metrics = json.loads((run / "metrics.json").read_text())
@@ -73,7 +58,7 @@ def test_reinserted_equation_beats_the_textbook_on_held_out_data(run):
     "(SW·exp(-SW) instead of √SW); see case_studies/hbv_et_twin/README.md",
     strict=False,
 )
-def test_selected_equation_has_the_planted_form_and_values(run):
+def test_selected_equation_has_the_planted_form_and_values(run, power_law):
     entry = json.loads((run / "equations.json").read_text())["evapotranspiration"]
     refitted = parse_expression(entry["refitted"], NAMES)
     print(f"selected {entry['selected']['expression']}; refitted {refitted}")
