@@ -168,6 +168,11 @@ class ReinsertConfig(_Strict):
     """Putting the selected equations back into the model and refitting them."""
 
     refit: Literal["constants", "all", "none"] = "constants"
+    """``constants``: every slot is distilled from the fitted model, then the equations'
+    constants are refitted together; ``all``: slots are distilled one at a time, and after
+    each equation replaces its network the whole model (the other networks included) is
+    refitted, so the next slot is distilled from a network that has adapted to it;
+    ``none``: equations are reinserted with the constants the engine found."""
     iterations: int = Field(default=200, ge=1)
     lr: float = Field(default=1e-2, gt=0)
     lbfgs_iterations: int = Field(default=10, ge=0)

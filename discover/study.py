@@ -248,9 +248,11 @@ class Study:
                     candidate.expression, original.inputs, output_range=original.output_range
                 ).to(dtype=self.workflow.dtype, device=self.workflow.device)
                 self.model.set_slot(slot, process)
-                self._quick_refit(process, self.config.distill.selection_refit_steps)
-                with torch.no_grad():
-                    mse = float(self.workflow.loss("train"))
+                try:
+                    mse = self._refitted_loss(process, self.config.distill.selection_refit_steps)
+                except Exception as err:  # a candidate that cannot be simulated loses
+                    log.warning("%s: candidate %s fails in the model: %s", slot, candidate, err)
+                    mse = np.nan
                 k = process.module.constants.numel()
                 scores.append(n * np.log(mse) + k * np.log(n) if mse > 0 else np.inf)
         finally:
@@ -264,14 +266,29 @@ class Study:
         metadata = {**front.metadata, "selection_rule": rule, "bic": [float(b) for b in scores]}
         return ParetoFront(front.candidates, front.inputs, front.engine, best, metadata)
 
-    def _quick_refit(self, process: Process, steps: int) -> None:
-        """A few L-BFGS steps on ``process``'s constants against the training data."""
+    def _refitted_loss(self, process: Process, steps: int) -> float:
+        """Training loss of the model after a few L-BFGS steps on ``process``'s constants.
+
+        Constants stay as they were when those steps do not lower the loss (a refit that
+        wanders off or turns non-finite must not make a good candidate look bad).
+        """
+        with torch.no_grad():
+            before = float(self.workflow.loss("train"))
         parameters = [p for p in process.parameters() if p.requires_grad]
-        if parameters and steps > 0:
-            optimiser = torch.optim.LBFGS(
-                parameters, lr=1.0, max_iter=steps, line_search_fn="strong_wolfe"
-            )
-            lbfgs_step(optimiser, lambda: self.workflow.loss("train"))
+        if not parameters or steps <= 0:
+            return before
+        saved = [p.detach().clone() for p in parameters]
+        optimiser = torch.optim.LBFGS(
+            parameters, lr=1.0, max_iter=steps, line_search_fn="strong_wolfe"
+        )
+        lbfgs_step(optimiser, lambda: self.workflow.loss("train"))
+        with torch.no_grad():
+            after = float(self.workflow.loss("train"))
+            if np.isfinite(after) and (after <= before or not np.isfinite(before)):
+                return after
+            for parameter, value in zip(parameters, saved, strict=True):
+                parameter.copy_(value)
+        return before
 
     def reinsert(
         self, slot: str, candidate: Candidate | None = None, refit: bool | None = None
@@ -472,13 +489,20 @@ class Study:
         return metrics
 
     def _distill_all(self, writer: RunWriter) -> None:
+        """Distill every neural slot and reinsert the selected equations (one slot at a
+        time with ``reinsert.refit: all``, else all at once; see :class:`ReinsertConfig`)."""
         slots = self.model.neural_slots()
+        one_at_a_time = self.config.reinsert.refit == "all"
         for slot in slots:
             try:
                 self.distill(slot)
             except Exception as err:  # the run goes on; the report says why
                 self.failures[slot] = f"{type(err).__name__}: {err}"
                 log.warning("slot %s was not distilled: %s", slot, self.failures[slot])
+                continue
+            if one_at_a_time:
+                self._reinsert_variants(slot)
+                self.reinsert(slot)
         writer.equations(self.fronts, self.failures, self.model)
         writer.truth(self.config.truth)
         for slot, samples in self.samples.items():
@@ -486,17 +510,23 @@ class Study:
         for slot, (ranking, kept) in self.rankings.items():
             writer.importance(slot, ranking, kept)
         reinserted = [slot for slot in slots if slot in self.fronts]
-        for slot in reinserted:
-            for candidate in self.alternatives(slot):
-                self.reinsert_variant(slot, candidate)
-        for slot in reinserted:
-            self.reinsert(slot, refit=False)
-        if reinserted:
+        if not reinserted:
+            return
+        if not one_at_a_time:
+            for slot in reinserted:
+                self._reinsert_variants(slot)
+            for slot in reinserted:
+                self.reinsert(slot, refit=False)
             if self.config.reinsert.refit != "none":
                 with self._timed("refit"):
-                    self._refit(only=None if self.config.reinsert.refit == "all" else "symbolic")
-            self.record_variant("symbolic")
-            writer.equations(self.fronts, self.failures, self.model)
+                    self._refit(only="symbolic")
+        self.record_variant("symbolic")
+        writer.equations(self.fronts, self.failures, self.model)
+
+    def _reinsert_variants(self, slot: str) -> None:
+        """Reinsert each of ``slot``'s alternatives as a variant of its own."""
+        for candidate in self.alternatives(slot):
+            self.reinsert_variant(slot, candidate)
 
     # -- helpers -----------------------------------------------------------------------
     def _train(
