@@ -132,8 +132,22 @@ class TrainConfig(_Strict):
     grad_clip: float | None = Field(default=10.0, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     """L2 penalty on neural-network weights, added to the training loss."""
+    validation: float | None = Field(default=None, gt=0, lt=1)
+    """Share of the training period (its last part) kept out of the training loss as the
+    validation split: it chooses the weights (``restore_best``), stops early
+    (``patience``) and drives the ``plateau`` schedule. Without it nothing is chosen on
+    data: training ends with its last weights, and the held-out split is only watched."""
     restore_best: bool = True
-    """End with the weights of the best validation loss (else with the last ones)."""
+    """With a validation split, end with the weights of its best loss (else the last)."""
+
+    @model_validator(mode="after")
+    def _choices_need_validation(self) -> TrainConfig:
+        if self.validation is None:
+            if self.patience is not None:
+                raise ValueError("train.patience: early stopping needs train.validation")
+            if self.schedule == "plateau":
+                raise ValueError("train.schedule: 'plateau' needs train.validation")
+        return self
 
 
 class DistillConfig(_Strict):

@@ -69,8 +69,9 @@ class RunWriter:
         self._text("config.yaml", yaml.safe_dump(config.resolved(), sort_keys=False))
 
     def history(self, result: FitResult) -> None:
-        """``history.csv``: training and validation loss per iteration."""
-        columns = ["iteration", "train", "val", "lr"]
+        """``history.csv``: training, validation and held-out loss per iteration (empty
+        where not evaluated)."""
+        columns = ["iteration", "train", "validation", "val", "lr"]
         lines = [",".join(columns)]
         for row in result.history:
             lines.append(",".join("" if row.get(c) is None else repr(row[c]) for c in columns))

@@ -87,10 +87,9 @@ class Study:
         with self._timed("fit"):
             self.fit_result = self._train(self.config.train, "checkpoints", resume, progress)
         log.info(
-            "training stopped (%s) after %d steps; best validation loss %.4g",
+            "training stopped (%s) after %d steps",
             self.fit_result.stopped,
             len(self.fit_result.history),
-            self.fit_result.best_val,
         )
         self.record_variant(self.variant_name())
         return self.fit_result
@@ -114,7 +113,7 @@ class Study:
         with torch.no_grad():
             self.simulations[name] = workflow.simulate().cpu().numpy()
         self.variant_slots[name] = {k: copy.deepcopy(v) for k, v in workflow.model.slots.items()}
-        log.info("%s: best validation loss %.4g", name, result.best_val)
+        log.info("%s: training stopped (%s)", name, result.stopped)
         return result
 
     def train_variant(

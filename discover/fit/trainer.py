@@ -22,8 +22,9 @@ from discover.processes.neural import Neural
 log = logging.getLogger("discover")
 
 LossFunction = Callable[[str, "torch.Generator | None"], Tensor]
-"""``loss(split, generator)``: split ``"train"`` or ``"val"``; ``generator`` draws random
-batches (``None`` asks for the whole split, deterministically)."""
+"""``loss(split, generator)``: split ``"train"``, ``"validation"`` (asked for only when
+``train.validation`` is set) or the held-out ``"val"``; ``generator`` draws random batches
+(``None`` asks for the whole split, deterministically)."""
 
 CHECKPOINT = "last.pt"
 
@@ -71,12 +72,15 @@ class Trainer:
     """Train ``model`` by minimising ``loss(split, generator)``.
 
     Adam (with an optional cosine or plateau schedule and gradient clipping) runs for
-    ``config.iterations`` steps, evaluating the validation loss every ``eval_every``
-    steps; early stopping ends it after ``patience`` evaluations without improvement.
-    An optional L-BFGS stage then refines on the full training split. ``weight_decay``
-    adds an L2 penalty on the weights of every neural network to the training loss, in
-    both stages. The weights with the best validation loss are restored at the end
-    (unless ``restore_best`` is off).
+    ``config.iterations`` steps, evaluating every ``eval_every`` steps; an optional
+    L-BFGS stage then refines on the full training split. ``weight_decay`` adds an L2
+    penalty on the weights of every neural network to the training loss, in both stages.
+
+    With ``config.validation`` set, the evaluations are on the validation split (history
+    column ``validation``): early stopping ends training after ``patience`` evaluations
+    without improvement, and the weights with the best validation loss are restored at
+    the end (unless ``restore_best`` is off). Without it, the evaluations are on the
+    held-out split (column ``val``) and only recorded: held-out data choose nothing.
 
     Every ``checkpoint_every`` steps the full state (model, optimiser, schedule, random
     generators, history) is written atomically to ``checkpoint_dir/last.pt``, so that
@@ -158,8 +162,10 @@ class Trainer:
                 self.result.final_train = loss
                 entry = {"iteration": self.iteration, "train": loss, "lr": self._lr()}
                 if self.iteration % self.config.eval_every == 0 or not adam_phase:
-                    entry["val"] = self._evaluate()
-                    bar.set_postfix(loss=f"{loss:.4g}", val=f"{entry['val']:.4g}")
+                    entry[self.watched] = self._evaluate()
+                    bar.set_postfix(
+                        {"loss": f"{loss:.4g}", self.watched: f"{entry[self.watched]:.4g}"}
+                    )
                 self.result.history.append(entry)
                 if self.iteration >= self.config.iterations and adam_phase:
                     self.stale_evaluations = 0  # the L-BFGS stage starts afresh
@@ -205,10 +211,18 @@ class Trainer:
                 return float(self._training_loss(None))
         return loss
 
+    @property
+    def watched(self) -> str:
+        """The split evaluated during training: ``validation`` if configured, else ``val``."""
+        return "validation" if self.config.validation is not None else "val"
+
     def _evaluate(self) -> float:
+        """Loss on the watched split; on the validation split it also chooses weights."""
         self.model.eval()
         with torch.no_grad():
-            val = float(self.loss("val", None))
+            val = float(self.loss(self.watched, None))
+        if self.config.validation is None:
+            return val
         if isinstance(self.schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.schedule.step(val)
         if math.isfinite(val) and val < self.result.best_val:

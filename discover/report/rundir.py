@@ -230,9 +230,10 @@ def _read_csv(file: Path, required: set[str]) -> pd.DataFrame:
 
 
 def _read_history(file: Path) -> pd.DataFrame:
-    table = _read_csv(file, {"iteration", "train", "val"})
-    for column in ("iteration", "train", "val"):
-        table[column] = pd.to_numeric(table[column], errors="coerce")
+    table = _read_csv(file, {"iteration", "train"})
+    for column in ("iteration", "train", "validation", "val"):
+        if column in table:
+            table[column] = pd.to_numeric(table[column], errors="coerce")
     return table
 
 

@@ -162,15 +162,17 @@ def training(ctx: Context) -> Section:
         blocks.append(_missing(ctx, "history.csv"))
     else:
         best = facts.get("best_iteration")
+        best = best if isinstance(best, int) and best >= 0 else None
+        validated = "validation" in run.history and run.history["validation"].notna().any()
+        caption = (
+            "Training loss per iteration and validation loss where evaluated; the dashed "
+            "line marks the iteration of the best validation loss."
+            if validated
+            else "Training loss per iteration and held-out loss where evaluated (watched "
+            "only: with no validation split, training ends with its last weights)."
+        )
         blocks.append(
-            ctx.figure(
-                "loss",
-                lambda path: figures.loss_curves(
-                    run.history, path, best if isinstance(best, int) else None
-                ),
-                "Training loss per iteration and validation loss where evaluated; the dashed "
-                "line marks the iteration of the best validation loss.",
-            )
+            ctx.figure("loss", lambda path: figures.loss_curves(run.history, path, best), caption)
         )
     if facts:
         blocks.append(tables.key_value_table(facts, ("training", "value")))

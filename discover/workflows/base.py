@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from discover.config import ConfigError
 from discover.models.base import HybridModel
 
 log = logging.getLogger("discover")
@@ -36,13 +37,32 @@ class Workflow(Protocol):
         """Simulated observed variables over the whole period, [time, site, variable]."""
 
     def loss(self, split: str, generator: torch.Generator | None = None) -> Tensor:
-        """Training loss on ``"train"`` or ``"val"`` (random batches when ``generator``)."""
+        """Loss on ``"train"``, ``"validation"`` (when configured) or the held-out
+        ``"val"`` (random batches when ``generator``)."""
 
     def times_index(self) -> np.ndarray:
         """The time coordinate [time] (numbers or datetime64)."""
 
     def split_slices(self) -> dict[str, slice]:
         """Time slices of each scored split, e.g. ``{"train": ..., "val": ...}``."""
+
+
+def validation_start(first: int, n_train: int, validation: float | None) -> int:
+    """First time step of the validation split: the last ``validation`` share of the
+    training steps ``[first, n_train)`` (``n_train`` when there is no validation split).
+
+    Raises:
+        ConfigError: the validation or the remaining training part would be empty.
+    """
+    if validation is None:
+        return n_train
+    start = n_train - int(round(validation * (n_train - first)))
+    if not first + 1 < start < n_train:
+        raise ConfigError(
+            f"train.validation: {validation} of the {n_train - first} training steps leaves "
+            "an empty validation or training part"
+        )
+    return start
 
     def parameters(self):  # nn.Module's
         """Every trainable tensor (model, parameter learners, initial states)."""
@@ -55,3 +75,13 @@ def log_missing(observed: np.ndarray, names: list[str], source: str) -> dict[str
         if share > 0:
             log.info("%s: %.1f%% of %s observations missing (masked)", source, 100 * share, name)
     return shares
+
+
+def time_splits(first: int, validation_start: int, n_train: int) -> dict[str, slice]:
+    """Time slices ``train`` ``[first, validation_start)``, ``validation`` (only when not
+    empty) and the held-out ``val`` (from ``n_train`` to the end)."""
+    slices = {"train": slice(first, validation_start)}
+    if validation_start < n_train:
+        slices["validation"] = slice(validation_start, n_train)
+    slices["val"] = slice(n_train, None)
+    return slices

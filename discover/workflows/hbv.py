@@ -23,7 +23,7 @@ from discover.models.hbv import HBV
 from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS, textbook
 from discover.models.parameters import AttributeMLP, SiteParameters
 from discover.processes import Neural
-from discover.workflows.base import log, log_missing
+from discover.workflows.base import log, log_missing, time_splits, validation_start
 
 OBSERVED = "streamflow"
 
@@ -60,7 +60,8 @@ class HBVWorkflow(nn.Module):
             raise ConfigError(f"model.warmup: {self.warmup} days leaves no data of {n_time}")
         self.n_train = self.warmup + int(round(config.train.split * (n_time - self.warmup)))
         if self.n_train >= n_time:
-            raise ConfigError(f"train.split {config.train.split} leaves no validation days")
+            raise ConfigError(f"train.split {config.train.split} leaves no held-out days")
+        self.n_fit = validation_start(self.warmup, self.n_train, config.train.validation)
         self.model = HBV(smooth=spec.smooth, routing=spec.routing)
         self._tensors()
         log_missing(self.observed, self.variables, f"data ({config.data.source})")
@@ -207,16 +208,14 @@ class HBVWorkflow(nn.Module):
         return torch.cat([pad.to(flow.device), flow])[..., None]
 
     def loss(self, split: str, generator: torch.Generator | None = None) -> Tensor:
-        """Masked MSE of streamflow scaled per site by its spread (an NSE-like loss)."""
-        if split == "train":
-            simulated = self._run(self.n_train)
-            observed = self.flow_seen[self.warmup : self.n_train]
-        elif split == "val":
-            simulated = self._run(self.flow.shape[0])[self.n_train - self.warmup :]
-            observed = self.flow_seen[self.n_train :]
-        else:
-            raise ValueError(f"unknown split {split!r}; use 'train' or 'val'")
-        return masked_mse(simulated, observed, self.flow_scale)
+        """Masked MSE of streamflow scaled per site by its spread (an NSE-like loss) on
+        ``"train"``, ``"validation"`` or the held-out ``"val"``."""
+        slices = self.split_slices()
+        if split not in slices:
+            raise ValueError(f"unknown split {split!r}; use one of {list(slices)}")
+        start, end = slices[split].start, slices[split].stop or self.flow.shape[0]
+        simulated = self._run(end)[start - self.warmup :]
+        return masked_mse(simulated, self.flow_seen[start:end], self.flow_scale)
 
     def hide_sites(self, indices: list[int]) -> None:
         """Hide the streamflow of the sites at ``indices`` from every loss (masked as
@@ -235,8 +234,8 @@ class HBVWorkflow(nn.Module):
         return self.dataset["time"].values
 
     def split_slices(self) -> dict[str, slice]:
-        """Training and validation days (the warm-up is in neither)."""
-        return {"train": slice(self.warmup, self.n_train), "val": slice(self.n_train, None)}
+        """Training, validation and held-out days (the warm-up is in none)."""
+        return time_splits(self.warmup, self.n_fit, self.n_train)
 
 
 def _default_range(slot: str) -> str:

@@ -14,7 +14,7 @@ from discover.expressions import ExpressionError, parse_expression
 from discover.fit.losses import masked_mse
 from discover.models.ode import TIME, ODEModel
 from discover.processes import Neural
-from discover.workflows.base import log_missing
+from discover.workflows.base import log_missing, time_splits, validation_start
 from discover.workflows.ode_data import ODEData, read_ode_table
 
 
@@ -41,6 +41,7 @@ class ODEWorkflow(nn.Module):
         )
         self.model = build_ode_model(spec, self.data.forcing_names)
         self.n_train = self.data.split_index(config.train.split)
+        self.n_fit = validation_start(1, self.n_train, config.train.validation)
         log_missing(self.data.states, self.data.state_names, self.data.source)
         self.variables = list(self.data.state_names)
         self.sites = list(self.data.sites)
@@ -110,16 +111,14 @@ class ODEWorkflow(nn.Module):
         return self.model.simulate(self.y0, self.times[:end], forcing)
 
     def loss(self, split: str, generator: torch.Generator | None = None) -> Tensor:
-        """Scaled masked MSE on the ``"train"`` or ``"val"`` part of the series."""
-        if split == "train":
-            simulated = self.simulate(self.n_train)
-            return masked_mse(simulated[1:], self.observations[1 : self.n_train], self.loss_scale)
-        if split == "val":
-            simulated = self.simulate()
-            return masked_mse(
-                simulated[self.n_train :], self.observations[self.n_train :], self.loss_scale
-            )
-        raise ValueError(f"unknown split {split!r}; use 'train' or 'val'")
+        """Scaled masked MSE on the ``"train"``, ``"validation"`` or held-out ``"val"``
+        part of the series."""
+        slices = self.split_slices()
+        if split not in slices:
+            raise ValueError(f"unknown split {split!r}; use one of {list(slices)}")
+        start, end = slices[split].start, slices[split].stop or len(self.data.times)
+        simulated = self.simulate(end)[start:]
+        return masked_mse(simulated, self.observations[start:end], self.loss_scale)
 
     def times_index(self) -> np.ndarray:
         """The time coordinate [time]."""
@@ -127,7 +126,7 @@ class ODEWorkflow(nn.Module):
 
     def split_slices(self) -> dict[str, slice]:
         """Time slices of each split (the first time is the initial condition)."""
-        return {"train": slice(1, self.n_train), "val": slice(self.n_train, None)}
+        return time_splits(1, self.n_fit, self.n_train)
 
 
 def build_ode_model(spec: ODEModelConfig, forcings: list[str]) -> ODEModel:

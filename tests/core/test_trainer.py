@@ -30,8 +30,39 @@ class Decay(nn.Module):
 
 
 def config(**kw):
-    base = dict(iterations=120, lr=0.05, eval_every=5, checkpoint_every=10, lbfgs_iterations=3)
+    """Decay's loss serves its last 20 points for any split but ``train``."""
+    base = dict(
+        iterations=120,
+        lr=0.05,
+        eval_every=5,
+        checkpoint_every=10,
+        lbfgs_iterations=3,
+        validation=0.25,
+    )
     return TrainConfig(**(base | kw))
+
+
+def test_without_a_validation_split_the_held_out_loss_is_watched_and_chooses_nothing():
+    model = Decay()
+    asked = []
+
+    def loss(split, generator):
+        asked.append(split)
+        return model.loss(split, generator)
+
+    result = Trainer(model, loss, config(validation=None), progress=False).fit()
+    assert "validation" not in asked and "val" in asked
+    assert result.best_iteration == -1 and math.isinf(result.best_val)
+    assert all("validation" not in row for row in result.history)
+    last = Decay()
+    Trainer(last, last.loss, config(validation=None, restore_best=False), progress=False).fit()
+    assert (model.a.item(), model.k.item()) == (last.a.item(), last.k.item())
+
+
+@pytest.mark.parametrize("choice", [{"patience": 3}, {"schedule": "plateau"}])
+def test_choices_on_data_need_a_validation_split(choice):
+    with pytest.raises(ValueError, match="needs train.validation"):
+        TrainConfig(**choice)
 
 
 def test_training_recovers_parameters():

@@ -14,7 +14,8 @@ from discover.report.figures.common import new_figure, save, styled
 def loss_curves(history: pd.DataFrame, path: Path, best_iteration: int | None = None) -> Path:
     """Training and validation loss against iteration (log scale when all are positive).
 
-    ``history`` has columns ``iteration, train, val`` (``val`` NaN where not evaluated).
+    ``history`` has columns ``iteration, train`` and, NaN where not evaluated,
+    ``validation`` (the split that chooses the weights) and/or ``val`` (held-out, watched).
     """
     figure = new_figure(7.5, 3.8)
     axes = figure.add_subplot()
@@ -22,8 +23,11 @@ def loss_curves(history: pd.DataFrame, path: Path, best_iteration: int | None = 
     values = []
     for column, label, style in (
         ("train", "training loss", {"lw": 1.2}),
-        ("val", "validation loss", {"lw": 1.2, "marker": "o", "ms": 3}),
+        ("validation", "validation loss", {"lw": 1.2, "marker": "o", "ms": 3}),
+        ("val", "held-out loss (watched only)", {"lw": 1.2, "marker": "s", "ms": 3}),
     ):
+        if column not in history:
+            continue
         loss = history[column].to_numpy(float)
         kept = np.isfinite(loss) & np.isfinite(iteration)
         if kept.any():
