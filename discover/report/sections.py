@@ -39,7 +39,7 @@ SERIES_VARIANTS = 4
 SAMPLE_SITES = 3
 SUMMARY_FINDINGS = 6
 """Test sentences repeated in the summary (all are in the section Hypothesis tests)."""
-SPLIT_ORDER = ("val", "test", "train", "warmup")
+SPLIT_ORDER = ("val", "validation", "train", "warmup")
 
 
 def _missing(ctx: Context, file: str) -> Notice:
@@ -217,7 +217,8 @@ def _sample_sites(ctx: Context, variable: str) -> tuple[list[tuple[int, str]], s
             chosen.append(
                 (
                     labels.index(site),
-                    f"site {site}: {role} NSE of {variant} on {split} ({value:.3g})",
+                    f"site {site}: {role} NSE of {variant}, {SPLIT_WORDS.get(split, split)} "
+                    f"({value:.3g})",
                 )
             )
     return (
@@ -274,7 +275,8 @@ def metrics(ctx: Context) -> Section:
         if rows.empty:
             continue
         present = list(dict.fromkeys(rows["split"]))
-        shown_splits = [s for s in ("train", "val", "sites", "test") if s in present] or present
+        shown_splits = [s for s in ("train", "validation", "val", "sites") if s in present]
+        shown_splits = shown_splits or present
         variants = ordered_variants(list(dict.fromkeys(rows["variant"])))
         single = rows["site"].nunique() == 1
         blocks.append(
@@ -299,6 +301,7 @@ SPLIT_WORDS = {
     "val": "held-out period",
     "sites": "held-out sites (k-fold)",
     "train": "training period",
+    "validation": "validation period",
 }
 """How the report names each split in sentences."""
 

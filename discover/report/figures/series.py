@@ -1,4 +1,5 @@
-"""Observed and simulated series at sample sites, with the warm-up and validation periods."""
+"""Observed and simulated series at sample sites, with the warm-up, validation and held-out
+periods shaded."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from discover.report.figures.common import (
     variant_colours,
 )
 
-PERIOD_COLOURS = {"warmup": "0.85", "val": "#f5d9b8", "test": "#d5c6e8"}
-PERIOD_LABELS = {"warmup": "warm-up", "val": "validation period", "test": "test period"}
+PERIOD_COLOURS = {"warmup": "0.85", "validation": "#cfe3f2", "val": "#f5d9b8"}
+PERIOD_LABELS = {"warmup": "warm-up", "validation": "validation period", "val": "held-out period"}
 
 
 def _periods(split: np.ndarray) -> list[tuple[str, int, int]]:
