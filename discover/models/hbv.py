@@ -188,6 +188,12 @@ class HBV(HybridModel):
             for name in ("temperature", "pet", "rain", "snowfall", *dynamic)
         }
         per_step.update({f"slot:{name}": value.unbind(0) for name, value in ready.items()})
+        # 1/fc once per run: soil wetness is then one multiplication a day.
+        inverse_fc = series["fc"].reciprocal()
+        if "fc" in dynamic:
+            per_step["inverse_fc"] = inverse_fc.unbind(0)
+        else:
+            static = {**static, "inverse_fc": inverse_fc[0]}
 
         plan = _Plan.of(self, skip=set(ready))
         if initial_states is None and self.spinup and warmup > 0:
@@ -278,23 +284,23 @@ class HBV(HybridModel):
         release, meltwater = self._spill(meltwater, values["cwh"] * snowpack)
 
         infiltration = values["rain"] + release
-        fc = values["fc"]
+        fc, inverse_fc = values["fc"], values["inverse_fc"]
         values["snowpack"], values["meltwater"] = snowpack, meltwater
         values["infiltration"], values["soil_moisture"] = infiltration, soil
         if "recharge" in plan.wetness:
-            values["soil_wetness"] = wetness(soil, fc)
+            values["soil_wetness"] = wetness(soil, inverse_fc)
         recharge = infiltration * plan.fraction("recharge", values)
         soil = soil + (infiltration - recharge)
         excess, soil = self._spill(soil, fc)
         values["soil_moisture"] = soil
         if "evapotranspiration" in plan.wetness:
-            values["soil_wetness"] = wetness(soil, fc)
+            values["soil_wetness"] = wetness(soil, inverse_fc)
         evaporation, soil = plan.take("evapotranspiration", values, soil)
 
         upper = upper + (recharge + excess)
         values["soil_moisture"], values["upper_zone"], values["lower_zone"] = soil, upper, lower
         if "percolation" in plan.wetness or "quickflow" in plan.wetness:
-            values["soil_wetness"] = wetness(soil, fc)
+            values["soil_wetness"] = wetness(soil, inverse_fc)
         percolation, upper = plan.take("percolation", values, upper)
         lower = lower + percolation
         values["upper_zone"], values["lower_zone"] = upper, lower
@@ -307,7 +313,7 @@ class HBV(HybridModel):
         """Water above ``capacity`` leaves ``storage``: (spill, new storage); with ``smooth``
         the spill is ``τ·softplus((storage − capacity)/τ)``, at most the storage."""
         if self.smooth is None:
-            remaining = torch.minimum(storage, capacity)
+            remaining = storage.clamp(max=capacity)
             return storage - remaining, remaining
         spill = self.smooth * torch.nn.functional.softplus((storage - capacity) / self.smooth)
         remaining = torch.relu(storage - spill)
@@ -348,7 +354,7 @@ class _Plan:
 
     def take(self, name: str, values: dict[str, Tensor], storage: Tensor) -> tuple[Tensor, Tensor]:
         """Outflow of slot ``name`` from ``storage``, limited to it: (outflow, new storage)."""
-        outflow = torch.minimum(self.demand(name, values), storage)
+        outflow = self.demand(name, values).clamp(max=storage)
         return outflow, storage - outflow
 
 
@@ -357,9 +363,10 @@ WETNESS_FLOOR = 1e-6
 finite gradient (its outflows are limited to the empty storage all the same)."""
 
 
-def wetness(soil: Tensor, fc: Tensor) -> Tensor:
-    """Soil wetness ``soil_moisture / fc`` as the slots see it, at least ``WETNESS_FLOOR``."""
-    return (soil / fc).clamp_min(WETNESS_FLOOR)
+def wetness(soil: Tensor, inverse_fc: Tensor) -> Tensor:
+    """Soil wetness ``soil_moisture / fc`` as the slots see it, at least ``WETNESS_FLOOR``,
+    from ``inverse_fc`` = 1/fc (a multiplication is cheaper than a division, also backward)."""
+    return (soil * inverse_fc).clamp_min(WETNESS_FLOOR)
 
 
 def _guarantees(process: Process, low: float | None = None, high: float | None = None) -> bool:

@@ -13,6 +13,7 @@ that the upper zone never reaches then still receives a gradient.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -126,9 +127,23 @@ def refreeze(
     return (cfr * cfmax) * ramp(tt - temperature, smooth)
 
 
+_LOG2_E = 1.0 / math.log(2.0)
+
+
+def fraction_power(fraction: Tensor, exponent: Tensor) -> Tensor:
+    """``fraction^exponent`` for a fraction in (0, 1], computed as
+    ``2^(exponent·log1p(fraction − 1)/ln 2)`` (within 2e-7 of ``pow`` in float32).
+
+    Why: ``pow``'s gradient needs ``log``, and torch's ``log`` and ``exp`` on CPU call MKL,
+    which spreads even a [site, nmul] tensor over every thread; on a busy machine each
+    such call then waits for a core. ``log1p`` and ``exp2`` run on the calling thread.
+    """
+    return torch.exp2(torch.log1p(fraction - 1.0) * (exponent * _LOG2_E))
+
+
 def recharge(soil_wetness: Tensor, beta: Tensor) -> Tensor:
     """Fraction of infiltration that recharges the upper zone, ``(SM/FC)^beta``."""
-    return soil_wetness.clamp_max(1.0).pow(beta)
+    return fraction_power(soil_wetness.clamp_max(1.0), beta)
 
 
 def evapotranspiration(pet: Tensor, soil_wetness: Tensor, lp: Tensor) -> Tensor:
@@ -140,7 +155,7 @@ def evapotranspiration_shaped(
     pet: Tensor, soil_wetness: Tensor, lp: Tensor, betaet: Tensor
 ) -> Tensor:
     """``pet·min(1, (SM/FC)/lp)^betaet``, mm/day."""
-    return pet * (soil_wetness / lp).clamp_max(1.0).pow(betaet)
+    return pet * fraction_power((soil_wetness / lp).clamp_max(1.0), betaet)
 
 
 def percolation(perc: Tensor) -> Tensor:
