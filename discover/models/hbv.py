@@ -22,6 +22,8 @@ Speed: the daily loop is the hot path. Forcings and dynamic parameters are split
 days once (``unbind``), slots that see no state (e.g. textbook snowmelt) are evaluated
 once over the whole series, outputs are stacked once after the loop, and routing is a
 convolution over the whole series, so the cost grows linearly with the number of days.
+Python's cyclic garbage collector is paused during the loop (it would rescan the
+thousands of tensors the loop keeps alive every few days).
 
 Example::
 
@@ -33,7 +35,9 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import gc
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -201,17 +205,18 @@ class HBV(HybridModel):
         state = _initial_states(initial_states, (sites, nmul), precipitation)
         records: list[tuple[Tensor, ...]] = []
         start: dict[str, Tensor] = {}
-        for t in range(steps):
-            if t == warmup:
-                start = dict(zip(STATES, state, strict=True))
-            values = dict(static)
-            for name, value in per_step.items():
-                values[name] = value[t]
-            with torch.set_grad_enabled(
-                torch.is_grad_enabled() and (t >= warmup or self.warmup_grad)
-            ):
-                state, fluxes = self._step(state, values, plan)
-            records.append((*fluxes, *state))
+        with _collector_paused():
+            for t in range(steps):
+                if t == warmup:
+                    start = dict(zip(STATES, state, strict=True))
+                values = dict(static)
+                for name, value in per_step.items():
+                    values[name] = value[t]
+                with torch.set_grad_enabled(
+                    torch.is_grad_enabled() and (t >= warmup or self.warmup_grad)
+                ):
+                    state, fluxes = self._step(state, values, plan)
+                records.append((*fluxes, *state))
 
         columns = [torch.stack(column) for column in zip(*records, strict=True)]
         flux = {name: series[name].expand(shape) for name in ("rain", "snowfall")}
@@ -356,6 +361,18 @@ class _Plan:
         """Outflow of slot ``name`` from ``storage``, limited to it: (outflow, new storage)."""
         outflow = self.demand(name, values).clamp(max=storage)
         return outflow, storage - outflow
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (reference counting still frees memory)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 WETNESS_FLOOR = 1e-6
