@@ -9,6 +9,11 @@ leave their bounds.
 - :class:`ForcingLSTM`: a series of inputs [time, site, var] → dynamic parameters for the
   names listed as dynamic, static ones (from the last step) for the rest.
 - :class:`SiteParameters`: one free value per site and parameter set (classic calibration).
+
+With ``nmul > 1`` parallel parameter sets, the model averages their outputs (see
+:class:`discover.models.hbv.HBVOutput`). The sets start spread over the bounds
+(:func:`spread_shares`, seeded), so that they explore different parts of the parameter
+space from the first step instead of moving as one.
 """
 
 from __future__ import annotations
@@ -19,6 +24,30 @@ import torch
 from torch import Tensor, nn
 
 from discover.models.hbv_processes import HBV_BOUNDS, Bound
+
+
+def spread_shares(rows: tuple[int, ...], nmul: int, seed: int = 0) -> Tensor:
+    """Starting positions of ``nmul`` parameter sets within each range, as shares of it.
+
+    In each row (e.g. one parameter of one site) the sets take the midpoints
+    ``(j + 0.5)/nmul`` of ``nmul`` equal slices of (0, 1), in an order drawn at random per
+    row: a centred Latin hypercube, so every set differs from the others in every
+    parameter and together they cover each range evenly. With ``nmul == 1`` the one set
+    starts mid-range.
+
+    Args:
+        rows: leading shape, e.g. ``(sites, parameters)``.
+        nmul: number of parameter sets.
+        seed: seed of the orders (the global random state is left alone).
+
+    Returns:
+        Shares in (0, 1), [*rows, nmul].
+    """
+    if nmul < 1:
+        raise ValueError(f"nmul must be >= 1, got {nmul}")
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.rand(*rows, nmul, generator=generator).argsort(-1)
+    return (order + 0.5) / nmul
 
 
 class _Bounded(nn.Module):
@@ -50,17 +79,21 @@ class _Bounded(nn.Module):
         values = torch.clamp(low + (high - low) * torch.sigmoid(raw), low, high)  # rounding
         return dict(zip(self.names, values.unbind(-2), strict=True))
 
-    def raw(self, values: Mapping[str, float]) -> Tensor:
-        """Raw outputs that give ``values`` (mid-range for names not given), [names, nmul]."""
-        out = []
-        for name in self.names:
+    def raw(self, values: Mapping[str, float], shares: Tensor) -> Tensor:
+        """Raw outputs [..., names, nmul] that give ``values`` for the names given and, for
+        the others, the shares ``shares`` [..., names, nmul] of each range."""
+        shares = shares.to(torch.float64).clone()
+        for i, name in enumerate(self.names):
+            if name not in values:
+                continue
             bound = self.bounds[name]
-            value = values.get(name, (bound.low + bound.high) / 2)
-            share = (value - bound.low) / (bound.high - bound.low)
+            share = (values[name] - bound.low) / (bound.high - bound.low)
             if not 0 < share < 1:
-                raise ValueError(f"{name}={value} is not strictly inside {bound.low, bound.high}")
-            out.append(torch.logit(torch.tensor(share)).expand(self.nmul))
-        return torch.stack(out)
+                raise ValueError(
+                    f"{name}={values[name]} is not strictly inside {bound.low, bound.high}"
+                )
+            shares[..., i, :] = share
+        return torch.logit(shares).to(torch.get_default_dtype())
 
 
 class _Standardise(nn.Module):
@@ -100,9 +133,11 @@ class AttributeMLP(nn.Module):
     Args:
         n_attributes: number of attribute columns.
         names: parameter names (e.g. ``model.parameter_names()``).
-        nmul: parallel parameter sets per site.
+        nmul: parallel parameter sets per site; their output biases start at
+            :func:`spread_shares` of the bounds (nothing added when ``nmul == 1``).
         hidden: widths of the hidden layers.
         bounds: bounds per name (HBV's by default).
+        seed: seed of the spread of the sets.
     """
 
     def __init__(
@@ -112,6 +147,7 @@ class AttributeMLP(nn.Module):
         nmul: int = 1,
         hidden: Sequence[int] = (64, 64),
         bounds: Mapping[str, Bound] | None = None,
+        seed: int = 0,
     ):
         super().__init__()
         self.bounded = _Bounded(names, nmul, bounds)
@@ -122,6 +158,9 @@ class AttributeMLP(nn.Module):
             layers += [nn.Linear(n_in, n_out), nn.Tanh()]
         layers.append(nn.Linear(widths[-1], self.bounded.size))
         self.network = nn.Sequential(*layers)
+        shares = spread_shares((len(self.bounded.names),), nmul, seed)
+        with torch.no_grad():  # logit(1/2) = 0: a single set keeps the default bias
+            layers[-1].bias.add_(self.bounded.raw({}, shares).reshape(-1))
 
     def set_normalisation(self, attributes: Tensor) -> None:
         """Standardise attributes with the mean and spread of ``attributes`` [site, attr]."""
@@ -181,11 +220,11 @@ class SiteParameters(nn.Module):
     Args:
         n_sites: number of sites.
         names: parameter names.
-        nmul: parallel parameter sets per site (e.g. several starts calibrated at once).
-        initial: starting values in physical units (mid-range where not given).
-        spread: standard deviation of random raw offsets between sets (0 for none).
+        nmul: parallel parameter sets per site, calibrated at once (a multi-start): per
+            site, the sets start at :func:`spread_shares` of each range.
+        initial: starting values in physical units for every set (overriding the spread).
         bounds: bounds per name (HBV's by default).
-        seed: seed of the random offsets.
+        seed: seed of the spread.
     """
 
     def __init__(
@@ -194,15 +233,13 @@ class SiteParameters(nn.Module):
         names: Sequence[str],
         nmul: int = 1,
         initial: Mapping[str, float] | None = None,
-        spread: float = 0.0,
         bounds: Mapping[str, Bound] | None = None,
         seed: int = 0,
     ):
         super().__init__()
         self.bounded = _Bounded(names, nmul, bounds)
-        start = self.bounded.raw(dict(initial or {})).reshape(-1)
-        noise = torch.randn(n_sites, start.numel(), generator=torch.Generator().manual_seed(seed))
-        self.raw = nn.Parameter(start + spread * noise)
+        shares = spread_shares((n_sites, len(self.bounded.names)), nmul, seed)
+        self.raw = nn.Parameter(self.bounded.raw(dict(initial or {}), shares).flatten(-2))
 
     def forward(self) -> dict[str, Tensor]:
         return self.bounded.scale(self.raw)

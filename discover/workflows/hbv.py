@@ -32,7 +32,9 @@ class HBVWorkflow(nn.Module):
     """Binds :class:`~discover.models.hbv.HBV` to daily data, parameters and the loss.
 
     Parameters are learned from static attributes (dPL, ``model.parameters: attributes``)
-    or calibrated per site (``site``). A *parameter slot* is a ``model.neural`` entry
+    or calibrated per site (``site``); with ``model.nmul`` > 1 parallel parameter sets,
+    the sets start spread over the bounds (seeded by ``seed``) and the model averages
+    their streamflow. A *parameter slot* is a ``model.neural`` entry
     named after an HBV parameter (e.g. ``fc: {inputs: [soil_depth, forest_fraction]}``):
     that parameter is then computed by its own process over the named site attributes
     (output range: the parameter's bounds unless given), called once per run with
@@ -163,11 +165,15 @@ class HBVWorkflow(nn.Module):
     def _parameter_learner(self, spec: HBVModelConfig) -> nn.Module:
         names = [n for n in self.model.parameter_names() if n not in self.parameter_slots]
         if spec.parameters == "site":
-            return SiteParameters(len(self.sites), names, nmul=spec.nmul)
+            return SiteParameters(len(self.sites), names, nmul=spec.nmul, seed=self.config.seed)
         if not self.attribute_names:
             raise ConfigError("model.parameters: 'attributes' needs static attributes in the data")
         learner = AttributeMLP(
-            len(self.attribute_names), names, nmul=spec.nmul, hidden=spec.parameter_hidden
+            len(self.attribute_names),
+            names,
+            nmul=spec.nmul,
+            hidden=spec.parameter_hidden,
+            seed=self.config.seed,
         )
         learner.set_normalisation(self.attributes)
         return learner

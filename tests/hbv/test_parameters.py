@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
+from discover.config import parse_config
 from discover.models.hbv import HBV
 from discover.models.hbv_processes import HBV_BOUNDS
 from discover.models.parameters import AttributeMLP, ForcingLSTM, SiteParameters
+from discover.workflows.hbv import HBVWorkflow
 
 
 def _inside_bounds(values: dict) -> bool:
@@ -52,12 +56,64 @@ def test_site_parameters_start_where_asked_and_train_the_model(weather_maker):
     assert torch.allclose(values["fc"], torch.full((2, 2), 300.0))
     assert torch.allclose(values["k1"], torch.full((2, 2), 0.1))
     bound = HBV_BOUNDS["beta"]
-    assert torch.allclose(values["beta"], torch.full((2, 2), (bound.low + bound.high) / 2))
+    middle = torch.full((2,), (bound.low + bound.high) / 2)  # the two sets straddle it
+    assert torch.allclose(values["beta"].mean(-1), middle) and values["beta"].std(-1).min() > 1
     forcings = {k: v.float() for k, v in weather_maker(60, 2, seed=1).items()}
     model(forcings, values).streamflow.sum().backward()
     assert calibration.raw.grad is not None and float(calibration.raw.grad.abs().sum()) > 0
-    spread = SiteParameters(2, names, nmul=2, spread=1.0)()
-    assert not torch.allclose(spread["fc"][:, 0], spread["fc"][:, 1])
+
+
+def _shares(values: dict) -> dict:
+    """Each parameter's position within its bounds, in [0, 1]."""
+    return {
+        n: (v - HBV_BOUNDS[n].low) / (HBV_BOUNDS[n].high - HBV_BOUNDS[n].low)
+        for n, v in values.items()
+    }
+
+
+def test_parallel_site_parameter_sets_start_spread_over_the_bounds():
+    names = HBV().parameter_names()
+    shares = _shares(SiteParameters(3, names, nmul=4, seed=5)())
+    slices = torch.tensor([0.125, 0.375, 0.625, 0.875])
+    for name, share in shares.items():  # per site, one set in each quarter of the range
+        assert torch.allclose(share.sort(-1).values, slices.expand(3, 4), atol=1e-5), name
+    orders = torch.stack([share.argsort(-1) for share in shares.values()])
+    assert len({tuple(o.flatten().tolist()) for o in orders}) > 1  # orders differ by parameter
+    again = _shares(SiteParameters(3, names, nmul=4, seed=5)())
+    other = _shares(SiteParameters(3, names, nmul=4, seed=6)())
+    assert all(torch.equal(shares[n], again[n]) for n in names)
+    assert not all(torch.equal(shares[n], other[n]) for n in names)
+    single = _shares(SiteParameters(3, names)())
+    assert all(torch.allclose(v, torch.full((3, 1), 0.5)) for v in single.values())
+    fixed = SiteParameters(3, names, nmul=4, initial={"fc": 300.0})()
+    assert torch.allclose(fixed["fc"], torch.full((3, 4), 300.0))
+
+
+def test_attribute_mlp_parameter_sets_start_spread_over_the_bounds():
+    names = HBV().parameter_names()
+    attributes = torch.randn(5, 3)
+    learner = AttributeMLP(3, names, nmul=4, hidden=(8,), seed=1)
+    learner.set_normalisation(attributes)
+    with torch.no_grad():
+        shares = _shares(learner(attributes))
+    for name, share in shares.items():  # sets keep apart across the range at every site
+        spread = share.max(-1).values - share.min(-1).values
+        assert bool((spread > 0.5).all()), name
+    torch.manual_seed(0)
+    plain = AttributeMLP(3, names, hidden=(8,))
+    torch.manual_seed(0)
+    seeded = AttributeMLP(3, names, hidden=(8,), seed=7)
+    assert torch.equal(plain.network[-1].bias, seeded.network[-1].bias)  # one set: untouched
+
+
+def test_model_output_is_the_mean_of_the_parameter_sets(weather_maker):
+    model = HBV()
+    sets = {n: v.double() for n, v in SiteParameters(2, model.parameter_names(), nmul=3)().items()}
+    forcings = weather_maker(90, 2, seed=2)
+    together = model(forcings, sets).streamflow
+    alone = [model(forcings, {n: v[:, j] for n, v in sets.items()}).streamflow for j in range(3)]
+    assert not torch.allclose(alone[0], alone[1])
+    assert torch.allclose(together, torch.stack(alone).mean(0))
 
 
 def test_bad_learner_settings_are_named():
@@ -70,3 +126,24 @@ def test_bad_learner_settings_are_named():
         learner(torch.ones(3, 5))
     with pytest.raises(ValueError, match="NaN"):
         learner(torch.full((3, 2), float("nan")))
+
+
+@pytest.mark.parametrize("learning", ["site", "attributes"])
+def test_study_parameter_sets_start_apart_and_follow_the_seed(learning):
+    def start(seed: int) -> dict:
+        config = {
+            "seed": seed,
+            "data": {"source": "twin", "sites": 3, "days": 60},
+            "model": {"type": "hbv", "warmup": 10, "nmul": 3, "parameters": learning},
+            "train": {"split": 0.5},
+        }
+        torch.manual_seed(seed)  # as a Study does before it builds the workflow
+        with torch.no_grad():
+            return _shares(HBVWorkflow(parse_config(config), Path(".")).parameters_by_name())
+
+    shares = start(seed=0)
+    for name, share in shares.items():
+        assert bool((share.max(-1).values - share.min(-1).values > 0.4).all()), name
+    again, other = start(seed=0), start(seed=1)
+    assert all(torch.equal(shares[n], again[n]) for n in shares)
+    assert not all(torch.allclose(shares[n], other[n]) for n in shares)
