@@ -1,21 +1,19 @@
 """Data-parallel training: δHBV under DistributedDataParallel (gloo, 2 CPU processes).
 
-Each process takes half of the sites; the averaged gradient must equal the gradient of
-the whole batch computed in one process.
+Each process takes half of the sites (:mod:`discover.fit.distributed`); the averaged
+gradient must equal the gradient of the whole batch computed in one process.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
+import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
+from discover.fit.distributed import data_parallel, run_data_parallel, shard_sites
 from discover.models.hbv import HBV
 from discover.models.parameters import AttributeMLP
 from discover.processes import Neural
@@ -54,21 +52,13 @@ def loss_of(model: nn.Module, attributes, forcings, sites: slice) -> torch.Tenso
     return flow.pow(2).mean()
 
 
-def _worker(rank: int, world: int, port: int, attributes, forcings, out_path: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        model = DistributedDataParallel(build(attributes))
-        share = SITES // world
-        loss_of(model, attributes, forcings, slice(rank * share, (rank + 1) * share)).backward()
-        if rank == 0:
-            torch.save([p.grad for p in model.module.parameters()], out_path)
-    finally:
-        dist.destroy_process_group()
+def _worker(rank: int, world: int, attributes, forcings) -> list[torch.Tensor]:
+    model = data_parallel(build(attributes))
+    loss_of(model, attributes, forcings, shard_sites(SITES, rank, world)).backward()
+    return [p.grad for p in model.module.parameters()]
 
 
-def check_ddp_gradient(out_dir: str) -> None:
+def check_ddp_gradient() -> None:
     """Compare the DDP gradient with the single-process one; raise if they differ."""
     from conftest import make_weather
 
@@ -78,25 +68,36 @@ def check_ddp_gradient(out_dir: str) -> None:
     halves = [slice(0, SITES // 2), slice(SITES // 2, SITES)]
     (sum(loss_of(single, attributes, forcings, h) for h in halves) / 2).backward()
 
-    out_path = os.path.join(out_dir, "grads.pt")
-    port = 29500 + os.getpid() % 1000
-    mp.start_processes(
-        _worker, args=(2, port, attributes, forcings, out_path), nprocs=2, start_method="fork"
-    )
-    distributed = torch.load(out_path)
+    distributed = run_data_parallel(_worker, world_size=2, args=(attributes, forcings), threads=1)
     for mine, theirs in zip(single.parameters(), distributed, strict=True):
         assert torch.allclose(mine.grad, theirs, rtol=1e-4, atol=1e-6)
     assert any(float(g.abs().sum()) > 0 for g in distributed)
 
 
-def test_ddp_gradient_equals_single_process_gradient(tmp_path):
-    # A fresh interpreter: forking a process whose OpenMP pool other tests already
-    # started can deadlock.
-    result = subprocess.run(
-        [sys.executable, __file__, str(tmp_path)], capture_output=True, text=True, timeout=300
-    )
+def test_ddp_gradient_equals_single_process_gradient():
+    # A fresh interpreter runs this file, so that the spawned processes can import
+    # ``_worker`` from it.
+    result = subprocess.run([sys.executable, __file__], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+def test_shards_cover_the_sites_once_and_differ_by_one_at_most():
+    for n_sites, world in [(4, 2), (7, 3), (5, 5)]:
+        shards = [shard_sites(n_sites, rank, world) for rank in range(world)]
+        covered = [site for shard in shards for site in range(n_sites)[shard]]
+        assert covered == list(range(n_sites))
+        sizes = [shard.stop - shard.start for shard in shards]
+        assert max(sizes) - min(sizes) <= 1
+    with pytest.raises(ValueError, match="rank"):
+        shard_sites(4, 2, 2)
+    with pytest.raises(ValueError, match="3 sites among 4"):
+        shard_sites(3, 0, 4)
+
+
+def test_data_parallel_without_a_process_group_says_what_to_do():
+    with pytest.raises(RuntimeError, match="run_data_parallel"):
+        data_parallel(nn.Linear(2, 1))
+
+
 if __name__ == "__main__":
-    check_ddp_gradient(sys.argv[1])
+    check_ddp_gradient()
