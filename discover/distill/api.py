@@ -12,18 +12,13 @@ import sympy
 
 from discover.distill.engines import ENGINES, SearchOptions, get_engine
 from discover.distill.pareto import Candidate, ParetoFront, expression_complexity
-from discover.distill.postprocess import numpy_function, polish, refit_constants
+from discover.distill.postprocess import numpy_function, polish
 from discover.processes.base import OutputRange
 
 log = logging.getLogger(__name__)
 
 OFFLINE_ENGINE = "rational+operon"
 """The engine ``auto`` runs when PySR cannot run."""
-
-PREFILTER_MARGIN = 0.9
-"""Before polishing, a refitted raw candidate is dropped when a simpler one has a loss
-below this fraction of its own (polishing can shrink a bloated but right candidate, so
-plain dominance would drop too much)."""
 
 
 def symbolic_fit(
@@ -148,20 +143,18 @@ def _polish_all(
     tolerance: float,
     engine: str,
 ) -> list[Candidate]:
-    """Refit every raw candidate, drop the clearly dominated ones, polish the rest."""
-    scored = []
+    """Polish every distinct raw candidate; the Pareto filter comes after.
+
+    Candidates are compared only once polished: merging and rounding constants can shrink
+    a bloated but right candidate (``1.06*x**0.998*y**0.5`` to ``x*sqrt(y)``) below a
+    simpler-looking one, so screening raw complexities would drop it.
+    """
+    candidates, seen = [], set()
     for expr in raw:
-        refitted, loss = refit_constants(expr, names, X, y)
-        if np.isfinite(loss):
-            scored.append((expression_complexity(refitted), loss, refitted))
-    scored.sort(key=lambda item: (item[0], item[1]))
-    kept, best_so_far = [], np.inf
-    for _complexity, loss, expr in scored:
-        if loss < best_so_far / PREFILTER_MARGIN:
-            kept.append(expr)
-        best_so_far = min(best_so_far, loss)
-    candidates = []
-    for expr in kept:
+        key = sympy.srepr(expr)
+        if key in seen:
+            continue
+        seen.add(key)
         polished = polish(expr, names, X, y, tolerance)
         if polished is None or not _within(polished[0], names, X, output_range):
             continue

@@ -80,3 +80,18 @@ def test_registered_and_part_of_the_offline_combination(power_law):
     assert exact, f"no exact candidate on the front:\n{front}"
     _, exponents = power_law(exact[0].expression)
     assert exponents == pytest.approx({"pet": 1.0, "wetness": 0.5}, abs=1e-3)
+
+
+def test_a_near_integer_exponent_is_also_offered_fixed_at_the_integer():
+    rng = np.random.default_rng(6)
+    X = np.column_stack([rng.uniform(0.1, 6.0, 800), rng.uniform(0.05, 1.0, 800)])
+    # a demand times a wetness power, blurred so that the free fit of pet's exponent is not 1
+    y = X[:, 0] * X[:, 1] ** 0.6 * (1.0 + 0.05 * np.sin(3.0 * X[:, 0]))
+    found = get_engine("powerlaw").search(X, y, ["pet", "sw"], SearchOptions())
+    pet, sw = sympy.symbols("pet sw", real=True)
+    free = [e for e in found if e.has(pet) and e.has(sw) and len(e.atoms(sympy.Float)) == 3]
+    fixed = [e for e in found if e.has(pet) and e.has(sw) and e.as_coeff_exponent(pet)[1] == 1]
+    assert free and fixed
+    exponent = fixed[0].as_coeff_exponent(sw)[1]
+    assert exponent == pytest.approx(0.6, abs=0.05)
+    assert len(fixed[0].atoms(sympy.Float)) == 2  # the scale and sw's exponent

@@ -7,6 +7,9 @@ a demand limited by ``pet·SW^b``). This engine fits, for every subset of the in
   samples where ``y`` and the subset's inputs are positive (each sample weighted by ``y``
   so that errors count as on ``y``), then refined by nonlinear least squares on ``y``
   over every sample (an input that is zero somewhere then keeps a positive exponent);
+- the same power law with the exponents that lie near a non-zero integer fixed at it
+  (``pet^0.97·SW^0.56`` also as ``c·pet·SW^b``, refitted): a proportionality blurred by
+  the samples is then as short as it should be;
 - ``c0 + c·Π x_i^b_i`` (a power law over an offset) and ``c1·Π x_i^a_i + c2·Π x_i^b_i``
   (two power laws of the same inputs), refined by nonlinear least squares from the
   single power law.
@@ -32,6 +35,9 @@ POSITIVE_SHARE = 0.9
 
 MAX_EXPONENT = 8.0
 """Exponents are kept within ``±MAX_EXPONENT`` (larger ones overflow and mean nothing)."""
+
+INTEGER_DISTANCE = 0.1
+"""An exponent this close to a non-zero integer is also tried fixed at that integer."""
 
 MIN_GAIN = 0.05
 """A form with an offset or a second term is kept only when it lowers the single power
@@ -107,8 +113,36 @@ class _Shape:
         return low, -low
 
 
+class _FixedPower:
+    """``c·Π x_i^b_i`` with the exponents in ``fixed`` (input position → integer) held."""
+
+    def __init__(self, symbols: Sequence[sympy.Symbol], fixed: dict[int, int]):
+        self.symbols, self.fixed = list(symbols), fixed
+        self.free = [i for i in range(len(symbols)) if i not in fixed]
+
+    def exponents(self, theta: np.ndarray) -> np.ndarray:
+        full = np.zeros(len(self.symbols))
+        full[list(self.fixed)] = list(self.fixed.values())
+        full[self.free] = theta[1:]
+        return full
+
+    def predict(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
+        return theta[0] * _powers(X, self.exponents(theta))
+
+    def expression(self, theta: np.ndarray) -> sympy.Expr:
+        powers = [
+            s ** sympy.Integer(self.fixed[i]) if i in self.fixed else s ** sympy.Float(b)
+            for i, (s, b) in enumerate(zip(self.symbols, self.exponents(theta), strict=True))
+        ]
+        return sympy.Float(theta[0]) * sympy.Mul(*powers)
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        low = np.r_[-np.inf, np.full(len(self.free), -MAX_EXPONENT)]
+        return low, -low
+
+
 def _refine(
-    shape: _Shape, theta: np.ndarray, X: np.ndarray, y: np.ndarray
+    shape: _Shape | _FixedPower, theta: np.ndarray, X: np.ndarray, y: np.ndarray
 ) -> tuple[np.ndarray, float] | None:
     """Nonlinear least squares on ``y`` from ``theta``; the fitted vector and its MSE."""
     low, high = shape.bounds()
@@ -171,6 +205,11 @@ class PowerLawEngine:
             singles[subset] = self._fit_single(X[:, list(subset)], target, symbols, subset)
         found = [expr for expr, _ in singles.values() if expr is not None]
         for subset, (expr, theta) in singles.items():
+            if expr is not None:
+                found += self._fit_integer_exponents(
+                    X[:, list(subset)], target, symbols, subset, theta
+                )
+        for subset, (expr, theta) in singles.items():
             if expr is None or not two_terms:
                 continue
             if deadline is not None and time.monotonic() > deadline:
@@ -194,6 +233,34 @@ class PowerLawEngine:
         if single is None:
             return None, None
         return power.expression(single[0]), single
+
+    def _fit_integer_exponents(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        symbols: Sequence[sympy.Symbol],
+        subset: tuple[int, ...],
+        single: tuple[np.ndarray, float],
+    ) -> list[sympy.Expr]:
+        """The power law ``single`` = (vector, loss) with every non-empty set of its
+        near-integer exponents (see ``INTEGER_DISTANCE``) fixed at their integers."""
+        exponents = single[0][1:]
+        nearest = np.round(exponents)
+        near = [
+            i
+            for i, (b, n) in enumerate(zip(exponents, nearest, strict=True))
+            if n != 0 and 0 < abs(b - n) <= INTEGER_DISTANCE
+        ]
+        chosen = [symbols[j] for j in subset]
+        found = []
+        for size in range(1, len(near) + 1):
+            for fixed in itertools.combinations(near, size):
+                shape = _FixedPower(chosen, {i: int(nearest[i]) for i in fixed})
+                start = np.r_[single[0][0], exponents[shape.free]]
+                refined = _refine(shape, start, X, y)
+                if refined is not None:
+                    found.append(shape.expression(refined[0]))
+        return found
 
     def _fit_two_terms(
         self,
