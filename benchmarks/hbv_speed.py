@@ -4,7 +4,9 @@ Setting: 100 sites × 16 parameter sets, 365 and 730 days, routing on, float32, 
 2 threads, ``OMP_WAIT_POLICY=PASSIVE``. Each figure is the best of ``--repeats`` runs.
 hydrodl2 is never a dependency of discover: it is looked up in a separate virtual
 environment (``$HYDRODL2_PYTHON``, else /work/hydrodl2-venv/bin/python) and run in a
-subprocess; without it, only discover's figures are printed.
+subprocess; without it, only discover's figures are printed. A neural evapotranspiration
+slot is timed too: its extra cost over the textbook model beside its network alone, once
+without and once with gradients to the network's inputs (which the model needs).
 
     python benchmarks/hbv_speed.py [--repeats 3]
 
@@ -96,11 +98,13 @@ def time_model(model: HBV, days: int, repeats: int) -> tuple[float, float]:
     return best[0], best[1]
 
 
-def time_network(network: Neural, days: int, repeats: int) -> float:
-    """Best forward+backward seconds of the slot's network alone, called once per day."""
-    inputs = [torch.rand(SITES, NMUL) for _ in network.inputs]
+def time_network(network: Neural, days: int, repeats: int, input_grad: bool = False) -> float:
+    """Best forward+backward seconds of the slot's network alone, called once per day on
+    [SITES, NMUL] inputs; with ``input_grad`` the backward pass also reaches the inputs,
+    as it must inside the model (soil wetness depends on the parameters)."""
     best = float("inf")
     for _ in range(repeats):
+        inputs = [torch.rand(SITES, NMUL, requires_grad=input_grad) for _ in network.inputs]
         network.zero_grad()
         t0 = time.perf_counter()
         total = sum(network.evaluate(inputs).sum() for _ in range(days))
@@ -152,10 +156,12 @@ def main(argv: list[str] | None = None) -> None:
     days = DAYS[0]
     with_network = sum(time_model(neural_model, days, args.repeats))
     alone = time_network(network, days, args.repeats)
+    alone_input_grad = time_network(network, days, args.repeats, input_grad=True)
     extra = with_network - sum(ours[days])
     print(
         f"neural evapotranspiration slot (MLP 32x32), {days} days: model {with_network:.3f} s, "
-        f"extra over textbook {extra:.3f} s, network alone {alone:.3f} s"
+        f"extra over textbook {extra:.3f} s, network alone {alone:.3f} s "
+        f"({alone_input_grad:.3f} s with gradients to its inputs, as in the model)"
     )
 
     total = {days: sum(ours[days]) for days in DAYS}
