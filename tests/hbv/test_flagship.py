@@ -53,9 +53,32 @@ def test_reinserted_equation_beats_the_textbook_on_held_out_data(run):
 
 
 @pytest.mark.slow
+def test_the_planted_form_is_on_the_front(run, power_law):
+    entry = json.loads((run / "equations.json").read_text())["evapotranspiration"]
+    bic = json.loads((run / "provenance.json").read_text())["engines"]["evapotranspiration"]
+    for candidate, score in zip(entry["pareto"], bic.get("bic", []), strict=False):
+        print(f"BIC {score:12.1f}  {candidate['expression']}")
+    laws = []
+    for candidate in entry["pareto"]:
+        try:
+            constant, exponents = power_law(parse_expression(candidate["expression"], NAMES))
+        except AssertionError:  # not a product of powers
+            continue
+        if set(exponents) == set(NAMES):
+            laws.append(exponents)
+    assert laws, "no power law of both inputs on the front"
+    assert any(
+        e["pet"] == pytest.approx(1.0, abs=0.05)
+        and e["soil_wetness"] == pytest.approx(0.5, abs=0.1)
+        for e in laws
+    ), laws
+
+
+@pytest.mark.slow
 @pytest.mark.xfail(
-    reason="the selected equation is close to the truth (grid R² 0.986) but not of its form "
-    "(SW·exp(-SW) instead of √SW); see case_studies/hbv_et_twin/README.md",
+    reason="c·pet·SW^b is on the front, but BIC after a 5-step refit of each candidate in the "
+    "network-trained model prefers rational-exponential forms; trained from scratch the power "
+    "law has the lowest BIC (see case_studies/hbv_et_twin/README.md)",
     strict=False,
 )
 def test_selected_equation_has_the_planted_form_and_values(run, power_law):
@@ -66,9 +89,13 @@ def test_selected_equation_has_the_planted_form_and_values(run, power_law):
     assert set(exponents) == set(NAMES)
     assert exponents["pet"] == pytest.approx(1.0, abs=0.05)
     assert exponents["soil_wetness"] == pytest.approx(0.5, rel=0.1)
-    # close to the truth on a fresh uniform grid over the visited range
+    # close to the truth on a fresh uniform grid over the visited wetness and up to 1.5 x
+    # the largest visited pet (an extrapolation)
     visited = xr.open_dataset(run / "slots" / "evapotranspiration.nc")
-    axes = [np.linspace(float(visited[n].min()), float(visited[n].max()), 40) for n in NAMES]
+    axes = [
+        np.linspace(0.0, 1.5 * float(visited["pet"].max()), 40),
+        np.linspace(float(visited["soil_wetness"].min()), float(visited["soil_wetness"].max()), 40),
+    ]
     grid = np.column_stack([a.ravel() for a in np.meshgrid(*axes)])
     truth = numpy_function(parse_expression(PLANTED, NAMES), NAMES)(grid)
     found = numpy_function(refitted, NAMES)(grid)
