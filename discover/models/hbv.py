@@ -20,8 +20,9 @@ clipped into it.)
 
 Speed: the daily loop is the hot path. Forcings and dynamic parameters are split into
 days once (``unbind``), slots that see no state (e.g. textbook snowmelt) are evaluated
-once over the whole series, outputs are stacked once after the loop, and routing is a
-convolution over the whole series, so the cost grows linearly with the number of days.
+once over the whole series, runoff is stacked once after the loop (other fluxes and the
+states only when read), and routing is a convolution over the whole series, so the cost
+grows linearly with the number of days.
 Python's cyclic garbage collector is paused during the loop (it would rescan the
 thousands of tensors the loop keeps alive every few days).
 
@@ -36,7 +37,7 @@ Example::
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -85,12 +86,15 @@ class HBVOutput:
         streamflow: routed runoff, mean over parameter sets, [time, site] mm/day.
         fluxes: each name of :data:`FLUXES` → [time, site, nmul] mm/day (before routing).
         states: each storage of ``STATES`` at the end of each day → [time, site, nmul] mm.
+
+    ``fluxes`` and ``states`` are read-only mappings whose series are stacked from the
+    daily values when first read, so a run that only needs streamflow never copies them.
         initial_states: storages at the start of the output period → [site, nmul] mm.
     """
 
     streamflow: Tensor
-    fluxes: dict[str, Tensor]
-    states: dict[str, Tensor]
+    fluxes: Mapping[str, Tensor]
+    states: Mapping[str, Tensor]
     initial_states: dict[str, Tensor]
 
     def storage(self) -> Tensor:
@@ -218,12 +222,23 @@ class HBV(HybridModel):
                     state, fluxes = self._step(state, values, plan)
                 records.append((*fluxes, *state))
 
-        columns = [torch.stack(column) for column in zip(*records, strict=True)]
-        flux = {name: series[name].expand(shape) for name in ("rain", "snowfall")}
-        flux.update(zip(STEP_FLUXES, columns[: len(STEP_FLUXES)], strict=True))
-        flux["runoff"] = flux["quickflow"] + flux["baseflow"]
-        states = dict(zip(STATES, columns[len(STEP_FLUXES) :], strict=True))
-        runoff = flux["runoff"]
+        quick, base = (_stack(records, STEP_FLUXES.index(n)) for n in ("quickflow", "baseflow"))
+        runoff = quick + base
+        fluxes = _Series(
+            records[warmup:],
+            FLUXES,
+            column=STEP_FLUXES.index,
+            ready={
+                "rain": series["rain"].expand(shape)[warmup:],
+                "snowfall": series["snowfall"].expand(shape)[warmup:],
+                "quickflow": quick[warmup:],
+                "baseflow": base[warmup:],
+                "runoff": runoff[warmup:],
+            },
+        )
+        states = _Series(
+            records[warmup:], STATES, column=lambda n: len(STEP_FLUXES) + STATES.index(n)
+        )
         if self.routing:
             weights = unit_hydrograph(
                 self.slots["routing"], static["route_shape"], static["route_scale"], self.route_days
@@ -231,8 +246,8 @@ class HBV(HybridModel):
             runoff = route(runoff, weights)
         return HBVOutput(
             streamflow=runoff[warmup:].mean(-1),
-            fluxes={name: flux[name][warmup:] for name in FLUXES},
-            states={name: value[warmup:] for name, value in states.items()},
+            fluxes=fluxes,
+            states=states,
             initial_states=start,
         )
 
@@ -361,6 +376,38 @@ class _Plan:
         """Outflow of slot ``name`` from ``storage``, limited to it: (outflow, new storage)."""
         outflow = self.demand(name, values).clamp(max=storage)
         return outflow, storage - outflow
+
+
+def _stack(days: Sequence[tuple[Tensor, ...]], column: int) -> Tensor:
+    """One column of the daily records stacked over time: [time, site, nmul]."""
+    return torch.stack([day[column] for day in days])
+
+
+class _Series(Mapping[str, Tensor]):
+    """Named series [time, site, nmul] stacked from daily records when first read."""
+
+    def __init__(
+        self,
+        days: Sequence[tuple[Tensor, ...]],
+        names: tuple[str, ...],
+        column: Callable[[str], int],
+        ready: Mapping[str, Tensor] | None = None,
+    ):
+        self._days, self._names, self._column = days, names, column
+        self._stacked = dict(ready or {})
+
+    def __getitem__(self, name: str) -> Tensor:
+        if name not in self._stacked:
+            if name not in self._names:
+                raise KeyError(f"no series {name!r}; there are {list(self._names)}")
+            self._stacked[name] = _stack(self._days, self._column(name))
+        return self._stacked[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 @contextmanager
