@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -177,8 +177,10 @@ class RunWriter:
         result: FitResult | None,
         fronts: Mapping[str, ParetoFront],
         failures: Mapping[str, str],
+        skipped_tests: Sequence[str] = (),
     ) -> None:
-        """``provenance.json``: versions, seed, config hash, timings and engines."""
+        """``provenance.json``: versions, seed, config hash, timings, engines, and why any
+        paired test could not be made (``skipped_tests``)."""
         training = {k: v for k, v in (result.as_dict() if result else {}).items() if k != "history"}
         engines: dict[str, Any] = {
             slot: {"engine": front.engine, **front.metadata} for slot, front in fronts.items()
@@ -198,6 +200,7 @@ class RunWriter:
                 "timings_s": dict(timings),
                 "training": training,
                 "engines": engines,
+                "skipped_tests": list(skipped_tests),
             },
         )
 

@@ -64,6 +64,7 @@ class Study:
         self.fronts: dict[str, ParetoFront] = {}
         self.rankings: dict[str, tuple[InputRanking, list[str]]] = {}
         self.failures: dict[str, str] = {}
+        self.skipped_tests: list[str] = []
         self.simulations: dict[str, np.ndarray] = {}
         self.variant_slots: dict[str, dict[str, Process]] = {}
         self.site_fold_simulations: dict[str, np.ndarray] = {}
@@ -416,6 +417,7 @@ class Study:
                     )
             except ValueError as err:
                 log.warning("no paired test for %s on %s: %s", variable, split, err)
+                self.skipped_tests.append(f"{variable} on split {split!r}: {err}")
                 continue
             tables.append(result.assign(split=split, variable=variable))
         return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
@@ -482,9 +484,23 @@ class Study:
             splits = ["val", "sites"] if self.site_fold_simulations else ["val"]
             writer.comparisons(pd.concat([self.compare(s, table) for s in splits]))
             writer.checks(self.physical_checks())
-        writer.provenance(self.config, self.timings, self.fit_result, self.fronts, self.failures)
+        writer.provenance(
+            self.config,
+            self.timings,
+            self.fit_result,
+            self.fronts,
+            self.failures,
+            self.skipped_tests,
+        )
         self.report()
-        writer.provenance(self.config, self.timings, self.fit_result, self.fronts, self.failures)
+        writer.provenance(
+            self.config,
+            self.timings,
+            self.fit_result,
+            self.fronts,
+            self.failures,
+            self.skipped_tests,
+        )
         return metrics
 
     def _distill_all(self, writer: RunWriter) -> None:

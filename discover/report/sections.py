@@ -318,7 +318,10 @@ def hypothesis_tests(ctx: Context) -> Section:
             ),
             tables.hypotheses_table(run.hypotheses),
         ]
-    if run.comparisons is None:
+    skipped = (run.provenance or {}).get("skipped_tests") or []
+    if run.comparisons is None and skipped:
+        blocks.append(Notice("No paired test could be made. " + "; ".join(map(str, skipped))))
+    elif run.comparisons is None:
         blocks.append(_missing(ctx, "comparisons.csv"))
     elif run.comparisons.empty:
         blocks.append(Notice("comparisons.csv has no rows: no pair of variants was compared."))
