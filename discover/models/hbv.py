@@ -20,11 +20,11 @@ clipped into it.)
 
 Speed: the daily loop is the hot path. Forcings and dynamic parameters are split into
 days once (``unbind``), slots that see no state (e.g. textbook snowmelt) are evaluated
-once over the whole series, runoff is stacked once after the loop (other fluxes and the
-states only when read), and routing is a convolution over the whole series, so the cost
-grows linearly with the number of days.
-Python's cyclic garbage collector is paused during the loop (it would rescan the
-thousands of tensors the loop keeps alive every few days).
+once over the whole series, quick and base flow are stacked once after the loop (other
+fluxes and the states only when read), and routing is a convolution over the whole
+series, so the cost grows linearly with the number of days.
+Python's cyclic garbage collector is paused during a run (it would rescan the thousands
+of tensors a run keeps alive every few days).
 
 Example::
 
@@ -175,6 +175,17 @@ class HBV(HybridModel):
             initial_states: storages [site, nmul] (or broadcastable) at the first day;
                 when not given, zero, or spun up over the warm-up days with ``spinup``.
         """
+        with _collector_paused():
+            return self._simulate(forcings, parameters, warmup, initial_states)
+
+    def _simulate(
+        self,
+        forcings: Mapping[str, Tensor],
+        parameters: Mapping[str, Tensor],
+        warmup: int,
+        initial_states: Mapping[str, Tensor] | None,
+    ) -> HBVOutput:
+        """The body of :meth:`forward`."""
         precipitation, temperature, pet = _check_forcings(forcings)
         steps, sites = precipitation.shape
         if not 0 <= warmup < steps:
@@ -209,18 +220,17 @@ class HBV(HybridModel):
         state = _initial_states(initial_states, (sites, nmul), precipitation)
         records: list[tuple[Tensor, ...]] = []
         start: dict[str, Tensor] = {}
-        with _collector_paused():
-            for t in range(steps):
-                if t == warmup:
-                    start = dict(zip(STATES, state, strict=True))
-                values = dict(static)
-                for name, value in per_step.items():
-                    values[name] = value[t]
-                with torch.set_grad_enabled(
-                    torch.is_grad_enabled() and (t >= warmup or self.warmup_grad)
-                ):
-                    state, fluxes = self._step(state, values, plan)
-                records.append((*fluxes, *state))
+        for t in range(steps):
+            if t == warmup:
+                start = dict(zip(STATES, state, strict=True))
+            values = dict(static)
+            for name, value in per_step.items():
+                values[name] = value[t]
+            with torch.set_grad_enabled(
+                torch.is_grad_enabled() and (t >= warmup or self.warmup_grad)
+            ):
+                state, fluxes = self._step(state, values, plan)
+            records.append((*fluxes, *state))
 
         quick, base = (_stack(records, STEP_FLUXES.index(n)) for n in ("quickflow", "baseflow"))
         runoff = quick + base
