@@ -89,6 +89,10 @@ def test_warmup_drops_leading_days_and_carries_states(weather_maker, parameter_m
     assert torch.allclose(later.streamflow, full.streamflow[30:])
     assert torch.allclose(later.states["soil_moisture"], full.states["soil_moisture"][30:])
     assert torch.allclose(later.initial_states["lower_zone"], full.states["lower_zone"][29])
+    assert list(later.fluxes) == list(FLUXES) and list(later.states) == list(STATES)
+    assert all(later.fluxes[name].shape == (70, 2, 3) for name in FLUXES)
+    with pytest.raises(KeyError, match="no series 'interception'"):
+        later.fluxes["interception"]
 
 
 def test_warmup_runs_without_gradient_unless_asked(weather_maker, parameter_maker):
