@@ -1,11 +1,13 @@
 """Forward+backward time of discover's HBV beside hydrodl2's HBV, measured in the same run.
 
 Setting: 100 sites × 16 parameter sets, 365 and 730 days, routing on, float32, CPU,
-2 threads, ``OMP_WAIT_POLICY=PASSIVE``. Each figure is the best of ``--repeats`` runs.
-hydrodl2 is never a dependency of discover: it is looked up in a separate virtual
-environment (``$HYDRODL2_PYTHON``, else /work/hydrodl2-venv/bin/python) and run in a
-subprocess; without it, only discover's figures are printed. A neural evapotranspiration
-slot is timed too: its extra cost over the textbook model beside its network alone, once
+2 threads, ``OMP_WAIT_POLICY=PASSIVE``. discover's and hydrodl2's runs alternate in
+``--repeats`` rounds, each side after one untimed warm-up run, so that a busy machine
+slows both alike; each figure is the best over the rounds. hydrodl2 is never a dependency
+of discover: it is looked up in a separate virtual environment (``$HYDRODL2_PYTHON``,
+else /work/hydrodl2-venv/bin/python) and run in a subprocess per round; without it, only
+discover's figures are printed. A neural evapotranspiration slot is timed too, in the
+same rounds: its extra cost over the textbook model beside its network alone, once
 without and once with gradients to the network's inputs (which the model needs).
 
     python benchmarks/hbv_speed.py [--repeats 3]
@@ -45,7 +47,7 @@ model = load_model("hbv")(
     device=torch.device("cpu"),
 )
 result = {{}}
-for days in {days}:
+for days in {days}:  # the first run of each length is an untimed warm-up
     gen = torch.Generator().manual_seed(0)
     x = torch.stack([
         torch.rand(days, {sites}, generator=gen) ** 3 * 20,
@@ -53,7 +55,7 @@ for days in {days}:
         torch.rand(days, {sites}, generator=gen) * 4,
     ], -1)
     best = [float("inf"), float("inf")]
-    for _ in range({repeats}):
+    for run in range({repeats} + 1):
         raw = torch.randn(days, {sites}, model.learnable_param_count, generator=gen)
         raw.requires_grad_(True)
         t0 = time.perf_counter()
@@ -61,7 +63,8 @@ for days in {days}:
         t1 = time.perf_counter()
         q.sum().backward()
         t2 = time.perf_counter()
-        best = [min(best[0], t1 - t0), min(best[1], t2 - t1)]
+        if run > 0:
+            best = [min(best[0], t1 - t0), min(best[1], t2 - t1)]
     result[days] = best
 print(json.dumps(result))
 """
@@ -113,12 +116,18 @@ def time_network(network: Neural, days: int, repeats: int, input_grad: bool = Fa
     return best
 
 
-def time_hydrodl2(repeats: int) -> dict[int, list[float]] | None:
-    """hydrodl2's figures from its own environment, or ``None`` when it is not installed."""
+def hydrodl2_python() -> str | None:
+    """The interpreter of hydrodl2's environment, or ``None`` (saying so) without it."""
     python = os.environ.get("HYDRODL2_PYTHON", DEFAULT_HYDRODL2)
     if not Path(python).exists():
         print(f"hydrodl2 not installed (no interpreter at {python}; set HYDRODL2_PYTHON)")
         return None
+    return python
+
+
+def time_hydrodl2(python: str, repeats: int) -> dict[int, tuple[float, float]] | None:
+    """hydrodl2's best forward and backward seconds per length, from its own environment,
+    or ``None`` (saying why) when it fails to run."""
     script = HYDRODL2_SCRIPT.format(
         threads=THREADS, nmul=NMUL, days=list(DAYS), sites=SITES, repeats=repeats
     )
@@ -130,44 +139,61 @@ def time_hydrodl2(repeats: int) -> dict[int, list[float]] | None:
         print(f"hydrodl2 failed to run:\n{done.stderr[-2000:]}")
         return None
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    return {int(days): times for days, times in result.items()}
+    return {int(days): (times[0], times[1]) for days, times in result.items()}
+
+
+def best(old: tuple[float, float] | None, new: tuple[float, float]) -> tuple[float, float]:
+    """Least forward and least backward seconds of two measurements."""
+    return new if old is None else (min(old[0], new[0]), min(old[1], new[1]))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3, help="runs per figure (best kept)")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds (best kept)")
     args = parser.parse_args(argv)
     torch.set_num_threads(THREADS)
     print(f"{SITES} sites x {NMUL} parameter sets, float32, {THREADS} threads, CPU")
 
-    ours = {days: time_model(HBV(), days, args.repeats) for days in DAYS}
-    theirs = time_hydrodl2(args.repeats)
-    print(f"{'days':>5} {'model':>9} {'forward s':>10} {'backward s':>11} {'total s':>8}")
-    for days in DAYS:
-        rows = [("discover", ours[days])]
-        if theirs is not None:
-            rows.append(("hydrodl2", theirs[days]))
-        for name, (fwd, bwd) in rows:
-            print(f"{days:>5} {name:>9} {fwd:>10.3f} {bwd:>11.3f} {fwd + bwd:>8.3f}")
-
-    neural_model = HBV()
+    textbook, neural_model = HBV(), HBV()
     network = Neural(["pet", "soil_wetness"], ">=0", hidden=(32, 32))
     neural_model.set_slot("evapotranspiration", network)
     days = DAYS[0]
-    with_network = sum(time_model(neural_model, days, args.repeats))
-    alone = time_network(network, days, args.repeats)
-    alone_input_grad = time_network(network, days, args.repeats, input_grad=True)
-    extra = with_network - sum(ours[days])
+    for length in DAYS:  # untimed warm-up
+        time_model(textbook, length, 1)
+    time_model(neural_model, days, 1)
+    python = hydrodl2_python()
+    ours: dict[int, tuple[float, float]] = {}
+    theirs: dict[int, tuple[float, float]] | None = {} if python else None
+    neural = {"model": float("inf"), "alone": float("inf"), "input_grad": float("inf")}
+    for _ in range(args.repeats):
+        for length in DAYS:
+            ours[length] = best(ours.get(length), time_model(textbook, length, 1))
+        neural["model"] = min(neural["model"], sum(time_model(neural_model, days, 1)))
+        neural["alone"] = min(neural["alone"], time_network(network, days, 1))
+        grad = time_network(network, days, 1, input_grad=True)
+        neural["input_grad"] = min(neural["input_grad"], grad)
+        if python is not None and theirs is not None:
+            run = time_hydrodl2(python, 1)
+            theirs = None if run is None else {n: best(theirs.get(n), run[n]) for n in DAYS}
+
+    print(f"{'days':>5} {'model':>9} {'forward s':>10} {'backward s':>11} {'total s':>8}")
+    for length in DAYS:
+        rows = [("discover", ours[length])]
+        if theirs is not None:
+            rows.append(("hydrodl2", theirs[length]))
+        for name, (fwd, bwd) in rows:
+            print(f"{length:>5} {name:>9} {fwd:>10.3f} {bwd:>11.3f} {fwd + bwd:>8.3f}")
+    extra = neural["model"] - sum(ours[days])
     print(
-        f"neural evapotranspiration slot (MLP 32x32), {days} days: model {with_network:.3f} s, "
-        f"extra over textbook {extra:.3f} s, network alone {alone:.3f} s "
-        f"({alone_input_grad:.3f} s with gradients to its inputs, as in the model)"
+        f"neural evapotranspiration slot (MLP 32x32), {days} days: model {neural['model']:.3f} s, "
+        f"extra over textbook {extra:.3f} s, network alone {neural['alone']:.3f} s "
+        f"({neural['input_grad']:.3f} s with gradients to its inputs, as in the model)"
     )
 
-    total = {days: sum(ours[days]) for days in DAYS}
+    total = {length: sum(ours[length]) for length in DAYS}
     ratio = total[DAYS[1]] / total[DAYS[0]]
     if theirs is None:
-        print(f"speedup n/a (hydrodl2 not installed), time ratio 730/365 {ratio:.2f}")
+        print(f"speedup n/a (hydrodl2 did not run), time ratio 730/365 {ratio:.2f}")
         return
     speedup = sum(theirs[DAYS[0]]) / total[DAYS[0]]
     print(f"speedup {speedup:.1f}x vs hydrodl2 at 365 days, time ratio 730/365 {ratio:.2f}")
