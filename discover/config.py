@@ -172,7 +172,12 @@ class DistillConfig(_Strict):
     """Drop inputs whose share of mean |SHAP| is below this before regression (None: keep all)."""
     selection: Literal["bic", "front"] = "bic"
     selection_refit_steps: int = Field(default=20, ge=0)
-    """L-BFGS steps refitting each candidate's constants on the data before its BIC."""
+    """L-BFGS steps refitting each candidate on the data before its BIC."""
+    selection_refit: Literal["constants", "all"] = "constants"
+    """What that refit adjusts: the candidate's constants, or also everything else the model
+    trains (the other networks and parameters, put back afterwards), as ``reinsert.refit:
+    all`` will once the candidate is reinserted. With ``all``, a candidate does not win
+    merely by mimicking the network that the rest of the model co-adapted with."""
     """``bic``: put each candidate into the model and pick the lowest BIC on the training
     data; ``front``: the symbolic-regression engine's own rule on the probed samples."""
     options: dict[str, Any] = Field(default_factory=dict)

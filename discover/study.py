@@ -235,11 +235,18 @@ class Study:
         of ``slot``, fits the training data: the lowest Bayesian information criterion
         ``n ln(mse) + k ln(n)`` (``n`` observations, ``k`` fitted constants) wins.
 
-        Each candidate's constants are first refitted on the data with a few L-BFGS
-        steps. A network is a near-exact target, so rules on the probed samples alone
+        Each candidate is first refitted on the data with a few L-BFGS steps: its
+        constants, or with ``distill.selection_refit: all`` the whole model (put back
+        afterwards). A network is a near-exact target, so rules on the probed samples alone
         favour the most complex candidates; the data decide what their detail is worth.
         """
+        settings = self.config.distill
         original = self.model.slots[slot]
+        own = {id(p) for p in original.parameters()}
+        others = [p for p in self.workflow.parameters() if p.requires_grad and id(p) not in own]
+        if settings.selection_refit == "constants":
+            others = []
+        saved = [p.detach().clone() for p in others]
         n = int(np.isfinite(self.workflow.observed[self.workflow.split_slices()["train"]]).sum())
         scores = []
         try:
@@ -248,11 +255,16 @@ class Study:
                     candidate.expression, original.inputs, output_range=original.output_range
                 ).to(dtype=self.workflow.dtype, device=self.workflow.device)
                 self.model.set_slot(slot, process)
+                trainable = [p for p in process.parameters() if p.requires_grad] + others
                 try:
-                    mse = self._refitted_loss(process, self.config.distill.selection_refit_steps)
+                    mse = self._refitted_loss(trainable, settings.selection_refit_steps)
                 except Exception as err:  # a candidate that cannot be simulated loses
                     log.warning("%s: candidate %s fails in the model: %s", slot, candidate, err)
                     mse = np.nan
+                finally:
+                    with torch.no_grad():
+                        for parameter, value in zip(others, saved, strict=True):
+                            parameter.copy_(value)
                 k = process.module.constants.numel()
                 scores.append(n * np.log(mse) + k * np.log(n) if mse > 0 else np.inf)
         finally:
@@ -266,15 +278,14 @@ class Study:
         metadata = {**front.metadata, "selection_rule": rule, "bic": [float(b) for b in scores]}
         return ParetoFront(front.candidates, front.inputs, front.engine, best, metadata)
 
-    def _refitted_loss(self, process: Process, steps: int) -> float:
-        """Training loss of the model after a few L-BFGS steps on ``process``'s constants.
+    def _refitted_loss(self, parameters: list[torch.Tensor], steps: int) -> float:
+        """Training loss of the model after a few L-BFGS steps on ``parameters``.
 
-        Constants stay as they were when those steps do not lower the loss (a refit that
+        They stay as they were when those steps do not lower the loss (a refit that
         wanders off or turns non-finite must not make a good candidate look bad).
         """
         with torch.no_grad():
             before = float(self.workflow.loss("train"))
-        parameters = [p for p in process.parameters() if p.requires_grad]
         if not parameters or steps <= 0:
             return before
         saved = [p.detach().clone() for p in parameters]

@@ -43,5 +43,5 @@ def test_selection_refit_that_does_not_help_keeps_the_constants(lv_case, monkeyp
                     parameter.fill_(50.0)
 
     monkeypatch.setattr("discover.study.lbfgs_step", wander_off)
-    assert study._refitted_loss(process, steps=5) == pytest.approx(before)
+    assert study._refitted_loss(list(process.parameters()), steps=5) == pytest.approx(before)
     torch.testing.assert_close(process.module.constants.detach(), constants)
