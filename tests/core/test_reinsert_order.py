@@ -45,3 +45,17 @@ def test_selection_refit_that_does_not_help_keeps_the_constants(lv_case, monkeyp
     monkeypatch.setattr("discover.study.lbfgs_step", wander_off)
     assert study._refitted_loss(list(process.parameters()), steps=5) == pytest.approx(before)
     torch.testing.assert_close(process.module.constants.detach(), constants)
+
+
+def test_selection_refit_of_the_whole_model_puts_the_other_slots_back(lv_case):
+    config, write = lv_case
+    config["distill"].update(selection="bic", selection_refit="all", selection_refit_steps=3)
+    study = Study.from_config(write(config))
+    study.fit(progress=False)
+    others = {k: v.detach().clone() for k, v in study.workflow.state_dict().items()}
+    front = study.distill("F")
+    assert len(front.metadata["bic"]) == len(front)
+    after = study.workflow.state_dict()
+    assert set(after) == set(others)
+    for key, value in others.items():
+        torch.testing.assert_close(after[key], value, rtol=0, atol=0, msg=key)
