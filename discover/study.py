@@ -26,6 +26,7 @@ from discover.rundir import RunWriter
 from discover.validate.checks import check_function
 from discover.validate.compare import compare_series, compare_variants
 from discover.validate.metrics import compute_metrics
+from discover.validate.parsimony import estimated_constants
 from discover.workflows.base import Workflow
 from discover.workflows.hbv import HBVWorkflow
 from discover.workflows.ode import ODEWorkflow
@@ -233,7 +234,8 @@ class Study:
     def select_by_data(self, slot: str, front: ParetoFront) -> ParetoFront:
         """Re-select on ``front`` by how well each candidate, put into the model in place
         of ``slot``, fits the training data: the lowest Bayesian information criterion
-        ``n ln(mse) + k ln(n)`` (``n`` observations, ``k`` fitted constants) wins.
+        ``n ln(mse) + k ln(n)`` (``n`` observations, ``k`` constants estimated from data, see
+        :func:`~discover.validate.parsimony.estimated_constants`) wins.
 
         Each candidate is first refitted on the data with a few L-BFGS steps: its
         constants, or with ``distill.selection_refit: all`` the whole model (put back
@@ -265,7 +267,7 @@ class Study:
                     with torch.no_grad():
                         for parameter, value in zip(others, saved, strict=True):
                             parameter.copy_(value)
-                k = process.module.constants.numel()
+                k = estimated_constants(candidate.expression)
                 scores.append(n * np.log(mse) + k * np.log(n) if mse > 0 else np.inf)
         finally:
             self.model.set_slot(slot, original)
@@ -274,7 +276,10 @@ class Study:
             log.warning("%s: no candidate simulates finitely; keeping the engine's choice", slot)
             return front
         best = int(np.argmin(scores))
-        rule = "lowest BIC n ln(mse) + k ln(n) of the model on the training data"
+        rule = (
+            "lowest BIC n ln(mse) + k ln(n) of the model on the training data "
+            "(k: constants estimated from data, integers from rounding included)"
+        )
         metadata = {**front.metadata, "selection_rule": rule, "bic": [float(b) for b in scores]}
         return ParetoFront(front.candidates, front.inputs, front.engine, best, metadata)
 

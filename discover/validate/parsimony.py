@@ -28,6 +28,27 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
+import sympy
+
+
+def estimated_constants(expression: sympy.Expr) -> int:
+    """Number of constants of a discovered ``expression`` that were estimated from data.
+
+    Every float counts, and so does every integer that is not an exponent or a sign: an
+    equation search fits its constants, and rounding a fitted ``11.97`` to ``12`` does not
+    make it known beforehand. Integer exponents (``y**2``) and signs belong to the form.
+    """
+
+    def count(node: sympy.Basic, exponent: bool = False) -> int:
+        if isinstance(node, sympy.Float):
+            return 1
+        if isinstance(node, sympy.Integer | sympy.Rational):
+            return 0 if exponent or abs(node) == 1 else 1
+        if isinstance(node, sympy.Pow):
+            return count(node.base) + count(node.exp, exponent=True)
+        return sum(count(arg) for arg in node.args)
+
+    return count(sympy.sympify(expression))
 
 
 def gaussian_log_likelihood(n: int, rss: float) -> float:

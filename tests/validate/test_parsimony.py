@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+import sympy
 from scipy import stats
 
 from discover.validate import parsimony as p
@@ -77,3 +78,18 @@ def test_bad_inputs():
     sim[3] = np.nan
     with pytest.raises(ValueError, match="NaN or infinite"):
         p.parsimony_scores(sim, obs, k=1)
+
+
+@pytest.mark.parametrize(
+    ("text", "k"),
+    [
+        ("0.86*x*y", 1),
+        ("x*y**0.87", 1),  # the exponent was fitted
+        ("exp((3.38*y - 12)/(2.67*x + y + 3))", 4),  # 12 and 3 are rounded fits
+        ("pet*soil_wetness**2 - x", 0),  # integer exponent and sign belong to the form
+        ("sqrt(x)/(1 + x)", 0),
+        ("2*x + 0.5", 2),
+    ],
+)
+def test_estimated_constants_count_rounded_integers_but_not_the_form(text, k):
+    assert p.estimated_constants(sympy.sympify(text)) == k
