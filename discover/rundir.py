@@ -142,10 +142,12 @@ class RunWriter:
             "split": ("time", split.astype(str)),
         }
         data = {}
+        units = workflow.units()
         stacked = np.stack(list(simulations.values()))  # [variant, time, site, variable]
         for i, variable in enumerate(workflow.variables):
-            data[f"{variable}_observed"] = (("time", "site"), workflow.observed[:, :, i])
-            data[variable] = (("variant", "time", "site"), stacked[..., i])
+            attrs = {"units": units[variable]} if variable in units else {}
+            data[f"{variable}_observed"] = (("time", "site"), workflow.observed[:, :, i], attrs)
+            data[variable] = (("variant", "time", "site"), stacked[..., i], attrs)
         self._netcdf("simulations.nc", xr.Dataset(data, coords=coords))
 
     def importance(self, slot: str, ranking: InputRanking, kept: list[str]) -> None:
@@ -160,13 +162,28 @@ class RunWriter:
         if truth:
             self._json("truth.json", dict(truth))
 
-    def samples(self, slot: str, samples: ProbeSamples, truth: str | None) -> None:
-        """``slots/<slot>.nc``: the probed samples of one slot (and the truth on them)."""
-        data = {name: ("sample", samples.X[:, i]) for i, name in enumerate(samples.names)}
-        data["output"] = ("sample", samples.y)
+    def samples(
+        self,
+        slot: str,
+        samples: ProbeSamples,
+        truth: str | None,
+        units: Mapping[str, str] | None = None,
+    ) -> None:
+        """``slots/<slot>.nc``: the probed samples of one slot (and the truth on them), with
+        the ``units`` of its inputs and output (by name; the output under the slot's name)."""
+        units = units or {}
+
+        def attrs(name: str) -> dict[str, str]:
+            return {"units": units[name]} if name in units else {}
+
+        data = {
+            name: ("sample", samples.X[:, i], attrs(name)) for i, name in enumerate(samples.names)
+        }
+        data["output"] = ("sample", samples.y, attrs(slot))
         if truth is not None:
             expression = parse_expression(truth, samples.names)
-            data["truth"] = ("sample", numpy_function(expression, samples.names)(samples.X))
+            values = numpy_function(expression, samples.names)(samples.X)
+            data["truth"] = ("sample", values, attrs(slot))
         attrs = {"inputs": list(samples.names), "slot": slot}
         self._netcdf(f"slots/{slot}.nc", xr.Dataset(data, attrs=attrs))
 

@@ -537,7 +537,7 @@ class Study:
         writer.equations(self.fronts, self.failures, self.model)
         writer.truth(self.config.truth)
         for slot, samples in self.samples.items():
-            writer.samples(slot, samples, self.config.truth.get(slot))
+            writer.samples(slot, samples, self.config.truth.get(slot), self.workflow.units())
         for slot, (ranking, kept) in self.rankings.items():
             writer.importance(slot, ranking, kept)
         reinserted = [slot for slot in slots if slot in self.fronts]

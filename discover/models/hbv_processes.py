@@ -107,6 +107,21 @@ SLOT_MEANING: Mapping[str, str] = {
 }
 """What each slot returns; the model clips outflows to the storage they drain."""
 
+UNITS: Mapping[str, str] = {
+    **{name: bound.unit for name, bound in HBV_BOUNDS.items()},
+    **dict(zip(FORCINGS, ("mm/day", "degC", "mm/day"), strict=True)),
+    **dict.fromkeys(STATES, "mm"),
+    "soil_wetness": "-",
+    "infiltration": "mm/day",
+    "lag": "day",
+    "streamflow": "mm/day",
+    **{slot: "mm/day" for slot, meaning in SLOT_MEANING.items() if "mm/day" in meaning},
+    "recharge": "-",
+    "routing": "-",
+}
+"""Units of every forcing, state, parameter, derived slot input, slot output and of
+streamflow, by name (``-``: dimensionless)."""
+
 
 def ramp(x: Tensor, smooth: float | None) -> Tensor:
     """``max(0, x)``, or ``smooth·softplus(x/smooth)`` when ``smooth`` is given."""

@@ -40,6 +40,9 @@ class Workflow(Protocol):
         """Loss on ``"train"``, ``"validation"`` (when configured) or the held-out
         ``"val"`` (random batches when ``generator``)."""
 
+    def units(self) -> dict[str, str]:
+        """Units of variables, slot inputs and slot outputs by name (those known)."""
+
     def times_index(self) -> np.ndarray:
         """The time coordinate [time] (numbers or datetime64)."""
 

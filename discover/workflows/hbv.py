@@ -20,7 +20,7 @@ from discover.data.synthetic import synthetic_weather
 from discover.data.twin import make_twin
 from discover.fit.losses import masked_mse
 from discover.models.hbv import HBV
-from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS, textbook
+from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS, UNITS, textbook
 from discover.models.parameters import AttributeMLP, SiteParameters
 from discover.processes import Neural
 from discover.workflows.base import log, log_missing, time_splits, validation_start
@@ -234,6 +234,12 @@ class HBVWorkflow(nn.Module):
     def observed(self) -> np.ndarray:
         """Observed streamflow [time, site, 1] (mm/day), NaN where missing."""
         return self.flow.detach().cpu().numpy()[..., None]
+
+    def units(self) -> dict[str, str]:
+        """Units by name: HBV forcings, states, parameters, slot inputs and outputs,
+        streamflow, and each site attribute whose dataset variable states them."""
+        attributes = {n: self.dataset[n].attrs.get("units") for n in self.attribute_names}
+        return {**UNITS, **{n: u for n, u in attributes.items() if isinstance(u, str) and u}}
 
     def times_index(self) -> np.ndarray:
         """Daily dates [time]."""

@@ -120,6 +120,10 @@ class ODEWorkflow(nn.Module):
         simulated = self.simulate(end)[start:]
         return masked_mse(simulated, self.observations[start:end], self.loss_scale)
 
+    def units(self) -> dict[str, str]:
+        """Units by name: none are declared for an ``ode`` model."""
+        return {}
+
     def times_index(self) -> np.ndarray:
         """The time coordinate [time]."""
         return self.data.times

@@ -33,7 +33,7 @@ def pareto_front(
             "*",
             color="#c44e52",
             ms=16,
-            label=f"selected: {shorten(selected.expression)}",
+            label=f"selected: {shorten(selected.expression, 80)}",
         )
     finite = loss[np.isfinite(loss)]
     logarithmic = finite.size > 0 and bool((finite > 0).all())

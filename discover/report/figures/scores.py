@@ -19,8 +19,16 @@ LOWEST = -1.0
 def _cdf(
     axes: Axes, scores: pd.DataFrame, variants: Sequence[str], colours: dict[str, str]
 ) -> bool:
-    """ECDF per variant; ``True`` when some score lies below :data:`LOWEST`."""
+    """ECDF per variant, on an axis from the lowest score shown (not below :data:`LOWEST`)
+    to 1; ``True`` when some score lies below :data:`LOWEST`."""
     below = False
+    shown = scores.loc[scores["variant"].isin(variants), "value"].to_numpy(float)
+    shown = shown[np.isfinite(shown)]
+    left = (
+        max(LOWEST, float(shown.min()) - 0.05 * (1.0 - float(shown.min())))
+        if shown.size
+        else LOWEST
+    )
     for variant in variants:
         values = np.sort(scores.loc[scores["variant"] == variant, "value"].dropna().to_numpy(float))
         if values.size == 0:
@@ -35,7 +43,7 @@ def _cdf(
             lw=1.6,
             label=variant,
         )
-    axes.set_xlim(LOWEST, 1.02)
+    axes.set_xlim(left, 1.0 + 0.02 * (1.0 - left))
     axes.set_ylim(0, 1.02)
     axes.set_ylabel("fraction of sites")
     return below

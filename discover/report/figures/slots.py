@@ -60,9 +60,17 @@ def _agreement(
 ) -> None:
     shown = _subset(samples.output.size)
     network = samples.output[shown]
-    for (label, values), style in zip(curves.items(), CURVE_STYLES, strict=False):
+    layers = zip(curves.items(), CURVE_STYLES, strict=False)
+    for rank, ((label, values), style) in enumerate(layers):  # the first curve on top
         axes.scatter(
-            network, values[shown], s=6, alpha=0.5, lw=0, color=style["color"], label=label
+            network,
+            values[shown],
+            s=6,
+            alpha=0.5,
+            lw=0,
+            color=style["color"],
+            label=label,
+            zorder=3 + len(curves) - rank,
         )
     values = np.concatenate([network, *(v[shown] for v in curves.values())])
     finite = values[np.isfinite(values)]
