@@ -108,6 +108,8 @@ class HBVModelConfig(_Strict):
 
     type: Literal["hbv"]
     nmul: int = Field(default=1, ge=1)
+    """Parallel parameter sets per site, averaged in the output; they start spread over
+    each parameter's range (seeded), so that they explore different parts of it."""
     smooth: float | None = Field(default=None, gt=0)
     routing: bool = True
     warmup: int = Field(default=365, ge=0)
