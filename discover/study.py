@@ -245,9 +245,11 @@ class Study:
         settings = self.config.distill
         original = self.model.slots[slot]
         own = {id(p) for p in original.parameters()}
-        others = [p for p in self.workflow.parameters() if p.requires_grad and id(p) not in own]
-        if settings.selection_refit == "constants":
-            others = []
+        others = (
+            [p for p in self.workflow.parameters() if p.requires_grad and id(p) not in own]
+            if settings.selection_refit == "all"
+            else []
+        )
         saved = [p.detach().clone() for p in others]
         n = int(np.isfinite(self.workflow.observed[self.workflow.split_slices()["train"]]).sum())
         scores = []
