@@ -23,7 +23,7 @@ from discover.report.document import (
     Table,
 )
 from discover.report.equations import model_equation_latex
-from discover.report.figures.common import ordered_variants, slug
+from discover.report.figures.common import SPLIT_WORDS, ordered_variants, slug
 
 MISSING_MEANING = {
     "provenance.json": "versions, seed, timings and engines",
@@ -295,15 +295,6 @@ def metrics(ctx: Context) -> Section:
             )
         )
     return Section("Metrics", "metrics", blocks)
-
-
-SPLIT_WORDS = {
-    "val": "held-out period",
-    "sites": "held-out sites (k-fold)",
-    "train": "training period",
-    "validation": "validation period",
-}
-"""How the report names each split in sentences."""
 
 
 def hypothesis_tests(ctx: Context) -> Section:

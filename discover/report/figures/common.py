@@ -27,6 +27,14 @@ STYLE = {
     "grid.alpha": 0.3,
 }
 
+SPLIT_WORDS = {
+    "val": "held-out period",
+    "sites": "held-out sites (k-fold)",
+    "train": "training period",
+    "validation": "validation period",
+}
+"""How the report names each split in sentences, titles and legends."""
+
 MAIN_VARIANTS = ("physics", "neural", "symbolic")
 """Variants drawn first and always in the same colour."""
 

@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from discover.report.figures.common import new_figure, save, styled, variant_colours
+from discover.report.figures.common import (
+    SPLIT_WORDS,
+    new_figure,
+    save,
+    styled,
+    variant_colours,
+)
 
 METRICS = {"nse": "NSE", "kge": "KGE"}
 LOWEST = -1.0
@@ -98,7 +104,7 @@ def site_scores(
             else:
                 axes.set_xlabel(name + note)
             axes.set_title(
-                f"{variable}, {split}: {METRICS[metric]}"
+                f"{variable}, {SPLIT_WORDS.get(split, split)}: {METRICS[metric]}"
                 + (" at the single site" if single else " over sites")
             )
     if not single:

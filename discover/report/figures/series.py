@@ -11,6 +11,7 @@ import xarray as xr
 from matplotlib.axes import Axes
 
 from discover.report.figures.common import (
+    SPLIT_WORDS,
     axis_label,
     new_figure,
     save,
@@ -19,7 +20,7 @@ from discover.report.figures.common import (
 )
 
 PERIOD_COLOURS = {"warmup": "0.85", "validation": "#cfe3f2", "val": "#f5d9b8"}
-PERIOD_LABELS = {"warmup": "warm-up", "validation": "validation period", "val": "held-out period"}
+PERIOD_LABELS = {"warmup": "warm-up", **SPLIT_WORDS}
 
 
 def _periods(split: np.ndarray) -> list[tuple[str, int, int]]:
