@@ -132,12 +132,17 @@ def slot_section(ctx: Context, slot: str) -> Section:
     elif run.equations:
         blocks.append(Notice(f"slots/{slot}.nc was not written: no probed samples to plot."))
     if entry is not None and entry.pareto:
+        bic = ctx.engine_facts(slot).get("bic")
+        bic = bic if isinstance(bic, list) and len(bic) == len(entry.pareto) else None
         blocks.append(
             ctx.figure(
                 f"pareto_{slug(slot)}",
-                lambda path: figures.pareto_front(slot, entry.pareto, entry.selected, units, path),
+                lambda path: figures.pareto_front(
+                    slot, entry.pareto, entry.selected, units, path, bic
+                ),
                 f"Pareto front of slot {slot} ({len(entry.pareto)} candidates, engine "
-                f"{entry.engine}); the star is the selected equation.",
+                f"{entry.engine}); the star is the selected equation"
+                + ("; right: each candidate's BIC in the model on the data." if bic else "."),
             )
         )
     importance = run.importance.get(slot)

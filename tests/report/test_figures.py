@@ -42,3 +42,12 @@ def test_non_positive_losses_use_a_linear_axis(tmp_path: Path) -> None:
         {"iteration": [1, 2, 3], "train": [1.0, -0.5, -1.0], "val": [np.nan] * 3}
     )
     assert loss_curves(history, tmp_path / "l.png").is_file()
+
+
+def test_pareto_front_shows_the_selecting_bic_beside_the_loss(tmp_path: Path) -> None:
+    front = [CandidateEntry("x", 1, 0.5), CandidateEntry("2*x", 3, 0.1)]
+    alone = _size(pareto_front("h", front, front[1], None, tmp_path / "a.png"))
+    both = _size(pareto_front("h", front, front[1], None, tmp_path / "b.png", [-3.0, -9.0]))
+    assert both[0] > 1.4 * alone[0]
+    mismatched = _size(pareto_front("h", front, front[1], None, tmp_path / "c.png", [-3.0]))
+    assert mismatched == alone

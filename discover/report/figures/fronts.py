@@ -1,4 +1,5 @@
-"""Pareto front of a slot: loss against complexity, the selected candidate marked."""
+"""Pareto front of a slot: loss against complexity (and the BIC that selected one of them),
+the selected candidate marked."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 
 from discover.report.figures.common import new_figure, save, shorten, styled
 from discover.report.rundir import CandidateEntry
@@ -18,11 +20,14 @@ def pareto_front(
     selected: CandidateEntry | None,
     units: str | None,
     path: Path,
+    bic: Sequence[float] | None = None,
 ) -> Path:
     """Loss (log scale when positive) against complexity; the selected one is a star
-    whose legend entry gives its expression."""
-    figure = new_figure(7.0, 4.0)
-    axes = figure.add_subplot()
+    whose legend entry gives its expression. With ``bic`` (one per candidate, the
+    criterion that selected on the data), a second panel shows it against complexity."""
+    with_bic = bic is not None and len(bic) == len(candidates)
+    figure = new_figure(11.0 if with_bic else 7.0, 4.0)
+    axes, *rest = figure.subplots(1, 2 if with_bic else 1, squeeze=False)[0]
     complexity = np.array([c.complexity for c in candidates], dtype=float)
     loss = np.array([c.loss for c in candidates], dtype=float)
     axes.plot(complexity, loss, "o-", color="#4c72b0", ms=5, label="Pareto front")
@@ -43,5 +48,25 @@ def pareto_front(
     axes.set_xlabel("complexity (expression nodes)")
     axes.set_ylabel(f"loss: MSE vs network {squared}")
     axes.set_title(f"Pareto front of slot {slot}")
-    axes.legend(loc="best")
+    if with_bic:
+        _bic_panel(rest[0], complexity, np.array(bic, dtype=float), candidates, selected)
+    figure.legend(loc="outside upper center", ncols=2)
     return save(figure, path)
+
+
+def _bic_panel(
+    axes: Axes,
+    complexity: np.ndarray,
+    bic: np.ndarray,
+    candidates: Sequence[CandidateEntry],
+    selected: CandidateEntry | None,
+) -> None:
+    """BIC of the model on the data per candidate (lower is better), selected one starred."""
+    finite = np.isfinite(bic)
+    axes.plot(complexity[finite], bic[finite], "o", color="#4c72b0", ms=5)
+    if selected is not None:
+        chosen = [i for i, c in enumerate(candidates) if c == selected and finite[i]]
+        axes.plot(complexity[chosen], bic[chosen], "*", color="#c44e52", ms=16)
+    axes.set_xlabel("complexity (expression nodes)")
+    axes.set_ylabel("BIC of the model on the training data")
+    axes.set_title("selection on the data (lower is better)")
