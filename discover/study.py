@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from discover.config import ConfigError, StudyConfig, TrainConfig, load_config
 from discover.distill import ParetoFront, symbolic_fit
@@ -194,8 +195,9 @@ class Study:
             self.site_fold_simulations[variant] = simulated
         return self.site_fold_simulations
 
-    def distill(self, slot: str) -> ParetoFront:
-        """Probe ``slot`` over the data and fit equations to what it learned."""
+    def distill(self, slot: str, progress: bool = False) -> ParetoFront:
+        """Probe ``slot`` over the data and fit equations to what it learned (``progress``:
+        a bar over the candidates while they are scored on the data)."""
         settings = self.config.distill
         if settings is None:
             raise ValueError("this config has no distill section")
@@ -224,14 +226,14 @@ class Study:
                 **settings.options,
             )
             if settings.selection == "bic":
-                front = self.select_by_data(slot, front)
+                front = self.select_by_data(slot, front, progress)
         self.samples[slot] = samples
         self.rankings[slot] = (ranking, kept)
         self.fronts[slot] = front
         log.info("%s: selected %s (engine %s)", slot, front.selected.expression, front.engine)
         return front
 
-    def select_by_data(self, slot: str, front: ParetoFront) -> ParetoFront:
+    def select_by_data(self, slot: str, front: ParetoFront, progress: bool = False) -> ParetoFront:
         """Re-select on ``front`` by how well each candidate, put into the model in place
         of ``slot``, fits the training data: the lowest Bayesian information criterion
         ``n ln(mse) + k ln(n)`` (``n`` observations, ``k`` constants estimated from data, see
@@ -254,7 +256,8 @@ class Study:
         n = int(np.isfinite(self.workflow.observed[self.workflow.split_slices()["train"]]).sum())
         scores = []
         try:
-            for candidate in front:
+            bar = tqdm(front, desc=f"scoring {slot} candidates", disable=not progress)
+            for candidate in bar:
                 process = Symbolic(
                     candidate.expression, original.inputs, output_range=original.output_range
                 ).to(dtype=self.workflow.dtype, device=self.workflow.device)
@@ -490,7 +493,7 @@ class Study:
         self.fit(resume=resume, progress=progress)
         writer.history(self.fit_result)
         if self.config.distill is not None and self.model.neural_slots():
-            self._distill_all(writer)
+            self._distill_all(writer, progress)
         if self.config.validate_.site_folds:
             self.validate_sites(resume=resume, progress=progress)
         with self._timed("validate"):
@@ -521,14 +524,14 @@ class Study:
         )
         return metrics
 
-    def _distill_all(self, writer: RunWriter) -> None:
+    def _distill_all(self, writer: RunWriter, progress: bool) -> None:
         """Distill every neural slot and reinsert the selected equations (one slot at a
         time with ``reinsert.refit: all``, else all at once; see :class:`ReinsertConfig`)."""
         slots = self.model.neural_slots()
         one_at_a_time = self.config.reinsert.refit == "all"
         for slot in slots:
             try:
-                self.distill(slot)
+                self.distill(slot, progress)
             except Exception as err:  # the run goes on; the report says why
                 self.failures[slot] = f"{type(err).__name__}: {err}"
                 log.warning("slot %s was not distilled: %s", slot, self.failures[slot])
