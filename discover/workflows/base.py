@@ -80,11 +80,11 @@ def log_missing(observed: np.ndarray, names: list[str], source: str) -> dict[str
     return shares
 
 
-def time_splits(first: int, validation_start: int, n_train: int) -> dict[str, slice]:
-    """Time slices ``train`` ``[first, validation_start)``, ``validation`` (only when not
-    empty) and the held-out ``val`` (from ``n_train`` to the end)."""
-    slices = {"train": slice(first, validation_start)}
-    if validation_start < n_train:
-        slices["validation"] = slice(validation_start, n_train)
+def time_splits(first: int, fit_end: int, n_train: int) -> dict[str, slice]:
+    """Time slices ``train`` ``[first, fit_end)``, ``validation`` ``[fit_end, n_train)``
+    (only when not empty) and the held-out ``val`` (from ``n_train`` to the end)."""
+    slices = {"train": slice(first, fit_end)}
+    if fit_end < n_train:
+        slices["validation"] = slice(fit_end, n_train)
     slices["val"] = slice(n_train, None)
     return slices
