@@ -21,9 +21,9 @@ def test_a_failing_engine_leaves_its_slot_undistilled_and_says_why(lv_case, tmp_
     real_fit, original_distill = discover.study.symbolic_fit, Study.distill
     current: dict[str, str] = {}
 
-    def distill(self, slot):
+    def distill(self, slot, *args, **kwargs):
         current["slot"] = slot
-        return original_distill(self, slot)
+        return original_distill(self, slot, *args, **kwargs)
 
     def symbolic_fit(*args, **kwargs):
         if current["slot"] == "G":
