@@ -505,15 +505,12 @@ class Study:
             splits = ["val", "sites"] if self.site_fold_simulations else ["val"]
             writer.comparisons(pd.concat([self.compare(s, table) for s in splits]))
             writer.checks(self.physical_checks())
-        writer.provenance(
-            self.config,
-            self.timings,
-            self.fit_result,
-            self.fronts,
-            self.failures,
-            self.skipped_tests,
-        )
+        self._write_provenance(writer)  # the report reads it
         self.report()
+        self._write_provenance(writer)  # again, with the report's timing
+        return metrics
+
+    def _write_provenance(self, writer: RunWriter) -> None:
         writer.provenance(
             self.config,
             self.timings,
@@ -522,7 +519,6 @@ class Study:
             self.failures,
             self.skipped_tests,
         )
-        return metrics
 
     def _distill_all(self, writer: RunWriter, progress: bool) -> None:
         """Distill every neural slot and reinsert the selected equations (one slot at a
