@@ -1,16 +1,21 @@
 """Forward+backward time of discover's HBV beside hydrodl2's HBV, measured in the same run.
 
 Setting: 100 sites × 16 parameter sets, 365 and 730 days, routing on, float32, CPU,
-2 threads, ``OMP_WAIT_POLICY=PASSIVE``. discover's and hydrodl2's runs alternate in
-``--repeats`` rounds, each side after one untimed warm-up run, so that a busy machine
-slows both alike; each figure is the best over the rounds. hydrodl2 is never a dependency
-of discover: it is looked up in a separate virtual environment (``$HYDRODL2_PYTHON``,
-else /work/hydrodl2-venv/bin/python) and run in a subprocess per round; without it, only
-discover's figures are printed. A neural evapotranspiration slot is timed too, in the
-same rounds: its extra cost over the textbook model beside its network alone, once
-without and once with gradients to the network's inputs (which the model needs).
+2 threads, ``OMP_WAIT_POLICY=PASSIVE``, freed memory kept for reuse by the C allocator in
+both processes (:mod:`discover.models.memory`; the HBV asks for it itself). discover's
+and hydrodl2's runs alternate in ``--repeats`` rounds, each side after one untimed
+warm-up run, so that a busy machine slows both alike; each figure is the best over the
+rounds. hydrodl2 is never a dependency of discover: it is looked up in a separate
+virtual environment (``$HYDRODL2_PYTHON``, else /work/hydrodl2-venv/bin/python) and run
+in a subprocess per round; without it, only discover's figures are printed. A neural
+evapotranspiration slot is timed too, in the same rounds: its extra cost over the
+textbook model beside its network alone, once without and once with gradients to the
+network's inputs (which the model needs).
 
     python benchmarks/hbv_speed.py [--repeats 3]
+
+It prints the time of day and the load averages at its start and end (other work on the
+machine slows both models, and the best of more rounds is less affected by it).
 
 The last line reads ``speedup <R>x vs hydrodl2 at 365 days, time ratio 730/365 <Q>``.
 """
@@ -32,6 +37,7 @@ import torch  # noqa: E402
 
 from discover.models.hbv import HBV  # noqa: E402
 from discover.models.hbv_processes import HBV_BOUNDS  # noqa: E402
+from discover.models.memory import ENVIRONMENT, retain_freed_memory  # noqa: E402
 from discover.processes import Neural  # noqa: E402
 
 SITES, NMUL, DAYS, THREADS = 100, 16, (365, 730), 2
@@ -131,7 +137,7 @@ def time_hydrodl2(python: str, repeats: int) -> dict[int, tuple[float, float]] |
     script = HYDRODL2_SCRIPT.format(
         threads=THREADS, nmul=NMUL, days=list(DAYS), sites=SITES, repeats=repeats
     )
-    env = {**os.environ, "CI": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    env = {**os.environ, **ENVIRONMENT, "CI": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     done = subprocess.run(
         [python, "-c", script], capture_output=True, text=True, env=env, timeout=1800
     )
@@ -140,6 +146,12 @@ def time_hydrodl2(python: str, repeats: int) -> dict[int, tuple[float, float]] |
         return None
     result = json.loads(done.stdout.strip().splitlines()[-1])
     return {int(days): (times[0], times[1]) for days, times in result.items()}
+
+
+def load() -> str:
+    """The time of day (UTC) and the machine's load averages over 1, 5 and 15 minutes."""
+    now = time.strftime("%H:%M:%S UTC", time.gmtime())
+    return f"{now}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
 
 
 def best(old: tuple[float, float] | None, new: tuple[float, float]) -> tuple[float, float]:
@@ -153,6 +165,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(THREADS)
     print(f"{SITES} sites x {NMUL} parameter sets, float32, {THREADS} threads, CPU")
+    print(f"start {load()}")
+    kept = retain_freed_memory()
+    print(f"freed memory kept for reuse by the C allocator in both models: {kept}")
 
     textbook, neural_model = HBV(), HBV()
     network = Neural(["pet", "soil_wetness"], ">=0", hidden=(32, 32))
@@ -190,6 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         f"({neural['input_grad']:.3f} s with gradients to its inputs, as in the model)"
     )
 
+    print(f"end {load()}")
     total = {length: sum(ours[length]) for length in DAYS}
     ratio = total[DAYS[1]] / total[DAYS[0]]
     if theirs is None:

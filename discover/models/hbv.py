@@ -24,7 +24,9 @@ once over the whole series, quick and base flow are stacked once after the loop 
 fluxes and the states only when read), and routing is a convolution over the whole
 series, so the cost grows linearly with the number of days.
 Python's cyclic garbage collector is paused during a run (it would rescan the thousands
-of tensors a run keeps alive every few days).
+of tensors a run keeps alive every few days), and the C allocator is asked to keep freed
+memory for reuse (:mod:`discover.models.memory`): otherwise a run longer than its adaptive
+thresholds refills much of its memory page by page on every backward pass.
 
 Example::
 
@@ -46,6 +48,7 @@ from torch import Tensor
 
 from discover.models.base import HybridModel
 from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS, SLOT_INPUTS, STATES, textbook
+from discover.models.memory import retain_freed_memory
 from discover.models.routing import route, unit_hydrograph
 from discover.processes.base import Process
 
@@ -126,6 +129,10 @@ class HBV(HybridModel):
             from empty storages (without gradients) and start from the storages it ends
             with, so that slow storages are near their seasonal equilibrium (the way
             :func:`discover.data.twin.make_twin` spins up a twin).
+        retain_memory: on the first run, ask the C allocator to keep freed memory for
+            reuse (:func:`discover.models.memory.retain_freed_memory`, process-wide, glibc
+            only), so that long runs do not pay for page faults and cost stays linear in
+            the number of days.
     """
 
     def __init__(
@@ -136,6 +143,7 @@ class HBV(HybridModel):
         route_days: int = 15,
         warmup_grad: bool = False,
         spinup: bool = False,
+        retain_memory: bool = True,
     ):
         slots = {k: v for k, v in SLOT_INPUTS.items() if routing or k != "routing"}
         super().__init__(slots)
@@ -146,6 +154,7 @@ class HBV(HybridModel):
         self.route_days = route_days
         self.warmup_grad = warmup_grad
         self.spinup = spinup
+        self.retain_memory = retain_memory
         for name in slots:
             self.set_slot(name, textbook(name, smooth=smooth, betaet=betaet))
 
@@ -175,6 +184,8 @@ class HBV(HybridModel):
             initial_states: storages [site, nmul] (or broadcastable) at the first day;
                 when not given, zero, or spun up over the warm-up days with ``spinup``.
         """
+        if self.retain_memory:
+            retain_freed_memory()
         with _collector_paused():
             return self._simulate(forcings, parameters, warmup, initial_states)
 
