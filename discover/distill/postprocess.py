@@ -33,6 +33,11 @@ TRIAL_EVALUATIONS = 40
 POLISH_SAMPLES = 500
 """Merging and rounding decisions use at most this many (evenly spaced) samples."""
 
+REDUNDANCY_TOLERANCE = 1e-6
+"""A constant is redundant when the part of its sensitivity that the other constants'
+sensitivities cannot reproduce is at most this share (relative norm, see
+:func:`merge_constants`)."""
+
 
 def numpy_function(expr: sympy.Expr, names: Sequence[str]) -> Callable[[np.ndarray], np.ndarray]:
     """Compile ``expr`` to ``f(X) -> [samples]`` for ``X`` of shape ``[samples, len(names)]``."""
@@ -132,8 +137,50 @@ class _Template:
         loss = self.loss(fitted)
         return (fitted, loss) if loss < start_loss else (theta, start_loss)
 
-    def expression(self, theta: np.ndarray) -> sympy.Expr:
-        return substitute(self.template, self.placeholders, theta)
+    def jacobian(self, theta: np.ndarray) -> np.ndarray:
+        """Sensitivities of the predictions to each constant, ``[samples, constants]``
+        (central differences)."""
+        columns = []
+        for i in range(len(theta)):
+            step = 1e-6 * max(1.0, abs(theta[i]))
+            up, down = theta.copy(), theta.copy()
+            up[i] += step
+            down[i] -= step
+            columns.append((self.predict(up) - self.predict(down)) / (2 * step))
+        return np.stack(columns, axis=1) if columns else np.empty((len(self.y), 0))
+
+    def redundant(self, theta: np.ndarray, i: int, free: np.ndarray) -> bool:
+        """Whether constant ``i`` is redundant at ``theta``: any small change in it can be
+        absorbed by the other ``free`` constants (its Jacobian column lies in the span of
+        theirs, within :data:`REDUNDANCY_TOLERANCE`), as a scale shared by a numerator and
+        a denominator is."""
+        jacobian = self.jacobian(theta)
+        if not np.all(np.isfinite(jacobian)):
+            return False
+        column = jacobian[:, i]
+        norm = float(np.linalg.norm(column))
+        if norm == 0:
+            return True
+        others = jacobian[:, free & (np.arange(len(theta)) != i)]
+        if others.shape[1] == 0:
+            return False
+        coef, *_ = np.linalg.lstsq(others, column, rcond=None)
+        return float(np.linalg.norm(column - others @ coef)) <= REDUNDANCY_TOLERANCE * norm
+
+    def expression(self, theta: np.ndarray, exact: np.ndarray | None = None) -> sympy.Expr:
+        """The expression with ``theta`` put in; entries where ``exact`` become integers."""
+        if exact is None or not exact.any():
+            return substitute(self.template, self.placeholders, theta)
+        integers = {
+            p: sympy.Integer(int(round(v)))
+            for p, v, e in zip(self.placeholders, theta, exact, strict=True)
+            if e
+        }
+        return substitute(
+            self.template.xreplace(integers),
+            [p for p, e in zip(self.placeholders, exact, strict=True) if not e],
+            theta[~exact],
+        )
 
 
 def refit_constants(
@@ -156,26 +203,42 @@ def merge_constants(
     reference_loss: float,
     tolerance: float = 0.01,
 ) -> tuple[sympy.Expr, float]:
-    """Remove redundant constants: try each float as 1, 0 or -1, refit the others, and keep
-    the change when the loss stays within ``(1 + tolerance) * reference_loss``.
+    """Remove redundant constants and negligible terms; the fixed constants become the
+    integers 1, 0 or -1 of the form.
 
-    Redundant scalings such as ``6.008*x/(6.006*x + 6.009)`` collapse to ``x/(x + c)``.
+    Each float in turn is tried as 1, 0 and -1 and the change kept when the loss, the
+    other constants refitted, stays within ``(1 + tolerance) * reference_loss`` and
+
+    - the constant is redundant (the others can absorb any change in it, see
+      :meth:`_Template.redundant`): redundant scalings such as
+      ``6.008*x/(6.006*x + 6.009)`` collapse to ``x/(x + c)``; or
+    - the trial is 0 and zeroing the constant alone, the others as they are, already
+      keeps the loss within the limit: it carries a negligible term.
+
+    A constant that the others can only make up for approximately is kept: a fitted scale
+    of 0.9 in ``0.9*x*y`` is not traded for an exponent (``x*y**0.87``), and an exponent
+    of 0.85 is not set to 1 by moving another. Rounding (:func:`round_constants`) may still
+    snap exponents close to integers.
     """
     template = _Template(expr, names, X, y)
     theta, loss = template.values.copy(), template.loss(template.values)
     free = np.ones(len(theta), dtype=bool)
     limit = (1 + tolerance) * reference_loss
     for i in range(len(theta)):
+        redundant = template.redundant(theta, i, free)
         for trial in (1.0, 0.0, -1.0):
             fixed = theta.copy()
             fixed[i] = trial
+            negligible = trial == 0.0 and template.loss(fixed) <= limit
+            if not (redundant or negligible):
+                continue
             free[i] = False
             fitted, fitted_loss = template.refit(fixed, free, max_nfev=TRIAL_EVALUATIONS)
             if fitted_loss <= limit:
                 theta, loss = fitted, fitted_loss
                 break
             free[i] = True
-    return template.expression(theta), loss
+    return template.expression(theta, exact=~free), loss
 
 
 def round_constants(
@@ -205,21 +268,28 @@ def round_constants(
     return template.expression(theta), loss
 
 
-def integer_floats(expr: sympy.Expr) -> sympy.Expr:
-    """Integer-valued floats become integers (``x**2.0`` → ``x**2``, ``1.0*x`` → ``x``)."""
-    return expr.xreplace(
-        {f: sympy.Integer(int(f)) for f in expr.atoms(sympy.Float) if float(f).is_integer()}
+def integer_exponents(expr: sympy.Expr) -> sympy.Expr:
+    """Integer-valued float exponents become integers (``x**2.0`` → ``x**2``): an integer
+    exponent belongs to the form. Every other float was fitted and stays a float, whatever
+    its value (``1.0*x`` keeps its scale, which stays trainable when reinserted)."""
+    return expr.replace(
+        lambda node: (
+            isinstance(node, sympy.Pow)
+            and isinstance(node.exp, sympy.Float)
+            and float(node.exp).is_integer()
+        ),
+        lambda node: sympy.Pow(node.base, sympy.Integer(int(node.exp))),
     )
 
 
 def tidy(expr: sympy.Expr) -> sympy.Expr:
-    """:func:`integer_floats`, then ``sympy.simplify`` for expressions of moderate size
+    """:func:`integer_exponents`, then ``sympy.simplify`` for expressions of moderate size
     (kept only when it does not grow the expression).
 
     Simplification works on the expression with its floats replaced by placeholder
     symbols (sympy's polynomial algorithms can take minutes on float coefficients).
     """
-    expr = integer_floats(expr)
+    expr = integer_exponents(expr)
     if expression_complexity(expr) <= SIMPLIFY_MAX_COMPLEXITY:
         simpler = _symbolically(sympy.simplify, expr)
         if expression_complexity(simpler) <= expression_complexity(expr):

@@ -3,6 +3,7 @@
 import numpy as np
 import sympy
 
+from discover.distill import symbolic_fit
 from discover.distill.postprocess import (
     merge_constants,
     mse,
@@ -79,4 +80,36 @@ def test_tidy_writes_negated_extrema_the_short_way():
         pet, 0.5 * pet * sm
     )
     assert tidy(parse_expression("-max(pet, sm)", names)) == -sympy.Max(pet, sm)
-    assert tidy(parse_expression("2.0*sm**2.0", names)) == 2 * sm**2
+
+
+def test_tidy_makes_exponents_integers_but_keeps_fitted_coefficients_floats():
+    sm = sympy.Symbol("sm", real=True)
+    tidied = tidy(parse_expression("1.0*sm**2.0 + 2.0", ["sm"]))
+    assert tidied == sympy.Float(1.0) * sm**2 + sympy.Float(2.0)
+    assert tidied.atoms(sympy.Float) == {sympy.Float(1.0), sympy.Float(2.0)}
+
+
+def lotka_volterra_interaction(seed=0, noise=0.05, n=300):
+    """Samples of ``0.9*x*y`` (with multiplicative noise) over the Lotka–Volterra ranges."""
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([rng.uniform(0.2, 1.5, n), rng.uniform(0.1, 4.6, n)])
+    return X, 0.9 * X[:, 0] * X[:, 1] * (1 + noise * rng.normal(size=n))
+
+
+def test_merge_keeps_a_scale_that_an_exponent_could_only_approximate():
+    names = ["x", "y"]
+    X, y = lotka_volterra_interaction(noise=0.2)
+    expr, loss = refit_constants(parse_expression("1.0*x*y**1.0", names), names, X, y)
+    # Even a generous tolerance must not trade the scale for the exponent (x*y**0.9).
+    merged, _ = merge_constants(expr, names, X, y, loss, tolerance=0.5)
+    assert merged == expr and len(merged.atoms(sympy.Float)) == 2
+
+
+def test_front_holds_the_scaled_product_with_its_fitted_scale():
+    names = ["x", "y"]
+    x, y_ = sympy.symbols("x y", real=True)
+    X, y = lotka_volterra_interaction(noise=0.05)
+    front = symbolic_fit(X, y, names, engine="rational")
+    scales = [sympy.simplify(c.expression / (x * y_)) for c in front]
+    scales = [float(s) for s in scales if s.is_number]
+    assert any(abs(s - 0.9) <= 0.02 * 0.9 for s in scales), [str(c.expression) for c in front]
