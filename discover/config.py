@@ -172,16 +172,31 @@ class DistillConfig(_Strict):
     operators: list[str] | None = None
     importance_threshold: float | None = Field(default=None, ge=0, lt=1)
     """Drop inputs whose share of mean |SHAP| is below this before regression (None: keep all)."""
-    selection: Literal["bic", "front"] = "bic"
+    selection: Literal["bic", "retrain", "front"] = "bic"
+    """``bic``: put each candidate into the trained model, refit it briefly and pick the
+    lowest BIC on the training data; ``retrain``: train a fresh model with each shortlisted
+    candidate (``shortlist``) with the ``train`` settings, score it on the validation split
+    (``train.validation``) and pick the least complex candidate not significantly worse
+    than the best one (``selection_alpha``); that model then is the ``symbolic`` variant,
+    trained exactly like ``physics`` (``reinsert.refit`` does not apply); ``front``: the
+    symbolic-regression engine's own rule on the probed samples."""
     selection_refit_steps: int = Field(default=20, ge=0)
-    """L-BFGS steps refitting each candidate on the data before its BIC."""
+    """``bic``: L-BFGS steps refitting each candidate on the data before its BIC."""
     selection_refit: Literal["constants", "all"] = "constants"
-    """What that refit adjusts: the candidate's constants, or also everything else the model
-    trains (the other networks and parameters, put back afterwards), as ``reinsert.refit:
-    all`` will once the candidate is reinserted. With ``all``, a candidate does not win
-    merely by mimicking the network that the rest of the model co-adapted with."""
-    """``bic``: put each candidate into the model and pick the lowest BIC on the training
-    data; ``front``: the symbolic-regression engine's own rule on the probed samples."""
+    """``bic``: what that refit adjusts: the candidate's constants, or also everything else
+    the model trains (the other networks and parameters, put back afterwards), as
+    ``reinsert.refit: all`` will once the candidate is reinserted. With ``all``, a candidate
+    does not win merely by mimicking the network that the rest of the model co-adapted with."""
+    shortlist: int = Field(default=3, ge=1)
+    """``retrain``: how many candidates are trained: the simplest ones on the front whose
+    squared error against the learned function is at most ``shortlist_tolerance`` times
+    its variance over the probed samples (the most accurate one if none is)."""
+    shortlist_tolerance: float = Field(default=0.02, gt=0, lt=1)
+    """``retrain``: the share of the learned function's variance a shortlisted candidate may
+    leave unexplained (0.02: R² ≥ 0.98 against the network)."""
+    selection_alpha: float = Field(default=0.05, gt=0, lt=1)
+    """``retrain``: level of the one-sided paired test (over sites, or over time blocks at
+    one site) by which a simpler candidate counts as worse than the best one."""
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -266,6 +281,11 @@ class StudyConfig(_Strict):
                     f"hypotheses.{name}: the names {list(RESERVED_VARIANTS)} (and names with "
                     "':') are the run's own variants; choose another name"
                 )
+        if self.distill and self.distill.selection == "retrain" and not self.train.validation:
+            raise ValueError(
+                "distill.selection: 'retrain' scores candidates on the validation split; "
+                "set train.validation (the share of the training period kept for it)"
+            )
         if self.validate_.site_folds and self.model.type != "hbv":
             raise ValueError("validate.site_folds: k-fold over sites needs an hbv model")
         return self

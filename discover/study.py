@@ -18,6 +18,13 @@ from discover.distill import ParetoFront, symbolic_fit
 from discover.distill.importance import InputRanking, rank_inputs
 from discover.distill.pareto import Candidate
 from discover.distill.probe import ProbeSamples, probe
+from discover.distill.selection import (
+    RETRAIN_RULE,
+    SHORTLIST_RULE,
+    parsimonious_choice,
+    shortlist,
+    validation_errors,
+)
 from discover.fit.trainer import FitResult, Trainer, lbfgs_step
 from discover.hypotheses import hypothesis_process
 from discover.models.base import HybridModel
@@ -70,6 +77,8 @@ class Study:
         self.simulations: dict[str, np.ndarray] = {}
         self.variant_slots: dict[str, dict[str, Process]] = {}
         self.site_fold_simulations: dict[str, np.ndarray] = {}
+        self.trained: dict[str, dict[int, Workflow]] = {}
+        """Models trained by :meth:`select_by_retraining`: ``{slot: {front index: workflow}}``."""
         for name, hypothesis in config.hypotheses.items():
             hypothesis_process(name, hypothesis, self.model)  # a bad one fails now
 
@@ -113,9 +122,7 @@ class Study:
         """Train variant ``name`` from scratch (see :meth:`train_variant`) and record it."""
         with self._timed(f"fit {name}"):
             workflow, result = self.train_variant(name, resume=resume, progress=progress)
-        with torch.no_grad():
-            self.simulations[name] = workflow.simulate().cpu().numpy()
-        self.variant_slots[name] = {k: copy.deepcopy(v) for k, v in workflow.model.slots.items()}
+        self.record_variant(name, workflow)
         log.info("%s: training stopped (%s)", name, result.stopped)
         return result
 
@@ -142,31 +149,35 @@ class Study:
         }
         if name not in ("physics", "neural", "symbolic", *self.config.hypotheses, *alternatives):
             raise ValueError(f"unknown variant {name!r}")
-        spec = self.config.model
-        if name == "physics":
-            spec = spec.model_copy(update={"neural": {}})
-        torch.manual_seed(self.config.seed)
-        workflow = build_workflow(self.config.model_copy(update={"model": spec}), self.base)
+        workflow = self._fresh_workflow(physics=name == "physics")
         replaced: dict[str, Process] = {}
         if name == "symbolic":
-            replaced = {s: self._symbolic(s, f.selected) for s, f in self.fronts.items()}
+            replaced = {s: self._symbolic(s, f.selected, f.inputs) for s, f in self.fronts.items()}
         elif name in alternatives:
             slot, candidate = alternatives[name]
-            replaced = {slot: self._symbolic(slot, candidate)}
+            replaced = {slot: self._symbolic(slot, candidate, self.fronts[slot].inputs)}
         elif name in self.config.hypotheses:
             hypothesis = self.config.hypotheses[name]
             replaced = {hypothesis.slot: hypothesis_process(name, hypothesis, workflow.model)}
-        for slot, process in replaced.items():
-            workflow.model.set_slot(slot, process.to(dtype=workflow.dtype, device=workflow.device))
+        _set_slots(workflow, replaced)
         if hidden_sites:
             workflow.hide_sites(hidden_sites)
         folder = f"checkpoints/{folder or name}"
         return workflow, self._train(self.config.train, folder, resume, progress, workflow)
 
-    def _symbolic(self, slot: str, candidate: Candidate) -> Symbolic:
-        """``candidate`` of ``slot``'s front as a fresh ``Symbolic`` process."""
+    def _fresh_workflow(self, physics: bool = False) -> Workflow:
+        """A new model of the config (every slot textbook if ``physics``), seeded as every
+        variant is, so that variants differ only in their slots."""
+        spec = self.config.model
+        if physics:
+            spec = spec.model_copy(update={"neural": {}})
+        torch.manual_seed(self.config.seed)
+        return build_workflow(self.config.model_copy(update={"model": spec}), self.base)
+
+    def _symbolic(self, slot: str, candidate: Candidate, inputs: tuple[str, ...]) -> Symbolic:
+        """``candidate`` over ``inputs`` as a fresh ``Symbolic`` process for ``slot``."""
         output_range = self.model.slots[slot].output_range
-        return Symbolic(candidate.expression, self.fronts[slot].inputs, output_range=output_range)
+        return Symbolic(candidate.expression, inputs, output_range=output_range)
 
     def validate_sites(self, resume: bool = False, progress: bool = True) -> dict[str, np.ndarray]:
         """k-fold over sites (``validate.site_folds``): every recorded variant is retrained
@@ -196,8 +207,9 @@ class Study:
         return self.site_fold_simulations
 
     def distill(self, slot: str, progress: bool = False) -> ParetoFront:
-        """Probe ``slot`` over the data and fit equations to what it learned (``progress``:
-        a bar over the candidates while they are scored on the data)."""
+        """Probe ``slot`` over the data, fit equations to what it learned, and select one by
+        ``distill.selection`` (:meth:`select_by_data`, :meth:`select_by_retraining` or the
+        engine's rule); ``progress``: a bar over the candidates while they are scored."""
         settings = self.config.distill
         if settings is None:
             raise ValueError("this config has no distill section")
@@ -225,10 +237,14 @@ class Study:
                 output_range=self.model.slots[slot].output_range,
                 **settings.options,
             )
-            if settings.selection == "bic":
-                front = self.select_by_data(slot, front, progress)
         self.samples[slot] = samples
         self.rankings[slot] = (ranking, kept)
+        if settings.selection != "front":
+            with self._timed(f"select {slot}"):
+                if settings.selection == "bic":
+                    front = self.select_by_data(slot, front, progress)
+                else:
+                    front = self.select_by_retraining(slot, front, progress)
         self.fronts[slot] = front
         log.info("%s: selected %s (engine %s)", slot, front.selected.expression, front.engine)
         return front
@@ -311,6 +327,89 @@ class Study:
                 parameter.copy_(value)
         return before
 
+    def select_by_retraining(
+        self, slot: str, front: ParetoFront, progress: bool = False
+    ) -> ParetoFront:
+        """Re-select on ``front`` by training a fresh model with each shortlisted candidate
+        in place of ``slot`` and scoring it on the validation split.
+
+        The shortlist is :func:`~discover.distill.selection.shortlist` (``distill.shortlist``
+        simplest candidates that reproduce the learned function within
+        ``distill.shortlist_tolerance``); slots distilled before keep their selected
+        equations. Each model is trained from scratch with the ``train`` settings, like the
+        ``physics`` variant, so no candidate profits from parameters co-adapted with the
+        network. The least complex candidate not significantly worse than the best one on the
+        validation split is selected (:func:`~discover.distill.selection.parsimonious_choice`);
+        a candidate whose model fails scores inf. The trained models are kept in
+        :attr:`trained`; the front's metadata gain the rules and a ``shortlist`` table.
+        """
+        settings = self.config.distill
+        if slot not in self.samples:
+            raise ValueError(f"slot {slot!r} has not been probed; call distill first")
+        part = self.workflow.split_slices().get("validation")
+        if part is None:
+            raise ConfigError("distill.selection: 'retrain' needs train.validation")
+        observed = self.workflow.observed[part]
+        spread = float(np.var(self.samples[slot].y))
+        chosen = shortlist(front, spread, settings.shortlist_tolerance, settings.shortlist)
+        errors: list[np.ndarray | None] = []
+        rows: list[dict[str, Any]] = []
+        models: dict[int, Workflow] = {}
+        bar = tqdm(chosen, desc=f"training {slot} candidates", disable=not progress)
+        for i in bar:
+            bar.set_postfix_str(f"complexity {front[i].complexity}")
+            started = time.perf_counter()
+            try:
+                models[i], stopped = self._train_candidate(slot, front[i], front.inputs)
+                with torch.no_grad():
+                    simulated = models[i].simulate().cpu().numpy()[part]
+                errors.append(validation_errors(simulated, observed))
+            except Exception as err:  # a candidate that cannot be trained loses
+                log.warning("%s: candidate %s fails in the model: %s", slot, front[i], err)
+                models.pop(i, None)
+                errors.append(None)
+                stopped = f"failed: {type(err).__name__}: {err}"
+            seconds = time.perf_counter() - started
+            rows.append({"index": i, **front[i].to_dict(), "stopped": stopped, "seconds": seconds})
+        width = next((len(e) for e in errors if e is not None), 0)
+        table = np.stack([e if e is not None else np.full(width, np.inf) for e in errors])
+        try:
+            choice = parsimonious_choice(
+                [front[i].complexity for i in chosen], table, settings.selection_alpha
+            )
+        except ValueError as err:
+            log.warning("%s: %s; keeping the engine's choice", slot, err)
+            return front
+        for row, error, p in zip(rows, choice.errors, choice.p_worse, strict=True):
+            row.update(validation_error=error, p_worse=p)
+        several = observed.shape[1] > 1
+        rule = RETRAIN_RULE.format(
+            unit="site" if several else "time block",
+            units=f"{width} sites" if several else f"{width} time blocks of the one site",
+            alpha=settings.selection_alpha,
+        )
+        listed = SHORTLIST_RULE.format(
+            size=settings.shortlist,
+            tolerance=settings.shortlist_tolerance,
+            r2=1 - settings.shortlist_tolerance,
+        )
+        self.trained[slot] = models
+        metadata = {**front.metadata, "selection_rule": rule, "shortlist_rule": listed}
+        metadata["shortlist"] = rows
+        selected = chosen[choice.selected]
+        return ParetoFront(front.candidates, front.inputs, front.engine, selected, metadata)
+
+    def _train_candidate(
+        self, slot: str, candidate: Candidate, inputs: tuple[str, ...]
+    ) -> tuple[Workflow, str]:
+        """A fresh model with ``candidate`` in ``slot`` (and the selected equations of the
+        slots distilled before), trained with the ``train`` settings; and why it stopped."""
+        workflow = self._fresh_workflow()
+        slots = {s: self._symbolic(s, f.selected, f.inputs) for s, f in self.fronts.items()}
+        _set_slots(workflow, {**slots, slot: self._symbolic(slot, candidate, inputs)})
+        folder = f"checkpoints/{alternative_name(slot, candidate)}"
+        return workflow, self._train(self.config.train, folder, False, False, workflow).stopped
+
     def reinsert(
         self, slot: str, candidate: Candidate | None = None, refit: bool | None = None
     ) -> Symbolic:
@@ -351,16 +450,25 @@ class Study:
 
     def alternatives(self, slot: str) -> list[Candidate]:
         """The ``reinsert.alternatives`` best candidates of ``slot``'s front other than the
-        selected one: lowest BIC first when the front was selected by BIC, else lowest loss."""
+        selected one: the other shortlisted ones by validation error when the front was
+        selected by retraining, lowest BIC first when by BIC, else lowest loss."""
         front = self.fronts[slot]
-        scores = front.metadata.get("bic") or [c.loss for c in front.candidates]
-        order = [i for i in np.argsort(scores, kind="stable") if i != front.selected_index]
+        if "shortlist" in front.metadata:
+            rows = sorted(front.metadata["shortlist"], key=lambda row: row["validation_error"])
+            order = [row["index"] for row in rows]
+        else:
+            scores = front.metadata.get("bic") or [c.loss for c in front.candidates]
+            order = list(np.argsort(scores, kind="stable"))
+        order = [i for i in order if i != front.selected_index]
         return [front.candidates[i] for i in order[: self.config.reinsert.alternatives]]
 
-    def record_variant(self, name: str) -> None:
-        """Keep the current model's simulation and slots as variant ``name``."""
-        self.simulations[name] = self.simulate()
-        self.variant_slots[name] = {k: copy.deepcopy(v) for k, v in self.model.slots.items()}
+    def record_variant(self, name: str, workflow: Workflow | None = None) -> None:
+        """Keep the simulation and slots of ``workflow`` (default: the study's model) as
+        variant ``name``."""
+        workflow = self.workflow if workflow is None else workflow
+        with torch.no_grad():
+            self.simulations[name] = workflow.simulate().cpu().numpy()
+        self.variant_slots[name] = {k: copy.deepcopy(v) for k, v in workflow.model.slots.items()}
 
     def simulate(self) -> np.ndarray:
         """Simulated states [time, site, state] over the whole period."""
@@ -521,10 +629,13 @@ class Study:
         )
 
     def _distill_all(self, writer: RunWriter, progress: bool) -> None:
-        """Distill every neural slot and reinsert the selected equations (one slot at a
-        time with ``reinsert.refit: all``, else all at once; see :class:`ReinsertConfig`)."""
+        """Distill every neural slot and reinsert the selected equations: one slot at a
+        time with ``reinsert.refit: all`` (see :class:`ReinsertConfig`) or ``distill.selection:
+        retrain`` (the model trained with the selected equation becomes the study's model,
+        and the next slot is distilled from it), else all at once."""
         slots = self.model.neural_slots()
-        one_at_a_time = self.config.reinsert.refit == "all"
+        retrain = self.config.distill.selection == "retrain"
+        one_at_a_time = retrain or self.config.reinsert.refit == "all"
         for slot in slots:
             try:
                 self.distill(slot, progress)
@@ -534,7 +645,8 @@ class Study:
                 continue
             if one_at_a_time:
                 self._reinsert_variants(slot)
-                self.reinsert(slot)
+                if not self._adopt_trained(slot):
+                    self.reinsert(slot)
         writer.equations(self.fronts, self.failures, self.model)
         writer.truth(self.config.truth)
         for slot, samples in self.samples.items():
@@ -556,9 +668,25 @@ class Study:
         writer.equations(self.fronts, self.failures, self.model)
 
     def _reinsert_variants(self, slot: str) -> None:
-        """Reinsert each of ``slot``'s alternatives as a variant of its own."""
+        """Record each of ``slot``'s alternatives as a variant of its own: its model trained
+        during the selection if there is one, else reinserted and refitted."""
+        trained = self.trained.get(slot, {})
         for candidate in self.alternatives(slot):
-            self.reinsert_variant(slot, candidate)
+            index = self.fronts[slot].candidates.index(candidate)
+            if index in trained:
+                self.record_variant(alternative_name(slot, candidate), trained[index])
+            else:
+                self.reinsert_variant(slot, candidate)
+
+    def _adopt_trained(self, slot: str) -> bool:
+        """Make the model trained with ``slot``'s selected equation (by
+        :meth:`select_by_retraining`) the study's model; False if there is none."""
+        workflow = self.trained.pop(slot, {}).get(self.fronts[slot].selected_index)
+        if workflow is None:
+            return False
+        self.workflow = workflow
+        log.info("%s: the model trained with the selected equation is the study's model", slot)
+        return True
 
     # -- helpers -----------------------------------------------------------------------
     def _train(
@@ -615,6 +743,12 @@ class Study:
 
     def _timed(self, stage: str):
         return _Timer(self.timings, stage)
+
+
+def _set_slots(workflow: Workflow, processes: dict[str, Process]) -> None:
+    """Put ``processes`` ``{slot: process}`` into ``workflow``'s model, on its dtype and device."""
+    for slot, process in processes.items():
+        workflow.model.set_slot(slot, process.to(dtype=workflow.dtype, device=workflow.device))
 
 
 def alternative_name(slot: str, candidate: Candidate) -> str:

@@ -1,0 +1,161 @@
+"""Choosing a front candidate by retraining: a shortlist of candidates, each put into a
+model trained from scratch, scored on the validation split; the least complex one that
+is not significantly worse than the best one is selected.
+
+The functions here are the rules; :meth:`discover.study.Study.select_by_retraining`
+trains the models and applies them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from discover.distill.pareto import ParetoFront
+
+TIME_BLOCKS = 10
+"""Consecutive time blocks the validation period is cut into when there is one site."""
+
+SHORTLIST_RULE = (
+    "the {size} simplest front candidates whose mean squared error against the learned "
+    "function is at most {tolerance:g} x its variance over the probed samples "
+    "(R² against the network ≥ {r2:g}; the most accurate one when none is)"
+)
+
+RETRAIN_RULE = (
+    "each shortlisted candidate in place of the network, the model trained from scratch "
+    "with the train settings and scored on the validation split (normalised squared error "
+    "1 − NSE per {unit}); selected: the least complex candidate not significantly worse "
+    "than the best one (one-sided Wilcoxon signed-rank test over {units}, alpha {alpha:g})"
+)
+
+
+def shortlist(front: ParetoFront, spread: float, tolerance: float, size: int) -> list[int]:
+    """Indices into ``front`` of the ``size`` simplest candidates whose loss against the
+    learned function is at most ``tolerance * spread`` (see :data:`SHORTLIST_RULE`).
+
+    Args:
+        front: the Pareto front (candidates by rising complexity, ``loss`` their mean
+            squared error against the network on the probed samples).
+        spread: variance of the network's output over those samples (squared output units).
+        tolerance: the share of that variance a shortlisted candidate may leave unexplained.
+        size: the most candidates to return (at least 1).
+    """
+    if size < 1:
+        raise ValueError(f"size must be at least 1, got {size}")
+    adequate = [i for i, c in enumerate(front) if c.loss <= tolerance * spread]
+    if not adequate:
+        adequate = [int(np.argmin([c.loss for c in front]))]
+    return adequate[:size]
+
+
+def validation_errors(simulated: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Normalised squared error ``1 − NSE`` per unit of a paired test: per site when there
+    are several sites, else per consecutive time block (:data:`TIME_BLOCKS`).
+
+    Args:
+        simulated, observed: the validation period ``[time, site, variable]``; missing
+            observations are NaN and skipped.
+
+    Returns:
+        ``[unit]``: the mean over variables of ``mse / variance of the observations``
+        (the variance over the whole validation period of that site and variable); NaN
+        where a unit has no valid observation, inf where the simulation is not finite at
+        a valid observation.
+    """
+    if simulated.shape != observed.shape or simulated.ndim != 3:
+        raise ValueError(
+            f"simulated and observed must be [time, site, variable] of one shape; got "
+            f"{simulated.shape} and {observed.shape}"
+        )
+    valid = np.isfinite(observed)
+    variance = np.nanvar(np.where(valid, observed, np.nan), axis=0)  # [site, variable]
+    variance = np.where(variance > 0, variance, np.nan)
+    squared = np.where(valid, (simulated - np.where(valid, observed, 0.0)) ** 2, 0.0)
+    squared = np.where(valid & ~np.isfinite(simulated), np.inf, squared)
+    if observed.shape[1] > 1:
+        sums, counts = squared.sum(axis=0), valid.sum(axis=0)  # [site, variable]
+        return _mean_over_variables(sums, counts, variance)
+    blocks = np.array_split(np.arange(observed.shape[0]), min(TIME_BLOCKS, observed.shape[0]))
+    sums = np.stack([squared[b, 0].sum(axis=0) for b in blocks])  # [block, variable]
+    counts = np.stack([valid[b, 0].sum(axis=0) for b in blocks])
+    return _mean_over_variables(sums, counts, variance[0])
+
+
+def _mean_over_variables(sums: np.ndarray, counts: np.ndarray, variance: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scaled = np.where(counts > 0, sums / np.maximum(counts, 1) / variance, np.nan)
+    defined = np.isfinite(scaled) | np.isposinf(scaled)
+    with np.errstate(invalid="ignore"):
+        total = np.where(defined, scaled, 0.0).sum(axis=-1)
+    n = defined.sum(axis=-1)
+    return np.where(n > 0, total / np.maximum(n, 1), np.nan)
+
+
+@dataclass(frozen=True)
+class RetrainChoice:
+    """Outcome of :func:`parsimonious_choice`.
+
+    Attributes:
+        selected: index (into the candidates given) of the chosen one.
+        best: index of the candidate with the lowest mean validation error.
+        errors: mean validation error per candidate (inf for a failed one).
+        p_worse: one-sided p-value that each candidate is worse than the best one
+            (NaN for the best one itself).
+    """
+
+    selected: int
+    best: int
+    errors: list[float]
+    p_worse: list[float]
+
+
+def parsimonious_choice(
+    complexities: Sequence[int], errors: np.ndarray, alpha: float = 0.05
+) -> RetrainChoice:
+    """The least complex candidate that is not significantly worse than the best one.
+
+    Args:
+        complexities: ``[candidate]`` complexity of each candidate.
+        errors: ``[candidate, unit]`` validation error per unit of the paired test (lower
+            is better, inf for a candidate whose model failed, NaN where undefined).
+        alpha: level of the one-sided Wilcoxon signed-rank test of ``error − best error``
+            over the units where both are finite (zero differences dropped).
+
+    Raises:
+        ValueError: shapes disagree, or no candidate has a finite error.
+    """
+    errors = np.asarray(errors, dtype=float)
+    if errors.ndim != 2 or errors.shape[0] != len(complexities):
+        raise ValueError(
+            f"errors must be [candidate, unit] with {len(complexities)} candidates; "
+            f"got shape {errors.shape}"
+        )
+    failed = np.isposinf(errors).any(axis=1) | ~np.isfinite(errors).any(axis=1)
+    if failed.all():
+        raise ValueError("no candidate has a finite validation error")
+    means = np.full(len(complexities), np.inf)
+    for i in np.flatnonzero(~failed):
+        means[i] = np.nanmean(errors[i])
+    best = min(range(len(means)), key=lambda i: (means[i], complexities[i]))
+    p_worse = [
+        _p_worse(errors[i], errors[best], failed[i]) if i != best else np.nan
+        for i in range(len(means))
+    ]
+    eligible = [i for i in range(len(means)) if i == best or p_worse[i] >= alpha]
+    selected = min(eligible, key=lambda i: (complexities[i], means[i]))
+    return RetrainChoice(selected, best, [float(m) for m in means], [float(p) for p in p_worse])
+
+
+def _p_worse(errors: np.ndarray, best: np.ndarray, failed: bool) -> float:
+    """One-sided p-value of ``errors`` being larger than ``best`` (paired over units)."""
+    if failed:
+        return 0.0
+    keep = np.isfinite(errors) & np.isfinite(best)
+    difference = errors[keep] - best[keep]
+    if not difference.any():
+        return 1.0
+    return float(stats.wilcoxon(difference, alternative="greater").pvalue)
