@@ -494,10 +494,13 @@ def _split_parameters(
     if missing:
         raise KeyError(f"HBV parameter(s) {missing} are missing; this model needs {list(needed)}")
     values = {name: parameters[name] for name in needed}
-    for name, value in values.items():
+    # every extreme in one transfer (one wait for the device rather than two per parameter)
+    extremes = torch.stack(
+        [torch.stack(torch.aminmax(v.detach())).double() for v in values.values()]
+    ).tolist()
+    for name, (low, high) in zip(values, extremes, strict=True):
         bound = HBV_BOUNDS[name]
         slack = 1e-6 * (bound.high - bound.low)
-        low, high = float(value.detach().min()), float(value.detach().max())
         if not (bound.low - slack <= low and high <= bound.high + slack):
             raise ValueError(
                 f"parameter {name!r} spans [{low:g}, {high:g}], outside its bounds "

@@ -210,8 +210,8 @@ class HBVWorkflow(nn.Module):
     def simulate(self) -> Tensor:
         """Streamflow [time, site, 1] (mm/day) over the whole period; NaN in the warm-up."""
         flow = self._run(self.flow.shape[0])
-        pad = torch.full((self.warmup, flow.shape[1]), float("nan"), dtype=flow.dtype)
-        return torch.cat([pad.to(flow.device), flow])[..., None]
+        pad = flow.new_full((self.warmup, flow.shape[1]), float("nan"))
+        return torch.cat([pad, flow])[..., None]
 
     def loss(self, split: str, generator: torch.Generator | None = None) -> Tensor:
         """Masked MSE of streamflow scaled per site by its spread (an NSE-like loss) on
