@@ -341,7 +341,8 @@ class Study:
         network. The least complex candidate not significantly worse than the best one on the
         validation split is selected (:func:`~discover.distill.selection.parsimonious_choice`);
         a candidate whose model fails scores inf. The trained models are kept in
-        :attr:`trained`; the front's metadata gain the rules and a ``shortlist`` table.
+        :attr:`trained`; the front's metadata gain the rule and a ``shortlist`` table (per
+        candidate: front ``index``, expression, validation error, ``p_worse``, seconds).
         """
         settings = self.config.distill
         if slot not in self.samples:
@@ -383,19 +384,19 @@ class Study:
         for row, error, p in zip(rows, choice.errors, choice.p_worse, strict=True):
             row.update(validation_error=error, p_worse=p)
         several = observed.shape[1] > 1
-        rule = RETRAIN_RULE.format(
-            unit="site" if several else "time block",
-            units=f"{width} sites" if several else f"{width} time blocks of the one site",
-            alpha=settings.selection_alpha,
-        )
         listed = SHORTLIST_RULE.format(
             size=settings.shortlist,
             tolerance=settings.shortlist_tolerance,
             r2=1 - settings.shortlist_tolerance,
         )
+        rule = RETRAIN_RULE.format(
+            shortlist=listed,
+            unit="site" if several else "time block",
+            units=f"{width} sites" if several else f"{width} time blocks of the one site",
+            alpha=settings.selection_alpha,
+        )
         self.trained[slot] = models
-        metadata = {**front.metadata, "selection_rule": rule, "shortlist_rule": listed}
-        metadata["shortlist"] = rows
+        metadata = {**front.metadata, "selection_rule": rule, "shortlist": rows}
         selected = chosen[choice.selected]
         return ParetoFront(front.candidates, front.inputs, front.engine, selected, metadata)
 

@@ -26,7 +26,7 @@ SHORTLIST_RULE = (
 )
 
 RETRAIN_RULE = (
-    "each shortlisted candidate in place of the network, the model trained from scratch "
+    "shortlist: {shortlist}; each put in place of the network, the model trained from scratch "
     "with the train settings and scored on the validation split (normalised squared error "
     "1 − NSE per {unit}); selected: the least complex candidate not significantly worse "
     "than the best one (one-sided Wilcoxon signed-rank test over {units}, alpha {alpha:g})"
