@@ -66,6 +66,22 @@ def test_route_is_a_causal_convolution():
     assert torch.allclose(routed[:, 0], t(0, 0, 0.5, 0.3, 0.2, 0, 0, 0, 0, 0))
 
 
+def test_route_gradients_match_finite_differences_and_a_sum_of_shifted_copies():
+    gen = torch.Generator().manual_seed(0)
+    runoff = torch.rand(30, 3, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    weights = torch.rand(6, 3, 2, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(route, (runoff, weights))
+    padded = torch.nn.functional.pad(runoff, (0, 0, 0, 0, 5, 0))
+    shifted = sum(weights[k] * padded[5 - k : 35 - k] for k in range(6))
+    assert torch.allclose(route(runoff, weights), shifted)
+    # a kernel shared by the parameter sets ([lag, site, 1]) gets the sum of their gradients
+    shared = weights[:, :, :1].detach().requires_grad_(True)
+    route(runoff.detach(), shared).pow(2).sum().backward()
+    expanded = shared.detach().expand(6, 3, 2).requires_grad_(True)
+    route(runoff.detach(), expanded).pow(2).sum().backward()
+    assert torch.allclose(shared.grad, expanded.grad.sum(-1, keepdim=True))
+
+
 def test_unknown_slot_is_named():
     with pytest.raises(ValueError, match="interception"):
         textbook("interception")
