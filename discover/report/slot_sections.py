@@ -131,6 +131,10 @@ def slot_section(ctx: Context, slot: str) -> Section:
         blocks += _learned(ctx, slot, samples)
     elif run.equations:
         blocks.append(Notice(f"slots/{slot}.nc was not written: no probed samples to plot."))
+    shortlist = ctx.engine_facts(slot).get("shortlist")
+    if isinstance(shortlist, list) and shortlist and not failed:
+        selected = entry.selected.expression if entry.selected is not None else None
+        blocks.append(tables.shortlist_table(shortlist, selected, ctx.slot_inputs(slot)))
     if entry is not None and entry.pareto:
         bic = ctx.engine_facts(slot).get("bic")
         bic = bic if isinstance(bic, list) and len(bic) == len(entry.pareto) else None

@@ -48,7 +48,7 @@ COMPARISON_COLUMNS = (
 
 def number(value: Any) -> str:
     """A value as shown in tables: 3 significant digits, ``–`` when missing."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _missing(value):
         return "–"
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
@@ -166,3 +166,41 @@ def data_table(simulations: xr.Dataset) -> Table:
         "observed", "min", "median", "max",
     )  # fmt: skip
     return Table(header, tuple(rows), "Observed values over all sites and time steps.")
+
+
+def shortlist_table(
+    rows: Sequence[Mapping[str, Any]], selected: str | None, inputs: Sequence[str]
+) -> Table:
+    """The candidates trained from scratch by ``distill.selection: retrain`` (provenance's
+    ``shortlist``): complexity, expression, loss against the network, validation error
+    (1 − NSE), one-sided p-value of being worse than the best one, training time; the
+    selected one (expression ``selected``) marked."""
+    out = []
+    for row in rows:
+        expression = str(row.get("expression", ""))
+        p_worse = row.get("p_worse")
+        out.append(
+            (
+                number(row.get("complexity")),
+                Math(to_latex(expression, list(inputs)), expression),
+                number(row.get("loss")),
+                number(row.get("validation_error")),
+                "best" if _missing(p_worse) else number(p_worse),
+                number(row.get("seconds")),
+                "selected" if expression == selected else "",
+            )
+        )
+    header = (
+        "complexity",
+        "candidate (as distilled)",
+        "MSE vs network",
+        "validation 1 − NSE",
+        "p (worse than best)",
+        "training s",
+        "",
+    )
+    return Table(header, tuple(out), "Each candidate in a model trained from scratch.")
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from html import escape
@@ -144,3 +145,22 @@ def test_numeric_time_axis(minimal_run: Path, tmp_path: Path) -> None:
     html = build_report(run).read_text()
     assert "Time: 0 to 19.9, 200 steps; 1 site(s)." in html
     assert (run / "figures" / "series_flow.png").is_file()
+
+
+def test_retrain_selection_shows_its_shortlist(full_run: Path, tmp_path: Path) -> None:
+    run = shutil.copytree(full_run, tmp_path / "run")
+    provenance = json.loads((run / "provenance.json").read_text())
+    provenance["engines"]["F"]["shortlist"] = [
+        {"complexity": 7, "expression": "x*y/(x + 1.0)", "loss": 1e-4, "validation_error": 0.031,
+         "p_worse": float("nan"), "seconds": 55.7},
+        {"complexity": 11, "expression": "x*y/(x + 1.0) + 0.001*y**2", "loss": 9e-5,
+         "validation_error": 0.029, "p_worse": 0.42, "seconds": 57.1},
+    ]  # fmt: skip
+    (run / "provenance.json").write_text(json.dumps(provenance))
+    build_report(run)
+    markdown = (run / "report.md").read_text()
+    assert "p (worse than best)" in markdown
+    rows = [line for line in markdown.splitlines() if "| 55.7 |" in line or "| 57.1 |" in line]
+    assert len(rows) == 2
+    assert "best" in rows[0] and "selected" in rows[0]  # the front's selected x*y/(x + 1.0)
+    assert "0.42" in rows[1] and "selected" not in rows[1]
