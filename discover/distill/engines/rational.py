@@ -110,19 +110,37 @@ def _choices(n_terms: int, max_num: int, max_den: int, rational: bool) -> Iterat
                         yield num, fixed, den
 
 
+SCREENINGS = ("pooled", "shape")
+"""How term choices compete for the shortlist (see :class:`RationalEngine`)."""
+
+
 @register("rational")
 class RationalEngine:
     """Exhaustive sparse rational fits ``t * D = N`` (see the module docstring).
 
-    Every choice of terms is solved from the Gram matrix of the library (fast); the best
-    few per number of coefficients and library, by linearised residual, are then ranked
-    by their mean squared error on ``y`` within each library family. A fit in ``log y``
-    weights each sample by ``y`` (so errors count as on ``y``) and uses the samples with
-    ``y > 0``.
+    Every choice of terms is solved from the Gram matrix of the library (fast). The best
+    few by linearised residual are shortlisted, then ranked by their mean squared error on
+    ``y`` among all choices of their library family with as many coefficients, and the
+    best few of those become candidates. How choices compete for the shortlist
+    (``screening``):
+
+    - ``"pooled"`` (default): all choices of one library with as many coefficients. Their
+      residuals are relative to different targets (``t`` times the fixed denominator
+      term: ``t * s`` is not ``t``), so rational forms of other targets can crowd out the
+      best polynomial (a planted ``c0 + c1*s + c2*s*f`` fitted to 60 noisy sites is
+      missed).
+    - ``"shape"``: only choices with the same target and the same numbers of numerator
+      and denominator terms, so that the best choice of every shape is offered. Fronts then
+      hold more polynomials, some of which fit a network better than the planted form
+      does.
+
+    A fit in ``log y`` weights each sample by ``y`` (so errors count as on ``y``) and uses
+    the samples with ``y > 0``.
 
     Engine-specific options (``extra``): ``degree`` (largest monomial degree; 2 for up
     to two inputs, else 1), ``max_numerator_terms`` (3), ``max_denominator_terms`` (4),
-    ``keep`` (fits kept per number of coefficients and library; 2), ``max_fits`` (500000).
+    ``keep`` (fits kept per shortlist group and per number of coefficients and family; 2),
+    ``screening`` (``"pooled"`` or ``"shape"``), ``max_fits`` (500000).
     Operators and restarts do not apply; the search is deterministic and stops early only
     when the time budget runs out.
     """
@@ -141,33 +159,39 @@ class RationalEngine:
         max_den = int(options.option("max_denominator_terms", 4))
         keep = int(options.option("keep", 2))
         max_fits = int(options.option("max_fits", 500_000))
+        screening = str(options.option("screening", "pooled"))
+        if screening not in SCREENINGS:
+            raise ValueError(
+                f"rational engine option screening={screening!r}; choose one of {SCREENINGS}"
+            )
         deadline = None
         if options.time_budget_s is not None:
             deadline = time.monotonic() + options.time_budget_s
         fits = 0
-        best: dict[tuple[str, int], list[tuple[float, sympy.Expr]]] = {}
+        best: dict[tuple[str, int], list[tuple[float, tuple[_System, tuple]]]] = {}
         for view in _views(X, y, symbols, degree):
             system = _System(view, y)
             if system.gram is None:
                 continue
-            shortlist: dict[int, list[tuple[float, tuple]]] = {}
+            shortlist: dict[tuple[int, ...], list[tuple[float, tuple]]] = {}
             for choice in _choices(len(view.terms), max_num, max_den, view.rational):
                 fits += 1
                 if fits > max_fits or (deadline is not None and time.monotonic() > deadline):
                     break
-                _keep_best(
-                    shortlist,
-                    len(choice[0]) + len(choice[2]),
-                    system.residual(*choice),
-                    choice,
-                    keep,
-                )
-            for size, entries in shortlist.items():
-                for _, choice in entries:
-                    fitted = system.expression(*choice)
+                num, fixed, den = choice
+                group = (len(num), fixed, len(den)) if screening == "shape" else (len(num + den),)
+                _keep_best(shortlist, group, system.residual(*choice), choice, keep)
+            for entries in shortlist.values():
+                for _, (num, fixed, den) in entries:
+                    fitted = system.fit(num, fixed, den)
                     if fitted is not None:
-                        _keep_best(best, (view.family, size), fitted[1], fitted[0], keep)
-        return [expr for entries in best.values() for _, expr in entries]
+                        key = (view.family, len(num) + len(den))
+                        _keep_best(best, key, fitted[2], (system, (num, fixed, den)), keep)
+        candidates = []
+        for entries in best.values():
+            for _, (system, choice) in entries:
+                candidates.append(system.expression(*choice))
+        return candidates
 
 
 def _keep_best(table: dict, key, score: float, item, keep: int) -> None:
@@ -219,14 +243,17 @@ class _System:
         value = 1.0 - float(self.gram[chosen, target] @ w) / float(self.gram[target, target])
         return value if np.isfinite(value) else np.inf
 
-    def expression(self, num, fixed, den) -> tuple[sympy.Expr, float] | None:
-        """The fitted ``N / D`` (or ``exp(N / D)``) and its mean squared error on ``y``, or
-        ``None`` when the denominator crosses zero on the samples or the fit fails."""
+    def fit(self, num, fixed, den) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """Numerator and denominator coefficients of the fitted ``N / D`` (or
+        ``exp(N / D)``) and its mean squared error on ``y``; ``None`` when the denominator
+        crosses zero on the samples or the fit fails."""
         solved = self._solve(num, fixed, den)
         if solved is None:
             return None
         w, chosen, target = solved
         coef = w * self.scale[target] / self.scale[chosen]
+        if not np.all(np.isfinite(coef)):
+            return None
         coef_num, coef_den = coef[: len(num)], -coef[len(num) :]
         M = self.view.columns
         denominator = M[:, fixed] + M[:, list(den)] @ coef_den
@@ -234,14 +261,6 @@ class _System:
             return None
         if np.min(np.abs(denominator)) < 1e-8 * np.max(np.abs(denominator)):
             return None
-        if not np.all(np.isfinite(coef)):
-            return None
-        terms = self.view.terms
-        numerator = sum(sympy.Float(c) * terms[j] for c, j in zip(coef_num, num, strict=True))
-        denominator_expr = terms[fixed] + sum(
-            sympy.Float(c) * terms[j] for c, j in zip(coef_den, den, strict=True)
-        )
-        ratio = numerator / denominator_expr
         with np.errstate(all="ignore"):
             pred = (M[:, list(num)] @ coef_num) / denominator
             if self.view.log_target:
@@ -249,4 +268,18 @@ class _System:
             loss = float(np.mean((pred - self.y) ** 2))
         if not np.isfinite(loss):
             return None
-        return (sympy.exp(ratio) if self.view.log_target else ratio), loss
+        return coef_num, coef_den, loss
+
+    def expression(self, num, fixed, den) -> sympy.Expr:
+        """The fitted ``N / D`` (or ``exp(N / D)``) of a choice that :meth:`fit` accepted."""
+        fitted = self.fit(num, fixed, den)
+        if fitted is None:
+            raise ValueError(f"choice {(num, fixed, den)} has no valid fit")
+        coef_num, coef_den, _ = fitted
+        terms = self.view.terms
+        numerator = sum(sympy.Float(c) * terms[j] for c, j in zip(coef_num, num, strict=True))
+        denominator = terms[fixed] + sum(
+            sympy.Float(c) * terms[j] for c, j in zip(coef_den, den, strict=True)
+        )
+        ratio = numerator / denominator
+        return sympy.exp(ratio) if self.view.log_target else ratio
