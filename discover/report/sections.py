@@ -164,15 +164,24 @@ def training(ctx: Context) -> Section:
         best = facts.get("best_iteration")
         best = best if isinstance(best, int) and best >= 0 else None
         validated = "validation" in run.history and run.history["validation"].notna().any()
+        restored = (run.config.get("train") or {}).get("restore_best", True) is not False
+        marked = (
+            "the dashed line marks the iteration of the best validation loss, whose weights "
+            "were kept."
+            if restored
+            else "the dashed line marks the lowest validation loss (the last weights were kept: "
+            "train.restore_best is off)."
+        )
         caption = (
-            "Training loss per iteration and validation loss where evaluated; the dashed "
-            "line marks the iteration of the best validation loss."
+            f"Training loss per iteration and validation loss where evaluated; {marked}"
             if validated
             else "Training loss per iteration and held-out loss where evaluated (watched "
             "only: with no validation split, training ends with its last weights)."
         )
         blocks.append(
-            ctx.figure("loss", lambda path: figures.loss_curves(run.history, path, best), caption)
+            ctx.figure(
+                "loss", lambda path: figures.loss_curves(run.history, path, best, restored), caption
+            )
         )
     if facts:
         blocks.append(tables.key_value_table(facts, ("training", "value")))

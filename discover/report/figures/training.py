@@ -11,8 +11,13 @@ from discover.report.figures.common import new_figure, save, styled
 
 
 @styled
-def loss_curves(history: pd.DataFrame, path: Path, best_iteration: int | None = None) -> Path:
+def loss_curves(
+    history: pd.DataFrame, path: Path, best_iteration: int | None = None, restored: bool = True
+) -> Path:
     """Training and validation loss against iteration (log scale when all are positive).
+
+    ``best_iteration`` (dashed line) is the lowest validation loss; ``restored`` says
+    whether its weights were kept (else training ended with its last weights).
 
     ``history`` has columns ``iteration, train`` and, NaN where not evaluated,
     ``validation`` (the split that chooses the weights) and/or ``val`` (held-out, watched).
@@ -34,9 +39,9 @@ def loss_curves(history: pd.DataFrame, path: Path, best_iteration: int | None = 
             axes.plot(iteration[kept], loss[kept], label=label, **style)
             values.append(loss[kept])
     if best_iteration is not None:
-        axes.axvline(
-            best_iteration, color="0.4", ls="--", lw=1, label=f"best validation ({best_iteration})"
-        )
+        kept = "weights kept" if restored else "last weights kept instead"
+        label = f"lowest validation loss ({best_iteration}; {kept})"
+        axes.axvline(best_iteration, color="0.4", ls="--", lw=1, label=label)
     logarithmic = bool(values) and all((v > 0).all() for v in values)
     if logarithmic:
         axes.set_yscale("log")
