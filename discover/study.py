@@ -417,11 +417,16 @@ class Study:
         """Replace ``slot`` by ``candidate`` (default: the selected equation) as ``Symbolic``.
 
         Its constants (or the whole model, with ``reinsert.refit: all``) are then refitted
-        on the training split unless ``refit`` is False or ``reinsert.refit: none``.
+        on the training split unless ``refit`` is False or ``reinsert.refit: none``. When
+        the selected equation was chosen by :meth:`select_by_retraining`, the model trained
+        with it there becomes the study's model instead (trained like ``physics``; nothing
+        is refitted).
         """
         if candidate is None:
             if slot not in self.fronts:
                 raise ValueError(f"slot {slot!r} has not been distilled; call distill first")
+            if self._adopt_trained(slot):
+                return self.model.slots[slot]
             candidate = self.fronts[slot].selected
         current = self.model.slots[slot]
         process = Symbolic(candidate.expression, current.inputs, output_range=current.output_range)
@@ -633,7 +638,7 @@ class Study:
         """Distill every neural slot and reinsert the selected equations: one slot at a
         time with ``reinsert.refit: all`` (see :class:`ReinsertConfig`) or ``distill.selection:
         retrain`` (the model trained with the selected equation becomes the study's model,
-        and the next slot is distilled from it), else all at once."""
+        see :meth:`reinsert`, and the next slot is distilled from it), else all at once."""
         slots = self.model.neural_slots()
         retrain = self.config.distill.selection == "retrain"
         one_at_a_time = retrain or self.config.reinsert.refit == "all"
@@ -646,8 +651,7 @@ class Study:
                 continue
             if one_at_a_time:
                 self._reinsert_variants(slot)
-                if not self._adopt_trained(slot):
-                    self.reinsert(slot)
+                self.reinsert(slot)
         writer.equations(self.fronts, self.failures, self.model)
         writer.truth(self.config.truth)
         for slot, samples in self.samples.items():

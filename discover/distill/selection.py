@@ -8,6 +8,7 @@ trains the models and applies them.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,7 +18,9 @@ from scipy import stats
 from discover.distill.pareto import ParetoFront
 
 TIME_BLOCKS = 10
-"""Consecutive time blocks the validation period is cut into when there is one site."""
+"""Consecutive time blocks the validation period is cut into when there is one site (the
+blocks are units of the paired test; neighbouring blocks are not fully independent, so its
+p-values are then indicative)."""
 
 SHORTLIST_RULE = (
     "the {size} simplest front candidates whose mean squared error against the learned "
@@ -72,7 +75,9 @@ def validation_errors(simulated: np.ndarray, observed: np.ndarray) -> np.ndarray
             f"{simulated.shape} and {observed.shape}"
         )
     valid = np.isfinite(observed)
-    variance = np.nanvar(np.where(valid, observed, np.nan), axis=0)  # [site, variable]
+    with warnings.catch_warnings():  # a series without observations has no variance
+        warnings.simplefilter("ignore", RuntimeWarning)
+        variance = np.nanvar(np.where(valid, observed, np.nan), axis=0)  # [site, variable]
     variance = np.where(variance > 0, variance, np.nan)
     squared = np.where(valid, (simulated - np.where(valid, observed, 0.0)) ** 2, 0.0)
     squared = np.where(valid & ~np.isfinite(simulated), np.inf, squared)

@@ -139,6 +139,9 @@ def test_retraining_picks_the_more_complex_equation_when_the_simpler_is_worse(
     rows = front.metadata["shortlist"]
     assert front.selected.complexity == 5, rows
     assert rows[0]["p_worse"] < 0.05 and rows[0]["validation_error"] > rows[1]["validation_error"]
+    trained = study.trained["F"][front.selected_index]
+    study.reinsert("F")  # adopts the model trained with it
+    assert study.workflow is trained and study.model.slots["F"].kind == "symbolic"
 
 
 def test_a_candidate_that_fails_in_the_model_scores_inf(write_study, monkeypatch):
