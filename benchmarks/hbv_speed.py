@@ -1,18 +1,18 @@
 """Forward+backward time of discover's HBV beside hydrodl2's HBV, measured in the same run.
 
 Setting: 100 sites × 16 parameter sets, 365 and 730 days, routing on, float32, CPU,
-2 threads, ``OMP_WAIT_POLICY=PASSIVE``, freed memory kept for reuse by the C allocator in
-both processes (:mod:`discover.models.memory`; the HBV asks for it itself). discover's
-and hydrodl2's runs alternate in ``--repeats`` rounds, each side after one untimed
-warm-up run, so that a busy machine slows both alike; each figure is the best over the
-rounds. hydrodl2 is never a dependency of discover: it is looked up in a separate
+2 threads (``--threads``), ``OMP_WAIT_POLICY=PASSIVE``, freed memory kept for reuse by
+the C allocator in both processes (:mod:`discover.models.memory`; the HBV asks for it
+itself). discover's and hydrodl2's runs alternate in ``--repeats`` rounds, each side
+after one untimed warm-up run, so that a busy machine slows both alike; each figure is
+the best over the rounds. hydrodl2 is never a dependency of discover: it is looked up in a separate
 virtual environment (``$HYDRODL2_PYTHON``, else /work/hydrodl2-venv/bin/python) and run
 in a subprocess per round; without it, only discover's figures are printed. A neural
 evapotranspiration slot is timed too, in the same rounds: its extra cost over the
 textbook model beside its network alone, once without and once with gradients to the
 network's inputs (which the model needs).
 
-    python benchmarks/hbv_speed.py [--repeats 3]
+    python benchmarks/hbv_speed.py [--repeats 3] [--threads 2]
 
 It prints the time of day and the load averages at its start and end (other work on the
 machine slows both models, and the best of more rounds is less affected by it).
@@ -40,7 +40,7 @@ from discover.models.hbv_processes import HBV_BOUNDS  # noqa: E402
 from discover.models.memory import ENVIRONMENT, retain_freed_memory  # noqa: E402
 from discover.processes import Neural  # noqa: E402
 
-SITES, NMUL, DAYS, THREADS = 100, 16, (365, 730), 2
+SITES, NMUL, DAYS = 100, 16, (365, 730)
 DEFAULT_HYDRODL2 = "/work/hydrodl2-venv/bin/python"
 
 # Run inside hydrodl2's environment: prints {days: [forward_s, backward_s]} as JSON.
@@ -131,11 +131,11 @@ def hydrodl2_python() -> str | None:
     return python
 
 
-def time_hydrodl2(python: str, repeats: int) -> dict[int, tuple[float, float]] | None:
+def time_hydrodl2(python: str, repeats: int, threads: int) -> dict[int, tuple[float, float]] | None:
     """hydrodl2's best forward and backward seconds per length, from its own environment,
     or ``None`` (saying why) when it fails to run."""
     script = HYDRODL2_SCRIPT.format(
-        threads=THREADS, nmul=NMUL, days=list(DAYS), sites=SITES, repeats=repeats
+        threads=threads, nmul=NMUL, days=list(DAYS), sites=SITES, repeats=repeats
     )
     env = {**os.environ, **ENVIRONMENT, "CI": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     done = subprocess.run(
@@ -162,9 +162,10 @@ def best(old: tuple[float, float] | None, new: tuple[float, float]) -> tuple[flo
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="rounds (best kept)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of both models")
     args = parser.parse_args(argv)
-    torch.set_num_threads(THREADS)
-    print(f"{SITES} sites x {NMUL} parameter sets, float32, {THREADS} threads, CPU")
+    torch.set_num_threads(args.threads)
+    print(f"{SITES} sites x {NMUL} parameter sets, float32, {args.threads} threads, CPU")
     print(f"start {load()}")
     kept = retain_freed_memory()
     print(f"freed memory kept for reuse by the C allocator in both models: {kept}")
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
         grad = time_network(network, days, 1, input_grad=True)
         neural["input_grad"] = min(neural["input_grad"], grad)
         if python is not None and theirs is not None:
-            run = time_hydrodl2(python, 1)
+            run = time_hydrodl2(python, 1, args.threads)
             theirs = None if run is None else {n: best(theirs.get(n), run[n]) for n in DAYS}
 
     print(f"{'days':>5} {'model':>9} {'forward s':>10} {'backward s':>11} {'total s':>8}")
