@@ -27,7 +27,7 @@ def slot_equations(ctx: Context, slot: str) -> list[Equation]:
             )
         )
         if entry.refitted:
-            found.append(("selected, constants refitted with the model", entry.refitted))
+            found.append(("selected, constants as fitted in the model on the data", entry.refitted))
     if slot in ctx.run.truth:
         found.append(("planted truth", ctx.run.truth[slot]))
     return [
