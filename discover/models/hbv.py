@@ -363,11 +363,16 @@ class HBV(HybridModel):
 
 @dataclass
 class _Plan:
-    """How each daily slot is evaluated in one run: its process (``None`` when its output
-    was computed for the whole series before the loop) and whether its output must be
-    clipped into range, plus the slots that read ``soil_wetness``."""
+    """How each daily slot is evaluated in one run: its call (``None`` when its output was
+    computed for the whole series before the loop) and whether its output must be clipped
+    into range, plus the slots that read ``soil_wetness``.
 
-    calls: dict[str, Process | None]
+    Inside the loop every input is a [site, nmul] tensor, so a slot that is not recording
+    is evaluated directly (:meth:`Process.evaluate`, without the module call, the input
+    broadcast and the recording check of :meth:`Process.forward`, a few microseconds a
+    slot and day; module hooks are not run); a recording one through its ``forward``."""
+
+    calls: dict[str, Callable[[dict[str, Tensor]], Tensor] | None]
     clip_low: dict[str, bool]
     clip_high: dict[str, bool]
     wetness: frozenset[str]
@@ -376,7 +381,7 @@ class _Plan:
     def of(cls, model: HBV, skip: set[str]) -> _Plan:
         slots = {name: model.slots[name] for name in STEP_SLOTS}
         return cls(
-            calls={name: None if name in skip else slot for name, slot in slots.items()},
+            calls={name: None if name in skip else _daily(slot) for name, slot in slots.items()},
             clip_low={name: not _guarantees(slot, low=0.0) for name, slot in slots.items()},
             clip_high={name: not _guarantees(slot, high=1.0) for name, slot in slots.items()},
             wetness=frozenset(n for n, slot in slots.items() if "soil_wetness" in slot.inputs),
@@ -397,6 +402,14 @@ class _Plan:
         """Outflow of slot ``name`` from ``storage``, limited to it: (outflow, new storage)."""
         outflow = self.demand(name, values).clamp(max=storage)
         return outflow, storage - outflow
+
+
+def _daily(process: Process) -> Callable[[dict[str, Tensor]], Tensor]:
+    """How the loop calls ``process`` on the day's named [site, nmul] values."""
+    if process.recording:
+        return process
+    inputs = process.inputs
+    return lambda values: process.evaluate([values[name] for name in inputs])
 
 
 def _stack(days: Sequence[tuple[Tensor, ...]], column: int) -> Tensor:

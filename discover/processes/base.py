@@ -114,6 +114,11 @@ class Process(nn.Module):
     def __call__(self, inputs: Mapping[str, Tensor]) -> Tensor:  # typed for callers
         return super().__call__(inputs)
 
+    @property
+    def recording(self) -> bool:
+        """Whether :meth:`start_recording` is active (calls are then kept)."""
+        return self._records is not None
+
     def start_recording(self) -> None:
         """Keep every input/output seen from now on (see :meth:`stop_recording`)."""
         self._records = []

@@ -168,6 +168,22 @@ def test_neural_slot_trains_and_records_its_domain(weather_maker, parameter_make
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in network.parameters())
 
 
+def test_a_recording_slot_gives_the_same_run(weather_maker, parameter_maker):
+    """Recording slots go through ``forward``, the others are evaluated directly."""
+    model = HBV()
+    network = Neural(["pet", "soil_wetness"], ">=0", hidden=(8,))
+    model.set_slot("evapotranspiration", network)
+    forcings = weather_maker(30, 2, seed=14)
+    parameters = parameter_maker(model.parameter_names(), 2, 2, seed=14)
+    model.double()
+    direct = model(forcings, parameters).streamflow
+    network.start_recording()
+    recorded = model(forcings, parameters).streamflow
+    inputs, _ = network.stop_recording()
+    assert inputs.shape == (30 * 2 * 2, 2)
+    assert torch.equal(direct, recorded)
+
+
 @pytest.mark.parametrize("smooth, expect_gradient", [(None, False), (2.0, True)])
 def test_smooth_threshold_keeps_a_gradient_below_uzl(
     weather_maker, parameter_maker, smooth, expect_gradient
