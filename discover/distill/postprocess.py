@@ -149,19 +149,19 @@ class _Template:
             columns.append((self.predict(up) - self.predict(down)) / (2 * step))
         return np.stack(columns, axis=1) if columns else np.empty((len(self.y), 0))
 
-    def redundant(self, theta: np.ndarray, i: int, free: np.ndarray) -> bool:
-        """Whether constant ``i`` is redundant at ``theta``: any small change in it can be
-        absorbed by the other ``free`` constants (its Jacobian column lies in the span of
-        theirs, within :data:`REDUNDANCY_TOLERANCE`), as a scale shared by a numerator and
-        a denominator is."""
-        jacobian = self.jacobian(theta)
+    @staticmethod
+    def redundant(jacobian: np.ndarray, i: int, free: np.ndarray) -> bool:
+        """Whether constant ``i`` is redundant where ``jacobian`` (:meth:`jacobian`,
+        ``[samples, constants]``) was taken: any small change in it can be absorbed by the
+        other ``free`` constants (its column lies in the span of theirs, within
+        :data:`REDUNDANCY_TOLERANCE`), as a scale shared by a numerator and a denominator is."""
         if not np.all(np.isfinite(jacobian)):
             return False
         column = jacobian[:, i]
         norm = float(np.linalg.norm(column))
         if norm == 0:
             return True
-        others = jacobian[:, free & (np.arange(len(theta)) != i)]
+        others = jacobian[:, free & (np.arange(len(free)) != i)]
         if others.shape[1] == 0:
             return False
         coef, *_ = np.linalg.lstsq(others, column, rcond=None)
@@ -224,8 +224,9 @@ def merge_constants(
     theta, loss = template.values.copy(), template.loss(template.values)
     free = np.ones(len(theta), dtype=bool)
     limit = (1 + tolerance) * reference_loss
+    jacobian = template.jacobian(theta)  # taken again only when theta changes
     for i in range(len(theta)):
-        redundant = template.redundant(theta, i, free)
+        redundant = template.redundant(jacobian, i, free)
         for trial in (1.0, 0.0, -1.0):
             fixed = theta.copy()
             fixed[i] = trial
@@ -236,6 +237,7 @@ def merge_constants(
             fitted, fitted_loss = template.refit(fixed, free, max_nfev=TRIAL_EVALUATIONS)
             if fitted_loss <= limit:
                 theta, loss = fitted, fitted_loss
+                jacobian = template.jacobian(theta)
                 break
             free[i] = True
     return template.expression(theta, exact=~free), loss
