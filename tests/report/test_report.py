@@ -10,8 +10,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
+import yaml
 from PIL import Image
 
 from discover.report import build_report
@@ -164,3 +166,21 @@ def test_retrain_selection_shows_its_shortlist(full_run: Path, tmp_path: Path) -
     assert len(rows) == 2
     assert "best" in rows[0] and "selected" in rows[0]  # the front's selected x*y/(x + 1.0)
     assert "0.42" in rows[1] and "selected" not in rows[1]
+
+
+@pytest.mark.parametrize("restore_best", [True, False])
+def test_loss_caption_says_which_weights_were_kept(
+    full_run: Path, tmp_path: Path, restore_best: bool
+) -> None:
+    run = shutil.copytree(full_run, tmp_path / "run")
+    history = pd.read_csv(run / "history.csv")
+    history["validation"] = history["val"]
+    history.to_csv(run / "history.csv", index=False)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["train"]["restore_best"] = restore_best
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    build_report(run)
+    markdown = (run / "report.md").read_text()
+    kept_last = "the last weights were kept: train.restore_best is off" in markdown
+    assert kept_last is not restore_best
+    assert ("best validation loss, whose weights were kept" in markdown) is restore_best
