@@ -30,8 +30,12 @@ _UNARY: dict[type, Callable[[Tensor], Tensor]] = {
 class ExpressionModule(nn.Module):
     """A sympy expression as a torch module.
 
-    Every ``sympy.Float`` in the expression becomes an entry of the trainable vector
-    ``constants``; integers and rationals (e.g. the 2 in ``x**2``) stay fixed structure.
+    Every ``sympy.Float`` in the expression becomes an entry of ``constants``; integers and
+    rationals (e.g. the 2 in ``x**2``) stay fixed structure. What is trained is
+    ``relative``: each constant as a multiple of its starting magnitude (``scale``, 1 for
+    a constant starting at 0), so that an optimiser's step is the same share of a constant
+    of 0.01 as of one of 100 (with Adam's step of about ``lr`` per iteration, a constant of
+    0.01 trained directly at ``lr`` 0.02 would change sign in one step).
     Calls of undefined functions (``F(x, y)``) are looked up in ``functions`` at call
     time, which is how an ODE right-hand side calls its neural slots.
 
@@ -51,13 +55,18 @@ class ExpressionModule(nn.Module):
         self.names = tuple(names)
         self._values: list[float] = []
         self._root = self._compile(expression)
-        values = torch.tensor(
-            self._values, dtype=torch.float64
-        )  # exact; 0-dim use keeps input dtype
+        values = torch.tensor(self._values, dtype=torch.float64)  # exact; 0-dim use keeps dtype
+        scale = torch.where(values != 0, values.abs(), torch.ones_like(values))
+        self.register_buffer("scale", scale)
         if trainable and len(self._values):
-            self.constants = nn.Parameter(values)
+            self.relative = nn.Parameter(values / scale)
         else:
-            self.register_buffer("constants", values)
+            self.register_buffer("relative", values / scale)
+
+    @property
+    def constants(self) -> Tensor:
+        """The current constants [n_constants], in the order of the expression's floats."""
+        return self.relative * self.scale
 
     def forward(
         self,

@@ -70,7 +70,7 @@ def test_symbolic_constants_are_trainable_and_reported():
     proc = Symbolic("pet * w**b", ["pet", "w"], parameters={"b": 0.5})
     assert [p.numel() for p in proc.parameters()] == [1]
     with torch.no_grad():
-        proc.module.constants.fill_(2.0)
+        proc.module.relative.copy_(2.0 / proc.module.scale)
     pet, w = sympy.symbols("pet w", real=True)
     assert float(proc.expression().subs({pet: 1.5, w: 3.0})) == pytest.approx(13.5)
 
