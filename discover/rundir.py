@@ -168,9 +168,11 @@ class RunWriter:
         samples: ProbeSamples,
         truth: str | None,
         units: Mapping[str, str] | None = None,
+        output_range: str | None = None,
     ) -> None:
         """``slots/<slot>.nc``: the probed samples of one slot (and the truth on them), with
-        the ``units`` of its inputs and output (by name; the output under the slot's name)."""
+        the ``units`` of its inputs and output (by name; the output under the slot's name)
+        and the range the slot's output was held in (e.g. ``[0.001, 0.2]``)."""
         units = units or {}
 
         def attrs(name: str) -> dict[str, str]:
@@ -185,6 +187,8 @@ class RunWriter:
             values = numpy_function(expression, samples.names)(samples.X)
             data["truth"] = ("sample", values, attrs(slot))
         attrs = {"inputs": list(samples.names), "slot": slot}
+        if output_range is not None:
+            attrs["output_range"] = output_range
         self._netcdf(f"slots/{slot}.nc", xr.Dataset(data, attrs=attrs))
 
     def provenance(

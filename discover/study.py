@@ -655,7 +655,9 @@ class Study:
         writer.equations(self.fronts, self.failures, self.model)
         writer.truth(self.config.truth)
         for slot, samples in self.samples.items():
-            writer.samples(slot, samples, self.config.truth.get(slot), self.workflow.units())
+            output_range = str(self.model.slots[slot].output_range)
+            truth = self.config.truth.get(slot)
+            writer.samples(slot, samples, truth, self.workflow.units(), output_range)
         for slot, (ranking, kept) in self.rankings.items():
             writer.importance(slot, ranking, kept)
         reinserted = [slot for slot in slots if slot in self.fronts]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,9 +66,10 @@ class Context:
             return run.importance[slot].inputs
         return tuple(str(n) for n in self.neural_config.get(slot, {}).get("inputs", []))
 
-    def slot_call(self, slot: str) -> Math:
-        """``F(x, y)``: the slot applied to its inputs, the left side of its equations."""
-        inputs = self.slot_inputs(slot)
+    def slot_call(self, slot: str, inputs: Sequence[str] | None = None) -> Math:
+        """``F(x, y)``: the slot applied to ``inputs`` (default: its inputs as distilled),
+        the left side of its equations."""
+        inputs = tuple(inputs) if inputs else self.slot_inputs(slot)
         return Math(call_latex(slot, inputs), f"{slot}({', '.join(inputs)})")
 
     def engine_facts(self, slot: str) -> dict[str, Any]:

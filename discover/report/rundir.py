@@ -78,6 +78,8 @@ class SlotSamples:
         truth: the planted truth on the samples ``[sample]``, or ``None``.
         input_units: units of each input that the file states.
         output_units: units of the output, when the file states them.
+        output_range: the range the slot's output was held in (``[low, high]``, an open
+            end as ``inf``), when the file states it.
     """
 
     inputs: tuple[str, ...]
@@ -86,6 +88,7 @@ class SlotSamples:
     truth: np.ndarray | None
     input_units: dict[str, str]
     output_units: str | None
+    output_range: str | None = None
 
 
 @dataclass
@@ -338,6 +341,10 @@ def _units(attrs: Mapping[str, Any]) -> str | None:
     return str(units) if isinstance(units, str) and units else None
 
 
+def _text(value: Any) -> str | None:
+    return str(value) if value is not None else None
+
+
 def _read_samples(file: Path) -> SlotSamples:
     dataset = xr.load_dataset(file)
     if "output" not in dataset:
@@ -355,4 +362,5 @@ def _read_samples(file: Path) -> SlotSamples:
         truth=dataset["truth"].values.astype(float) if "truth" in dataset else None,
         input_units={n: u for n in inputs if (u := _units(dataset[n].attrs))},
         output_units=_units(dataset["output"].attrs) or _units(dataset.attrs),
+        output_range=_text(dataset.attrs.get("output_range")),
     )

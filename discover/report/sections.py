@@ -117,8 +117,9 @@ def question(ctx: Context) -> Section:
     if neural:
         rows = tuple(
             (
-                ctx.slot_call(slot),
-                str(settings.get("output") or "unbounded"),
+                # over every input the config gives the slot (not only those kept)
+                ctx.slot_call(slot, [str(name) for name in settings.get("inputs") or []]),
+                _output_range(ctx, slot, settings),
                 str(settings.get("hidden", "–")),
             )
             for slot, settings in neural.items()
@@ -128,6 +129,16 @@ def question(ctx: Context) -> Section:
     blocks.append(Paragraph("The resolved configuration (config.yaml):"))
     blocks.append(Code(yaml.safe_dump(config, sort_keys=False), "yaml"))
     return Section("Question and configuration", "question", blocks)
+
+
+def _output_range(ctx: Context, slot: str, settings: dict[str, Any]) -> str:
+    """The range a learned slot's output was held in: as recorded with its probed samples,
+    else as the config declares it."""
+    samples = ctx.run.samples.get(slot)
+    if samples is not None and samples.output_range:
+        return samples.output_range
+    declared = settings.get("output")
+    return str(declared) if declared else "the model's default (not recorded)"
 
 
 def data(ctx: Context) -> Section:

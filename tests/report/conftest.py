@@ -105,14 +105,19 @@ def _history(path: Path) -> None:
     table.to_csv(path, index=False)
 
 
-def _slot_samples(path: Path, inputs: list[str], truth, rng: np.random.Generator) -> None:
+def _slot_samples(
+    path: Path, inputs: list[str], truth, rng: np.random.Generator, output_range: str | None = None
+) -> None:
     X = rng.uniform(0.1, 3.0, (400, len(inputs)))
     exact = truth(X)
     data = {name: ("sample", X[:, i], {"units": "mm"}) for i, name in enumerate(inputs)}
     data["output"] = ("sample", exact + rng.normal(0, 0.02, exact.shape), {"units": "mm/d"})
     data["truth"] = ("sample", exact, {"units": "mm/d"})
     path.parent.mkdir(exist_ok=True)
-    xr.Dataset(data, attrs={"inputs": inputs, "units": "mm/d"}).to_netcdf(path)
+    attrs = {"inputs": inputs, "units": "mm/d"}
+    if output_range is not None:
+        attrs["output_range"] = output_range  # as the model held it
+    xr.Dataset(data, attrs=attrs).to_netcdf(path)
 
 
 def write_run(path: Path, *, sites: int, distill: bool) -> Path:
@@ -173,7 +178,7 @@ def _write_distillation(path: Path, rng: np.random.Generator) -> None:
     _slot_samples(
         path / "slots" / "F.nc", ["x", "y"], lambda X: X[:, 0] * X[:, 1] / (1 + X[:, 0]), rng
     )
-    _slot_samples(path / "slots" / "G.nc", ["x"], lambda X: 0.5 * X[:, 0], rng)
+    _slot_samples(path / "slots" / "G.nc", ["x"], lambda X: 0.5 * X[:, 0], rng, "[0, 2]")
     (path / "importance").mkdir()
     (path / "importance" / "F.json").write_text(
         json.dumps({"inputs": ["x", "y"], "mean_abs_shap": [0.3, 0.5], "kept": ["x", "y"]})

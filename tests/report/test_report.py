@@ -184,3 +184,17 @@ def test_loss_caption_says_which_weights_were_kept(
     kept_last = "the last weights were kept: train.restore_best is off" in markdown
     assert kept_last is not restore_best
     assert ("best validation loss, whose weights were kept" in markdown) is restore_best
+
+
+def test_question_table_states_each_slots_recorded_output_range(
+    full_run: Path, full_report: str
+) -> None:
+    markdown = (full_run / "report.md").read_text()
+    rows = {
+        line.split("`")[1]: line
+        for line in markdown.splitlines()
+        if "| [16" in line or "| [32" in line
+    }
+    # G's config declares none; its probed samples record the range the model held it in
+    assert "| [0, 2] |" in rows["G(x)"]
+    assert "| >=0 |" in rows["F(x, y)"]  # F's samples record none: the config's declaration
