@@ -140,3 +140,17 @@ def test_warm_start_fits_the_network_to_a_target_function():
     before = float(((net(samples) - target(samples)) ** 2).mean())
     after = net.fit_to(target, samples, steps=400)
     assert after < 0.05 * before and after < 0.05
+
+
+def test_an_optimiser_step_moves_each_constant_by_a_share_of_its_own_size():
+    proc = Symbolic("small*x + large*y", ["x", "y"], parameters={"small": 0.01, "large": 100.0})
+    optimiser = torch.optim.Adam(proc.parameters(), lr=0.02)
+    proc({"x": torch.ones(3), "y": torch.ones(3)}).sum().backward()  # both pushed down
+    optimiser.step()
+    x, y = sympy.symbols("x y", real=True)
+    fitted = proc.expression()
+    small, large = float(fitted.coeff(x)), float(fitted.coeff(y))
+    # Adam moves each trained value by about lr: 2 % of each constant, not 0.02 of both
+    # (which would turn 0.01 negative and leave 100 almost where it was)
+    assert small == pytest.approx(0.01 * 0.98, rel=1e-3)
+    assert large == pytest.approx(100.0 * 0.98, rel=1e-3)
