@@ -146,7 +146,12 @@ def slot_section(ctx: Context, slot: str) -> Section:
                 ),
                 f"Pareto front of slot {slot} ({len(entry.pareto)} candidates, engine "
                 f"{entry.engine}); the star is the selected equation"
-                + ("; right: each candidate's BIC in the model on the data." if bic else "."),
+                + (
+                    "; right: each candidate's BIC in the model on the data, above the lowest "
+                    "(dashed: differences of 2 and 6, positive and strong evidence against)."
+                    if bic
+                    else "."
+                ),
             )
         )
     importance = run.importance.get(slot)

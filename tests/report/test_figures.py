@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from discover.report.figures import learned_vs_equations, loss_curves, pareto_front
+from discover.report.figures.fronts import bic_above_best
 from discover.report.rundir import CandidateEntry, SlotSamples
 
 
@@ -51,3 +52,9 @@ def test_pareto_front_shows_the_selecting_bic_beside_the_loss(tmp_path: Path) ->
     assert both[0] > 1.4 * alone[0]
     mismatched = _size(pareto_front("h", front, front[1], None, tmp_path / "c.png", [-3.0]))
     assert mismatched == alone
+
+
+def test_bic_panel_shows_each_candidate_above_the_best_and_skips_failures() -> None:
+    excess = bic_above_best(np.array([-300000.0, -300005.0, np.inf, -299000.0]))
+    np.testing.assert_array_equal(excess, [5.0, 0.0, np.inf, 1005.0])
+    assert np.isnan(bic_above_best(np.array([np.nan]))).all()

@@ -12,6 +12,9 @@ from matplotlib.axes import Axes
 from discover.report.figures.common import new_figure, save, shorten, styled
 from discover.report.rundir import CandidateEntry
 
+EVIDENCE_LINES = ((2.0, "positive evidence against"), (6.0, "strong evidence against"))
+"""BIC differences from which a candidate counts as worse than the best (Kass and Raftery)."""
+
 
 @styled
 def pareto_front(
@@ -61,12 +64,34 @@ def _bic_panel(
     candidates: Sequence[CandidateEntry],
     selected: CandidateEntry | None,
 ) -> None:
-    """BIC of the model on the data per candidate (lower is better), selected one starred."""
+    """Each candidate's BIC of the model on the data above the lowest one (0: the best),
+    on a symlog axis so that differences of a few units show beside ones of thousands;
+    dashed lines at 2 and 6, where a difference starts to count as positive and as strong
+    evidence against the candidate. Failed candidates (non-finite BIC) are left out."""
     finite = np.isfinite(bic)
-    axes.plot(complexity[finite], bic[finite], "o", color="#4c72b0", ms=5)
+    excess = bic_above_best(bic)
+    axes.plot(complexity[finite], excess[finite], "o", color="#4c72b0", ms=5)
     if selected is not None:
         chosen = [i for i, c in enumerate(candidates) if c == selected and finite[i]]
-        axes.plot(complexity[chosen], bic[chosen], "*", color="#c44e52", ms=16)
+        axes.plot(complexity[chosen], excess[chosen], "*", color="#c44e52", ms=16)
+    axes.set_yscale("symlog", linthresh=1.0)
+    for level, strength in EVIDENCE_LINES:
+        axes.axhline(level, color="0.55", lw=0.8, ls="--")
+        axes.annotate(
+            strength,
+            (1.0, level),
+            xycoords=("axes fraction", "data"),
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color="0.4",
+        )
     axes.set_xlabel("complexity (expression nodes)")
-    axes.set_ylabel("BIC of the model on the training data")
-    axes.set_title("selection on the data (lower is better)")
+    axes.set_ylabel("BIC − lowest BIC (model on the training data)")
+    axes.set_title("selection on the data (lowest wins; symlog axis)")
+
+
+def bic_above_best(bic: np.ndarray) -> np.ndarray:
+    """``bic`` [candidate] minus its lowest finite value (0 for the best; non-finite stays)."""
+    finite = np.isfinite(bic)
+    return bic - bic[finite].min() if finite.any() else bic.copy()
