@@ -14,10 +14,11 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from discover.errors import UserError
 from discover.processes.base import OutputRange
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """The configuration is invalid; the message names the offending key."""
 
 

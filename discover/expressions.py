@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 
 import sympy
 
+from discover.errors import UserError
+
 MAX_LENGTH = 20_000
 MAX_DEPTH = 64
 
@@ -57,7 +59,7 @@ _BINARY = {
 }
 
 
-class ExpressionError(ValueError):
+class ExpressionError(UserError):
     """An equation string was refused; the message names the offending token."""
 
 

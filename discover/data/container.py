@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from discover.errors import UserError
+
 ROLES = ("forcing", "observation", "attribute")
 
 #: Standard variable names and the unit each must carry in the container.
@@ -43,7 +45,7 @@ def role_of(name: str, default: str = "forcing") -> str:
     return STANDARD_ROLES.get(name, default)
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """Bad input data; the message names the place (file, variable, site, time)."""
 
     def __init__(

@@ -11,8 +11,10 @@ from typing import Any
 
 import torch
 
+from discover.errors import UserError
 
-class CheckpointError(ValueError):
+
+class CheckpointError(UserError):
     """A checkpoint file cannot be read safely; the message names the file."""
 
 

@@ -6,10 +6,11 @@ from collections.abc import Mapping, Sequence
 
 from torch import nn
 
+from discover.errors import UserError
 from discover.processes.base import Process
 
 
-class SlotError(ValueError):
+class SlotError(UserError):
     """A slot name or a slot's inputs do not fit the model."""
 
 

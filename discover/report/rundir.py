@@ -20,13 +20,15 @@ import pandas as pd
 import xarray as xr
 import yaml
 
+from discover.errors import UserError
+
 T = TypeVar("T")
 
 Metrics = dict[str, dict[str, dict[str, dict[str, float]]]]
 """``{variant: {split: {variable: {metric: value}}}}``; ``nan`` where undefined."""
 
 
-class RunDirectoryError(ValueError):
+class RunDirectoryError(UserError):
     """A run directory cannot be reported; the message names the file and the problem."""
 
 
