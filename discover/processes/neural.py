@@ -25,11 +25,13 @@ class Neural(Process):
     :meth:`set_normalisation`); the raw network output is mapped into ``output_range`` by
     construction (sigmoid for ``[a, b]``, ``output_scale`` times softplus for ``>= a`` or
     ``<= b``, ``output_scale`` times the identity when unbounded), so the output can never
-    leave the declared range.
+    leave the declared range. An end may be set by an input, evaluated at the raw
+    (unnormalised) inputs: ``0 <= out <= pet`` gives ``pet·sigmoid(z)``.
 
     Args:
         inputs: names of the inputs.
-        output_range: e.g. ``"[0, 1]"``, ``">=0"`` or ``None`` for unbounded.
+        output_range: e.g. ``"[0, 1]"``, ``">=0"``, ``"0 <= out <= pet"`` (an end set
+            by one of ``inputs``) or ``None`` for unbounded.
         hidden: widths of the hidden layers.
         activation: one of ``tanh``, ``relu``, ``silu``, ``gelu``, ``softplus``.
         output_scale: typical magnitude of an output with an open end, in its units.
@@ -80,7 +82,8 @@ class Neural(Process):
     def evaluate(self, args: Sequence[Tensor]) -> Tensor:
         x = torch.stack(list(args), dim=-1)
         z = self.network((x - self.loc.to(x.dtype)) / self.scale.to(x.dtype)).squeeze(-1)
-        return self.output_range.squash(z, self.output_scale.to(z.dtype))
+        named = dict(zip(self.inputs, args, strict=True))
+        return self.output_range.squash(z, self.output_scale.to(z.dtype), named)
 
     def describe(self) -> str:
         width = "x".join(str(h) for h in self.hidden)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import sympy
@@ -20,12 +21,22 @@ class Symbolic(Process):
     (``parameters``, e.g. ``{"b": 0.5}`` for ``pet * soil_wetness**b``) are trainable
     too, starting from the given values.
 
+    Ends of ``output_range`` that an input sets (``0 <= out <= pet``) are always enforced
+    by clipping, since only the slot knows them; constant ends only with ``clip`` (a model
+    may enforce those itself, as HBV clips outflows at 0). An input that sets an end is
+    added to ``inputs`` when the expression's inputs lack it. In evaluations made without
+    gradients (the simulations that score and report a model, not training steps) the
+    clipped share is counted: :meth:`clipped_share`. :attr:`module` is the unclipped
+    equation.
+
     Args:
         expression: a sympy expression or an equation string (parsed safely).
         inputs: names of the inputs the expression may use.
         parameters: named free constants and their initial values.
-        output_range: declared range; the output is clipped into it when ``clip``.
-        clip: clip the output into ``output_range`` (keeps a refitted equation physical).
+        output_range: declared range; the output is clipped into its input-set ends, and
+            into all of it when ``clip``.
+        clip: clip the output into the whole ``output_range`` (keeps a refitted equation
+            physical).
         fixed_numbers: numbers in the expression stay fixed (only ``parameters`` train),
             as in a stated hypothesis such as ``pet*min(1, soil_wetness/0.7)``.
     """
@@ -41,6 +52,8 @@ class Symbolic(Process):
         clip: bool = False,
         fixed_numbers: bool = False,
     ):
+        output_range = OutputRange.parse(output_range)
+        inputs = [*inputs, *(n for n in output_range.inputs if n not in inputs)]
         super().__init__(inputs, output_range)
         parameters = dict(parameters or {})
         clash = set(parameters) & set(self.inputs)
@@ -59,12 +72,27 @@ class Symbolic(Process):
         self.source = expression
         self.module = ExpressionModule(expression.xreplace(placeholders), self.inputs)
         self.clip = clip
+        self._input_limits = self.output_range.set_by_inputs()
+        # evaluations without gradients: [clipped, all]; not saved with the model
+        self.register_buffer("clip_counts", torch.zeros(2, dtype=torch.long), persistent=False)
 
     def evaluate(self, args: Sequence[Tensor]) -> Tensor:
-        out = self.module(dict(zip(self.inputs, args, strict=True)))
-        if self.clip and self.output_range.bounded:
-            out = torch.clamp(out, self.output_range.low, self.output_range.high)
-        return out
+        values = dict(zip(self.inputs, args, strict=True))
+        out = self.module(values)
+        limits = self.output_range if self.clip else self._input_limits
+        if not limits.bounded:
+            return out
+        clipped = limits.clamp(out, values)
+        if not torch.is_grad_enabled():
+            self.clip_counts[0] += ((clipped - out).abs() > 0).sum()
+            self.clip_counts[1] += out.numel()
+        return clipped
+
+    def clipped_share(self) -> tuple[float, int]:
+        """Share of the counted evaluations that were clipped into the range, and how
+        many were counted (``(nan, 0)`` when none were)."""
+        clipped, counted = (int(c) for c in self.clip_counts)
+        return (clipped / counted if counted else math.nan), counted
 
     def expression(self, digits: int | None = 6) -> sympy.Expr:
         """The expression with the current constant values, e.g. for a report."""
