@@ -332,8 +332,10 @@ def score_sites(
     sites: Sequence[str] | None = None,
     streamflow: bool = False,
     min_points: int = MIN_POINTS,
+    label: str | None = None,
 ) -> pd.DataFrame:
-    """Score ``sim`` against ``obs``, both ``[time, site]``, site by site.
+    """Score ``sim`` against ``obs``, both ``[time, site]``, site by site; warnings name
+    the site after ``label`` (e.g. the variable and split).
 
     Returns a tidy table with columns ``site, metric, value`` (one row per site and metric).
     """
@@ -350,7 +352,11 @@ def score_sites(
     rows = []
     for j, site in enumerate(names):
         values = compute_metrics(
-            sim[:, j], obs[:, j], streamflow, min_points=min_points, label=f"site {site!r}"
+            sim[:, j],
+            obs[:, j],
+            streamflow,
+            min_points=min_points,
+            label=f"{label}, site {site}" if label else f"site {site!r}",
         )
         rows.extend((site, name, value) for name, value in values.items())
     return pd.DataFrame(rows, columns=["site", "metric", "value"])

@@ -24,21 +24,16 @@ class ODEWorkflow(nn.Module):
     Args:
         config: the validated study config (``model.type == "ode"``).
         base: folder that relative data paths refer to.
+        data: the study's data (:func:`load_ode_data`), read from the config when ``None``.
     """
 
-    def __init__(self, config: StudyConfig, base: Path):
+    def __init__(self, config: StudyConfig, base: Path, data: ODEData | None = None):
         super().__init__()
         spec: ODEModelConfig = config.model
         self.config = config
         self.dtype = getattr(torch, config.dtype)
         self.device = torch.device(config.device)
-        if config.data.source != "table":
-            raise ConfigError(
-                f"data.source: an ode model reads a table, not {config.data.source!r}"
-            )
-        self.data: ODEData = read_ode_table(
-            base / config.data.path, config.data.time, spec.states, config.data.site
-        )
+        self.data = data if data is not None else load_ode_data(config, base)
         self.model = build_ode_model(spec, self.data.forcing_names)
         self.n_train = self.data.split_index(config.train.split)
         self.n_fit = validation_start(1, self.n_train, config.train.validation)
@@ -131,6 +126,14 @@ class ODEWorkflow(nn.Module):
     def split_slices(self) -> dict[str, slice]:
         """Time slices of each split (the first time is the initial condition)."""
         return time_splits(1, self.n_fit, self.n_train)
+
+
+def load_ode_data(config: StudyConfig, base: Path) -> ODEData:
+    """The table an ODE study's config names (``data.source: table``), read and checked."""
+    if config.data.source != "table":
+        raise ConfigError(f"data.source: an ode model reads a table, not {config.data.source!r}")
+    spec: ODEModelConfig = config.model
+    return read_ode_table(base / config.data.path, config.data.time, spec.states, config.data.site)
 
 
 def build_ode_model(spec: ODEModelConfig, forcings: list[str]) -> ODEModel:

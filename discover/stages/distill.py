@@ -1,0 +1,53 @@
+"""Distilling one neural slot: probe it over the data, rank its inputs, fit equations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from discover.config import DistillConfig
+from discover.distill import ParetoFront, symbolic_fit
+from discover.distill.importance import InputRanking, rank_inputs
+from discover.distill.probe import ProbeSamples, probe
+from discover.workflows.base import Workflow
+
+
+@dataclass
+class Distillation:
+    """What distilling a slot produced.
+
+    Attributes:
+        samples: the slot's inputs and outputs probed over the data.
+        ranking: mean |SHAP| of each input.
+        kept: the inputs the equations may use (those above the importance threshold).
+        front: the engine's Pareto front over ``kept`` (selection comes after).
+    """
+
+    samples: ProbeSamples
+    ranking: InputRanking
+    kept: list[str]
+    front: ParetoFront
+
+
+def distill_slot(workflow: Workflow, slot: str, settings: DistillConfig, seed: int) -> Distillation:
+    """Probe ``slot`` of ``workflow``'s trained model over the data (``settings.samples``
+    samples), keep the inputs whose SHAP importance passes ``importance_threshold``, and
+    fit equations to the probed outputs by symbolic regression (``settings.engine``)."""
+    model = workflow.model
+    samples = probe(model, workflow.simulate, slots=[slot], size=settings.samples, seed=seed)[slot]
+    ranking = rank_inputs(model.slots[slot], samples.X, seed=seed)
+    threshold = settings.importance_threshold
+    kept = ranking.keep(threshold) if threshold is not None else list(samples.names)
+    columns = [samples.names.index(name) for name in kept]
+    front = symbolic_fit(
+        samples.X[:, columns],
+        samples.y,
+        kept,
+        engine=settings.engine,
+        time_budget_s=settings.time_budget_s,
+        seed=seed,
+        operators=settings.operators,
+        max_complexity=settings.max_complexity,
+        output_range=model.slots[slot].output_range,
+        **settings.options,
+    )
+    return Distillation(samples, ranking, kept, front)

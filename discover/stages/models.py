@@ -1,0 +1,79 @@
+"""Fresh models of a study's config over data loaded once (one per variant, fold or
+shortlisted candidate), with chosen slots replaced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from discover.config import StudyConfig
+from discover.distill.pareto import Candidate
+from discover.processes import Process, Symbolic
+from discover.workflows.base import Workflow
+from discover.workflows.hbv import HBVWorkflow, load_hbv_dataset
+from discover.workflows.ode import ODEWorkflow, load_ode_data
+
+
+def load_data(config: StudyConfig, base: Path) -> Any:
+    """The data a config names, loaded and checked: an ``xarray.Dataset`` for HBV models,
+    an :class:`~discover.workflows.ode_data.ODEData` for ODE models."""
+    if config.model.type == "hbv":
+        return load_hbv_dataset(config.data, base, config.seed)
+    return load_ode_data(config, base)
+
+
+def build_workflow(config: StudyConfig, base: Path, data: Any = None) -> Workflow:
+    """The model of the config bound to ``data`` (loaded from the config when ``None``)."""
+    if config.model.type == "hbv":
+        return HBVWorkflow(config, base, dataset=data)
+    return ODEWorkflow(config, base, data=data)
+
+
+class ModelFactory:
+    """Builds fresh models of one study, all over the same data loaded once.
+
+    Every model is seeded alike (``config.seed``), so that variants differ only in their
+    slots.
+
+    Args:
+        config: the validated study config.
+        base: folder that relative paths in the config refer to.
+    """
+
+    def __init__(self, config: StudyConfig, base: Path):
+        self.config = config
+        self.base = Path(base)
+        self.data = load_data(config, self.base)
+
+    def build(self, physics: bool = False, slots: dict[str, Process] | None = None) -> Workflow:
+        """A new model of the config (every slot textbook if ``physics``) with ``slots``
+        ``{slot: process}`` put in place."""
+        config = self.config
+        if physics:
+            spec = config.model.model_copy(update={"neural": {}})
+            config = config.model_copy(update={"model": spec})
+        torch.manual_seed(self.config.seed)
+        workflow = build_workflow(config, self.base, self.data)
+        set_slots(workflow, slots or {})
+        return workflow
+
+
+def symbolic_process(
+    workflow: Workflow, slot: str, candidate: Candidate, inputs: tuple[str, ...] | None = None
+) -> Symbolic:
+    """``candidate`` as a fresh ``Symbolic`` process for ``slot`` of ``workflow``'s model
+    over ``inputs`` (default: the slot's), with the slot's output range, on the workflow's
+    dtype and device."""
+    current = workflow.model.slots[slot]
+    inputs = current.inputs if inputs is None else inputs
+    process = Symbolic(candidate.expression, inputs, output_range=current.output_range)
+    return process.to(dtype=workflow.dtype, device=workflow.device)
+
+
+def set_slots(workflow: Workflow, processes: dict[str, Process]) -> None:
+    """Put ``processes`` ``{slot: process}`` into ``workflow``'s model, on its dtype and
+    device."""
+    for slot, process in processes.items():
+        workflow.model.set_slot(slot, process.to(dtype=workflow.dtype, device=workflow.device))

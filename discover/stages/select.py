@@ -1,0 +1,281 @@
+"""Selection rules: which candidate of a slot's Pareto front goes back into the model.
+
+Every rule follows one protocol, ``rule.select(front, slot, context) -> Selection``, and
+is registered by name in :data:`SELECTION_RULES` (the config's ``distill.selection``):
+
+- ``front``: the engine's own choice;
+- ``bic``: the lowest BIC of the whole model on the training data, each candidate briefly
+  refitted in the model first (:class:`BICSelection`);
+- ``retrain``: each shortlisted candidate trained from scratch in a fresh model and scored
+  on the validation split; the simplest one not significantly worse than the best wins
+  (:class:`RetrainSelection`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from discover.config import ConfigError, DistillConfig
+from discover.distill.pareto import Candidate, ParetoFront
+from discover.distill.probe import ProbeSamples
+from discover.distill.selection import (
+    RETRAIN_RULE,
+    SHORTLIST_RULE,
+    parsimonious_choice,
+    shortlist,
+    validation_errors,
+)
+from discover.fit.trainer import lbfgs_step
+from discover.stages.models import symbolic_process
+from discover.validate.parsimony import bic, estimated_constants
+from discover.workflows.base import Workflow
+
+log = logging.getLogger("discover")
+
+
+@dataclass
+class SelectionContext:
+    """What a rule may use besides the front.
+
+    Attributes:
+        workflow: the study's trained model, ``slot`` still holding its network.
+        samples: the slot's probed samples (the network's function over the data).
+        settings: the config's ``distill`` section.
+        train_candidate: trains a fresh model with a candidate in the slot (the slots
+            distilled before keep their selected equations); returns it and why it stopped.
+        progress: show progress bars.
+    """
+
+    workflow: Workflow
+    samples: ProbeSamples
+    settings: DistillConfig
+    train_candidate: Callable[[Candidate], tuple[Workflow, str]]
+    progress: bool = False
+
+
+@dataclass
+class Selection:
+    """A rule's decision: the front with its ``selected_index`` and the rule in its
+    metadata, and the models the rule trained ``{front index: model}`` (may be empty)."""
+
+    front: ParetoFront
+    trained: dict[int, Workflow] = field(default_factory=dict)
+
+
+class SelectionRule(Protocol):
+    """Chooses the candidate of ``front`` that replaces ``slot``."""
+
+    def select(self, front: ParetoFront, slot: str, context: SelectionContext) -> Selection:
+        """The front with the chosen candidate marked selected."""
+
+
+class EngineChoice:
+    """Keep the engine's own choice."""
+
+    def select(self, front: ParetoFront, slot: str, context: SelectionContext) -> Selection:
+        """``front`` unchanged."""
+        return Selection(front)
+
+
+class BICSelection:
+    """The lowest Bayesian information criterion ``k ln(n) - 2 ln L`` of the model on the
+    training data (:func:`~discover.validate.parsimony.bic`: Gaussian likelihood of the
+    ``n`` observations' mean squared error, ``k`` constants estimated from data, see
+    :func:`~discover.validate.parsimony.estimated_constants`).
+
+    Each candidate, put into the model in place of the slot, is first refitted with a few
+    L-BFGS steps (``distill.selection_refit_steps``): its constants, or with
+    ``distill.selection_refit: all`` the whole model (put back afterwards). A network is a
+    near-exact target, so rules on the probed samples alone favour the most complex
+    candidates; the data decide what their detail is worth.
+    """
+
+    RULE = (
+        "lowest BIC k ln(n) - 2 ln L of the model on the training data "
+        "(k: constants estimated from data, integers from rounding included)"
+    )
+
+    def select(self, front: ParetoFront, slot: str, context: SelectionContext) -> Selection:
+        """``front`` re-selected by BIC (scores in its metadata under ``bic``)."""
+        workflow, settings = context.workflow, context.settings
+        model = workflow.model
+        original = model.slots[slot]
+        own = {id(p) for p in original.parameters()}
+        others = (
+            [p for p in workflow.parameters() if p.requires_grad and id(p) not in own]
+            if settings.selection_refit == "all"
+            else []
+        )
+        saved = [p.detach().clone() for p in others]
+        n = int(np.isfinite(workflow.observed[workflow.split_slices()["train"]]).sum())
+        scores = []
+        try:
+            bar = tqdm(front, desc=f"scoring {slot} candidates", disable=not context.progress)
+            for candidate in bar:
+                process = symbolic_process(workflow, slot, candidate)
+                model.set_slot(slot, process)
+                trainable = [p for p in process.parameters() if p.requires_grad] + others
+                try:
+                    mse = refitted_loss(workflow, trainable, settings.selection_refit_steps)
+                except Exception as err:  # a candidate that cannot be simulated loses
+                    log.warning("%s: candidate %s fails in the model: %s", slot, candidate, err)
+                    mse = np.nan
+                finally:
+                    _restore(others, saved)
+                k = estimated_constants(candidate.expression)
+                scores.append(bic(n, n * mse, k) if mse > 0 else np.inf)
+        finally:
+            model.set_slot(slot, original)
+        scores = np.where(np.isfinite(scores), scores, np.inf)
+        if not np.isfinite(scores).any():
+            log.warning("%s: no candidate simulates finitely; keeping the engine's choice", slot)
+            return Selection(front)
+        best = int(np.argmin(scores))
+        metadata = {
+            **front.metadata,
+            "selection_rule": self.RULE,
+            "bic": [float(b) for b in scores],
+        }
+        return Selection(ParetoFront(front.candidates, front.inputs, front.engine, best, metadata))
+
+
+class RetrainSelection:
+    """Train a fresh model with each shortlisted candidate in place of the slot and score
+    it on the validation split.
+
+    The shortlist is :func:`~discover.distill.selection.shortlist` (``distill.shortlist``
+    simplest candidates that reproduce the learned function within
+    ``distill.shortlist_tolerance``). Each model is trained from scratch with the
+    ``train`` settings, like the ``physics`` variant, so no candidate profits from
+    parameters co-adapted with the network. The least complex candidate not significantly
+    worse than the best one on the validation split is selected
+    (:func:`~discover.distill.selection.parsimonious_choice`); a candidate whose model
+    fails scores inf. The front's metadata gain the rule and a ``shortlist`` table (per
+    candidate: front ``index``, expression, validation error, ``p_worse``, seconds).
+    """
+
+    def select(self, front: ParetoFront, slot: str, context: SelectionContext) -> Selection:
+        """``front`` re-selected by retraining; the trained models come with it."""
+        settings = context.settings
+        part = context.workflow.split_slices().get("validation")
+        if part is None:
+            raise ConfigError("distill.selection: 'retrain' needs train.validation")
+        observed = context.workflow.observed[part]
+        spread = float(np.var(context.samples.y))
+        chosen = shortlist(front, spread, settings.shortlist_tolerance, settings.shortlist)
+        errors: list[np.ndarray | None] = []
+        rows: list[dict[str, Any]] = []
+        models: dict[int, Workflow] = {}
+        bar = tqdm(chosen, desc=f"training {slot} candidates", disable=not context.progress)
+        for i in bar:
+            bar.set_postfix_str(f"complexity {front[i].complexity}")
+            started = time.perf_counter()
+            try:
+                models[i], stopped = context.train_candidate(front[i])
+                with torch.no_grad():
+                    simulated = models[i].simulate().cpu().numpy()[part]
+                errors.append(validation_errors(simulated, observed))
+            except Exception as err:  # a candidate that cannot be trained loses
+                log.warning("%s: candidate %s fails in the model: %s", slot, front[i], err)
+                models.pop(i, None)
+                errors.append(None)
+                stopped = f"failed: {type(err).__name__}: {err}"
+            seconds = time.perf_counter() - started
+            rows.append({"index": i, **front[i].to_dict(), "stopped": stopped, "seconds": seconds})
+        width = next((len(e) for e in errors if e is not None), 0)
+        table = np.stack([e if e is not None else np.full(width, np.inf) for e in errors])
+        try:
+            choice = parsimonious_choice(
+                [front[i].complexity for i in chosen], table, settings.selection_alpha
+            )
+        except ValueError as err:
+            log.warning("%s: %s; keeping the engine's choice", slot, err)
+            return Selection(front)
+        for row, error, p in zip(rows, choice.errors, choice.p_worse, strict=True):
+            row.update(validation_error=error, p_worse=p)
+        metadata = {
+            **front.metadata,
+            "selection_rule": _retrain_rule(settings, observed.shape[1], width),
+            "shortlist": rows,
+        }
+        selected = chosen[choice.selected]
+        reselected = ParetoFront(front.candidates, front.inputs, front.engine, selected, metadata)
+        return Selection(reselected, models)
+
+
+def _retrain_rule(settings: DistillConfig, n_sites: int, width: int) -> str:
+    """The retrain rule in words, as the report prints it."""
+    listed = SHORTLIST_RULE.format(
+        size=settings.shortlist,
+        tolerance=settings.shortlist_tolerance,
+        r2=1 - settings.shortlist_tolerance,
+    )
+    several = n_sites > 1
+    return RETRAIN_RULE.format(
+        shortlist=listed,
+        unit="site" if several else "time block",
+        units=f"{width} sites" if several else f"{width} time blocks of the one site",
+        alpha=settings.selection_alpha,
+    )
+
+
+def refitted_loss(workflow: Workflow, parameters: list[torch.Tensor], steps: int) -> float:
+    """Training loss of ``workflow`` after a few L-BFGS steps on ``parameters``.
+
+    They stay as they were when those steps do not lower the loss (a refit that wanders
+    off or turns non-finite must not make a good candidate look bad).
+    """
+    with torch.no_grad():
+        before = float(workflow.loss("train"))
+    if not parameters or steps <= 0:
+        return before
+    saved = [p.detach().clone() for p in parameters]
+    optimiser = torch.optim.LBFGS(parameters, lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+    lbfgs_step(optimiser, lambda: workflow.loss("train"))
+    with torch.no_grad():
+        after = float(workflow.loss("train"))
+        if np.isfinite(after) and (after <= before or not np.isfinite(before)):
+            return after
+    _restore(parameters, saved)
+    return before
+
+
+def _restore(parameters: list[torch.Tensor], values: list[torch.Tensor]) -> None:
+    with torch.no_grad():
+        for parameter, value in zip(parameters, values, strict=True):
+            parameter.copy_(value)
+
+
+SELECTION_RULES: dict[str, SelectionRule] = {
+    "front": EngineChoice(),
+    "bic": BICSelection(),
+    "retrain": RetrainSelection(),
+}
+"""Selection rules by name (``distill.selection``); a new rule is a class with ``select``
+and a line here (or :func:`register_selection_rule`)."""
+
+
+def register_selection_rule(name: str, rule: SelectionRule) -> None:
+    """Make ``rule`` selectable as ``distill.selection: <name>``."""
+    SELECTION_RULES[name] = rule
+
+
+def selection_rule(name: str) -> SelectionRule:
+    """The rule registered as ``name``.
+
+    Raises:
+        ConfigError: no rule of that name (the message lists the registered ones).
+    """
+    if name not in SELECTION_RULES:
+        raise ConfigError(
+            f"distill.selection: no rule {name!r}; use one of {list(SELECTION_RULES)}"
+        )
+    return SELECTION_RULES[name]
