@@ -12,11 +12,17 @@ evaluated on two regions:
   ``bounds`` of each input when given.
 
 On each region four kinds of check run, each with a pass/fail and a sentence:
-``finite`` (no NaN/inf), ``range`` (the declared output range holds), ``monotone in x``
-(the declared direction holds along ``n_lines`` sweeps of ``x`` with the other inputs
-held at sampled values) and ``limits`` (on the faces of the box: finite, in range, and
-no larger in magnitude than ``growth`` times the largest magnitude seen on the visited
-points).
+``finite`` (no NaN/inf), ``range`` (the declared output range holds, with ends that an
+input sets, e.g. ``[0, pet]``, evaluated at each point; a failure names the worst point),
+``monotone in x`` (the declared direction holds along ``n_lines`` sweeps of ``x`` with the
+other inputs held at sampled values) and ``limits`` (on the faces of the box: finite, in
+range, and no larger in magnitude than ``growth`` times the largest magnitude seen on the
+visited points).
+
+A :class:`~discover.processes.Symbolic` process is checked as the equation it is, without
+the clipping it gets in a model; when it counted clipped evaluations in a model
+(:meth:`~discover.processes.Symbolic.clipped_share`), a ``clipped`` check (region
+``model``) fails if more than ``max_clipped`` of them were clipped into the range.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import pandas as pd
 import torch
 
 from discover.processes.base import OutputRange, Process
+from discover.processes.symbolic import Symbolic
 
 Points = dict[str, np.ndarray]
 Box = dict[str, tuple[float, float]]
@@ -78,15 +85,16 @@ def _as_evaluator(
     function: Process | Callable[[Points], np.ndarray],
 ) -> tuple[Callable[[Points], np.ndarray], tuple[str, ...] | None, OutputRange | None, str]:
     """Wrap ``function`` as ``points -> values [n]``; also return its input names, range
-    and description when it is a :class:`Process`."""
+    and description when it is a :class:`Process` (a :class:`Symbolic` one unclipped)."""
     if isinstance(function, Process):
         tensors = [*function.parameters(), *function.buffers()]
         floats = [t.dtype for t in tensors if t.is_floating_point()]
         dtype = floats[0] if floats else torch.get_default_dtype()
+        call = function.module if isinstance(function, Symbolic) else function
 
         def evaluate_process(points: Points) -> np.ndarray:
             with torch.no_grad():
-                out = function({k: torch.as_tensor(v, dtype=dtype) for k, v in points.items()})
+                out = call({k: torch.as_tensor(v, dtype=dtype) for k, v in points.items()})
             return out.detach().cpu().double().numpy()
 
         return evaluate_process, function.inputs, function.output_range, function.describe()
@@ -193,13 +201,24 @@ def _finite_check(values: np.ndarray, points: Points, region: str) -> CheckResul
     )
 
 
-def _outside(values: np.ndarray, limits: OutputRange, rtol: float) -> np.ndarray:
-    out = np.zeros(values.shape, dtype=bool)
-    if limits.low is not None:
-        out |= values < limits.low - rtol * max(1.0, abs(limits.low))
-    if limits.high is not None:
-        out |= values > limits.high + rtol * max(1.0, abs(limits.high))
-    return out
+def _worst(values: np.ndarray, points: Points, limits: OutputRange) -> str:
+    """Where ``values`` leave ``limits`` furthest (relative to ``max(1, |end|)``), e.g.
+    ``reaches 1.9×pet at pet=4.1, soil_wetness=0.98``."""
+    low, high = limits.limits(points)
+    below = np.zeros(values.shape) if low is None else (low - values) / np.maximum(1, np.abs(low))
+    above = (
+        np.zeros(values.shape) if high is None else (values - high) / np.maximum(1, np.abs(high))
+    )
+    with np.errstate(invalid="ignore"):
+        excess = np.nan_to_num(np.maximum(below, above), nan=-np.inf)
+    i = int(np.argmax(excess))
+    upper = bool(above[i] >= below[i])
+    bound = limits.high_input if upper else limits.low_input
+    if bound is not None and points[bound.name][i] > 0:
+        value = f"{values[i] / points[bound.name][i]:.3g}×{bound.name}"
+    else:
+        value = f"{values[i]:.4g}"
+    return f"the worst {'reaches' if upper else 'falls to'} {value} at {_at(points, i)}"
 
 
 def _range_check(
@@ -207,16 +226,29 @@ def _range_check(
 ) -> CheckResult:
     finite = values[np.isfinite(values)]
     span = f"[{finite.min():.4g}, {finite.max():.4g}]" if finite.size else "nothing finite"
-    bad = _outside(values, limits, rtol)
+    bad = limits.outside(values, points, rtol)
     if not bad.any():
         return CheckResult("range", region, True, f"outputs {span} stay within {limits}.")
-    i = int(np.flatnonzero(bad)[0])
     return CheckResult(
         "range",
         region,
         False,
-        f"outputs {span} leave {limits} at {int(bad.sum())} of {values.size} points, "
-        f"e.g. {values[i]:.4g} at {_at(points, i)}.",
+        f"outputs {span} leave {limits} at {int(bad.sum())} of {values.size} points; "
+        f"{_worst(values, points, limits)}.",
+    )
+
+
+def _clipped_check(process: Symbolic, max_clipped: float) -> CheckResult | None:
+    """How often ``process`` was clipped into its range in a model, if it counted any."""
+    share, counted = process.clipped_share()
+    if not counted:
+        return None
+    return CheckResult(
+        "clipped",
+        "model",
+        share <= max_clipped,
+        f"the model clipped {share:.2%} of {counted} evaluations (simulations without "
+        f"gradients) into {process.output_range} (more than {max_clipped:.2%} fails).",
     )
 
 
@@ -271,19 +303,19 @@ def _limits_check(
         for side, edge in zip(("low", "high"), edges, strict=True):
             points = _uniform(box, n_face, rng)
             points[name] = np.full(n_face, edge)
-            faces.append((f"{name}={edge:.4g} ({side} edge)", _call(evaluate, points)))
+            faces.append((f"{name}={edge:.4g} ({side} edge)", points, _call(evaluate, points)))
     problems = []
-    for where, values in faces:
+    for where, points, values in faces:
         if not np.isfinite(values).all():
             problems.append(f"NaN or inf at {where}")
-        elif limits is not None and _outside(values, limits, rtol).any():
+        elif limits is not None and limits.outside(values, points, rtol).any():
             problems.append(f"outside {limits} at {where}")
         elif np.abs(values).max() > growth * reference:
             problems.append(
                 f"|output| up to {np.abs(values).max():.4g} at {where}, more than "
                 f"{growth:g} x the largest visited {reference:.4g}"
             )
-    finite = np.concatenate([v[np.isfinite(v)] for _, v in faces])
+    finite = np.concatenate([v[np.isfinite(v)] for _, _, v in faces])
     span = f"[{finite.min():.4g}, {finite.max():.4g}]" if finite.size else "nothing finite"
     if not problems:
         return CheckResult("limits", region, True, f"outputs on the edges of the box span {span}.")
@@ -305,6 +337,7 @@ def check_function(
     n_steps: int = 41,
     growth: float = 10.0,
     rtol: float = 1e-6,
+    max_clipped: float = 0.001,
     seed: int = 0,
 ) -> CheckReport:
     """Check ``function`` on its visited domain and an extrapolated box (module docstring).
@@ -312,7 +345,8 @@ def check_function(
     Args:
         function: a :class:`Process` or a callable ``{name: ndarray [n]} -> ndarray [n]``.
         domain: per input, visited samples (array or list) or a ``(low, high)`` tuple.
-        declared_range: output range (default: the process's ``output_range``).
+        declared_range: output range (default: the process's ``output_range``); an end
+            set by an input (``"0 <= out <= pet"``) is evaluated at each point.
         monotone: per input, ``+1`` (non-decreasing) or ``-1`` (non-increasing).
         bounds: physical ``(low, high)`` of inputs (``None`` for open); the extrapolated
             box never crosses them.
@@ -323,6 +357,8 @@ def check_function(
         growth: largest allowed ``|output|`` on the box faces, relative to the largest
             ``|output|`` on the visited points.
         rtol: tolerance, relative to ``max(1, |bound|)`` or the output scale.
+        max_clipped: largest share of a :class:`Symbolic` process's evaluations in a model
+            that may have been clipped into its range.
         seed: seed of the random points (the report is reproducible).
     """
     evaluate, names, process_range, description = _as_evaluator(function)
@@ -332,6 +368,11 @@ def check_function(
     if limits is not None and not limits.bounded:
         limits = None
     box, samples = _read_domain(domain, names)
+    unknown = [name for name in (limits.inputs if limits else ()) if name not in box]
+    if unknown:
+        raise ValueError(
+            f"declared range {limits} is bounded by {unknown}, not inputs of the domain"
+        )
     monotone = dict(monotone or {})
     for name, direction in monotone.items():
         if name not in box:
@@ -374,4 +415,7 @@ def check_function(
                 evaluate, region_box, limits, reference, growth, region, n_lines, rng, rtol
             )
         )
+    clipped = _clipped_check(function, max_clipped) if isinstance(function, Symbolic) else None
+    if clipped is not None:
+        results.append(clipped)
     return CheckReport(description, tuple(results), box, wide)
