@@ -61,6 +61,8 @@ class NeuralSlotConfig(_Strict):
 
     inputs: list[str] = Field(min_length=1)
     output: str | None = None
+    """Output range, e.g. ``">=0"``, ``"[0, 1]"`` or with an end set by one of ``inputs``,
+    ``"0 <= out <= pet"`` (see :class:`~discover.processes.OutputRange`)."""
     hidden: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [32, 32])
     activation: Literal["tanh", "relu", "silu", "gelu", "softplus"] = "tanh"
     output_scale: float | None = Field(default=None, gt=0)
@@ -72,6 +74,17 @@ class NeuralSlotConfig(_Strict):
     def _range(cls, value: str | None) -> str | None:
         OutputRange.parse(value)
         return value
+
+    @model_validator(mode="after")
+    def _range_set_by_inputs(self) -> NeuralSlotConfig:
+        """An end of ``output`` set by an input (``0 <= out <= pet``) names one of ``inputs``."""
+        unknown = [n for n in OutputRange.parse(self.output).inputs if n not in self.inputs]
+        if unknown:
+            raise ValueError(
+                f"output {self.output!r} is bounded by {unknown}, which is not among the "
+                f"slot's inputs {self.inputs}"
+            )
+        return self
 
 
 class SolverConfig(_Strict):
