@@ -30,6 +30,23 @@ from discover.data.container import DataError
 from discover.data.units import to_standard
 
 
+def strip_column_names(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """``frame`` with spaces around its column names removed (a header ``t,x, y`` names
+    ``y``, not ``" y"``).
+
+    Raises:
+        DataError: two columns have the same name once stripped.
+    """
+    names = [str(c).strip() for c in frame.columns]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DataError(
+            f"columns {repeated} appear more than once (spaces around names are ignored)",
+            file=source,
+        )
+    return frame.set_axis(names, axis=1)
+
+
 def read_csv(
     path: str | Path,
     *,
@@ -42,7 +59,8 @@ def read_csv(
 ) -> pd.DataFrame:
     """Read a CSV into a frame indexed by its parsed ``time_column`` (named ``time``).
 
-    Unreadable dates become NaT (``assemble`` reports them with the file). ``comment``
+    Spaces around column names are ignored. Unreadable dates become NaT (``assemble``
+    reports them with the file). ``comment``
     skips lines starting with that character (e.g. a units row starting with ``#``).
     """
     path = Path(path)
@@ -52,6 +70,7 @@ def read_csv(
         frame = pd.read_csv(path, sep=sep, comment=comment, dtype=dtype)
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
         raise DataError(f"cannot read as CSV: {err}", file=str(path)) from None
+    frame = strip_column_names(frame, str(path))
     if time_column not in frame.columns:
         raise DataError(
             f"time column {time_column!r} not found (has {list(frame.columns)})", file=str(path)
@@ -69,7 +88,7 @@ def read_attributes(
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found", file=str(path))
-    frame = pd.read_csv(path, sep=sep, dtype=str)
+    frame = strip_column_names(pd.read_csv(path, sep=sep, dtype=str), str(path))
     key = site_column or str(frame.columns[0])
     if key not in frame.columns:
         raise DataError(f"site column {key!r} not found", file=str(path))

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from discover.data.container import DataError
+from discover.data.table import strip_column_names
 
 
 @dataclass
@@ -61,6 +62,7 @@ def read_ode_table(
 
     Columns named like a state are observations (may be missing or hold NaN); every
     other numeric column (besides ``time`` and ``site``) is a forcing and must be finite.
+    Spaces around column names are ignored.
 
     Raises:
         DataError: missing file or column, bad time index, non-finite forcing, or no data.
@@ -72,6 +74,7 @@ def read_ode_table(
         table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except Exception as err:
         raise DataError(f"cannot read {path}: {err}") from None
+    table = strip_column_names(table, str(path))
     if time not in table.columns:
         raise DataError(f"{path} has no time column {time!r}; columns: {list(table.columns)}")
     if site is not None and site not in table.columns:
