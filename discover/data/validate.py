@@ -194,6 +194,25 @@ def _check_values(ds: xr.Dataset) -> None:
                 )
 
 
+def require_finite_attributes(ds: xr.Dataset, names: list[str], use: str) -> None:
+    """Refuse a NaN or infinite value of any attribute in ``names`` (each [site]), which
+    ``use`` (e.g. ``"model.parameters: attributes"``) feeds to a model at every site.
+
+    Raises:
+        DataError: naming the first such attribute and site, and how many sites lack it.
+    """
+    for name in names:
+        bad = ~np.isfinite(ds[name].values.astype(float))
+        if bad.any():
+            site = str(ds["site"].values[int(np.argmax(bad))])
+            raise DataError(
+                f"attribute is NaN or inf ({int(bad.sum())} site(s) in all); {use} needs "
+                "every attribute at every site: fill it, drop the attribute or the site",
+                variable=name,
+                site=site,
+            )
+
+
 def _check_attributes(ds: xr.Dataset, attributes: list[str]) -> list[str]:
     warnings: list[str] = []
     if not attributes:

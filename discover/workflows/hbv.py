@@ -18,6 +18,7 @@ from discover.config import (
 )
 from discover.data.synthetic import synthetic_weather
 from discover.data.twin import make_twin
+from discover.data.validate import require_finite_attributes
 from discover.fit.losses import masked_mse
 from discover.models.hbv import HBV
 from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS, UNITS, textbook
@@ -45,15 +46,19 @@ class HBVWorkflow(nn.Module):
     Args:
         config: the validated study config (``model.type == "hbv"``).
         base: folder that relative data paths refer to.
+        dataset: the study's daily data (:func:`load_hbv_dataset`), loaded from the config
+            when ``None``.
     """
 
-    def __init__(self, config: StudyConfig, base: Path):
+    def __init__(self, config: StudyConfig, base: Path, dataset: xr.Dataset | None = None):
         super().__init__()
         spec: HBVModelConfig = config.model
         self.config = config
         self.dtype = getattr(torch, config.dtype)
         self.device = torch.device(config.device)
-        self.dataset = load_hbv_dataset(config.data, base, config.seed)
+        if dataset is None:
+            dataset = load_hbv_dataset(config.data, base, config.seed)
+        self.dataset = dataset
         self.variables = [OBSERVED]
         self.sites = [str(s) for s in self.dataset["site"].values]
         n_time = self.dataset.sizes["time"]
@@ -69,6 +74,8 @@ class HBVWorkflow(nn.Module):
         log_missing(self.observed, self.variables, f"data ({config.data.source})")
         self.parameter_slots: list[str] = []
         self._fill_neural_slots(spec)
+        if spec.parameters == "attributes" or self.parameter_slots:
+            require_finite_attributes(self.dataset, self.attribute_names, "the model")
         self.learner = self._parameter_learner(spec)
         self.to(device=self.device, dtype=self.dtype)
 
