@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shlex
 import sys
+import tempfile
 import time
+import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from discover.config import ConfigError
+from discover import __version__
+from discover.errors import UserError
 
 log = logging.getLogger("discover")
+
+LOG_FILE = "discover.log"
+"""File in the run directory that the traceback of an internal error is appended to."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
             "hybrid model with neural process slots, distill them into equations, test them."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"discover {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of any error")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run = commands.add_parser(
         "run",
@@ -66,44 +77,108 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@dataclass
+class Invocation:
+    """What a command is working on, for the messages of the error boundary: the config
+    and run directory once known (a traceback log goes into the run directory)."""
+
+    config: Path | None = None
+    out: Path | None = None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the process exit code (2 for a bad config or data)."""
+    """Entry point; returns the process exit code: 0 done, 2 a problem the user can fix
+    (printed as ``error: ...``), 1 an internal error (one line; the traceback goes to a log
+    file), 130 interrupted (Ctrl-C; the command that resumes is printed)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
         format="%(levelname)s %(message)s",
     )
+    invocation = Invocation(config=getattr(args, "config", None))
+    try:
+        return dispatch(args, invocation)
+    except KeyboardInterrupt:
+        print(interrupted(invocation), file=sys.stderr)
+        return 130
+    except UserError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        if args.debug:
+            raise
+        log_path = write_traceback(err, invocation.out)
+        first_line = next(iter(str(err).strip().splitlines()), "")
+        print(
+            f"internal error: {type(err).__name__}: {first_line} (full traceback in {log_path})",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def dispatch(args: argparse.Namespace, invocation: Invocation) -> int:
+    """Run the sub-command of ``args``, recording its config and run directory in
+    ``invocation`` as soon as they are known."""
     if args.command == "report":
         from discover.report.__main__ import main as report_main
 
+        invocation.out = args.run_dir
         return report_main([str(args.run_dir)])
-    from discover.data.container import DataError
-    from discover.fit.checkpoints import CheckpointError
     from discover.study import Study
 
-    try:
-        if args.command == "demo":
-            return run_demo(args.out, progress=not args.quiet)
-        if args.command == "check":
-            Study.from_config(args.config)
-            print(f"{args.config}: configuration and data are valid")
-            return 0
-        study = Study.from_config(args.config)
-        out = args.out or Path("runs") / study.config.name
-        study.out = out
-        study.run(resume=args.resume, progress=not args.quiet)
-        print("\n".join(headline(out)))
-        print(f"results: {out}")
-        print(f"report: {out / 'report.html'}")
+    if args.command == "demo":
+        return run_demo(args.out, progress=not args.quiet, invocation=invocation)
+    if args.command == "check":
+        Study.from_config(args.config)
+        print(f"{args.config}: configuration and data are valid")
         return 0
-    except (ConfigError, DataError, CheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    study = Study.from_config(args.config)
+    out = args.out or Path("runs") / study.config.name
+    invocation.out = study.out = out
+    study.run(resume=args.resume, progress=not args.quiet)
+    print("\n".join(headline(out)))
+    print(f"results: {out}")
+    print(f"report: {out / 'report.html'}")
+    return 0
 
 
-def run_demo(out: Path, progress: bool = True, config: Path | None = None) -> int:
+def interrupted(invocation: Invocation) -> str:
+    """The message after Ctrl-C: that the run stopped and the command that continues it."""
+    if invocation.config is None:
+        return "interrupted"
+    command = ["discover", "run", str(invocation.config)]
+    if invocation.out is not None:
+        command += ["--out", str(invocation.out)]
+    resume = shlex.join([*command, "--resume"])
+    return f"interrupted; continue with: {resume}"
+
+
+def write_traceback(err: BaseException, run_dir: Path | None) -> Path:
+    """Append the traceback of ``err`` to ``run_dir/discover.log`` when that folder exists,
+    else to a new temporary file; returns the log's path."""
+    if run_dir is not None and run_dir.is_dir():
+        path = run_dir / LOG_FILE
+    else:
+        handle, name = tempfile.mkstemp(prefix="discover-", suffix=".log")
+        os.close(handle)
+        path = Path(name)
+    with path.open("a") as stream:
+        stream.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} discover {__version__}\n")
+        stream.write("".join(traceback.format_exception(type(err), err, err.__traceback__)))
+    return path
+
+
+def run_demo(
+    out: Path,
+    progress: bool = True,
+    config: Path | None = None,
+    invocation: Invocation | None = None,
+) -> int:
     """Run the packaged flagship config (or ``config``) into ``out``; print its headline
-    results and, last, ``report: <path> (<seconds> s)``."""
+    results and, last, ``report: <path> (<seconds> s)``. ``invocation`` records the
+    config file and ``out`` (for the error boundary of :func:`main`)."""
     from importlib.resources import as_file, files
 
     from discover.study import Study
@@ -111,6 +186,8 @@ def run_demo(out: Path, progress: bool = True, config: Path | None = None) -> in
     started = time.perf_counter()
     with as_file(files("discover.demos") / "hbv_et_twin.yaml") as packaged:
         study = Study.from_config(config or packaged, out=out)
+        if invocation is not None:
+            invocation.config, invocation.out = Path(config or packaged), out
     study.run(progress=progress)
     print("\n".join(headline(out)))
     print(f"report: {out / 'report.html'} ({time.perf_counter() - started:.0f} s)")
