@@ -17,6 +17,9 @@ from tqdm.auto import tqdm
 
 from discover.config import TrainConfig
 from discover.fit.checkpoints import load_checkpoint, save_checkpoint
+from discover.fit.diagnose import divergence_error
+from discover.fit.interrupt import deferred_interrupt
+from discover.fit.resume import ResumeError, check_resumable, training_settings
 from discover.processes.neural import Neural
 
 log = logging.getLogger("discover")
@@ -85,9 +88,15 @@ class Trainer:
     Every ``checkpoint_every`` steps the full state (model, optimiser, schedule, random
     generators, history) is written atomically to ``checkpoint_dir/last.pt``, so that
     ``fit(resume=True)`` continues a killed run and ends exactly where an unbroken run
-    would. A non-finite loss, or a step that leaves a weight non-finite, stops training
-    and restores the last good weights: the best validated ones, else the last checkpoint,
-    else those training started from. A checkpoint never holds non-finite weights.
+    would. Ctrl-C (``KeyboardInterrupt``) writes the checkpoint of the last completed step
+    before it propagates. A checkpoint records the settings it was trained with
+    (:mod:`discover.fit.resume`): resuming with other model or optimiser settings is
+    refused, a changed ``iterations`` continues to the new count with the schedule
+    recomputed for it. A non-finite loss, or a step that leaves a weight non-finite, stops
+    training and restores the last good weights: the best validated ones, else the last
+    checkpoint, else those training started from; when no step had succeeded yet, it
+    raises :class:`~discover.fit.diagnose.TrainingError` saying where the simulation first
+    became non-finite. A checkpoint never holds non-finite weights.
     """
 
     def __init__(
@@ -126,11 +135,16 @@ class Trainer:
     def _make_schedule(self):
         if self.config.schedule == "cosine":
             return torch.optim.lr_scheduler.CosineAnnealingLR(
-                self.adam, T_max=self.config.iterations, eta_min=self.config.lr * 0.01
+                self.adam, T_max=self.config.iterations, eta_min=self.eta_min
             )
         if self.config.schedule == "plateau":
             return torch.optim.lr_scheduler.ReduceLROnPlateau(self.adam, factor=0.5, patience=5)
         return None
+
+    @property
+    def eta_min(self) -> float:
+        """The learning rate the cosine schedule ends at."""
+        return self.config.lr * 0.01
 
     @property
     def total_steps(self) -> int:
@@ -152,25 +166,11 @@ class Trainer:
         )
         try:
             while self.iteration < self.total_steps and self.result.stopped == "iterations":
-                adam_phase = self.iteration < self.config.iterations
-                loss = self._adam_step() if adam_phase else self._lbfgs_step()
-                self.iteration += 1
-                bar.update(1)
-                if not math.isfinite(loss) or not self._weights_finite():
-                    self._diverged(loss)
+                if not self._step(bar):
                     break
-                self.result.final_train = loss
-                entry = {"iteration": self.iteration, "train": loss, "lr": self._lr()}
-                if self.iteration % self.config.eval_every == 0 or not adam_phase:
-                    entry[self.watched] = self._evaluate()
-                    bar.set_postfix(
-                        {"loss": f"{loss:.4g}", self.watched: f"{entry[self.watched]:.4g}"}
-                    )
-                self.result.history.append(entry)
-                if self.iteration >= self.config.iterations and adam_phase:
-                    self.stale_evaluations = 0  # the L-BFGS stage starts afresh
-                if self.checkpoint_dir and self.iteration % self.config.checkpoint_every == 0:
-                    self.save()
+        except KeyboardInterrupt:
+            self._interrupted(started)
+            raise
         finally:
             bar.close()
         if self.best_state is not None and self.config.restore_best:
@@ -180,6 +180,51 @@ class Trainer:
         self.result.seconds += time.perf_counter() - started
         return self.result
 
+    def _step(self, bar: tqdm) -> bool:
+        """One training step with its evaluation and checkpoint; False when it diverged.
+
+        The loss and its gradient may be interrupted (the random generators are then put
+        back as they were before the step); changing the weights and the bookkeeping hold
+        Ctrl-C back until they are done."""
+        adam_phase = self.iteration < self.config.iterations
+        generators = (self.generator.get_state(), torch.get_rng_state())
+        try:
+            loss = self._adam_gradient() if adam_phase else None
+        except KeyboardInterrupt:
+            self.generator.set_state(generators[0])
+            torch.set_rng_state(generators[1])
+            raise
+        with deferred_interrupt():
+            loss = self._adam_update(loss) if adam_phase else self._lbfgs_step()
+            self.iteration += 1
+            bar.update(1)
+            if not math.isfinite(loss) or not self._weights_finite():
+                self._diverged(loss)
+                return False
+            self.result.final_train = loss
+            entry = {"iteration": self.iteration, "train": loss, "lr": self._lr()}
+            if self.iteration % self.config.eval_every == 0 or not adam_phase:
+                entry[self.watched] = self._evaluate()
+                bar.set_postfix({"loss": f"{loss:.4g}", self.watched: f"{entry[self.watched]:.4g}"})
+            self.result.history.append(entry)
+            if self.iteration >= self.config.iterations and adam_phase:
+                self.stale_evaluations = 0  # the L-BFGS stage starts afresh
+            if self.checkpoint_dir and self.iteration % self.config.checkpoint_every == 0:
+                self.save()
+        return True
+
+    def _interrupted(self, started: float) -> None:
+        """After Ctrl-C: write the checkpoint of the last completed step (if checkpointing)."""
+        self.result.seconds += time.perf_counter() - started
+        if self.checkpoint_dir is None:
+            return
+        self.save()
+        log.warning(
+            "interrupted after iteration %d; checkpoint written to %s (resume continues from it)",
+            self.iteration,
+            self._checkpoint_path(),
+        )
+
     def _training_loss(self, generator: torch.Generator | None) -> Tensor:
         loss = self.loss("train", generator)
         if self.config.weight_decay and self.regularised:
@@ -187,13 +232,20 @@ class Trainer:
             loss = loss + self.config.weight_decay * penalty
         return loss
 
-    def _adam_step(self) -> float:
+    def _adam_gradient(self) -> Tensor:
+        """The training loss of a random batch, with its gradient when it is finite."""
         self.model.train()
         self.adam.zero_grad(set_to_none=True)
         loss = self._training_loss(self.generator)
+        if torch.isfinite(loss):
+            loss.backward()
+        return loss
+
+    def _adam_update(self, loss: Tensor) -> float:
+        """Adam's step (and the schedule's) on the gradient of ``loss``; skipped when the
+        loss is not finite. Returns the loss."""
         if not torch.isfinite(loss):
             return float(loss.detach())
-        loss.backward()
         if self.config.grad_clip:
             nn.utils.clip_grad_norm_(self.parameters, self.config.grad_clip)
         self.adam.step()
@@ -249,6 +301,8 @@ class Trainer:
             where, state = "the last checkpoint", load_checkpoint(self._checkpoint_path())["model"]
         else:
             where, state = "the weights training started from", self.start_state
+        if not self.result.history:  # not one finite step, in this run or before a resume
+            raise divergence_error(self.model, self.start_state, loss)
         reason = f"loss {loss}" if not math.isfinite(loss) else "non-finite weights"
         log.warning(
             "training diverged at iteration %d (%s); restoring %s", self.iteration, reason, where
@@ -276,7 +330,14 @@ class Trainer:
             "stale_evaluations": self.stale_evaluations,
             "best_state": self.best_state or {},
             "result": self.result.as_dict(),
+            "iterations": self.config.iterations,
+            "settings": self.settings(),
         }
+
+    def settings(self) -> dict[str, Any]:
+        """The model and optimiser settings this run trains with (see
+        :func:`~discover.fit.resume.training_settings`)."""
+        return training_settings(self.model, self.config, self.seed)
 
     def save(self) -> None:
         """Write the checkpoint atomically (see :func:`save_checkpoint`)."""
@@ -286,12 +347,18 @@ class Trainer:
         if not self.checkpoint_dir or not self._checkpoint_path().exists():
             log.info("no checkpoint to resume from; starting afresh")
             return
-        state = load_checkpoint(self._checkpoint_path())
+        path = self._checkpoint_path()
+        state = load_checkpoint(path)
+        if "settings" in state:  # checkpoints written before they recorded them lack it
+            check_resumable(state["settings"], self.settings(), str(path))
         self.model.load_state_dict(state["model"])
         self.adam.load_state_dict(state["adam"])
         self.lbfgs.load_state_dict(state["lbfgs"])
         if self.schedule:
             self.schedule.load_state_dict(state["schedule"])
+        recorded = int(state.get("iterations", self.config.iterations))
+        if recorded != self.config.iterations:
+            self._extend(recorded, int(state["iteration"]), str(path))
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         self.iteration = int(state["iteration"])
@@ -300,3 +367,27 @@ class Trainer:
         self.result = FitResult(**state["result"])
         self.result.resumed_from = self.iteration
         log.info("resumed from iteration %d", self.iteration)
+
+    def _extend(self, recorded: int, done: int, path: str) -> None:
+        """Continue a checkpoint trained for ``recorded`` Adam iterations, ``done`` steps
+        of them taken, to ``config.iterations``: the schedule is recomputed for the new
+        count, as if it had been configured from the start.
+
+        Raises:
+            ResumeError: the checkpoint has already taken more steps than the new count,
+                or has begun its L-BFGS stage.
+        """
+        wanted = self.config.iterations
+        if done > min(recorded, wanted):
+            stage = "its L-BFGS stage has begun" if done > recorded else f"{done} steps taken"
+            raise ResumeError(
+                f"cannot resume from {path} with train.iterations: {recorded} → {wanted}: "
+                f"{stage}; start afresh without --resume"
+            )
+        if isinstance(self.schedule, torch.optim.lr_scheduler.CosineAnnealingLR):
+            self.schedule.T_max = wanted
+            share = (1 + math.cos(math.pi * done / wanted)) / 2
+            for group in self.adam.param_groups:
+                group["lr"] = self.eta_min + (group["initial_lr"] - self.eta_min) * share
+            self.schedule._last_lr = [group["lr"] for group in self.adam.param_groups]
+        log.info("continuing to %d iterations, schedule recomputed for %d", wanted, wanted)
