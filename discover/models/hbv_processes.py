@@ -14,7 +14,7 @@ that the upper zone never reaches then still receives a gradient.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -99,7 +99,7 @@ SLOT_MEANING: Mapping[str, str] = {
     "snowmelt": "potential melt of the snowpack, mm/day (>= 0; limited to the snowpack)",
     "refreeze": "potential refreezing of liquid water in the snow, mm/day (>= 0)",
     "recharge": "fraction of infiltration that recharges the upper zone, in [0, 1]",
-    "evapotranspiration": "actual evapotranspiration demand on the soil, mm/day (>= 0)",
+    "evapotranspiration": "actual evapotranspiration demand on the soil, mm/day (in [0, pet])",
     "percolation": "flow from the upper to the lower zone, mm/day (>= 0)",
     "quickflow": "outflow of the upper zone, mm/day (>= 0)",
     "baseflow": "outflow of the lower zone, mm/day (>= 0)",
@@ -121,6 +121,20 @@ UNITS: Mapping[str, str] = {
 }
 """Units of every forcing, state, parameter, derived slot input, slot output and of
 streamflow, by name (``-``: dimensionless)."""
+
+
+def default_range(slot: str, inputs: Sequence[str]) -> str:
+    """Output range of an HBV slot whose config declares none: a parameter slot's bounds,
+    ``[0, 1]`` for ``recharge``, ``0 <= out <= pet`` for ``evapotranspiration`` when ``pet``
+    is among ``inputs`` (actual ET never exceeds the potential rate; an explicit
+    ``output: ">=0"`` in the slot's config lifts that bound), else ``>=0``."""
+    if slot in HBV_BOUNDS:
+        return f"[{HBV_BOUNDS[slot].low}, {HBV_BOUNDS[slot].high}]"
+    if slot == "recharge":
+        return "[0, 1]"
+    if slot == "evapotranspiration" and "pet" in inputs:
+        return "0 <= out <= pet"
+    return ">=0"
 
 
 def ramp(x: Tensor, smooth: float | None) -> Tensor:
@@ -219,6 +233,5 @@ def textbook(slot: str, smooth: float | None = None, betaet: bool = False) -> Ph
     if slot not in table:
         raise ValueError(f"HBV has no slot {slot!r}; slots are {list(table)}")
     function, inputs = table[slot]
-    output_range = "[0, 1]" if slot == "recharge" else ">=0"
     name = getattr(function, "func", function).__name__
-    return Physical(function, inputs, output_range=output_range, name=name)
+    return Physical(function, inputs, output_range=default_range(slot, inputs), name=name)

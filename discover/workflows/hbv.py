@@ -21,7 +21,7 @@ from discover.data.twin import make_twin
 from discover.data.validate import require_finite_attributes
 from discover.fit.losses import masked_mse
 from discover.models.hbv import HBV
-from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS, UNITS, textbook
+from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS, UNITS, default_range, textbook
 from discover.models.parameters import AttributeMLP, SiteParameters
 from discover.processes import Neural
 from discover.workflows.base import log, log_missing, time_splits, validation_start
@@ -112,7 +112,7 @@ class HBVWorkflow(nn.Module):
                 self._add_parameter_slot(name, slot)
             process = Neural(
                 slot.inputs,
-                output_range=slot.output or _default_range(name),
+                output_range=slot.output or default_range(name, slot.inputs),
                 hidden=slot.hidden,
                 activation=slot.activation,
                 output_scale=slot.output_scale or 1.0,
@@ -255,13 +255,6 @@ class HBVWorkflow(nn.Module):
     def split_slices(self) -> dict[str, slice]:
         """Training, validation and held-out days (the warm-up is in none)."""
         return time_splits(self.warmup, self.n_fit, self.n_train)
-
-
-def _default_range(slot: str) -> str:
-    """Output range of a slot without a declared one: a parameter's bounds, else ``>=0``."""
-    if slot in HBV_BOUNDS:
-        return f"[{HBV_BOUNDS[slot].low}, {HBV_BOUNDS[slot].high}]"
-    return ">=0"
 
 
 def load_hbv_dataset(spec: DataConfig, base: Path, seed: int) -> xr.Dataset:
