@@ -1,7 +1,7 @@
 """Symbolic-regression engines behind one interface (see :mod:`.base`); importing this
 package registers them."""
 
-from discover.distill.engines import combined, operon, powerlaw, pysr, rational
+from discover.distill.engines import combined, operon, powerlaw, pysr, rational, sparse
 from discover.distill.engines.base import ENGINES, Engine, SearchOptions, get_engine, register
 
 __all__ = [
@@ -15,4 +15,5 @@ __all__ = [
     "pysr",
     "rational",
     "register",
+    "sparse",
 ]
