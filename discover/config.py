@@ -2,20 +2,48 @@
 
 A wrong key or value fails at once with :class:`ConfigError`, whose message names the
 key, e.g. ``model.neural.F.inputs: ...``. See DESIGN.md for the layout.
+
+Hostile or careless input is bounded here, before anything is built: every float must be
+finite, seeds fit numpy's 32 bits, networks and twins have a maximum size, adaptive solver
+tolerances a minimum, every equation string is vetted by
+:func:`discover.expressions.vet_expression`, and the YAML file itself may not repeat a key
+or use aliases (see :func:`load_config`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from discover.errors import UserError
+from discover.expressions import vet_expression
 from discover.processes.base import OutputRange
+
+MAX_HIDDEN = 4096
+"""Widest hidden layer of a network."""
+MAX_LAYERS = 16
+"""Most hidden layers of a network."""
+MIN_TOLERANCE = 1e-12
+"""Smallest ``rtol``/``atol`` of an adaptive solver."""
+MAX_CONFIG_BYTES = 1_000_000
+"""Largest config file read."""
+MAX_OPTIONS_DEPTH = 8
+"""Deepest nesting of lists and mappings under ``distill.options``."""
 
 
 class ConfigError(UserError):
@@ -23,7 +51,26 @@ class ConfigError(UserError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False, populate_by_name=True)
+    # allow_inf_nan=False: every float of every section must be finite (.inf, .nan,
+    # 1.0e+400 are refused naming the key)
+    model_config = ConfigDict(
+        extra="forbid", frozen=False, populate_by_name=True, allow_inf_nan=False
+    )
+
+
+def _vetted(text: str) -> str:
+    vet_expression(text)  # an ExpressionError is a ValueError: pydantic names the key
+    return text
+
+
+ExpressionText = Annotated[str, AfterValidator(_vetted)]
+"""An equation string, vetted (size, numbers, powers, constants) before anything parses it."""
+
+HiddenSizes = Annotated[
+    list[Annotated[int, Field(gt=0, le=MAX_HIDDEN)]], Field(max_length=MAX_LAYERS)
+]
+"""Widths of a network's hidden layers: at most :data:`MAX_LAYERS` of at most
+:data:`MAX_HIDDEN` units."""
 
 
 class DataConfig(_Strict):
@@ -39,9 +86,9 @@ class DataConfig(_Strict):
     path: Path | None = None
     time: str = "time"
     site: str | None = None
-    sites: int = Field(default=20, ge=1)
-    days: int = Field(default=3 * 365, ge=30)
-    planted: dict[str, str] = Field(default_factory=dict)
+    sites: int = Field(default=20, ge=1, le=10_000)
+    days: int = Field(default=3 * 365, ge=30, le=36_525)
+    planted: dict[str, ExpressionText] = Field(default_factory=dict)
     noise: float = Field(default=0.0, ge=0)
     fill: Literal["linear", "climatology"] | None = None
     """Fill gaps in forcings with this method (``fulda``, ``hymod``, ``netcdf``); without
@@ -63,7 +110,7 @@ class NeuralSlotConfig(_Strict):
     output: str | None = None
     """Output range, e.g. ``">=0"``, ``"[0, 1]"`` or with an end set by one of ``inputs``,
     ``"0 <= out <= pet"`` (see :class:`~discover.processes.OutputRange`)."""
-    hidden: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [32, 32])
+    hidden: HiddenSizes = Field(default_factory=lambda: [32, 32])
     activation: Literal["tanh", "relu", "silu", "gelu", "softplus"] = "tanh"
     output_scale: float | None = Field(default=None, gt=0)
     warm_start: bool = False
@@ -96,24 +143,75 @@ class SolverConfig(_Strict):
     atol: float = Field(default=1e-8, gt=0)
     adjoint: bool = False
 
+    @field_validator("rtol", "atol")
+    @classmethod
+    def _reachable(cls, value: float) -> float:
+        if value < MIN_TOLERANCE:
+            raise ValueError(
+                f"{value:g} is below {MIN_TOLERANCE:g}: float64 rounding (about 1e-16 per "
+                "step) cannot meet it, so an adaptive solver would shrink its steps without end"
+            )
+        return value
+
+
+class StateBounds(_Strict):
+    """Bounds a state is held in during integration (``None``: unbounded on that side)."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StateBounds:
+        if self.min is not None and self.max is not None and not self.min < self.max:
+            raise ValueError(f"min {self.min} must be below max {self.max}")
+        return self
+
 
 class ODEModelConfig(_Strict):
-    """A universal differential equation declared from equation strings."""
+    """A universal differential equation declared from equation strings.
+
+    ``states`` lists state names; an entry may instead be a mapping ``{name: N, min: 0}``
+    (and/or ``max``), which declares bounds the state is held in during integration
+    (read into ``bounds``, which may also be given directly: ``bounds: {N: {min: 0}}``).
+    """
 
     type: Literal["ode"]
     states: list[str] = Field(min_length=1)
+    bounds: dict[str, StateBounds] = Field(default_factory=dict)
     parameters: dict[str, float] = Field(default_factory=dict)
-    equations: dict[str, str]
+    equations: dict[str, ExpressionText]
     neural: dict[str, NeuralSlotConfig] = Field(default_factory=dict)
     initial: dict[str, float] = Field(default_factory=dict)
     learn_initial: bool = False
     solver: SolverConfig = Field(default_factory=SolverConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded_state_entries(cls, value: Any) -> Any:
+        if not isinstance(value, dict) or not isinstance(value.get("states"), list):
+            return value
+        names, bounds = [], dict(value.get("bounds") or {})
+        for entry in value["states"]:
+            if isinstance(entry, dict):
+                entry = dict(entry)
+                name = entry.pop("name", None)
+                if not isinstance(name, str):
+                    raise ValueError(f"states: {entry} needs a 'name' (e.g. {{name: N, min: 0}})")
+                if name in bounds:
+                    raise ValueError(f"states: bounds of {name!r} are given twice")
+                bounds[name] = entry
+                entry = name
+            names.append(entry)
+        return {**value, "states": names, "bounds": bounds}
 
     @model_validator(mode="after")
     def _consistent(self) -> ODEModelConfig:
         for name in self.initial:
             if name not in self.states:
                 raise ValueError(f"initial value for {name!r}, which is not a state")
+        for name in self.bounds:
+            if name not in self.states:
+                raise ValueError(f"bounds given for {name!r}, which is not a state")
         return self
 
 
@@ -128,10 +226,20 @@ class HBVModelConfig(_Strict):
     routing: bool = True
     warmup: int = Field(default=365, ge=0)
     parameters: Literal["attributes", "site"] = "attributes"
-    parameter_hidden: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [32])
+    parameter_hidden: HiddenSizes = Field(default_factory=lambda: [32])
     neural: dict[str, NeuralSlotConfig] = Field(default_factory=dict)
     baseline: bool = True
     """Also train the all-textbook model as the ``physics`` variant."""
+
+
+class ShootingConfig(_Strict):
+    """Multiple shooting (ODE models): the training period is cut into segments of
+    ``segment`` time steps, each integrated from its own trainable initial state, all in
+    one batch; ``continuity`` weighs the penalty between a segment's end and the next
+    segment's start (``segment: null``: one shot over the whole period)."""
+
+    segment: int | None = Field(default=10, ge=1)
+    continuity: float = Field(default=1.0, gt=0)
 
 
 class TrainConfig(_Strict):
@@ -155,6 +263,19 @@ class TrainConfig(_Strict):
     data: training ends with its last weights, and the held-out split is only watched."""
     restore_best: bool = True
     """With a validation split, end with the weights of its best loss (else the last)."""
+    shooting: ShootingConfig = Field(default_factory=lambda: ShootingConfig())
+    """ODE models: multiple shooting of the training loss (``false`` or ``segment: null``:
+    one shot over the whole training period)."""
+    collocation: bool = True
+    """ODE models: before training, fit the neural slots to the rates of change of
+    smoothed observations (no ODE solve); skipped where a slot sees unobserved states."""
+
+    @field_validator("shooting", mode="before")
+    @classmethod
+    def _shooting_switch(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return {} if value else {"segment": None}
+        return value
 
     @model_validator(mode="after")
     def _choices_need_validation(self) -> TrainConfig:
@@ -213,6 +334,12 @@ class DistillConfig(_Strict):
     one site) by which a simpler candidate counts as worse than the best one."""
     options: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("options")
+    @classmethod
+    def _plain_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        _check_plain(value, "", 0)
+        return value
+
 
 class ReinsertConfig(_Strict):
     """Putting the selected equations back into the model and refitting them."""
@@ -240,7 +367,7 @@ class HypothesisConfig(_Strict):
     """
 
     slot: str
-    expression: str
+    expression: ExpressionText
     constants: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -270,7 +397,8 @@ class StudyConfig(_Strict):
     """One run: data, model, training and distillation."""
 
     name: str = "study"
-    seed: int = 0
+    """Names the default run directory ``runs/<name>``: letters, digits, ``_``, ``-``, ``.``."""
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
     device: Literal["cpu", "cuda"] = "cpu"
     dtype: Literal["float32", "float64"] = "float64"
     data: DataConfig
@@ -281,8 +409,27 @@ class StudyConfig(_Strict):
     hypotheses: dict[str, HypothesisConfig] = Field(default_factory=dict)
     """Stated hypotheses, each fitted and scored as a variant named by its key."""
     validate_: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate")
-    truth: dict[str, str] = Field(default_factory=dict)
+    truth: dict[str, ExpressionText] = Field(default_factory=dict)
     """Planted truth per slot (synthetic twins), as expressions in the slot's inputs."""
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not _NAME.fullmatch(value) or value in (".", ".."):
+            raise ValueError(
+                f"{value!r} names the run folder runs/<name>: use only letters, digits, "
+                "'_', '-' and '.' (no path separators, not '.' or '..')"
+            )
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _device_present(cls, value: str) -> str:
+        import torch
+
+        if value == "cuda" and not torch.cuda.is_available():
+            raise ValueError("'cuda' asked for, but torch sees no CUDA device; use 'cpu'")
+        return value
 
     @model_validator(mode="after")
     def _known_slots(self) -> StudyConfig:
@@ -316,23 +463,99 @@ class StudyConfig(_Strict):
 
 MODEL_TYPES = ("ode", "hbv")
 
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+def _check_plain(value: Any, key: str, depth: int) -> None:
+    """Refuse non-finite floats and nesting deeper than :data:`MAX_OPTIONS_DEPTH`."""
+    if depth > MAX_OPTIONS_DEPTH:
+        raise ValueError(f"{key or 'options'} nests deeper than {MAX_OPTIONS_DEPTH} levels")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{key}: {value} is not a finite number")
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for name, item in items:
+        _check_plain(item, f"{key}.{name}" if key else str(name), depth + 1)
+
 
 def load_config(path: str | Path) -> tuple[StudyConfig, Path]:
     """Read and validate a YAML config; return it and the folder relative paths refer to.
 
+    The file must be UTF-8 text of at most :data:`MAX_CONFIG_BYTES`. The YAML reader is
+    stricter than YAML itself: a key repeated in one mapping is an error (YAML would keep
+    the last one silently), and aliases (``*name``) are refused altogether: a config has
+    no need for them, and nested aliases can expand to gigabytes ("billion laughs").
+
     Raises:
-        ConfigError: unreadable file, bad YAML, or an invalid key or value (named).
+        ConfigError: a missing or unreadable file, a folder, non-UTF-8 text, bad YAML, a
+            duplicate key or alias (with its line), or an invalid key or value (named).
     """
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        if path.is_dir():
+            raise ConfigError(f"config {path} is a folder, not a YAML file")
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES} bytes")
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {err.start}: {err.object[err.start]:#x})"
+        ) from None
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
+    try:
+        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: {err.problem or err.context}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: lists or mappings nest too deeply") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must contain a mapping of keys, got {type(raw).__name__}")
     return parse_config(raw, source=str(path)), path.parent
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """The safe YAML loader, refusing aliases and a key repeated in one mapping."""
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"alias *{event.anchor} is not allowed in a config; write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue  # the base class refuses unhashable keys
+            key = self.construct_object(key_node)
+            line = key_node.start_mark.line + 1
+            if key in first:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first at line {first[key]}); YAML would keep "
+                    "only the last",
+                    key_node.start_mark,
+                )
+            first[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_config(raw: dict[str, Any], source: str = "config") -> StudyConfig:
