@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 OFFLINE_ENGINE = "rational+operon"
 """The engine ``auto`` runs when PySR cannot run."""
 
+INPUT_END_TOLERANCE = 2.0
+"""How far, in RMS errors of the candidate, it may cross an end of the output range that an
+input sets (``out <= pet``) on the samples and still be kept (see ``_within``)."""
+
 
 def symbolic_fit(
     X: Any,
@@ -53,7 +57,10 @@ def symbolic_fit(
         max_complexity: largest expression size searched (Operon's tree length; short
             trees search faster, and the rational engine covers longer rational forms).
         restarts: independent searches merged together (engine default when ``None``).
-        output_range: e.g. ``"[0, 1]"``: candidates leaving it on the samples are dropped.
+        output_range: e.g. ``"[0, 1]"`` or ``"0 <= out <= pet"``: candidates leaving it on
+            the samples are dropped before the Pareto front is built, so none is selected
+            (an end set by an input may be crossed by twice the candidate's RMS error, and
+            is not checked when that input is not among ``names``).
         selection_tolerance: the selected candidate's loss is at most this x the best loss.
         rounding_tolerance: relative loss increase allowed when merging/rounding constants.
         **engine_options: engine-specific settings (see each engine's docstring).
@@ -156,18 +163,35 @@ def _polish_all(
             continue
         seen.add(key)
         polished = polish(expr, names, X, y, tolerance)
-        if polished is None or not _within(polished[0], names, X, output_range):
+        if polished is None or not _within(*polished, names, X, output_range):
             continue
         expression, loss = polished
         candidates.append(Candidate(expression, expression_complexity(expression), loss, engine))
     return candidates
 
 
-def _within(expr: sympy.Expr, names: Sequence[str], X: np.ndarray, bounds: OutputRange) -> bool:
+def _within(
+    expr: sympy.Expr, loss: float, names: Sequence[str], X: np.ndarray, bounds: OutputRange
+) -> bool:
+    """Whether ``expr`` (mean squared error ``loss``) stays in ``bounds`` on the samples
+    ``X`` [samples, len(names)].
+
+    An end that an input sets (``out <= pet``) is evaluated at each sample and may be
+    crossed by up to :data:`INPUT_END_TOLERANCE` times the candidate's RMS error: a network
+    held below ``pet`` saturates at it, so a candidate that fits it crosses it by about its
+    error, which the clipping of a reinserted equation absorbs, whereas a form that
+    crosses it by more (``1.9·pet`` in wet soil) is dropped. Ends set by inputs that are
+    not among ``names`` are not checked; constant ends are held to rounding error.
+    """
+    bounds = bounds.restricted_to(names)
     if not bounds.bounded:
         return True
     pred = numpy_function(expr, names)(X)
     slack = 1e-6 * max(1.0, float(np.max(np.abs(pred))))
-    low_ok = bounds.low is None or bool(np.all(pred >= bounds.low - slack))
-    high_ok = bounds.high is None or bool(np.all(pred <= bounds.high + slack))
+    error = INPUT_END_TOLERANCE * float(np.sqrt(loss))
+    low, high = bounds.limits(dict(zip(names, X.T, strict=True)))
+    low_slack = slack + (error if bounds.low_input is not None else 0.0)
+    high_slack = slack + (error if bounds.high_input is not None else 0.0)
+    low_ok = low is None or bool(np.all(pred >= low - low_slack))
+    high_ok = high is None or bool(np.all(pred <= high + high_slack))
     return low_ok and high_ok

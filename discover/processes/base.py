@@ -128,6 +128,16 @@ class OutputRange:
         """Only the ends that inputs set (constant ends open)."""
         return OutputRange(low_input=self.low_input, high_input=self.high_input)
 
+    def restricted_to(self, names: Sequence[str]) -> OutputRange:
+        """This range without the ends set by inputs not among ``names`` (open there)."""
+        low, high = self.low_input, self.high_input
+        return OutputRange(
+            low=self.low,
+            high=self.high,
+            low_input=low if low is not None and low.name in names else None,
+            high_input=high if high is not None and high.name in names else None,
+        )
+
     def limits(self, inputs: Mapping[str, Any]) -> tuple[Any, Any]:
         """Lower and upper end at ``inputs`` (tensors or arrays by name, each shaped like
         the output): a constant, a tensor/array, or ``None`` for an open end."""
