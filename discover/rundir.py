@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,43 +25,16 @@ from discover.fit.trainer import FitResult
 from discover.models.base import HybridModel
 from discover.workflows.base import Workflow
 
-RESULT_FILES = (
-    "config.yaml",
-    "history.csv",
-    "metrics.json",
-    "metrics_sites.csv",
-    "equations.json",
-    "simulations.nc",
-    "comparisons.csv",
-    "checks.json",
-    "hypotheses.json",
-    "truth.json",
-    "provenance.json",
-    "report.html",
-    "report.md",
-)
-RESULT_FOLDERS = ("slots", "importance", "figures")
-
 
 class RunWriter:
-    """Writes each file of the run directory ``out`` atomically (temporary file, rename)."""
+    """Writes each file of the run directory ``out`` atomically (temporary file, rename).
+
+    JSON files are strict: a NaN or infinite number is written as ``null``.
+    """
 
     def __init__(self, out: str | Path):
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
-
-    def clear(self, keep_checkpoints: bool) -> None:
-        """Remove what an earlier run left here, so that no stale result stands beside
-        this run's files (checkpoints stay when resuming)."""
-        stale = [*RESULT_FILES, *RESULT_FOLDERS]
-        if not keep_checkpoints:
-            stale.append("checkpoints")
-        for name in stale:
-            path = self.out / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
 
     def config(self, config: StudyConfig) -> None:
         """``config.yaml``: the resolved configuration."""
@@ -233,10 +205,29 @@ class RunWriter:
         tmp.replace(path)
 
     def _json(self, name: str, data: Any) -> None:
-        self._text(name, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        text = json.dumps(strict_json(data), indent=2, sort_keys=True, allow_nan=False)
+        self._text(name, text + "\n")
 
     def _text(self, name: str, text: str) -> None:
         path = self.out / name
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text)
         tmp.replace(path)
+
+
+def strict_json(data: Any) -> Any:
+    """``data`` with every NaN or infinite number as ``None`` (JSON ``null``), NumPy scalars
+    as Python numbers and any other value JSON lacks as its string."""
+    if isinstance(data, Mapping):
+        return {str(key): strict_json(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [strict_json(value) for value in data]
+    if isinstance(data, bool | np.bool_):
+        return bool(data)
+    if isinstance(data, int | np.integer):
+        return int(data)
+    if isinstance(data, float | np.floating):
+        return float(data) if np.isfinite(data) else None
+    if data is None or isinstance(data, str):
+        return data
+    return str(data)

@@ -30,6 +30,7 @@ from discover.hypotheses import hypothesis_process
 from discover.models.base import HybridModel
 from discover.processes import Process, Symbolic
 from discover.report import build_report
+from discover.run_directory import staged_run
 from discover.rundir import RunWriter
 from discover.validate.checks import check_function
 from discover.validate.compare import compare_series, compare_variants
@@ -593,35 +594,48 @@ class Study:
 
     # -- the whole run -----------------------------------------------------------------
     def run(self, resume: bool = False, progress: bool = True) -> dict[str, Any]:
-        """Fit, distill every neural slot, reinsert, validate; write the run directory."""
+        """Fit, distill every neural slot, reinsert, validate; write the run directory.
+
+        The run writes into the staging folder of ``out`` and its results replace the
+        previous ones only when every stage succeeded (see :func:`staged_run`).
+
+        Raises:
+            RunDirectoryRefused: ``out`` cannot hold the run (see :func:`prepare`), another
+                run holds its lock, or ``resume`` finds no checkpoint there.
+        """
         if self.out is None:
             raise ValueError("run() needs a run directory: Study(..., out=DIR)")
-        writer = RunWriter(self.out)
-        writer.clear(keep_checkpoints=resume)
-        writer.config(self.config)
-        if getattr(self.config.model, "baseline", False) and self.model.neural_slots():
-            self.fit_baseline(resume=resume, progress=progress)
-        for name in self.config.hypotheses:
-            self.fit_hypothesis(name, resume=resume, progress=progress)
-        writer.hypotheses(self.config.hypotheses, self.variant_slots)
-        self.fit(resume=resume, progress=progress)
-        writer.history(self.fit_result)
-        if self.config.distill is not None and self.model.neural_slots():
-            self._distill_all(writer, progress)
-        if self.config.validate_.site_folds:
-            self.validate_sites(resume=resume, progress=progress)
-        with self._timed("validate"):
-            table = self.site_metrics()
-            metrics = median_metrics(table)
-            writer.metrics(metrics)
-            writer.site_metrics(table)
-            writer.simulations(self.workflow, self.simulations)
-            splits = ["val", "sites"] if self.site_fold_simulations else ["val"]
-            writer.comparisons(pd.concat([self.compare(s, table) for s in splits]))
-            writer.checks(self.physical_checks())
-        self._write_provenance(writer)  # the report reads it
-        self.report()
-        self._write_provenance(writer)  # again, with the report's timing
+        out = self.out
+        try:
+            with staged_run(out, resume) as staging:
+                self.out = staging  # checkpoints, results and report go there
+                writer = RunWriter(staging)
+                writer.config(self.config)
+                if getattr(self.config.model, "baseline", False) and self.model.neural_slots():
+                    self.fit_baseline(resume=resume, progress=progress)
+                for name in self.config.hypotheses:
+                    self.fit_hypothesis(name, resume=resume, progress=progress)
+                writer.hypotheses(self.config.hypotheses, self.variant_slots)
+                self.fit(resume=resume, progress=progress)
+                writer.history(self.fit_result)
+                if self.config.distill is not None and self.model.neural_slots():
+                    self._distill_all(writer, progress)
+                if self.config.validate_.site_folds:
+                    self.validate_sites(resume=resume, progress=progress)
+                with self._timed("validate"):
+                    table = self.site_metrics()
+                    metrics = median_metrics(table)
+                    writer.metrics(metrics)
+                    writer.site_metrics(table)
+                    writer.simulations(self.workflow, self.simulations)
+                    splits = ["val", "sites"] if self.site_fold_simulations else ["val"]
+                    writer.comparisons(pd.concat([self.compare(s, table) for s in splits]))
+                    writer.checks(self.physical_checks())
+                self._write_provenance(writer)  # the report reads it
+                self.report()
+                self._write_provenance(writer)  # again, with the report's timing
+        finally:
+            self.out = out
         return metrics
 
     def _write_provenance(self, writer: RunWriter) -> None:

@@ -11,6 +11,7 @@ from discover.report.document import Document
 from discover.report.html import render_html
 from discover.report.markdown import render_markdown
 from discover.report.rundir import load_run
+from discover.run_directory import owned_files, record_files
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,8 @@ def build_report(run_dir: str | Path) -> Path:
     """Write ``report.html``, ``report.md`` and ``figures/*.png`` into ``run_dir``.
 
     Every section is optional: what the run lacks is said in the report. Figures of an
-    earlier report in ``figures/`` are replaced.
+    earlier report in ``figures/`` are replaced; files the run directory's marker does not
+    record as written by ``discover`` are left alone, and the new files are recorded.
 
     Returns:
         The path of ``report.html``.
@@ -43,13 +45,20 @@ def build_report(run_dir: str | Path) -> Path:
     """
     run = load_run(run_dir)
     figures = run.path / "figures"
+    owned = owned_files(run.path)
+    others = set()
     for old in figures.glob("*.png"):
-        old.unlink()
+        if old.relative_to(run.path).as_posix() in owned:
+            old.unlink()
+        else:
+            others.add(old)
     context = Context(run, figures)
     name = run.config.get("name", run.path.name)
     document = Document(f"discover report: {name}", [build(context) for build in SECTIONS])
     html_path = _write(run.path / "report.html", render_html(document))
     _write(run.path / "report.md", render_markdown(document, run.path))
+    drawn = [p for p in figures.glob("*.png") if p not in others]
+    record_files(run.path, [p.relative_to(run.path) for p in [html_path, *drawn]] + ["report.md"])
     log.info("report written to %s", html_path)
     return html_path
 
