@@ -1,0 +1,202 @@
+"""Global calibration of HBV parameters: a population search, then a gradient polish.
+
+Gradient descent from mid-range parameters often stops in a local optimum of HBV: while
+the upper zone never fills above the threshold ``uzl``, ``uzl`` and ``k0`` have no
+gradient at all. :func:`calibrate` therefore first searches the parameters' whole ranges
+with CMA-ES (the ``cmaes`` package), one search per site run in lockstep: every
+generation the members of all sites are simulated together in one batched forward pass
+without gradients (:class:`~discover.fit.population.PopulationLoss`), and each site's
+search is told its own site's losses, so the sites' parameters are found independently.
+The free constants of symbolic slots are searched with them. Then a few L-BFGS steps
+(:func:`~discover.fit.trainer.lbfgs_step`) polish the best member on the training loss,
+with every trainable weight of the model; the polish is kept only if it lowers that loss.
+
+With several sites, a model's symbolic constants are shared by all of them while the
+search treats them per site; the model then takes the constants of the site optimum (of
+up to ``population`` sites, evenly spread over the sites) with the lowest training loss
+over all sites, before the polish refits everything together.
+
+Example::
+
+    workflow = build_workflow(config, base)          # model.parameters: site
+    result = calibrate(workflow, CalibrationConfig(), seed=0)
+    result.loss                                       # training loss, parameters set
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from cmaes import CMA
+from pydantic import BaseModel, ConfigDict, Field
+
+from discover.fit.population import PopulationLoss
+from discover.fit.trainer import lbfgs_step
+from discover.workflows.hbv import HBVWorkflow
+
+log = logging.getLogger("discover")
+
+INFEASIBLE = 1e30
+"""Loss told to the search for a member whose simulation is not finite."""
+
+
+class CalibrationConfig(BaseModel):
+    """Settings of :func:`calibrate` (``train.calibration`` of a study config)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    """Calibrate before gradient training (off: train from the default start)."""
+    population: int = Field(default=32, ge=4)
+    """Members per generation and site."""
+    generations: int = Field(default=400, ge=1)
+    """Most generations; the budget is ``population·generations`` simulations per site."""
+    sigma: float = Field(default=0.25, gt=0, le=0.5)
+    """Initial step of the search, as a share of each parameter's range."""
+    tolerance: float = Field(default=1e-4, ge=0)
+    """The search stops when no site's best training loss has improved by more than this
+    over the last ``patience`` generations."""
+    patience: int = Field(default=20, ge=1)
+    """Generations over which ``tolerance`` is judged."""
+    constant_spread: float = Field(default=2.0, gt=0)
+    """Half-width of each symbolic constant's search range, in units of its magnitude
+    (``b = 0.5`` is searched in ``[-0.5, 1.5]`` with 2)."""
+    polish_steps: int = Field(default=3, ge=0)
+    """L-BFGS steps (each up to 20 iterations) from the best member; 0: no polish."""
+
+
+@dataclass
+class CalibrationResult:
+    """What :func:`calibrate` did; the workflow's model holds the calibrated parameters.
+
+    Attributes:
+        loss: training loss at the end (after the polish, if it was kept).
+        search_loss: training loss of the best member of the search.
+        evaluations: parameter sets simulated, one per member and site.
+        generations: generations run.
+        seconds: wall time of search and polish.
+        history: best training loss after each generation (mean over sites of each
+            site's best).
+    """
+
+    loss: float
+    search_loss: float
+    evaluations: int
+    generations: int
+    seconds: float
+    history: list[float] = field(default_factory=list)
+
+
+def calibrate(
+    workflow: HBVWorkflow, settings: CalibrationConfig, seed: int = 0
+) -> CalibrationResult:
+    """Calibrate ``workflow``'s per-site HBV parameters (and symbolic constants) globally,
+    then polish them by gradient; the result is set in the workflow's model.
+
+    Args:
+        workflow: an HBV workflow with ``model.parameters: site`` (as
+            :func:`discover.study.build_workflow` builds it).
+        settings: population, budget, stopping and polish.
+        seed: seed of the searches (site ``s`` has its own stream).
+
+    Raises:
+        CalibrationError: the workflow does not calibrate parameters per site.
+    """
+    started = time.perf_counter()
+    objective = PopulationLoss(workflow, settings.constant_spread)
+    best, history, evaluations = _search(objective, settings, seed)
+    if objective.constant_dim and objective.sites > 1:
+        best = _shared_constants(objective, best, settings.population)
+    objective.apply(torch.from_numpy(best))
+    search_loss = float(objective.total(objective.losses(torch.from_numpy(best)[None]))[0])
+    loss = _polish(workflow, settings.polish_steps, search_loss)
+    seconds = time.perf_counter() - started
+    log.info(
+        "calibration: loss %.5g after %d generations (%.5g before the polish), %.0f s",
+        loss,
+        len(history),
+        search_loss,
+        seconds,
+    )
+    return CalibrationResult(loss, search_loss, evaluations, len(history), seconds, history)
+
+
+def _search(
+    objective: PopulationLoss, settings: CalibrationConfig, seed: int
+) -> tuple[np.ndarray, list[float], int]:
+    """CMA-ES per site in lockstep from the workflow's current parameters: the best point
+    per site [site, dim], the best training loss after each generation, and the number
+    of parameter sets simulated."""
+    start = objective.current().numpy()
+    best = start.copy()
+    best_loss = objective.losses(torch.from_numpy(start)[None])[0].numpy()
+    streams = np.random.SeedSequence(seed).spawn(objective.sites)
+    bounds = np.tile([0.0, 1.0], (objective.dim, 1))
+    searches = [
+        CMA(
+            mean=np.clip(point, 0.01, 0.99),
+            sigma=settings.sigma,
+            bounds=bounds,
+            seed=int(stream.generate_state(1)[0]),
+            population_size=settings.population,
+        )
+        for point, stream in zip(start, streams, strict=True)
+    ]
+    bests = [best_loss.copy()]
+    history: list[float] = []
+    evaluations = objective.sites
+    for generation in range(settings.generations):
+        asked = np.stack([[s.ask() for _ in range(settings.population)] for s in searches], 1)
+        losses = objective.losses(torch.from_numpy(asked)).numpy()  # [member, site]
+        losses = np.where(np.isfinite(losses), losses, INFEASIBLE)
+        evaluations += losses.size
+        for site, search in enumerate(searches):
+            search.tell(list(zip(asked[:, site], losses[:, site], strict=True)))
+        winner = losses.argmin(0)
+        better = losses[winner, np.arange(objective.sites)] < best_loss
+        best[better] = asked[winner[better], np.flatnonzero(better)]
+        best_loss = np.where(better, losses.min(0), best_loss)
+        bests.append(best_loss.copy())
+        history.append(float(objective.total(torch.from_numpy(best_loss)[None])[0]))
+        stalled = (
+            generation + 1 >= settings.patience
+            and float((bests[-1 - settings.patience] - best_loss).max()) <= settings.tolerance
+        )
+        if stalled or all(search.should_stop() for search in searches):
+            break
+    return best, history, evaluations
+
+
+def _shared_constants(objective: PopulationLoss, best: np.ndarray, most: int) -> np.ndarray:
+    """``best`` [site, dim] with every site's constants set to those of the site optimum
+    (of up to ``most`` sites, evenly spread) whose constants give the lowest training
+    loss over all sites, each site keeping its own parameters."""
+    sites = np.unique(np.linspace(0, objective.sites - 1, min(most, objective.sites)).round())
+    candidates = np.repeat(best[None], len(sites), 0)  # [candidate, site, dim]
+    candidates[:, :, objective.site_dim :] = best[sites.astype(int), None, objective.site_dim :]
+    totals = objective.total(objective.losses(torch.from_numpy(candidates)))
+    return candidates[int(totals.argmin())]
+
+
+def _polish(workflow: HBVWorkflow, steps: int, before: float) -> float:
+    """Up to ``steps`` L-BFGS steps on the training loss; kept only if they lower it.
+    Returns the training loss at the end."""
+    if steps == 0:
+        return before
+    state = copy.deepcopy(workflow.state_dict())
+    trainable = [p for p in workflow.parameters() if p.requires_grad]
+    optimiser = torch.optim.LBFGS(trainable, lr=1.0, max_iter=20, line_search_fn="strong_wolfe")
+    for _ in range(steps):
+        if lbfgs_step(optimiser, lambda: workflow.loss("train")) is None:
+            break
+    with torch.no_grad():
+        after = float(workflow.loss("train"))
+    if after < before:
+        return after
+    workflow.load_state_dict(state)
+    return before

@@ -1,0 +1,170 @@
+"""Training loss of a whole population of HBV parameter sets in one batched forward pass.
+
+A population search (:mod:`discover.fit.calibration`) proposes, for every site, ``P``
+points of the unit box ``[0, 1]^dim``. A point holds the *shares* of each parameter's
+range, for every parameter and parallel set of the site (the values
+``low + (high − low)·share`` that :class:`~discover.models.parameters.SiteParameters`
+gives for ``raw = logit(share)``), followed by the free constants of the symbolic process
+slots (a hypothesis ``pet*soil_wetness**b``): share ``u`` of a constant starting at ``c₀``
+means ``c₀ + spread·m·(2u − 1)`` with ``m = |c₀|`` (1 for ``c₀ = 0``), the magnitude the
+constant is trained relative to, so the middle of the box is the start.
+
+HBV is vectorised over sites, so a population is a wider batch: the forcings are repeated
+``P`` times along the site axis (column ``p·sites + s`` is member ``p`` at site ``s``) and
+each symbolic constant becomes a column vector [P·site, 1] for the run
+(:func:`torch.func.functional_call`), so that every column runs with its own constants.
+No gradients are kept. Per-site losses are the workflow's training loss
+(:meth:`~discover.workflows.hbv.HBVWorkflow.loss` on ``"train"``) taken site by site:
+its value is their mean over the observed sites.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.func import functional_call
+
+from discover.errors import UserError
+from discover.models.hbv_processes import FORCINGS
+from discover.models.parameters import SiteParameters
+from discover.processes.compile import ExpressionModule
+from discover.workflows.hbv import HBVWorkflow
+
+SHARE_FLOOR = 1e-9
+"""Shares are kept in ``[SHARE_FLOOR, 1 − SHARE_FLOOR]`` so that their logits are finite."""
+
+
+class CalibrationError(UserError):
+    """A model that a population search cannot calibrate (e.g. parameters from attributes)."""
+
+
+class PopulationLoss:
+    """Per-site training losses of ``P`` parameter sets of ``workflow`` at once.
+
+    Args:
+        workflow: an HBV workflow with per-site parameters (``model.parameters: site``).
+        spread: half-width of each symbolic constant's search range, in units of its
+            starting magnitude.
+
+    Raises:
+        CalibrationError: the workflow's parameters are not calibrated per site.
+    """
+
+    def __init__(self, workflow: HBVWorkflow, spread: float = 2.0):
+        if not isinstance(workflow, HBVWorkflow) or not isinstance(
+            workflow.learner, SiteParameters
+        ):
+            raise CalibrationError(
+                "train.calibration: a population search needs an HBV model with "
+                "model.parameters: site (one free parameter set per site)"
+            )
+        self.workflow = workflow
+        self.learner: SiteParameters = workflow.learner
+        self.sites, self.site_dim = self.learner.raw.shape
+        in_parameter_slots = tuple(f"slots.{name}." for name in workflow.parameter_slots)
+        self.constant_modules = {
+            path: module
+            for path, module in workflow.model.named_modules()
+            if isinstance(module, ExpressionModule)
+            and module.relative.requires_grad
+            and not path.startswith(in_parameter_slots)
+        }
+        self.constant_start = [m.relative.detach().clone() for m in self.constant_modules.values()]
+        self.constant_dim = sum(r.numel() for r in self.constant_start)
+        self.spread = spread
+        self.start, self.end = workflow.split_slices()["train"].start, workflow.n_fit
+        observed = workflow.flow_seen[self.start : self.end]
+        self.observed_sites = torch.isfinite(observed).any(0)
+        if not bool(self.observed_sites.any()):
+            raise CalibrationError("data: no site has a finite streamflow in the training period")
+
+    @property
+    def dim(self) -> int:
+        """Length of one site's search point: parameter shares, then constant shares."""
+        return self.site_dim + self.constant_dim
+
+    def current(self) -> Tensor:
+        """The workflow's current parameters as search points [site, dim] (constants at
+        their start, the middle of their range)."""
+        shares = torch.sigmoid(self.learner.raw.detach()).double()
+        middle = shares.new_full((self.sites, self.constant_dim), 0.5)
+        return torch.cat([shares, middle], -1)
+
+    def losses(self, points: Tensor) -> Tensor:
+        """Training loss of every member at every site, [member, site], from search points
+        [member, site, dim] in the unit box; ``inf`` where the simulation is not finite,
+        0 at sites without observations."""
+        if points.dim() != 3 or points.shape[1:] != (self.sites, self.dim):
+            raise ValueError(
+                f"points must be [member, {self.sites}, {self.dim}], got {tuple(points.shape)}"
+            )
+        workflow, members = self.workflow, points.shape[0]
+        points = points.to(workflow.flow.device, workflow.dtype)
+        columns = points.reshape(members * self.sites, self.dim)
+        raw = torch.logit(columns[:, : self.site_dim].clamp(SHARE_FLOOR, 1 - SHARE_FLOOR))
+        parameters = self.learner.bounded.scale(raw)
+        if workflow.parameter_slots:
+            attributes = dict(
+                zip(workflow.attribute_names, workflow.attributes.unbind(-1), strict=True)
+            )
+            for name in workflow.parameter_slots:
+                value = workflow.slot_parameter(name, attributes)
+                parameters[name] = value.repeat(members, 1)
+        forcings = {
+            name: getattr(workflow, f"forcing_{name}")[: self.end].repeat(1, members)
+            for name in FORCINGS
+        }
+        overrides = self._constant_columns(columns[:, self.site_dim :])
+        with torch.no_grad():
+            out = functional_call(
+                workflow.model, overrides, (forcings, parameters), {"warmup": workflow.warmup}
+            )
+        simulated = out.streamflow[self.start - workflow.warmup :]  # [time, member·site]
+        observed = workflow.flow_seen[self.start : self.end].repeat(1, members)
+        scale = workflow.flow_scale.repeat(members)
+        mask = torch.isfinite(observed)
+        error = torch.where(mask, (simulated - observed.nan_to_num()) / scale, 0.0)
+        count = mask.sum(0).clamp_min(1)
+        loss = (error**2).sum(0) / count
+        loss = torch.where(torch.isfinite(loss), loss, torch.inf)
+        return loss.reshape(members, self.sites).double()
+
+    def total(self, losses: Tensor) -> Tensor:
+        """The workflow's training loss of each member [member] from per-site losses
+        [member, site]: their mean over the sites with observations."""
+        return losses[:, self.observed_sites.to(losses.device)].mean(-1)
+
+    def apply(self, points: Tensor) -> None:
+        """Set the workflow's parameters and constants to search points [site, dim]; the
+        constants, shared by every site, are taken from the first site's point."""
+        if points.shape != (self.sites, self.dim):
+            raise ValueError(
+                f"points must be [{self.sites}, {self.dim}], got {tuple(points.shape)}"
+            )
+        points = points.to(self.learner.raw.device, self.learner.raw.dtype)
+        shares = points[:, : self.site_dim].clamp(SHARE_FLOOR, 1 - SHARE_FLOOR)
+        with torch.no_grad():
+            self.learner.raw.copy_(torch.logit(shares))
+            values = self._relative(points[:1, self.site_dim :])
+            for module, value in zip(self.constant_modules.values(), values, strict=True):
+                module.relative.copy_(value.reshape(module.relative.shape))
+
+    def _relative(self, shares: Tensor) -> list[Tensor]:
+        """Constants relative to their starting magnitude, one [columns, n] tensor per
+        expression module, from constant shares [columns, constant_dim]."""
+        out, offset = [], 0
+        for start in self.constant_start:
+            n = start.numel()
+            share = shares[:, offset : offset + n]
+            out.append(start.to(share) + self.spread * (2 * share - 1))
+            offset += n
+        return out
+
+    def _constant_columns(self, shares: Tensor) -> dict[str, Tensor]:
+        """Overrides for :func:`functional_call`: each module's constants [n, column, 1]."""
+        overrides: dict[str, Tensor] = {}
+        values = self._relative(shares)
+        for (path, module), value in zip(self.constant_modules.items(), values, strict=True):
+            overrides[f"{path}.relative"] = value.T.unsqueeze(-1).to(module.relative.dtype)
+            overrides[f"{path}.scale"] = module.scale.reshape(-1, 1, 1)
+        return overrides
