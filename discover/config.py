@@ -100,6 +100,15 @@ class DataConfig(_Strict):
             raise ValueError(f"data.path is required for source {self.source!r}")
         if self.fill is not None and self.source in ("table", "twin"):
             raise ValueError(f"data.fill does not apply to source {self.source!r}")
+        if self.planted:
+            from discover.models.hbv_processes import HBV_BOUNDS, SLOT_INPUTS
+
+            for name in self.planted:
+                if name not in SLOT_INPUTS and name not in HBV_BOUNDS:
+                    raise ValueError(
+                        f"data.planted.{name}: not an HBV slot {list(SLOT_INPUTS)} or "
+                        f"parameter {list(HBV_BOUNDS)}"
+                    )
         return self
 
 

@@ -19,11 +19,16 @@ import numpy as np
 import torch
 import xarray as xr
 
+from discover.errors import UserError
 from discover.expressions import parse_expression
 from discover.models.hbv import HBV
 from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS, SLOT_INPUTS, SLOT_MEANING
 from discover.processes.compile import ExpressionModule
 from discover.processes.symbolic import Symbolic
+
+
+class PlantedError(UserError):
+    """A planted parameter is not finite or leaves its bounds; the message names it."""
 
 
 def site_attributes(weather: xr.Dataset, names: Sequence[str] | None = None) -> list[str]:
@@ -68,8 +73,8 @@ def planted_parameter(weather: xr.Dataset, name: str, expression: str) -> np.nda
     """Values [site] of HBV parameter ``name`` from an equation string over site attributes.
 
     Raises:
-        ValueError: the expression uses an unknown name, is not finite, or leaves the
-            parameter's bounds at some site.
+        ExpressionError: the expression uses an unknown name or is not a safe expression.
+        PlantedError: the values are not finite, or leave the parameter's bounds at a site.
     """
     allowed = site_variables(weather)
     parsed = parse_expression(expression, allowed)
@@ -83,9 +88,9 @@ def planted_parameter(weather: xr.Dataset, name: str, expression: str) -> np.nda
     out = np.broadcast_to(out, (weather.sizes["site"],)).copy()
     bound = HBV_BOUNDS[name]
     if not np.isfinite(out).all():
-        raise ValueError(f"planted parameter {name} = {expression} is not finite at every site")
+        raise PlantedError(f"planted parameter {name} = {expression} is not finite at every site")
     if out.min() < bound.low or out.max() > bound.high:
-        raise ValueError(
+        raise PlantedError(
             f"planted parameter {name} = {expression} spans [{out.min():g}, {out.max():g}], "
             f"outside its bounds [{bound.low:g}, {bound.high:g}] {bound.unit}"
         )
