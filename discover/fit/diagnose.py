@@ -23,8 +23,8 @@ class TrainingError(UserError):
 def first_non_finite(workflow: nn.Module) -> str | None:
     """Where the simulation of ``workflow`` (a study's workflow: ``simulate()`` [time,
     site, variable], ``variables``, ``sites``, ``times_index()``) first is NaN or infinite:
-    ``"'x' at site '0', time 3.5"``; ``None`` when it is finite everywhere or ``workflow``
-    cannot simulate."""
+    ``"'x' at site '0', time 3.5"`` (a warm-up, NaN by design, is skipped); ``None`` when
+    it is finite everywhere or ``workflow`` cannot simulate."""
     if not hasattr(workflow, "simulate"):
         return None
     with torch.no_grad():
