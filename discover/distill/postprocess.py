@@ -39,6 +39,44 @@ sensitivities cannot reproduce is at most this share (relative norm, see
 :func:`merge_constants`)."""
 
 
+BLOW_UP_WIDEN = 0.25
+"""The box checked by :func:`blows_up` is the samples' box widened by this share of each
+input's span on each side (not below 0 for an input never negative)."""
+
+BLOW_UP_FACTOR = 10.0
+"""A candidate blows up when it leaves the target's range by more than this many times
+the range's width somewhere on the widened box."""
+
+BLOW_UP_POINTS = 4000
+"""Random points (fixed seed) at which :func:`blows_up` evaluates a candidate."""
+
+
+def blows_up(expr: sympy.Expr, names: Sequence[str], X: np.ndarray, y: np.ndarray) -> bool:
+    """Whether ``expr`` has a pole or a blow-up just outside the samples.
+
+    ``expr`` is evaluated at :data:`BLOW_UP_POINTS` random points of the samples' box widened
+    by :data:`BLOW_UP_WIDEN` (clipped at 0 for inputs that are never negative); it blows up
+    when a value is not finite or lies further than :data:`BLOW_UP_FACTOR` x the width of
+    the range of ``y`` outside that range (``1/(x - 0.5)`` fitted on ``x`` in ``[1, 10]``).
+    Applied to every engine's candidates before the Pareto front is built.
+    """
+    low, high = X.min(axis=0), X.max(axis=0)
+    span = high - low
+    wide_low = np.where(
+        low >= 0, np.maximum(low - BLOW_UP_WIDEN * span, 0), low - BLOW_UP_WIDEN * span
+    )
+    wide_high = high + BLOW_UP_WIDEN * span
+    points = np.random.default_rng(0).uniform(wide_low, wide_high, (BLOW_UP_POINTS, X.shape[1]))
+    pred = numpy_function(expr, names)(points)
+    if not np.all(np.isfinite(pred)):
+        return True
+    width = float(np.ptp(y))
+    if width == 0:
+        return False
+    limit = BLOW_UP_FACTOR * width
+    return bool(np.any(pred < y.min() - limit) or np.any(pred > y.max() + limit))
+
+
 def numpy_function(expr: sympy.Expr, names: Sequence[str]) -> Callable[[np.ndarray], np.ndarray]:
     """Compile ``expr`` to ``f(X) -> [samples]`` for ``X`` of shape ``[samples, len(names)]``."""
     symbols = [sympy.Symbol(n, real=True) for n in names]

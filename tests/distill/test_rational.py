@@ -1,12 +1,15 @@
-"""The rational engine's screening of term choices."""
+"""The rational engine: screening of term choices, saturating shapes, and the rejection
+of candidates that blow up just outside the samples."""
 
 import numpy as np
 import pytest
 import sympy
 
 from discover.distill import symbolic_fit
+from discover.distill.engines import ENGINES
 from discover.distill.engines.base import SearchOptions
 from discover.distill.engines.rational import RationalEngine
+from discover.distill.postprocess import blows_up
 
 PLANTED = {(0, 0): 0.01, (1, 0): 0.05, (1, 1): 0.05}
 """Coefficients of ``0.01 + 0.05*s*(1 + f)`` by exponents of ``(s, f)``."""
@@ -58,3 +61,81 @@ def test_pooled_screening_is_the_default_and_unknown_screenings_are_named():
     assert [str(e) for e in default] == [str(e) for e in pooled]
     with pytest.raises(ValueError, match="screening='best'"):
         RationalEngine().search(X, y, names, SearchOptions(extra=(("screening", "best"),)))
+
+
+def _planted_front(truth, seed: int):
+    """Front of the rational engine on 300 samples of ``truth`` over x in U(0.5, 10) (1%
+    noise), and held-out points x in U(0.5, 12)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.5, 10, (300, 1))
+    y = truth(x[:, 0])
+    y = y * (1 + 0.01 * rng.normal(size=len(y)))
+    return symbolic_fit(x, y, ["x"], engine="rational", time_budget_s=3), rng.uniform(0.5, 12, 500)
+
+
+def _monic(expr: sympy.Expr, x: sympy.Symbol) -> tuple[list[float], list[float]] | None:
+    """Coefficients (highest power first) of numerator and denominator of ``expr`` written
+    as ``N(x)/D(x)`` with ``D`` monic; ``None`` when ``expr`` is not rational in ``x``."""
+    if not expr.is_rational_function(x):
+        return None
+    num, den = sympy.fraction(sympy.cancel(sympy.together(expr)))
+    den_poly, num_poly = sympy.Poly(den, x), sympy.Poly(num, x)
+    lead = float(den_poly.LC())
+    return (
+        [float(c) / lead for c in num_poly.all_coeffs()],
+        [float(c) / lead for c in den_poly.all_coeffs()],
+    )
+
+
+@pytest.mark.parametrize(
+    ("truth", "numerator", "denominator"),
+    [
+        (lambda x: 3.0 / (2.0 + x), [3.0], [1.0, 2.0]),  # a/(b + x)
+        (lambda x: 1.5 * x / (0.7 + x), [1.5, 0.0], [1.0, 0.7]),  # c*x/(b + x)
+    ],
+)
+def test_rational_engine_recovers_hyperbola_and_saturation(truth, numerator, denominator):
+    front, held_out = _planted_front(truth, seed=4)
+    x = sympy.Symbol("x", real=True)
+    shapes = [(_monic(c.expression, x), c.expression) for c in front]
+    matches = [
+        expr
+        for shape, expr in shapes
+        if shape is not None
+        and len(shape[0]) == len(numerator)
+        and len(shape[1]) == len(denominator)
+    ]
+    assert matches, f"no candidate of the planted shape on the front:\n{front}"
+    found_num, found_den = _monic(matches[0], x)
+    np.testing.assert_allclose(found_num, numerator, rtol=0.05, atol=1e-6)
+    np.testing.assert_allclose(found_den, denominator, rtol=0.05)
+    pred = sympy.lambdify(x, matches[0])(held_out)
+    np.testing.assert_allclose(pred, truth(held_out), rtol=0.05)
+
+
+class _FixedCandidates:
+    """An engine that returns the same raw expressions whatever the data."""
+
+    def __init__(self, expressions):
+        self.expressions = expressions
+
+    def available(self):
+        return True, ""
+
+    def search(self, X, y, names, options):
+        return list(self.expressions)
+
+
+def test_candidate_with_a_pole_just_outside_the_data_is_rejected(monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 10, (400, 1))
+    y = 1 / (X[:, 0] - 0.8)  # pole at 0.8, inside the widened box [0, 12.25]
+    x = sympy.Symbol("x", real=True)
+    pole, smooth = 1.0 / (x - 0.8), 2.0 * sympy.exp(-0.4 * x)
+    assert blows_up(pole, ["x"], X, y)
+    assert not blows_up(smooth, ["x"], X, y)
+    monkeypatch.setitem(ENGINES, "fixed", lambda: _FixedCandidates([pole, smooth]))
+    front = symbolic_fit(X, y, ["x"], engine="fixed")
+    assert len(front) == 1
+    assert blows_up(front[0].expression, ["x"], X, y) is False
+    assert front[0].loss > 0  # the exact (pole) form, with loss 0, was dropped

@@ -7,18 +7,23 @@ terms (exhaustive search up to a few terms each). Libraries are monomials of the
 (``1, x, x**2, x*z`` ...), for positive inputs ``1, log x`` (power laws when the
 target is ``log y``), and ``1, x, z, exp(r*x)`` for a grid of rates ``r``. It finds
 polynomial, rational (Michaelis–Menten, Monod, Hill), exponential, saturating-exponential,
-logistic and power-law forms in seconds, and nothing else.
+logistic and power-law forms in seconds, and nothing else. The shapes ``a/(b + u)`` and
+``c*u/(b + u)`` over every monomial ``u`` (inputs, and their products where the library
+has them) are also fitted directly by nonlinear least squares (:func:`saturating_fits`), so
+that they are offered even when other choices crowd them out of the linearised shortlist.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import sympy
+from scipy.optimize import curve_fit
 
 from discover.distill.engines.base import SearchOptions, register
 
@@ -191,7 +196,44 @@ class RationalEngine:
         for entries in best.values():
             for _, (system, choice) in entries:
                 candidates.append(system.expression(*choice))
+        monomials = _monomial_view(X, symbols, degree)
+        for column, term in zip(monomials[0].T[1:], monomials[1][1:], strict=True):
+            candidates += saturating_fits(column, term, y)
         return candidates
+
+
+def saturating_fits(u: np.ndarray, term: sympy.Expr, y: np.ndarray) -> list[sympy.Expr]:
+    """``a/(b + u)`` and ``c*u/(b + u)`` (Michaelis–Menten, Monod, Holling II) fitted to
+    ``y`` by nonlinear least squares (``scipy.optimize.curve_fit``) over one library term
+    ``u`` ``[samples]``; a fit whose denominator changes sign on the samples is left out."""
+    shapes = {
+        "hyperbola": lambda u, a, b: a / (b + u),
+        "saturation": lambda u, c, b: c * u / (b + u),
+    }
+    fits = []
+    scale = float(np.median(np.abs(u))) or 1.0
+    for shape, f in shapes.items():
+        best = None
+        for b0 in (scale, -2 * np.min(u) + scale if np.min(u) < 0 else 0.1 * scale, 10 * scale):
+            guess = [float(np.mean(y * (b0 + u) / (u if shape == "saturation" else 1))), b0]
+            try:
+                with warnings.catch_warnings(), np.errstate(all="ignore"):
+                    warnings.simplefilter("ignore")
+                    theta, _ = curve_fit(f, u, y, p0=guess, maxfev=400)
+            except (RuntimeError, ValueError, OverflowError, ZeroDivisionError):
+                continue
+            denominator = theta[1] + u
+            if not (np.all(denominator > 0) or np.all(denominator < 0)):
+                continue
+            with np.errstate(all="ignore"):
+                loss = float(np.mean((f(u, *theta) - y) ** 2))
+            if np.isfinite(loss) and (best is None or loss < best[0]):
+                best = (loss, theta)
+        if best is not None:
+            k, b = (sympy.Float(float(v)) for v in best[1])
+            numerator = k * term if shape == "saturation" else k
+            fits.append(numerator / (b + term))
+    return fits
 
 
 def _keep_best(table: dict, key, score: float, item, keep: int) -> None:

@@ -33,8 +33,9 @@ N_ALPHAS = 60
 THRESHOLDS = tuple(float(t) for t in np.logspace(-4, 0, 25))
 """Thresholds of the STLSQ sweep, on coefficients of unit-RMS columns for a unit-RMS target."""
 
-RIDGE = 1e-8
-"""STLSQ's ridge penalty (only to keep nearly collinear libraries solvable)."""
+RIDGES = (1e-8, 1e-3, 0.05)
+"""STLSQ's ridge penalties: the larger ones steady the thresholding of nearly collinear
+libraries (monomials of one input) on noisy targets."""
 
 
 def library(
@@ -71,8 +72,8 @@ def supports(A: np.ndarray, y: np.ndarray, max_terms: int) -> set[tuple[int, ...
     paths = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for threshold in THRESHOLDS:
-            optimizer = STLSQ(threshold=threshold, alpha=RIDGE, max_iter=50)
+        for threshold, ridge in itertools.product(THRESHOLDS, RIDGES):
+            optimizer = STLSQ(threshold=threshold, alpha=ridge, max_iter=50)
             paths.append(optimizer.fit(A, target[:, None]).coef_.reshape(-1))
         _, coefs, _ = lasso_path(A, target, alphas=N_ALPHAS, max_iter=2000)
     found: set[tuple[int, ...]] = set()
