@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -12,7 +13,7 @@ import sympy
 
 from discover.distill.engines import ENGINES, SearchOptions, get_engine
 from discover.distill.pareto import Candidate, ParetoFront, expression_complexity
-from discover.distill.postprocess import numpy_function, polish
+from discover.distill.postprocess import blows_up, numpy_function, polish
 from discover.processes.base import OutputRange
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,10 @@ OFFLINE_ENGINE = "rational+operon"
 INPUT_END_TOLERANCE = 2.0
 """How far, in RMS errors of the candidate, it may cross an end of the output range that an
 input sets (``out <= pet``) on the samples and still be kept (see ``_within``)."""
+
+AUTO_COMPANION = "sparse"
+"""The engine ``auto`` runs besides PySR or the offline engine; the front is built from the
+union of both engines' candidates (each candidate names the engine that proposed it)."""
 
 
 def symbolic_fit(
@@ -48,8 +53,9 @@ def symbolic_fit(
         y: outputs ``[samples]`` in the slot's units.
         names: input names; every expression on the front uses only these symbols.
         engine: ``"auto"`` (PySR when it can run here, else the offline default
-            ``rational+operon``), or a registered engine (``rational``, ``operon``,
-            ``pysr``, ``rational+operon``).
+            ``rational+operon``; either together with the ``sparse`` engine, whose
+            candidates join the same front), or a registered engine (``rational``,
+            ``operon``, ``pysr``, ``rational+operon``, ``sparse``).
         time_budget_s: wall-clock seconds for the search (engine default when ``None``);
             refitting, simplifying and rounding the candidates comes on top (seconds).
         seed: random seed (same seed, same front where the engine allows).
@@ -72,15 +78,18 @@ def symbolic_fit(
     X, y = _as_arrays(X, y, names)
     requested = engine
     metadata: dict[str, Any] = {"requested_engine": requested}
+    companions: list[str] = []
     if engine == "auto":
         engine, reason = _resolve_auto()
+        companions.append(AUTO_COMPANION)
+        metadata["companion_engines"] = list(companions)
         if reason:
             log.warning("engine auto: %s; using the offline engine %r", reason, engine)
             metadata["fallback_reason"] = reason
-    chosen = get_engine(engine)
-    ok, reason = chosen.available()
-    if not ok:
-        raise RuntimeError(f"engine {engine!r} cannot run here: {reason}")
+    for name in (engine, *companions):
+        ok, reason = get_engine(name).available()
+        if not ok:
+            raise RuntimeError(f"engine {name!r} cannot run here: {reason}")
     options = SearchOptions(
         time_budget_s=time_budget_s,
         seed=seed,
@@ -91,9 +100,13 @@ def symbolic_fit(
         extra=tuple(sorted(engine_options.items())),
     )
     started = time.monotonic()
-    raw = chosen.search(X, y, names, options)
+    raw = [
+        (expr, name)
+        for name in (engine, *companions)
+        for expr in _search(name, X, y, names, options)
+    ]
     searched = time.monotonic()
-    candidates = _polish_all(raw, names, X, y, options.output_range, rounding_tolerance, engine)
+    candidates = _polish_all(raw, names, X, y, options.output_range, rounding_tolerance)
     metadata.update(
         search_seconds=round(searched - started, 3),
         polish_seconds=round(time.monotonic() - searched, 3),
@@ -102,6 +115,16 @@ def symbolic_fit(
     )
     log.info("engine %s: %d raw candidates in %.1f s", engine, len(raw), searched - started)
     return ParetoFront.build(candidates, names, engine, selection_tolerance, metadata)
+
+
+def _search(
+    name: str, X: np.ndarray, y: np.ndarray, names: Sequence[str], options: SearchOptions
+) -> list[sympy.Expr]:
+    """Raw candidates of engine ``name``; a companion engine gets only the options it shares
+    with the main one (no engine-specific ``extra``, meant for the main engine)."""
+    if name == AUTO_COMPANION:
+        options = dataclasses.replace(options, extra=())
+    return get_engine(name).search(X, y, names, options)
 
 
 def _as_arrays(X: Any, y: Any, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -142,28 +165,30 @@ def _default_restarts(engine: str) -> int:
 
 
 def _polish_all(
-    raw: Sequence[sympy.Expr],
+    raw: Sequence[tuple[sympy.Expr, str]],
     names: Sequence[str],
     X: np.ndarray,
     y: np.ndarray,
     output_range: OutputRange,
     tolerance: float,
-    engine: str,
 ) -> list[Candidate]:
-    """Polish every distinct raw candidate; the Pareto filter comes after.
+    """Polish every distinct raw candidate ``(expression, engine)``; candidates that blow up
+    near the samples (:func:`blows_up`) are dropped; the Pareto filter comes after.
 
     Candidates are compared only once polished: merging and rounding constants can shrink
     a bloated but right candidate (``1.06*x**0.998*y**0.5`` to ``x*sqrt(y)``) below a
     simpler-looking one, so screening raw complexities would drop it.
     """
     candidates, seen = [], set()
-    for expr in raw:
+    for expr, engine in raw:
         key = sympy.srepr(expr)
         if key in seen:
             continue
         seen.add(key)
         polished = polish(expr, names, X, y, tolerance)
         if polished is None or not _within(*polished, names, X, output_range):
+            continue
+        if blows_up(polished[0], names, X, y):
             continue
         expression, loss = polished
         candidates.append(Candidate(expression, expression_complexity(expression), loss, engine))
