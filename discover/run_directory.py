@@ -223,10 +223,19 @@ def staged_run(out: str | Path, resume: bool = False) -> Iterator[Path]:
                 else f"no results were written to {out}"
             )
             log.error("the run did not finish; %s (its checkpoints: %s)", where, staging)
-            if isinstance(err, Exception) and err.args and isinstance(err.args[0], str):
-                err.args = (f"{err.args[0]}; {where}", *err.args[1:])
+            _amend(err, where)
             raise
         swap_in(out, staging)
+
+
+def _amend(err: BaseException, text: str) -> None:
+    """Append ``; text`` to the message of ``err`` (kept as the same exception)."""
+    if isinstance(err, OSError) and err.strerror:
+        err.strerror = f"{err.strerror}; {text}"
+    elif err.args and isinstance(err.args[0], str):
+        err.args = (f"{err.args[0]}; {text}", *err.args[1:])
+    else:
+        err.add_note(text)
 
 
 def _fresh_staging(out: Path, resume: bool) -> Path:

@@ -14,6 +14,7 @@ import pytest
 
 from discover.cli import main
 from discover.fit.checkpoints import load_checkpoint
+from discover.run_directory import STAGING
 
 STARTUP_TIMEOUT_S = 120.0
 
@@ -86,7 +87,7 @@ def test_sigkill_resumes_to_the_unbroken_result(unbroken, tmp_path, kill_after):
     steps = settings["train"]["iterations"] + settings["train"]["lbfgs_iterations"]
     kill_after = steps if kill_after is None else kill_after
     out = tmp_path / "killed"
-    checkpoint = out / "checkpoints" / "last.pt"
+    checkpoint = out / STAGING / "checkpoints" / "last.pt"  # a run checkpoints while staged
     process = subprocess.Popen(
         _command(config, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -118,3 +119,4 @@ def test_sigkill_resumes_to_the_unbroken_result(unbroken, tmp_path, kill_after):
     assert list(history["iteration"]) == list(range(1, steps + 1))
     pd.testing.assert_frame_equal(history, unbroken_history, rtol=0, atol=1e-6)
     assert not list((out / "checkpoints").rglob("*.tmp"))
+    assert not (out / STAGING).exists()

@@ -5,6 +5,7 @@ import torch
 
 from discover.cli import main
 from discover.fit.checkpoints import CheckpointError, load_checkpoint
+from discover.run_directory import prepare
 
 
 class _RunsCode:
@@ -21,7 +22,8 @@ def _plant(lv_case, tmp_path):
     config, write = lv_case
     out = tmp_path / "run"
     marker = tmp_path / "marker"
-    (out / "checkpoints").mkdir(parents=True)
+    prepare(out, resume=False)  # a run directory, as an earlier run leaves it
+    (out / "checkpoints").mkdir()
     torch.save({"model": _RunsCode(marker)}, out / "checkpoints" / "last.pt")
     return write(config), out, marker
 
