@@ -208,12 +208,12 @@ def headline(run_dir: Path) -> list[str]:
             selected = entry.get("selected")
             lines.append(f"{slot}: {selected['expression'] if selected else entry.get('error')}")
     for variant, splits in json.loads((run_dir / "metrics.json").read_text()).items():
-        for variable, values in splits.get("val", {}).items():
+        for variable, values in splits.get("test", {}).items():
             lines.append(f"{variant}: held-out median NSE of {variable} {values['nse']:.3f}")
     comparisons = run_dir / "comparisons.csv"
     if comparisons.exists():
         table = pd.read_csv(comparisons)
-        held_out = table["split"] == "val" if "split" in table else True
+        held_out = table["split"] == "test" if "split" in table else True
         lines += list(table.loc[(table["metric"] == "nse") & held_out, "sentence"].astype(str))
     return lines
 

@@ -43,7 +43,7 @@ class RunWriter:
     def history(self, result: FitResult) -> None:
         """``history.csv``: training, validation and held-out loss per iteration (empty
         where not evaluated)."""
-        columns = ["iteration", "train", "validation", "val", "lr"]
+        columns = ["iteration", "train", "validation", "test", "lr"]
         lines = [",".join(columns)]
         for row in result.history:
             lines.append(",".join("" if row.get(c) is None else repr(row[c]) for c in columns))

@@ -26,7 +26,7 @@ log = logging.getLogger("discover")
 
 LossFunction = Callable[[str, "torch.Generator | None"], Tensor]
 """``loss(split, generator)``: split ``"train"``, ``"validation"`` (asked for only when
-``train.validation`` is set) or the held-out ``"val"``; ``generator`` draws random batches
+``train.validation`` is set) or the held-out ``"test"``; ``generator`` draws random batches
 (``None`` asks for the whole split, deterministically)."""
 
 CHECKPOINT = "last.pt"
@@ -83,7 +83,7 @@ class Trainer:
     column ``validation``): early stopping ends training after ``patience`` evaluations
     without improvement, and the weights with the best validation loss are restored at
     the end (unless ``restore_best`` is off). Without it, the evaluations are on the
-    held-out split (column ``val``) and only recorded: held-out data choose nothing.
+    held-out split (column ``test``) and only recorded: held-out data choose nothing.
 
     Every ``checkpoint_every`` steps the full state (model, optimiser, schedule, random
     generators, history) is written atomically to ``checkpoint_dir/last.pt``, so that
@@ -265,8 +265,8 @@ class Trainer:
 
     @property
     def watched(self) -> str:
-        """The split evaluated during training: ``validation`` if configured, else ``val``."""
-        return "validation" if self.config.validation is not None else "val"
+        """The split evaluated during training: ``validation`` if configured, else ``test``."""
+        return "validation" if self.config.validation is not None else "test"
 
     def _evaluate(self) -> float:
         """Loss on the watched split; on the validation split it also chooses weights."""

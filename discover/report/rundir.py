@@ -209,6 +209,15 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
     return value
 
 
+OLD_SPLIT_NAMES = {"val": "test"}
+"""Split names of run directories written before the held-out split was named ``test``;
+they are read under their current names."""
+
+
+def _split_name(name: str) -> str:
+    return OLD_SPLIT_NAMES.get(name, name)
+
+
 def _read_metrics(file: Path) -> Metrics:
     data = _read_json_object(file)
     metrics: Metrics = {}
@@ -216,7 +225,7 @@ def _read_metrics(file: Path) -> Metrics:
         metrics[variant] = {}
         for split, variables in _mapping(splits, f"[{variant!r}]").items():
             where = f"[{variant!r}][{split!r}]"
-            metrics[variant][split] = {
+            metrics[variant][_split_name(split)] = {
                 variable: {
                     name: _number(value, f"{where}[{variable!r}][{name!r}]")
                     for name, value in _mapping(scores, f"{where}[{variable!r}]").items()
@@ -235,8 +244,8 @@ def _read_csv(file: Path, required: set[str]) -> pd.DataFrame:
 
 
 def _read_history(file: Path) -> pd.DataFrame:
-    table = _read_csv(file, {"iteration", "train"})
-    for column in ("iteration", "train", "validation", "val"):
+    table = _read_csv(file, {"iteration", "train"}).rename(columns=OLD_SPLIT_NAMES)
+    for column in ("iteration", "train", "validation", "test"):
         if column in table:
             table[column] = pd.to_numeric(table[column], errors="coerce")
     return table
@@ -244,17 +253,24 @@ def _read_history(file: Path) -> pd.DataFrame:
 
 def _read_metrics_sites(file: Path) -> pd.DataFrame:
     table = _read_csv(file, {"variant", "split", "variable", "site", "metric", "value"})
+    table["split"] = table["split"].astype(str).map(_split_name)
     table["site"] = table["site"].astype(str)
     table["value"] = pd.to_numeric(table["value"], errors="coerce")
     return table
 
 
 def _read_comparisons(file: Path) -> pd.DataFrame:
-    return _read_csv(file, {"metric", "a", "b"})
+    table = _read_csv(file, {"metric", "a", "b"})
+    if "split" in table:
+        table["split"] = table["split"].astype(str).map(_split_name)
+    return table
 
 
 def _read_simulations(file: Path) -> xr.Dataset:
     dataset = xr.load_dataset(file)
+    if "split" in dataset.coords:
+        names = [_split_name(str(name)) for name in dataset["split"].values]
+        dataset = dataset.assign_coords(split=("time", names))
     observed = [name for name in dataset.data_vars if str(name).endswith("_observed")]
     if not observed:
         raise ValueError("holds no <variable>_observed variable")

@@ -39,7 +39,7 @@ SERIES_VARIANTS = 4
 SAMPLE_SITES = 3
 SUMMARY_FINDINGS = 6
 """Test sentences repeated in the summary (all are in the section Hypothesis tests)."""
-SPLIT_ORDER = ("val", "validation", "train", "warmup")
+SPLIT_ORDER = ("test", "validation", "train", "warmup")
 
 
 def _missing(ctx: Context, file: str) -> Notice:
@@ -295,7 +295,7 @@ def metrics(ctx: Context) -> Section:
         if rows.empty:
             continue
         present = list(dict.fromkeys(rows["split"]))
-        shown_splits = [s for s in ("train", "validation", "val", "sites") if s in present]
+        shown_splits = [s for s in ("train", "validation", "test", "sites") if s in present]
         shown_splits = shown_splits or present
         variants = ordered_variants(list(dict.fromkeys(rows["variant"])))
         single = rows["site"].nunique() == 1

@@ -3,14 +3,17 @@ shortlisted candidate), with chosen slots replaced."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from discover.config import StudyConfig
-from discover.distill.pareto import Candidate
+from discover.distill.pareto import Candidate, ParetoFront
+from discover.hypotheses import hypothesis_process
 from discover.processes import Process, Symbolic
+from discover.stages.variants import alternative_name
 from discover.workflows.base import Workflow
 from discover.workflows.hbv import HBVWorkflow, load_hbv_dataset
 from discover.workflows.ode import ODEWorkflow, load_ode_data
@@ -58,6 +61,44 @@ class ModelFactory:
         workflow = build_workflow(config, self.base, self.data)
         set_slots(workflow, slots or {})
         return workflow
+
+    def with_equations(
+        self, equations: Mapping[str, tuple[Candidate, tuple[str, ...]]]
+    ) -> Workflow:
+        """A new model with each ``{slot: (candidate, inputs)}`` as a ``Symbolic`` slot."""
+        workflow = self.build()
+        for slot, (candidate, inputs) in equations.items():
+            workflow.model.set_slot(slot, symbolic_process(workflow, slot, candidate, inputs))
+        return workflow
+
+    def variant(self, name: str, fronts: Mapping[str, ParetoFront]) -> Workflow:
+        """A new model of variant ``name``: ``physics`` (every slot textbook), ``neural``
+        (the configured model), ``symbolic`` (the selected equations of ``fronts`` in place
+        of their slots, with their distilled constants), a stated hypothesis, or an
+        alternative ``symbolic:<slot>:<complexity>`` of ``fronts``.
+
+        Raises:
+            ValueError: no variant of that name.
+        """
+        alternatives = {
+            alternative_name(slot, c): (slot, c)
+            for slot, front in fronts.items()
+            for c in front.candidates
+        }
+        if name in ("physics", "neural"):
+            return self.build(physics=name == "physics")
+        if name == "symbolic":
+            return self.with_equations({s: (f.selected, f.inputs) for s, f in fronts.items()})
+        if name in alternatives:
+            slot, candidate = alternatives[name]
+            return self.with_equations({slot: (candidate, fronts[slot].inputs)})
+        if name in self.config.hypotheses:
+            workflow = self.build()
+            hypothesis = self.config.hypotheses[name]
+            process = hypothesis_process(name, hypothesis, workflow.model)
+            set_slots(workflow, {hypothesis.slot: process})
+            return workflow
+        raise ValueError(f"unknown variant {name!r}")
 
 
 def symbolic_process(

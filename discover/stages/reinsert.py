@@ -55,7 +55,14 @@ def refit(
     for p in workflow.parameters():
         p.requires_grad_(id(p) in chosen)
     try:
-        return train(workflow, schedule, seed=seed, checkpoint_dir=checkpoint_dir, progress=False)
+        return train(  # a refit continues training: no pre-fit of what was trained
+            workflow,
+            schedule,
+            seed=seed,
+            checkpoint_dir=checkpoint_dir,
+            progress=False,
+            strategy="gradient",
+        )
     finally:
         for p, flag in saved.items():
             p.requires_grad_(flag)
@@ -73,8 +80,3 @@ def alternatives(front: ParetoFront, count: int) -> list[Candidate]:
         order = list(np.argsort(scores, kind="stable"))
     order = [i for i in order if i != front.selected_index]
     return [front.candidates[i] for i in order[:count]]
-
-
-def alternative_name(slot: str, candidate: Candidate) -> str:
-    """Variant name of a reinserted front candidate other than the selected one."""
-    return f"symbolic:{slot}:{candidate.complexity}"

@@ -160,7 +160,11 @@ class RetrainSelection:
     (:func:`~discover.distill.selection.parsimonious_choice`); a candidate whose model
     fails scores inf. The front's metadata gain the rule and a ``shortlist`` table (per
     candidate: front ``index``, expression, validation error, ``p_worse``, seconds).
+    The selected candidate's trained model then becomes the study's model
+    (``trains_models``), so slots are distilled and reinserted one at a time.
     """
+
+    trains_models = True
 
     def select(self, front: ParetoFront, slot: str, context: SelectionContext) -> Selection:
         """``front`` re-selected by retraining; the trained models come with it."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -11,7 +12,32 @@ import torch
 from discover.config import ConfigError
 from discover.workflows.base import Workflow
 
+if TYPE_CHECKING:
+    from discover.study import Study
+
 log = logging.getLogger("discover")
+
+
+def validate_sites(study: Study, resume: bool, progress: bool) -> dict[str, np.ndarray]:
+    """k-fold over sites (``validate.site_folds``): every recorded variant of ``study`` is
+    retrained k times with one fold of sites hidden from the loss, and each site is
+    simulated by the model that never saw it. Returns ``{variant: [time, site, variable]}``
+    (split ``sites`` of the scores).
+
+    Raises:
+        ValueError: the config has no ``validate.site_folds``.
+    """
+    k = study.config.validate_.site_folds
+    if k is None:
+        raise ValueError("the config has no validate.site_folds")
+    folds = site_folds(len(study.workflow.sites), k, study.config.seed)
+
+    def trained(variant: str, held: list[int], fold: int) -> Workflow:
+        with study.timings(f"site folds {variant}"):
+            folder = f"sites/{variant}/fold{fold}"
+            return study.train_variant(variant, held, folder, resume, progress)[0]
+
+    return fold_simulations(study.simulations, folds, trained)
 
 
 def site_folds(n_sites: int, k: int, seed: int) -> list[list[int]]:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from discover.distill.pareto import Candidate
+from discover.models.base import HybridModel
 from discover.processes import Process
 from discover.workflows.base import Workflow
 
@@ -63,3 +65,15 @@ class Variants:
 
     def __len__(self) -> int:
         return len(self._variants)
+
+
+def alternative_name(slot: str, candidate: Candidate) -> str:
+    """Variant name of a reinserted front candidate other than the selected one."""
+    return f"symbolic:{slot}:{candidate.complexity}"
+
+
+def variant_kind(model: HybridModel) -> str:
+    """``neural`` if a slot of ``model`` is neural, else ``symbolic`` if one is, else
+    ``physics``."""
+    kinds = set(model.slot_kinds().values())
+    return next((k for k in ("neural", "symbolic") if k in kinds), "physics")

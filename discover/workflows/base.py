@@ -38,7 +38,7 @@ class Workflow(Protocol):
 
     def loss(self, split: str, generator: torch.Generator | None = None) -> Tensor:
         """Loss on ``"train"``, ``"validation"`` (when configured) or the held-out
-        ``"val"`` (random batches when ``generator``)."""
+        ``"test"`` (random batches when ``generator``)."""
 
     def units(self) -> dict[str, str]:
         """Units of variables, slot inputs and slot outputs by name (those known)."""
@@ -47,7 +47,7 @@ class Workflow(Protocol):
         """The time coordinate [time] (numbers or datetime64)."""
 
     def split_slices(self) -> dict[str, slice]:
-        """Time slices of each scored split, e.g. ``{"train": ..., "val": ...}``."""
+        """Time slices of each scored split, e.g. ``{"train": ..., "test": ...}``."""
 
 
 def validation_start(first: int, n_train: int, validation: float | None) -> int:
@@ -82,9 +82,9 @@ def log_missing(observed: np.ndarray, names: list[str], source: str) -> dict[str
 
 def time_splits(first: int, fit_end: int, n_train: int) -> dict[str, slice]:
     """Time slices ``train`` ``[first, fit_end)``, ``validation`` ``[fit_end, n_train)``
-    (only when not empty) and the held-out ``val`` (from ``n_train`` to the end)."""
+    (only when not empty) and the held-out ``test`` (from ``n_train`` to the end)."""
     slices = {"train": slice(first, fit_end)}
     if fit_end < n_train:
         slices["validation"] = slice(fit_end, n_train)
-    slices["val"] = slice(n_train, None)
+    slices["test"] = slice(n_train, None)
     return slices

@@ -222,7 +222,7 @@ class HBVWorkflow(nn.Module):
 
     def loss(self, split: str, generator: torch.Generator | None = None) -> Tensor:
         """Masked MSE of streamflow scaled per site by its spread (an NSE-like loss) on
-        ``"train"``, ``"validation"`` or the held-out ``"val"``."""
+        ``"train"``, ``"validation"`` or the held-out ``"test"``."""
         slices = self.split_slices()
         if split not in slices:
             raise ValueError(f"unknown split {split!r}; use one of {list(slices)}")

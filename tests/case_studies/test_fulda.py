@@ -37,12 +37,12 @@ def test_fulda_case_study(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == variants
     for variant in variants:
-        held_out = metrics[variant]["val"]["streamflow"]
+        held_out = metrics[variant]["test"]["streamflow"]
         assert math.isfinite(held_out["nse"]) and math.isfinite(held_out["kge"]), variant
-    assert metrics["physics"]["val"]["streamflow"]["nse"] > PHYSICS_NSE_FLOOR
+    assert metrics["physics"]["test"]["streamflow"]["nse"] > PHYSICS_NSE_FLOOR
 
     comparisons = pd.read_csv(out / "comparisons.csv")
-    nse = comparisons[(comparisons["metric"] == "nse") & (comparisons["split"] == "val")]
+    nse = comparisons[(comparisons["metric"] == "nse") & (comparisons["split"] == "test")]
     pairs = {frozenset(pair) for pair in zip(nse["a"], nse["b"], strict=True)}
     assert pairs == {frozenset(pair) for pair in itertools.combinations(variants, 2)}
 

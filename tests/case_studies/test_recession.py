@@ -69,7 +69,10 @@ def run(folder: Path, fast: bool) -> Study:
 def test_recession_short_run_fits_and_distills_a_growing_outflow(tmp_path):
     study = run(tmp_path, fast=True)
     part = study.workflow.split_slices()["train"]
-    simulated, observed = study.simulate()[part], study.workflow.observed[part]
+    simulated, observed = (
+        study.workflow.simulate().detach().numpy()[part],
+        study.workflow.observed[part],
+    )
     seen = np.isfinite(observed)
     nse = 1 - np.sum((simulated - observed)[seen] ** 2) / np.sum(
         (observed[seen] - observed[seen].mean()) ** 2

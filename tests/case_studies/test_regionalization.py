@@ -112,7 +112,7 @@ def test_held_out_streamflow_favours_the_planted_form_over_its_rival(tmp_path):
     study = Study.from_config(path)
     for name in ("H_planted", "H_rational"):
         study.fit_hypothesis(name, progress=False)
-    (row,) = study.compare("val").query("metric == 'nse'").itertuples()
+    (row,) = study.compare("test").query("metric == 'nse'").itertuples()
     assert {row.a, row.b} == {"H_planted", "H_rational"}
     assert row.winner == "H_planted" and row.p_value < 0.05, row
 

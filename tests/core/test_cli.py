@@ -100,13 +100,13 @@ def test_run_writes_the_run_directory_and_resumes(lv_config, tmp_path, capsys):
     assert set(checks["symbolic"]) == {"F", "G"}
     for results in checks["symbolic"].values():
         assert results and all(isinstance(r["passed"], bool) and r["sentence"] for r in results)
-    assert set(metrics["neural"]) == {"train", "val"}
+    assert set(metrics["neural"]) == {"train", "test"}
     # 3 held-out times are too few for a paired test: the report says so and why
     assert not (out / "comparisons.csv").exists()
     skipped = json.loads((out / "provenance.json").read_text())["skipped_tests"]
     assert len(skipped) == 2 and all("at least 10 are needed" in s for s in skipped)
     assert "No paired test could be made" in (out / "report.md").read_text()
-    assert {"nse", "kge", "rmse", "bias"} <= set(metrics["neural"]["val"]["x"])
+    assert {"nse", "kge", "rmse", "bias"} <= set(metrics["neural"]["test"]["x"])
     resolved = yaml.safe_load((out / "config.yaml").read_text())
     assert resolved["train"] == {**resolved["train"], **config["train"]}
     assert resolved["model"]["solver"]["method"] == "rk4"

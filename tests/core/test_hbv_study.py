@@ -40,7 +40,7 @@ def test_hbv_study_runs_every_stage(tmp_path, capsys):
     assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {"physics", "neural", "symbolic"}
-    assert {"nse", "kge", "fhv", "flv"} <= set(metrics["neural"]["val"]["streamflow"])
+    assert {"nse", "kge", "fhv", "flv"} <= set(metrics["neural"]["test"]["streamflow"])
     entry = json.loads((out / "equations.json").read_text())["evapotranspiration"]
     assert entry["inputs"] == ["pet", "soil_wetness"]
     names = {n: sympy.Symbol(n) for n in entry["inputs"]}

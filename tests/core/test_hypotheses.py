@@ -46,15 +46,15 @@ def test_hypothesis_constants_are_fitted_and_numbers_stay_fixed(tmp_path):
     study = Study(parse_config(raw), tmp_path)
     study.fit_hypothesis("H_free", progress=False)
     study.fit_hypothesis("H_fixed", progress=False)
-    free = study.variant_slots["H_free"]["F"]
-    fixed = study.variant_slots["H_fixed"]["F"]
+    free = study.variants.slots["H_free"]["F"]
+    fixed = study.variants.slots["H_fixed"]["F"]
     assert float(free.module.constants[0]) == pytest.approx(DECAY_RATE, rel=0.02)
     assert fixed.module.constants.numel() == 0
     metrics = study.validate()
     assert (
-        metrics["H_free"]["val"]["storage"]["nse"]
+        metrics["H_free"]["test"]["storage"]["nse"]
         > 0.99
-        > metrics["H_fixed"]["val"]["storage"]["nse"]
+        > metrics["H_fixed"]["test"]["storage"]["nse"]
     )
 
 

@@ -6,6 +6,7 @@ import sympy
 import torch
 
 from discover.distill import Candidate
+from discover.stages.select import refitted_loss
 from discover.study import Study
 
 
@@ -42,8 +43,9 @@ def test_selection_refit_that_does_not_help_keeps_the_constants(lv_case, monkeyp
                 for parameter in group["params"]:
                     parameter.fill_(50.0)
 
-    monkeypatch.setattr("discover.study.lbfgs_step", wander_off)
-    assert study._refitted_loss(list(process.parameters()), steps=5) == pytest.approx(before)
+    monkeypatch.setattr("discover.stages.select.lbfgs_step", wander_off)
+    parameters = list(process.parameters())
+    assert refitted_loss(study.workflow, parameters, steps=5) == pytest.approx(before)
     torch.testing.assert_close(process.module.constants.detach(), constants)
 
 

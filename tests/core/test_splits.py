@@ -27,7 +27,7 @@ def _check_splits(study: Study, first: int, n_time: int, expected_loss) -> None:
     """Splits tile [first, n_time) in order, and each loss is ``expected_loss(simulated,
     part)``, the masked MSE on its slice alone."""
     slices = study.workflow.split_slices()
-    assert list(slices) == ["train", "validation", "val"]
+    assert list(slices) == ["train", "validation", "test"]
     bounds = [(s.start, s.stop if s.stop is not None else n_time) for s in slices.values()]
     assert bounds[0][0] == first and bounds[-1][1] == n_time
     assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(bounds, bounds[1:], strict=False))

@@ -51,7 +51,7 @@ def test_without_a_validation_split_the_held_out_loss_is_watched_and_chooses_not
         return model.loss(split, generator)
 
     result = Trainer(model, loss, config(validation=None), progress=False).fit()
-    assert "validation" not in asked and "val" in asked
+    assert "validation" not in asked and "test" in asked
     assert result.best_iteration == -1 and math.isinf(result.best_val)
     assert all("validation" not in row for row in result.history)
     last = Decay()

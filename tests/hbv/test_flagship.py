@@ -42,10 +42,10 @@ def run(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_reinserted_equation_beats_the_textbook_on_held_out_data(run):
     metrics = json.loads((run / "metrics.json").read_text())
-    nse = {v: metrics[v]["val"]["streamflow"]["nse"] for v in ("physics", "symbolic")}
+    nse = {v: metrics[v]["test"]["streamflow"]["nse"] for v in ("physics", "symbolic")}
     tests = pd.read_csv(run / "comparisons.csv")
     pair = (tests.a == "physics") & (tests.b == "symbolic")
-    row = tests[(tests.metric == "nse") & (tests.split == "val") & pair].iloc[0]
+    row = tests[(tests.metric == "nse") & (tests.split == "test") & pair].iloc[0]
     print(f"held-out NSE (median over sites) {nse}; {row.sentence}")
     assert nse["symbolic"] > nse["physics"]
     assert row.winner == "symbolic" and row.p_value < 0.05

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-import discover.study
+import discover.stages.distill
 from discover.cli import main
 from discover.fit.checkpoints import load_checkpoint
 from discover.study import Study
@@ -18,7 +18,7 @@ from discover.study import Study
 def test_a_failing_engine_leaves_its_slot_undistilled_and_says_why(lv_case, tmp_path, monkeypatch):
     config, write = lv_case
     study = Study.from_config(write(config), out=tmp_path / "run")
-    real_fit, original_distill = discover.study.symbolic_fit, Study.distill
+    real_fit, original_distill = discover.stages.distill.symbolic_fit, Study.distill
     current: dict[str, str] = {}
 
     def distill(self, slot, *args, **kwargs):
@@ -31,7 +31,7 @@ def test_a_failing_engine_leaves_its_slot_undistilled_and_says_why(lv_case, tmp_
         return real_fit(*args, **kwargs)
 
     monkeypatch.setattr(Study, "distill", distill)
-    monkeypatch.setattr(discover.study, "symbolic_fit", symbolic_fit)
+    monkeypatch.setattr(discover.stages.distill, "symbolic_fit", symbolic_fit)
     metrics = study.run(progress=False)
 
     out = tmp_path / "run"
@@ -87,7 +87,7 @@ def test_diverging_training_stops_with_the_last_good_weights(
     for name, value in study.workflow.state_dict().items():
         assert torch.isfinite(value).all(), name
     with torch.no_grad():
-        assert torch.isfinite(study.workflow.loss("val")).all()
+        assert torch.isfinite(study.workflow.loss("test")).all()
     if checkpoints:
         saved = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
         assert saved["result"]["stopped"] == "diverged"

@@ -281,12 +281,12 @@ def test_every_json_file_of_a_run_is_strict(lv_case, tmp_path):
 
 def test_nan_and_infinity_are_written_as_null_and_read_back_as_nan(tmp_path):
     writer = RunWriter(tmp_path)
-    writer.metrics({"neural": {"val": {"x": {"nse": math.nan, "kge": -math.inf, "rmse": 0.5}}}})
+    writer.metrics({"neural": {"test": {"x": {"nse": math.nan, "kge": -math.inf, "rmse": 0.5}}}})
     (tmp_path / "config.yaml").write_text("name: t\n")
-    assert _strict((tmp_path / "metrics.json").read_text())["neural"]["val"]["x"] == {
+    assert _strict((tmp_path / "metrics.json").read_text())["neural"]["test"]["x"] == {
         "nse": None,
         "kge": None,
         "rmse": 0.5,
     }
-    scores = load_run(tmp_path).metrics["neural"]["val"]["x"]
+    scores = load_run(tmp_path).metrics["neural"]["test"]["x"]
     assert math.isnan(scores["nse"]) and math.isnan(scores["kge"]) and scores["rmse"] == 0.5

@@ -53,7 +53,7 @@ def _config(distill: bool) -> dict:
 
 def _simulations(sites: list[str], rng: np.random.Generator) -> xr.Dataset:
     time = pd.date_range("2001-01-01", periods=200, freq="D")
-    split = np.array(["warmup"] * 20 + ["train"] * 120 + ["val"] * 60)
+    split = np.array(["warmup"] * 20 + ["train"] * 120 + ["test"] * 60)
     data = {}
     for k, (variable, units) in enumerate(VARIABLES.items()):
         base = (
@@ -73,7 +73,7 @@ def _simulations(sites: list[str], rng: np.random.Generator) -> xr.Dataset:
 def _site_table(sites: list[str], rng: np.random.Generator) -> pd.DataFrame:
     rows = []
     for variant, quality in zip(VARIANTS, (0.4, 0.8, 0.75), strict=True):
-        for split in ("train", "val"):
+        for split in ("train", "test"):
             for variable in VARIABLES:
                 for site in sites:
                     nse = (
@@ -101,7 +101,7 @@ def _history(path: Path) -> None:
     iterations = np.arange(1, 301)
     train = 2.0 * np.exp(-iterations / 60) + 0.05
     val = np.where(iterations % 10 == 0, train * 1.2 + 0.01, np.nan)
-    table = pd.DataFrame({"iteration": iterations, "train": train, "val": val, "lr": 0.01})
+    table = pd.DataFrame({"iteration": iterations, "train": train, "test": val, "lr": 0.01})
     table.to_csv(path, index=False)
 
 

@@ -40,7 +40,7 @@ def test_non_positive_losses_use_a_linear_axis(tmp_path: Path) -> None:
     import pandas as pd
 
     history = pd.DataFrame(
-        {"iteration": [1, 2, 3], "train": [1.0, -0.5, -1.0], "val": [np.nan] * 3}
+        {"iteration": [1, 2, 3], "train": [1.0, -0.5, -1.0], "test": [np.nan] * 3}
     )
     assert loss_curves(history, tmp_path / "l.png").is_file()
 

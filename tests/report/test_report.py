@@ -74,7 +74,7 @@ def test_html_has_every_section_equation_sentence_and_engine(
     assert f"Selection rule: {escape(planted.rule)}." in full_report
     assert "<td>12.2</td>" in full_report
     assert f"Slot G was not distilled: {planted.g_failure}" in full_report
-    assert "best, median and worst NSE of variant symbolic on split val" in full_report
+    assert "best, median and worst NSE of variant symbolic on split test" in full_report
     assert "1 of 2 checks passed" in full_report
     assert "could not be drawn" not in full_report
 
@@ -174,7 +174,7 @@ def test_loss_caption_says_which_weights_were_kept(
 ) -> None:
     run = shutil.copytree(full_run, tmp_path / "run")
     history = pd.read_csv(run / "history.csv")
-    history["validation"] = history["val"]
+    history["validation"] = history["test"]
     history.to_csv(run / "history.csv", index=False)
     config = yaml.safe_load((run / "config.yaml").read_text())
     config["train"]["restore_best"] = restore_best

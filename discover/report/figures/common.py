@@ -28,7 +28,7 @@ STYLE = {
 }
 
 SPLIT_WORDS = {
-    "val": "held-out period",
+    "test": "held-out period",
     "sites": "held-out sites (k-fold)",
     "train": "training period",
     "validation": "validation period",

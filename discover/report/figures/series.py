@@ -19,7 +19,7 @@ from discover.report.figures.common import (
     variant_colours,
 )
 
-PERIOD_COLOURS = {"warmup": "0.85", "validation": "#cfe3f2", "val": "#f5d9b8"}
+PERIOD_COLOURS = {"warmup": "0.85", "validation": "#cfe3f2", "test": "#f5d9b8"}
 PERIOD_LABELS = {"warmup": "warm-up", **SPLIT_WORDS}
 
 

@@ -20,7 +20,7 @@ def loss_curves(
     whether its weights were kept (else training ended with its last weights).
 
     ``history`` has columns ``iteration, train`` and, NaN where not evaluated,
-    ``validation`` (the split that chooses the weights) and/or ``val`` (held-out, watched).
+    ``validation`` (the split that chooses the weights) and/or ``test`` (held-out, watched).
     """
     figure = new_figure(7.5, 3.8)
     axes = figure.add_subplot()
@@ -29,7 +29,7 @@ def loss_curves(
     for column, label, style in (
         ("train", "training loss", {"lw": 1.2}),
         ("validation", "validation loss", {"lw": 1.2, "marker": "o", "ms": 3}),
-        ("val", "held-out loss (watched only)", {"lw": 1.2, "marker": "s", "ms": 3}),
+        ("test", "held-out loss (watched only)", {"lw": 1.2, "marker": "s", "ms": 3}),
     ):
         if column not in history:
             continue

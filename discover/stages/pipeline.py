@@ -1,0 +1,138 @@
+"""Every stage of a study in order, writing the run directory (``discover run``)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from discover.distill.pareto import Candidate
+from discover.report import build_report
+from discover.rundir import RunWriter
+from discover.stages import score
+from discover.stages.reinsert import alternatives
+from discover.stages.select import selection_rule
+from discover.stages.variants import alternative_name
+
+if TYPE_CHECKING:
+    from discover.study import Study
+
+log = logging.getLogger("discover")
+
+
+def run_stages(study: Study, writer: RunWriter, resume: bool, progress: bool) -> dict[str, Any]:
+    """Train the baseline, each hypothesis and the configured model; distill and
+    reinsert every neural slot; k-fold over sites if configured; score, compare, check
+    and report, writing each result with ``writer``. Returns the median metrics."""
+    config = study.config
+    writer.config(config)
+    if getattr(config.model, "baseline", False) and study.model.neural_slots():
+        study.fit_baseline(resume=resume, progress=progress)
+    for name in config.hypotheses:
+        study.fit_hypothesis(name, resume=resume, progress=progress)
+    writer.hypotheses(config.hypotheses, study.variants.slots)
+    study.fit(resume=resume, progress=progress)
+    writer.history(study.fit_result)
+    if config.distill is not None and study.model.neural_slots():
+        distill_all(study, writer, progress)
+    if config.validate_.site_folds:
+        study.validate_sites(resume=resume, progress=progress)
+    with study.timings("validate"):
+        table = study.site_metrics()
+        metrics = score.median_metrics(table)
+        writer.metrics(metrics)
+        writer.site_metrics(table)
+        writer.simulations(study.workflow, study.simulations)
+        splits = ["test", score.SITE_FOLDS] if study.site_fold_simulations else ["test"]
+        writer.comparisons(pd.concat([study.compare(s, table) for s in splits]))
+        writer.checks(score.physical_checks(study.variants.slots, study.samples, config.seed))
+    write_provenance(study, writer)  # the report reads it
+    with study.timings("report"):
+        build_report(writer.out)
+    write_provenance(study, writer)  # again, with the report's timing
+    return metrics
+
+
+def write_provenance(study: Study, writer: RunWriter) -> None:
+    """``provenance.json`` of the study as it stands."""
+    writer.provenance(
+        study.config,
+        study.timings,
+        study.fit_result,
+        study.fronts,
+        study.failures,
+        study.skipped_tests,
+    )
+
+
+def distill_all(study: Study, writer: RunWriter, progress: bool) -> None:
+    """Distill every neural slot and reinsert the selected equations: one slot at a time
+    when the selection rule trains models (the model trained with the selected equation
+    becomes the study's model, and the next slot is distilled from it) or with
+    ``reinsert.refit: all``, else all at once with their constants refitted together."""
+    slots = study.model.neural_slots()
+    rule = selection_rule(study.config.distill.selection)
+    one_at_a_time = getattr(rule, "trains_models", False) or study.config.reinsert.refit == "all"
+    for slot in slots:
+        try:
+            study.distill(slot, progress)
+        except Exception as err:  # the run goes on; the report says why
+            study.failures[slot] = f"{type(err).__name__}: {err}"
+            log.warning("slot %s was not distilled: %s", slot, study.failures[slot])
+            continue
+        if one_at_a_time:
+            record_alternatives(study, slot)
+            study.reinsert(slot)
+    writer.equations(study.fronts, study.failures, study.model)
+    writer.truth(study.config.truth)
+    for slot, samples in study.samples.items():
+        output_range = str(study.model.slots[slot].output_range)
+        truth = study.config.truth.get(slot)
+        writer.samples(slot, samples, truth, study.workflow.units(), output_range)
+    for slot, (ranking, kept) in study.rankings.items():
+        writer.importance(slot, ranking, kept)
+    reinserted = [slot for slot in slots if slot in study.fronts]
+    if not reinserted:
+        return
+    if not one_at_a_time:
+        for slot in reinserted:
+            record_alternatives(study, slot)
+        for slot in reinserted:
+            study.reinsert(slot, refit=False)
+        if study.config.reinsert.refit != "none":
+            with study.timings("refit"):
+                study.refit("symbolic")
+    study.record_variant("symbolic")
+    writer.equations(study.fronts, study.failures, study.model)
+
+
+def record_alternatives(study: Study, slot: str) -> None:
+    """Record each of ``slot``'s ``reinsert.alternatives`` best other candidates
+    (:func:`~discover.stages.reinsert.alternatives`) as a variant of its own: its model
+    trained during the selection if there is one, else reinserted and refitted."""
+    trained = study.trained.get(slot, {})
+    front = study.fronts[slot]
+    for candidate in alternatives(front, study.config.reinsert.alternatives):
+        index = front.candidates.index(candidate)
+        if index in trained:
+            study.record_variant(alternative_name(slot, candidate), trained[index])
+        else:
+            reinsert_variant(study, slot, candidate)
+
+
+def reinsert_variant(study: Study, slot: str, candidate: Candidate) -> str:
+    """Reinsert ``candidate`` into the study's model, refit it and record it as variant
+    ``symbolic:<slot>:<complexity>``; the model is then put back as it was. Returns the
+    variant's name."""
+    name = alternative_name(slot, candidate)
+    original = study.model.slots[slot]
+    state = copy.deepcopy(study.workflow.state_dict())
+    try:
+        study.reinsert(slot, candidate)
+        study.record_variant(name)
+    finally:
+        study.model.set_slot(slot, original)
+        study.workflow.load_state_dict(state)
+    return name
