@@ -23,7 +23,6 @@ from discover.study import Study
 CONFIG = Path(__file__).parents[2] / "discover" / "demos" / "hbv_et_twin.yaml"
 NAMES = ["pet", "soil_wetness"]
 PLANTED = "pet*soil_wetness**0.5"
-TIME_LIMIT_S = 300.0
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +34,6 @@ def run(tmp_path_factory) -> Path:
     timings = json.loads((folder / "provenance.json").read_text())["timings_s"]
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
     print(f"\nflagship wall time {seconds:.0f} s (load average {os.getloadavg()}): {stages}")
-    (folder / "wall_time_s.txt").write_text(f"{seconds:.1f}\n")
     return folder
 
 
@@ -104,7 +102,7 @@ def test_selected_equation_has_the_planted_form(run, power_law):
     "for 100 steps with the parameter learning, ends at 0.64 with seed 0 (0.46, 0.48 with "
     "seeds 1, 2; planted 0.5): it trades off against the learned soil parameters (see "
     "case_studies/hbv_et_twin/README.md)",
-    strict=False,
+    strict=True,
 )
 def test_selected_equation_has_the_planted_values(run, power_law):
     refitted, constant, exponents = _selected_power_law(run, power_law)
@@ -122,13 +120,3 @@ def test_selected_equation_has_the_planted_values(run, power_law):
     r2 = 1.0 - np.mean((found - truth) ** 2) / np.var(truth)
     print(f"c = {constant:.3g}; R² against {PLANTED} on the grid: {r2:.4f}")
     assert r2 > 0.98
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(
-    reason="205-290 s on the 2-core machine at a load average of 3-4 (shared); close to the "
-    "limit when it is busier",
-    strict=False,
-)
-def test_within_five_minutes(run):
-    assert float((run / "wall_time_s.txt").read_text()) <= TIME_LIMIT_S
