@@ -206,7 +206,7 @@ class ParetoFront:
         return self.candidates[index]
 
     def to_dict(self) -> dict[str, Any]:
-        """The equations.json entry of one slot (see DESIGN.md)."""
+        """The equations.json entry of one slot (see docs/run_directory.md)."""
         return {
             "inputs": list(self.inputs),
             "selected": self.selected.to_dict(),
