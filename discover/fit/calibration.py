@@ -35,7 +35,7 @@ import torch
 from cmaes import CMA
 from pydantic import BaseModel, ConfigDict, Field
 
-from discover.fit.population import PopulationLoss
+from discover.fit.population import CalibrationError, PopulationLoss
 from discover.fit.trainer import lbfgs_step
 from discover.workflows.hbv import HBVWorkflow
 
@@ -66,6 +66,9 @@ class CalibrationConfig(BaseModel):
     constant_spread: float = Field(default=2.0, gt=0)
     """Half-width of each symbolic constant's search range, in units of its magnitude
     (``b = 0.5`` is searched in ``[-0.5, 1.5]`` with 2)."""
+    parameters: list[str] | None = None
+    """HBV parameters searched (every parallel set of each); the others keep their current
+    values. ``None``: all of them. Symbolic constants are always searched."""
     polish_steps: int = Field(default=3, ge=0)
     """L-BFGS steps (each up to 20 iterations) from the best member; 0: no polish."""
 
@@ -133,13 +136,14 @@ def _search(
     per site [site, dim], the best training loss after each generation, and the number
     of parameter sets simulated."""
     start = objective.current().numpy()
+    free = _free_columns(objective, settings.parameters)
     best = start.copy()
     best_loss = objective.losses(torch.from_numpy(start)[None])[0].numpy()
     streams = np.random.SeedSequence(seed).spawn(objective.sites)
-    bounds = np.tile([0.0, 1.0], (objective.dim, 1))
+    bounds = np.tile([0.0, 1.0], (len(free), 1))
     searches = [
         CMA(
-            mean=np.clip(point, 0.01, 0.99),
+            mean=np.clip(point[free], 0.01, 0.99),
             sigma=settings.sigma,
             bounds=bounds,
             seed=int(stream.generate_state(1)[0]),
@@ -151,12 +155,15 @@ def _search(
     history: list[float] = []
     evaluations = objective.sites
     for generation in range(settings.generations):
-        asked = np.stack([[s.ask() for _ in range(settings.population)] for s in searches], 1)
+        asked = np.repeat(start[None], settings.population, 0)  # [member, site, dim]
+        asked[:, :, free] = np.stack(
+            [[s.ask() for _ in range(settings.population)] for s in searches], 1
+        )
         losses = objective.losses(torch.from_numpy(asked)).numpy()  # [member, site]
         losses = np.where(np.isfinite(losses), losses, INFEASIBLE)
         evaluations += losses.size
         for site, search in enumerate(searches):
-            search.tell(list(zip(asked[:, site], losses[:, site], strict=True)))
+            search.tell(list(zip(asked[:, site, free], losses[:, site], strict=True)))
         winner = losses.argmin(0)
         better = losses[winner, np.arange(objective.sites)] < best_loss
         best[better] = asked[winner[better], np.flatnonzero(better)]
@@ -170,6 +177,26 @@ def _search(
         if stalled or all(search.should_stop() for search in searches):
             break
     return best, history, evaluations
+
+
+def _free_columns(objective: PopulationLoss, names: list[str] | None) -> np.ndarray:
+    """Columns of a search point that the search varies: those of the parameters
+    ``names`` (all if ``None``) and every symbolic constant."""
+    known = objective.learner.bounded.names
+    if names is None:
+        return np.arange(objective.dim)
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise CalibrationError(
+            f"train.calibration.parameters: {unknown} are not parameters of this model; "
+            f"it has {list(known)}"
+        )
+    nmul = objective.learner.bounded.nmul
+    columns = [i * nmul + j for i, name in enumerate(known) if name in names for j in range(nmul)]
+    constants = range(objective.site_dim, objective.dim)
+    if len(columns) + len(constants) < 2:
+        raise CalibrationError("train.calibration.parameters: the search needs at least two values")
+    return np.array([*columns, *constants])
 
 
 def _shared_constants(objective: PopulationLoss, best: np.ndarray, most: int) -> np.ndarray:

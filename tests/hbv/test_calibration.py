@@ -1,0 +1,133 @@
+"""Population calibration of HBV (discover.fit.calibration, discover.fit.population).
+
+The planted twin has every parameter at the middle of its range, the default start of
+per-site calibration, except a slow upper zone (``fc``, ``perc``, ``k1``) that fills
+above the quick-flow threshold ``uzl`` (8 mm, start 50 mm), emptied at ``k0`` (0.6/day,
+start 0.475/day). With hard thresholds the start's upper zone never reaches 50 mm, so
+``uzl`` and ``k0`` have exactly zero gradient there and Adam never moves them; the
+population search must find them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from discover.config import StudyConfig
+from discover.fit.calibration import CalibrationConfig, calibrate
+from discover.fit.population import CalibrationError, PopulationLoss
+from discover.fit.trainer import Trainer
+from discover.models.hbv_processes import HBV_BOUNDS
+from discover.processes import Symbolic
+from discover.workflows.hbv import HBVWorkflow
+
+THRESHOLD = {"uzl": 8.0, "k0": 0.6}
+SLOW_UPPER_ZONE = {"fc": 100.0, "perc": 0.5, "k1": 0.03}
+
+
+def twin_workflow(sites: int = 1, parameters: str = "site") -> HBVWorkflow:
+    """A small float64 twin (500 days; the 250 of warm-up undo the twin's own spin-up):
+    mid-range parameters except :data:`THRESHOLD` and :data:`SLOW_UPPER_ZONE`, to be
+    calibrated per site from the default (mid-range) start."""
+    planted = {name: str((b.low + b.high) / 2) for name, b in HBV_BOUNDS.items()}
+    planted |= {name: str(value) for name, value in (THRESHOLD | SLOW_UPPER_ZONE).items()}
+    planted.pop("betaet")  # not used by the textbook slots
+    config = StudyConfig.model_validate(
+        {
+            "name": "calibration",
+            "seed": 0,
+            "dtype": "float64",
+            "data": {"source": "twin", "sites": sites, "days": 500, "planted": planted},
+            "model": {"type": "hbv", "warmup": 250, "parameters": parameters},
+            "train": {"split": 0.9, "iterations": 10, "lr": 0.05, "schedule": "none"},
+        }
+    )
+    torch.manual_seed(0)
+    return HBVWorkflow(config, Path("."))
+
+
+def value(workflow: HBVWorkflow, name: str) -> torch.Tensor:
+    """Parameter ``name`` per site [site]."""
+    return workflow.parameters_by_name()[name].detach()[:, 0]
+
+
+def test_search_recovers_the_threshold_that_adam_cannot_move():
+    adam = twin_workflow()
+    loss = adam.loss("train")
+    loss.backward()
+    gradient = adam.learner.raw.grad.reshape(-1)
+    names = adam.learner.bounded.names
+    assert all(float(gradient[names.index(n)]) == 0.0 for n in THRESHOLD)
+    Trainer(adam, adam.loss, adam.config.train, progress=False).fit()
+    assert float(value(adam, "uzl")[0]) == pytest.approx(50.0)  # stays at the start
+    assert float(value(adam, "k0")[0]) == pytest.approx(0.475)
+
+    found = twin_workflow(sites=2)
+    searched = [*THRESHOLD, *SLOW_UPPER_ZONE]  # the others are planted at the start
+    settings = CalibrationConfig(population=12, generations=60, parameters=searched, polish_steps=0)
+    result = calibrate(found, settings, seed=0)
+    with torch.no_grad():
+        assert result.loss < 1e-3 < float(adam.loss("train"))
+    for site in range(2):  # each site found on its own
+        assert float(value(found, "uzl")[site]) == pytest.approx(THRESHOLD["uzl"], abs=1.5)
+        assert float(value(found, "k0")[site]) == pytest.approx(THRESHOLD["k0"], abs=0.1)
+
+
+def test_batched_population_gives_each_member_its_own_loss():
+    workflow = twin_workflow(sites=2)
+    et = Symbolic("pet*soil_wetness**b", ["pet", "soil_wetness"], {"b": 0.5}, ">=0")
+    workflow.model.set_slot("evapotranspiration", et.to(torch.float64))
+    objective = PopulationLoss(workflow)
+    assert objective.dim == objective.site_dim + 1
+    generator = torch.Generator().manual_seed(1)
+    points = torch.rand(4, 2, objective.dim, generator=generator, dtype=torch.float64)
+    points[:, 1, -1] = points[:, 0, -1]  # a member's constant is shared by its sites
+    batched = objective.losses(points)
+    for member in range(4):
+        alone = objective.losses(points[member : member + 1])[0]
+        torch.testing.assert_close(batched[member], alone, rtol=1e-12, atol=0.0)
+        objective.apply(points[member])
+        with torch.no_grad():
+            whole = workflow.loss("train")
+        torch.testing.assert_close(
+            objective.total(batched)[member], whole.double(), rtol=1e-12, atol=0.0
+        )
+    assert batched.std(0).min() > 0  # the members differ
+
+
+def test_search_stays_within_bounds(monkeypatch):
+    workflow = twin_workflow(sites=2)
+    seen: list[torch.Tensor] = []
+    losses = PopulationLoss.losses
+
+    def spy(self, points):
+        seen.append(points)
+        return losses(self, points)
+
+    monkeypatch.setattr(PopulationLoss, "losses", spy)
+    settings = CalibrationConfig(population=8, generations=5, sigma=0.5, polish_steps=1)
+    result = calibrate(workflow, settings, seed=3)
+    points = torch.cat([p.reshape(-1) for p in seen])
+    assert float(points.min()) >= 0.0 and float(points.max()) <= 1.0
+    assert float(points.min()) < 0.05 and float(points.max()) > 0.95  # the box was explored
+    for name, parameter in workflow.parameters_by_name().items():
+        parameter = parameter.detach()
+        bound = HBV_BOUNDS[name]
+        assert bound.low <= float(parameter.min()) <= float(parameter.max()) <= bound.high
+    assert result.evaluations == 2 + 2 * 8 * result.generations
+    assert result.loss <= result.search_loss
+
+
+def test_parameters_from_attributes_are_refused():
+    with pytest.raises(CalibrationError, match="model.parameters: site"):
+        calibrate(twin_workflow(parameters="attributes"), CalibrationConfig())
+
+
+def test_unknown_setting_or_parameter_is_refused():
+    with pytest.raises(ValueError, match="populaton"):
+        CalibrationConfig.model_validate({"populaton": 8})
+    settings = CalibrationConfig(parameters=["uzl", "betaet"])
+    with pytest.raises(CalibrationError, match=r"parameters: \['betaet'\]"):
+        calibrate(twin_workflow(), settings)
