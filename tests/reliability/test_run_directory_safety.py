@@ -105,7 +105,7 @@ def _fail_write(*args, **kwargs):
 @pytest.mark.parametrize(
     ("target", "replacement", "message"),
     [
-        ("discover.study.build_report", _fail_report, "report failed"),
+        ("discover.stages.pipeline.build_report", _fail_report, "report failed"),
         ("discover.rundir.RunWriter.simulations", _fail_write, "File too large"),
     ],
     ids=["report", "write-error"],
