@@ -13,31 +13,40 @@ RHS = Callable[[Tensor, Tensor], Tensor]
 ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "adaptive_heun")
 
 
-def rk4(func: RHS, y0: Tensor, times: Tensor, substeps: int = 1) -> Tensor:
+def rk4(
+    func: RHS,
+    y0: Tensor,
+    times: Tensor,
+    substeps: int = 1,
+    bounds: tuple[Tensor, Tensor] | None = None,
+) -> Tensor:
     """Integrate with the classic fourth-order Runge–Kutta scheme.
 
     Args:
-        func: right-hand side ``f(t, y)``.
+        func: right-hand side ``f(t, y)``; ``t`` is a scalar, or [batch] with per-row times.
         y0: initial state [batch, state] at ``times[0]``.
-        times: increasing output times [time].
+        times: increasing output times [time], or [time, batch]: each row on its own grid.
         substeps: RK4 steps inside each output interval.
+        bounds: lower and upper bounds [state]; the state is clipped into them after
+            every step.
 
     Returns:
         States at ``times``, shape [time, batch, state] (``times[0]`` gives ``y0``).
     """
     if substeps < 1:
         raise ValueError(f"substeps must be >= 1, got {substeps}")
-    y = y0
-    out = [y0]
+    y = _clip(y0, bounds)
+    out = [y]
     for t0, t1 in zip(times[:-1], times[1:], strict=True):
         h = (t1 - t0) / substeps
+        dt = h.unsqueeze(-1) if h.dim() else h  # per-row steps act on [batch, state]
         t = t0
         for _ in range(substeps):
             k1 = func(t, y)
-            k2 = func(t + h / 2, y + h / 2 * k1)
-            k3 = func(t + h / 2, y + h / 2 * k2)
-            k4 = func(t + h, y + h * k3)
-            y = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            k2 = func(t + h / 2, y + dt / 2 * k1)
+            k3 = func(t + h / 2, y + dt / 2 * k2)
+            k4 = func(t + h, y + dt * k3)
+            y = _clip(y + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), bounds)
             t = t + h
         out.append(y)
     return torch.stack(out)
@@ -52,6 +61,7 @@ def solve(
     rtol: float = 1e-6,
     atol: float = 1e-8,
     adjoint: bool = False,
+    bounds: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """Integrate ``dy/dt = func(t, y)`` and return states [time, batch, state] at ``times``.
 
@@ -59,21 +69,35 @@ def solve(
     adaptive torchdiffeq methods (``dopri5``, ...) with tolerances ``rtol``/``atol``;
     ``adjoint`` (adaptive methods only, ``func`` must be an ``nn.Module``) computes
     gradients by the adjoint method instead of backpropagating through the solver.
+    ``times`` is [time], or with ``rk4`` [time, batch] (each row on its own grid).
+    ``bounds`` (lower, upper) [state] clip the state: after every RK4 step, and the
+    output of an adaptive solver.
     """
-    if times.dim() != 1 or times.numel() < 2:
-        raise ValueError("times must be a 1-D tensor with at least two entries")
+    if times.dim() not in (1, 2) or times.shape[0] < 2:
+        raise ValueError("times must be [time] or [time, batch] with at least two times")
     if not bool((times[1:] > times[:-1]).all()):
         raise ValueError("times must be strictly increasing")
     if method == "rk4":
         if adjoint:
             raise ValueError("adjoint gradients need an adaptive method such as 'dopri5'")
-        return rk4(func, y0, times, substeps)
+        return rk4(func, y0, times, substeps, bounds)
     if method not in ADAPTIVE_METHODS:
         raise ValueError(f"unknown solver {method!r}; choose 'rk4' or one of {ADAPTIVE_METHODS}")
+    if times.dim() != 1:
+        raise ValueError(f"per-row times [time, batch] need the 'rk4' solver, not {method!r}")
     import torchdiffeq
 
     if adjoint:
         if not isinstance(func, nn.Module):
             raise TypeError("adjoint integration needs the right-hand side as an nn.Module")
-        return torchdiffeq.odeint_adjoint(func, y0, times, rtol=rtol, atol=atol, method=method)
-    return torchdiffeq.odeint(func, y0, times, rtol=rtol, atol=atol, method=method)
+        out = torchdiffeq.odeint_adjoint(func, y0, times, rtol=rtol, atol=atol, method=method)
+    else:
+        out = torchdiffeq.odeint(func, y0, times, rtol=rtol, atol=atol, method=method)
+    return _clip(out, bounds)
+
+
+def _clip(y: Tensor, bounds: tuple[Tensor, Tensor] | None) -> Tensor:
+    """``y`` [..., state] clipped into ``bounds`` (lower, upper) [state]."""
+    if bounds is None:
+        return y
+    return torch.minimum(torch.maximum(y, bounds[0]), bounds[1])

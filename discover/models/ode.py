@@ -45,6 +45,9 @@ class ODEModel(HybridModel):
         substeps: RK4 steps per output interval.
         rtol, atol: tolerances of adaptive solvers.
         adjoint: adjoint gradients (adaptive solvers only).
+        bounds: per state name, ``(min, max)`` it is held in (``None``: unbounded): the
+            right-hand side sees the state clipped into them and cannot push it further
+            out, and the solver clips the state after every step.
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class ODEModel(HybridModel):
         rtol: float = 1e-6,
         atol: float = 1e-8,
         adjoint: bool = False,
+        bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
     ):
         functions = {name: tuple(inputs) for name, inputs in (functions or {}).items()}
         super().__init__(functions)
@@ -93,26 +97,53 @@ class ODEModel(HybridModel):
         self.parameter_names = tuple(parameters)
         self.solver = dict(method=solver, substeps=substeps, rtol=rtol, atol=atol, adjoint=adjoint)
         self._forcing: LinearInterpolation | None = None
+        self.bounded = bool(bounds)
+        lower, upper = _bound_vectors(self.states, bounds or {})
+        self.register_buffer("lower", lower, persistent=False)
+        self.register_buffer("upper", upper, persistent=False)
 
     # -- the right-hand side -----------------------------------------------------------
     def forward(self, t: Tensor, y: Tensor) -> Tensor:
-        """``dy/dt`` at time ``t`` (scalar) for states ``y`` [batch, state]."""
+        """``dy/dt`` at time ``t`` (scalar, or [batch] with per-row times) for states
+        ``y`` [batch, state]."""
+        forcing = None
+        if self.forcing_names:
+            if self._forcing is None:
+                raise RuntimeError("this model has forcings: call simulate(..., forcing=...)")
+            forcing = self._forcing(t).to(y.dtype)  # [batch, forcing]
+        return self.rates(t, y, forcing)
+
+    def rates(self, t: Tensor, y: Tensor, forcing: Tensor | None = None) -> Tensor:
+        """``dy/dt`` [batch, state] at times ``t`` (scalar or [batch]) for states ``y``
+        [batch, state] and forcing values ``forcing`` [batch, forcing] (if any forcings).
+
+        A bounded state enters the equations clipped into its bounds, and at a bound its
+        rate may not point further out."""
+        if self.bounded:
+            y = torch.minimum(torch.maximum(y, self.lower), self.upper)
         values: dict[str, Tensor] = dict(zip(self.states, y.unbind(-1), strict=True))
         for name, value in zip(self.parameter_names, self.parameter_values, strict=True):
             values[name] = value.to(y.dtype)
         values[TIME] = t.to(y.dtype)
         if self.forcing_names:
-            if self._forcing is None:
-                raise RuntimeError("this model has forcings: call simulate(..., forcing=...)")
-            forcing = self._forcing(t).to(y.dtype)  # [batch, forcing]
+            if forcing is None:
+                raise ValueError(f"forcing values of {list(self.forcing_names)} are required")
             values.update(zip(self.forcing_names, forcing.unbind(-1), strict=True))
         slots = {name: self._slot_caller(name) for name in self.functions}
         reference = y[..., 0]
-        derivatives = [
-            torch.broadcast_to(module(values, slots), reference.shape)
-            for module in self.rhs_modules
-        ]
-        return torch.stack(derivatives, dim=-1)
+        derivatives = torch.stack(
+            [
+                torch.broadcast_to(module(values, slots), reference.shape)
+                for module in self.rhs_modules
+            ],
+            dim=-1,
+        )
+        if self.bounded:
+            outward = ((y <= self.lower) & (derivatives < 0)) | (
+                (y >= self.upper) & (derivatives > 0)
+            )
+            derivatives = torch.where(outward, torch.zeros_like(derivatives), derivatives)
+        return derivatives
 
     def _slot_caller(self, name: str):
         if name not in self.slots:
@@ -131,7 +162,8 @@ class ODEModel(HybridModel):
 
         Args:
             y0: initial states [batch, state].
-            times: output times [time], strictly increasing.
+            times: output times [time], strictly increasing; or [time, batch], each
+                batch row on its own grid (``rk4`` only).
             forcing: forcing values at ``times``, [time, batch, forcing] (if any forcings).
 
         Returns:
@@ -144,9 +176,25 @@ class ODEModel(HybridModel):
                 raise ValueError(f"forcing series {list(self.forcing_names)} are required")
             self._forcing = LinearInterpolation(times, forcing)
         try:
-            return solve(self, y0, times, **self.solver)
+            bounds = (self.lower.to(y0.dtype), self.upper.to(y0.dtype)) if self.bounded else None
+            return solve(self, y0, times, **self.solver, bounds=bounds)
         finally:
             self._forcing = None
+
+
+def _bound_vectors(
+    states: Sequence[str], bounds: Mapping[str, tuple[float | None, float | None]]
+) -> tuple[Tensor, Tensor]:
+    """Lower and upper bounds [state] (``-inf``/``inf`` where unbounded)."""
+    unknown = [name for name in bounds if name not in states]
+    if unknown:
+        raise ValueError(f"bounds given for {unknown}, which are not states {list(states)}")
+    lower = [bounds.get(s, (None, None))[0] for s in states]
+    upper = [bounds.get(s, (None, None))[1] for s in states]
+    as_vector = lambda values, missing: torch.tensor(  # noqa: E731
+        [missing if v is None else float(v) for v in values], dtype=torch.get_default_dtype()
+    )
+    return as_vector(lower, -torch.inf), as_vector(upper, torch.inf)
 
 
 def _check_names(

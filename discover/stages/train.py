@@ -2,7 +2,9 @@
 
 A strategy turns a model bound to its data into a trained one. Strategies are registered
 by name in :data:`TRAINING_STRATEGIES`; ``gradient`` (Adam, then optional L-BFGS, with
-checkpoints and early stopping: :class:`~discover.fit.trainer.Trainer`) is the default.
+checkpoints and early stopping: :class:`~discover.fit.trainer.Trainer`) is the default,
+and ``ode`` (chosen for ODE workflows) runs the collocation pre-fit
+(:mod:`discover.fit.collocation`, with ``train.collocation``) before it.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from pathlib import Path
 from typing import Protocol
 
 from discover.config import TrainConfig
-from discover.fit.trainer import FitResult, Trainer
+from discover.fit.collocation import collocation_prefit
+from discover.fit.trainer import CHECKPOINT, FitResult, Trainer
 from discover.workflows.base import Workflow
+from discover.workflows.ode import ODEWorkflow
 
 
 class TrainingStrategy(Protocol):
@@ -56,7 +60,51 @@ class GradientTraining:
         return trainer.fit(resume=resume)
 
 
-TRAINING_STRATEGIES: dict[str, TrainingStrategy] = {"gradient": GradientTraining()}
+class ODETraining:
+    """For an ODE workflow: the collocation pre-fit of its neural slots (when
+    ``train.collocation``; not when resuming from a checkpoint), segment initial states
+    set again from the pre-fitted model, then gradient training."""
+
+    def fit(
+        self,
+        workflow: Workflow,
+        settings: TrainConfig,
+        *,
+        seed: int,
+        checkpoint_dir: Path | None,
+        resume: bool,
+        progress: bool,
+    ) -> FitResult:
+        """Pre-fit ``workflow`` (an :class:`ODEWorkflow`), then train it as ``gradient``."""
+        if not isinstance(workflow, ODEWorkflow):
+            raise TypeError(f"the 'ode' strategy trains ODE workflows, not {type(workflow)}")
+        resuming = resume and checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT).exists()
+        if settings.collocation and not resuming:
+            steps = workflow.n_fit
+            forcings = workflow.forcings[:steps] if workflow.data.forcing_names else None
+            prefit = collocation_prefit(
+                workflow.model,
+                workflow.times[:steps],
+                workflow.observed[:steps],
+                forcings,
+                lr=settings.lr,
+            )
+            if prefit is not None and workflow.shooting is not None:
+                workflow.shooting.initialise(workflow)
+        return GradientTraining().fit(
+            workflow,
+            settings,
+            seed=seed,
+            checkpoint_dir=checkpoint_dir,
+            resume=resume,
+            progress=progress,
+        )
+
+
+TRAINING_STRATEGIES: dict[str, TrainingStrategy] = {
+    "gradient": GradientTraining(),
+    "ode": ODETraining(),
+}
 """Training strategies by name; a new one is a class with ``fit`` and a line here."""
 
 
@@ -68,12 +116,15 @@ def train(
     checkpoint_dir: Path | None = None,
     resume: bool = False,
     progress: bool = True,
-    strategy: str = "gradient",
+    strategy: str | None = None,
 ) -> FitResult:
-    """Train ``workflow``'s trainable parameters by ``strategy``; a model with nothing
-    trainable is left as it is (``stopped: "nothing to fit"``)."""
+    """Train ``workflow``'s trainable parameters by ``strategy`` (default: ``ode`` for an
+    ODE workflow, else ``gradient``); a model with nothing trainable is left as it is
+    (``stopped: "nothing to fit"``)."""
     if not any(p.requires_grad for p in workflow.parameters()):
         return FitResult(stopped="nothing to fit")
+    if strategy is None:
+        strategy = "ode" if isinstance(workflow, ODEWorkflow) else "gradient"
     return TRAINING_STRATEGIES[strategy].fit(
         workflow,
         settings,

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from discover.config import ConfigError, ODEModelConfig, StudyConfig
 from discover.expressions import ExpressionError, parse_expression
 from discover.fit.losses import masked_mse
+from discover.fit.shooting import multiple_shooting
 from discover.models.ode import TIME, ODEModel
 from discover.processes import Neural
 from discover.workflows.base import log_missing, time_splits, validation_start
@@ -44,6 +45,7 @@ class ODEWorkflow(nn.Module):
         self._initial_states(spec)
         self._fill_neural_slots(spec)
         self.to(device=self.device, dtype=self.dtype)
+        self.shooting = multiple_shooting(self, config.train.shooting)
 
     # -- set-up ------------------------------------------------------------------------
     def _tensors(self) -> None:
@@ -106,11 +108,15 @@ class ODEWorkflow(nn.Module):
         return self.model.simulate(self.y0, self.times[:end], forcing)
 
     def loss(self, split: str, generator: torch.Generator | None = None) -> Tensor:
-        """Scaled masked MSE on the ``"train"``, ``"validation"`` or held-out ``"val"``
-        part of the series."""
+        """Scaled masked MSE on the ``"train"``, ``"validation"`` or held-out ``"test"``
+        part of the series; on ``"train"`` with multiple shooting (``train.shooting``),
+        the loss over its segments (:mod:`discover.fit.shooting`). The other splits are
+        always integrated in one shot from the initial states."""
         slices = self.split_slices()
         if split not in slices:
             raise ValueError(f"unknown split {split!r}; use one of {list(slices)}")
+        if split == "train" and self.shooting is not None:
+            return self.shooting.loss(self)
         start, end = slices[split].start, slices[split].stop or len(self.data.times)
         simulated = self.simulate(end)[start:]
         return masked_mse(simulated, self.observations[start:end], self.loss_scale)
@@ -173,6 +179,7 @@ def build_ode_model(spec: ODEModelConfig, forcings: list[str]) -> ODEModel:
             rtol=spec.solver.rtol,
             atol=spec.solver.atol,
             adjoint=spec.solver.adjoint,
+            bounds={name: (b.min, b.max) for name, b in spec.bounds.items()},
         )
     except ValueError as err:
         raise ConfigError(f"model: {err}") from None

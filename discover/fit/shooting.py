@@ -1,0 +1,174 @@
+"""Multiple shooting: the training loss of an ODE model over short segments.
+
+The training period (time steps ``0 .. n - 1``, step 0 the initial condition) is cut into
+segments of ``segment`` steps. The first segment starts from the workflow's initial state,
+every later one from its own trainable initial state; all segments of all sites are
+integrated together as one batch (segment × site rows, each on its own time grid), so one
+loss costs ``segment`` solver steps instead of ``n``. The loss is the scaled masked MSE of
+the segments against the observations (each time step scored by exactly one segment: the
+last one starting before it) plus ``continuity`` times the scaled mean squared gap
+between each segment's state where the next one starts and that segment's initial state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from discover.config import ShootingConfig
+from discover.fit.losses import masked_mse
+
+if TYPE_CHECKING:
+    from discover.workflows.ode import ODEWorkflow
+
+log = logging.getLogger("discover")
+
+
+def segment_starts(steps: int, segment: int) -> list[int]:
+    """First time step of each segment of ``segment`` steps over ``steps`` times.
+
+    Segments start every ``segment`` steps; the last one is moved back to end at the last
+    time, so every segment has the same length (it may overlap the one before). One
+    segment (``[0]``) when ``segment`` covers the whole period.
+    """
+    if segment < 1:
+        raise ValueError(f"segment must be >= 1 time step, got {segment}")
+    last = steps - 1
+    if segment >= last:
+        return [0]
+    starts = list(range(0, last, segment))
+    starts[-1] = min(starts[-1], last - segment)
+    return starts
+
+
+def initial_segment_states(
+    observed: np.ndarray,
+    times: np.ndarray,
+    starts: list[int],
+    single_shot: Callable[[], np.ndarray],
+) -> np.ndarray:
+    """Initial states [segment - 1, site, state] of every segment but the first.
+
+    Args:
+        observed: observations over the training period [time, site, state] (NaN missing).
+        times: their times [time].
+        starts: first step of each segment (:func:`segment_starts`).
+        single_shot: simulated states [time, site, state] over the training period,
+            called only when a state is never observed at some site.
+
+    Observed values are taken where they exist, interpolated linearly in time where
+    missing (held constant beyond the first and last observation); states never observed
+    at a site come from the single shot.
+    """
+    at = times[starts[1:]]
+    states = np.empty((len(at), observed.shape[1], observed.shape[2]))
+    simulated = None
+    for site in range(observed.shape[1]):
+        for i in range(observed.shape[2]):
+            series = observed[:, site, i]
+            finite = np.isfinite(series)
+            if finite.any():
+                states[:, site, i] = np.interp(at, times[finite], series[finite])
+                continue
+            if simulated is None:
+                simulated = single_shot()
+            states[:, site, i] = simulated[starts[1:], site, i]
+    return states
+
+
+class MultipleShooting(nn.Module):
+    """The segments of an ODE workflow's training period and their initial states.
+
+    Args:
+        workflow: the ODE workflow (model, initial states, times, observations,
+            forcings and loss scale), already on its dtype and device.
+        starts: first step of each segment (at least two segments).
+        segment: steps per segment.
+        continuity: weight of the continuity penalty.
+    """
+
+    def __init__(self, workflow: ODEWorkflow, starts: list[int], segment: int, continuity: float):
+        super().__init__()
+        if len(starts) < 2:
+            raise ValueError("multiple shooting needs at least two segments")
+        self.starts = list(starts)
+        self.segment = segment
+        self.continuity = continuity
+        offsets = torch.arange(segment + 1)
+        self.register_buffer("index", torch.tensor(starts)[:, None] + offsets, persistent=False)
+        # owned[j, k]: step j of segment k is scored by it (no later segment starts before)
+        following = torch.tensor([*starts[1:], starts[-1] + segment])
+        owned = (offsets[:, None] >= 1) & (self.index.T <= following)
+        self.register_buffer("owned", owned, persistent=False)
+        self.segment_states = nn.Parameter(
+            torch.zeros(len(starts) - 1, *workflow.y0.shape, dtype=workflow.dtype)
+        )
+        self.to(workflow.device)
+        self.initialise(workflow)
+
+    def initialise(self, workflow: ODEWorkflow) -> None:
+        """Set every segment's initial state from the observations (see
+        :func:`initial_segment_states`; unobserved states from a single shot of the
+        workflow's current model)."""
+        steps = self.starts[-1] + self.segment + 1
+
+        def single_shot() -> np.ndarray:
+            with torch.no_grad():
+                return workflow.simulate(steps).cpu().numpy()
+
+        states = initial_segment_states(
+            workflow.observed[:steps], workflow.times_index()[:steps], self.starts, single_shot
+        )
+        with torch.no_grad():
+            self.segment_states.copy_(torch.as_tensor(states))
+
+    def simulate(self, workflow: ODEWorkflow) -> Tensor:
+        """Every segment integrated from its initial state: [step, segment, site, state]."""
+        segments, steps = self.index.shape
+        sites = workflow.y0.shape[0]
+        y0 = torch.cat([workflow.y0[None], self.segment_states]).reshape(segments * sites, -1)
+        grid = workflow.times[self.index].T.repeat_interleave(sites, dim=1)  # [step, row]
+        forcing = None
+        if workflow.data.forcing_names:
+            forcing = workflow.forcings[self.index].transpose(0, 1)  # [step, segment, site, f]
+            forcing = forcing.reshape(steps, segments * sites, -1)
+        return workflow.model.simulate(y0, grid, forcing).reshape(steps, segments, sites, -1)
+
+    def loss(self, workflow: ODEWorkflow) -> Tensor:
+        """Scaled masked MSE of the segments against the observations, plus
+        ``continuity`` times the scaled mean squared gap at each segment's start."""
+        simulated = self.simulate(workflow)
+        observed = workflow.observations[self.index].transpose(0, 1)  # [step, segment, site, state]
+        observed = torch.where(self.owned[:, :, None, None], observed, torch.nan)
+        fit = masked_mse(simulated, observed, workflow.loss_scale)
+        return fit + self.continuity * self.gap(simulated, workflow.loss_scale)
+
+    def gap(self, simulated: Tensor, scale: Tensor) -> Tensor:
+        """Mean squared gap, divided by ``scale`` [state], between each segment's state
+        where the next one starts and that one's initial state (``simulated`` as from
+        :meth:`simulate`)."""
+        offsets = torch.tensor(self.starts[1:]) - torch.tensor(self.starts[:-1])
+        ends = simulated[offsets, torch.arange(len(offsets))]  # [segment - 1, site, state]
+        return (((ends - self.segment_states) / scale) ** 2).mean()
+
+
+def multiple_shooting(workflow: ODEWorkflow, settings: ShootingConfig) -> MultipleShooting | None:
+    """Multiple shooting of ``workflow``'s training period as ``settings`` say, or ``None``
+    (one shot) when it is off, one segment covers the period, or the solver is adaptive
+    (segments on their own time grids need ``rk4``)."""
+    if settings.segment is None:
+        return None
+    starts = segment_starts(workflow.n_fit, settings.segment)
+    if len(starts) < 2:
+        log.info("train.shooting: one segment covers the training period; single shot")
+        return None
+    method = workflow.model.solver["method"]
+    if method != "rk4":
+        log.info("train.shooting: the %s solver integrates in one shot (needs rk4)", method)
+        return None
+    return MultipleShooting(workflow, starts, settings.segment, settings.continuity)
