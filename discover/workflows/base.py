@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -49,6 +50,23 @@ class Workflow(Protocol):
     def split_slices(self) -> dict[str, slice]:
         """Time slices of each scored split, e.g. ``{"train": ..., "test": ...}``."""
 
+    def hide_sites(self, indices: list[int]) -> None:
+        """Mask the observations of the sites at ``indices`` out of every loss, so that
+        they can be held out (``validate.site_folds``, HBV workflows only)."""
+
+    # torch.nn.Module's methods, which Study and its stages call on a workflow
+    def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]:
+        """Every trainable tensor (model, parameter learners, initial states)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every parameter and buffer by name (a snapshot to restore a trained state)."""
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> Any:
+        """Restore a state taken by :meth:`state_dict`."""
+
+    def to(self, *args: Any, **kwargs: Any) -> Workflow:
+        """Move every tensor to a device or dtype (in place; returns the workflow)."""
+
 
 def validation_start(first: int, n_train: int, validation: float | None) -> int:
     """First time step of the validation split: the last ``validation`` share of the
@@ -66,9 +84,6 @@ def validation_start(first: int, n_train: int, validation: float | None) -> int:
             "an empty validation or training part"
         )
     return start
-
-    def parameters(self):  # nn.Module's
-        """Every trainable tensor (model, parameter learners, initial states)."""
 
 
 def log_missing(observed: np.ndarray, names: list[str], source: str) -> dict[str, float]:
