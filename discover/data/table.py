@@ -47,6 +47,35 @@ def strip_column_names(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     return frame.set_axis(names, axis=1)
 
 
+def read_table(
+    path: str | Path,
+    *,
+    sep: str = ",",
+    comment: str | None = None,
+    dtype: type | Mapping[str, type] | None = None,
+) -> pd.DataFrame:
+    """Read a CSV (or, by its ``.parquet`` suffix, a Parquet file) with the spaces around
+    its column names removed; ``sep``, ``comment`` and ``dtype`` apply to CSV.
+
+    Raises:
+        DataError: naming the file, when it is missing or unreadable, or two of its columns
+            have the same name once stripped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("file not found", file=str(path))
+    parquet = path.suffix == ".parquet"
+    try:
+        if parquet:
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, sep=sep, comment=comment, dtype=dtype)
+    except (ValueError, OSError, ImportError) as err:  # pandas' parser errors are ValueErrors
+        kind = "Parquet" if parquet else "CSV"
+        raise DataError(f"cannot read as {kind}: {err}", file=str(path)) from None
+    return strip_column_names(frame, str(path))
+
+
 def read_csv(
     path: str | Path,
     *,
@@ -57,20 +86,14 @@ def read_csv(
     comment: str | None = None,
     dtype: Mapping[str, type] | None = None,
 ) -> pd.DataFrame:
-    """Read a CSV into a frame indexed by its parsed ``time_column`` (named ``time``).
+    """Read a CSV (:func:`read_table`) into a frame indexed by its parsed ``time_column``
+    (named ``time``).
 
     Spaces around column names are ignored. Unreadable dates become NaT (``assemble``
     reports them with the file). ``comment``
     skips lines starting with that character (e.g. a units row starting with ``#``).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError("file not found", file=str(path))
-    try:
-        frame = pd.read_csv(path, sep=sep, comment=comment, dtype=dtype)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
-        raise DataError(f"cannot read as CSV: {err}", file=str(path)) from None
-    frame = strip_column_names(frame, str(path))
+    frame = read_table(path, sep=sep, comment=comment, dtype=dtype)
     if time_column not in frame.columns:
         raise DataError(
             f"time column {time_column!r} not found (has {list(frame.columns)})", file=str(path)
@@ -85,10 +108,7 @@ def read_attributes(
     path: str | Path, *, site_column: str | None = None, sep: str = ","
 ) -> pd.DataFrame:
     """A site-indexed attribute table from CSV (site ids kept as text, e.g. leading zeros)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError("file not found", file=str(path))
-    frame = strip_column_names(pd.read_csv(path, sep=sep, dtype=str), str(path))
+    frame = read_table(path, sep=sep, dtype=str)
     key = site_column or str(frame.columns[0])
     if key not in frame.columns:
         raise DataError(f"site column {key!r} not found", file=str(path))
@@ -128,14 +148,7 @@ def load_csv(
         comment=comment,
         dtype={site_column: str} if site_column else None,
     )
-    if site_column is not None:
-        if site_column not in frame.columns:
-            raise DataError(f"site column {site_column!r} not found", file=source)
-        groups = {
-            str(s).strip(): g.drop(columns=site_column) for s, g in frame.groupby(site_column)
-        }
-    else:
-        groups = {site or Path(path).stem: frame}
+    groups = _site_groups(frame, site_column, site or Path(path).stem, source)
     table, units_of_attributes = None, None
     attributes_path = None if isinstance(attributes, pd.DataFrame) else attributes
     if attributes is not None:
@@ -143,13 +156,7 @@ def load_csv(
             attributes = read_attributes(attributes_path, site_column=site_column)
         table, units_of_attributes = standardize_attributes(attributes, attribute_units)
         check_site_ids(set(groups), set(table.index), str(attributes_path or path))
-    series, units = [], {}
-    for site_id, group in groups.items():
-        area = None
-        if table is not None and "area" in table.columns and site_id in table.index:
-            area = float(table.loc[site_id, "area"])
-        converted, units = standardize(group, columns, area_km2=area, source=source)
-        series.append(SiteSeries(site_id, converted, source))
+    series, units = _site_series(groups, columns, table, source)
     return assemble(
         series,
         units,
@@ -161,6 +168,36 @@ def load_csv(
         pet=pet,
         description=source,
     )
+
+
+def _site_groups(
+    frame: pd.DataFrame, site_column: str | None, site: str, source: str
+) -> dict[str, pd.DataFrame]:
+    """The table of each site: grouped by ``site_column`` (long CSV), else all of it for
+    ``site`` (wide CSV)."""
+    if site_column is None:
+        return {site: frame}
+    if site_column not in frame.columns:
+        raise DataError(f"site column {site_column!r} not found", file=source)
+    return {str(s).strip(): g.drop(columns=site_column) for s, g in frame.groupby(site_column)}
+
+
+def _site_series(
+    groups: Mapping[str, pd.DataFrame],
+    columns: Mapping[str, tuple[str, str]],
+    table: pd.DataFrame | None,
+    source: str,
+) -> tuple[list[SiteSeries], dict[str, str]]:
+    """Each site's ``columns`` in standard units (volumetric streamflow converted with the
+    site's ``area`` in ``table`` when there is one), and ``{name: unit}``."""
+    series, units = [], {}
+    for site_id, group in groups.items():
+        area = None
+        if table is not None and "area" in table.columns and site_id in table.index:
+            area = float(table.loc[site_id, "area"])
+        converted, units = standardize(group, columns, area_km2=area, source=source)
+        series.append(SiteSeries(site_id, converted, source))
+    return series, units
 
 
 def load_netcdf(path: str | Path, *, fill: str | None = None, pet: str | None = None) -> xr.Dataset:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from discover.data.container import DataError
-from discover.data.table import strip_column_names
+from discover.data.table import read_table
 
 
 @dataclass
@@ -58,7 +58,8 @@ class ODEData:
 def read_ode_table(
     path: str | Path, time: str, states: list[str], site: str | None = None
 ) -> ODEData:
-    """Read a CSV or Parquet table: a time column, observed states, and forcings.
+    """Read a CSV or Parquet table (:func:`discover.data.table.read_table`): a time
+    column, observed states, and forcings.
 
     Columns named like a state are observations (may be missing or hold NaN); every
     other numeric column (besides ``time`` and ``site``) is a forcing and must be finite.
@@ -68,19 +69,8 @@ def read_ode_table(
         DataError: missing file or column, bad time index, non-finite forcing, or no data.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"data file {path} does not exist")
-    try:
-        table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    except Exception as err:
-        raise DataError(f"cannot read {path}: {err}") from None
-    table = strip_column_names(table, str(path))
-    if time not in table.columns:
-        raise DataError(f"{path} has no time column {time!r}; columns: {list(table.columns)}")
-    if site is not None and site not in table.columns:
-        raise DataError(f"{path} has no site column {site!r}; columns: {list(table.columns)}")
-    if len(table) < 3:
-        raise DataError(f"{path} has {len(table)} row(s); at least 3 time steps are needed")
+    table = read_table(path)
+    _check_columns(table, time, site, path)
     if site is None:
         table = table.assign(_site="0")
         site = "_site"
@@ -95,6 +85,27 @@ def read_ode_table(
     if not state_names:
         raise DataError(f"{path} has no column for any state {states}")
     forcing_names = [c for c in value_columns if c not in states]
+    times, sites, observed, forcings = _on_grid(table, time, site, states, forcing_names)
+    _check_values(forcings, observed, (times, sites, time), states, forcing_names, path)
+    return ODEData(times, sites, observed, forcings, list(states), forcing_names, str(path))
+
+
+def _check_columns(table: pd.DataFrame, time: str, site: str | None, path: Path) -> None:
+    """The time column, the site column (when named) and at least 3 rows are there."""
+    if time not in table.columns:
+        raise DataError(f"{path} has no time column {time!r}; columns: {list(table.columns)}")
+    if site is not None and site not in table.columns:
+        raise DataError(f"{path} has no site column {site!r}; columns: {list(table.columns)}")
+    if len(table) < 3:
+        raise DataError(f"{path} has {len(table)} row(s); at least 3 time steps are needed")
+
+
+def _on_grid(
+    table: pd.DataFrame, time: str, site: str, states: list[str], forcing_names: list[str]
+) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """Times [time], site ids [site], observed states [time, site, state] (NaN where a
+    state has no column or row) and forcings [time, site, forcing] on the grid of every
+    time by every site."""
     table[site] = table[site].astype(str)
     sites = list(dict.fromkeys(table[site]))
     times = np.sort(table[time].unique()).astype(float)
@@ -105,6 +116,20 @@ def read_ode_table(
         if name in wide.columns:
             observed[:, :, i] = wide[name].to_numpy(float).reshape(len(times), len(sites))
     forcings = wide[forcing_names].to_numpy(float).reshape(len(times), len(sites), -1)
+    return times, sites, observed, forcings
+
+
+def _check_values(
+    forcings: np.ndarray,
+    observed: np.ndarray,
+    where: tuple[np.ndarray, list[str], str],
+    states: list[str],
+    forcing_names: list[str],
+    path: Path,
+) -> None:
+    """Every forcing is finite and no observation is infinite; ``where`` holds the times,
+    site ids and time column name for the message."""
+    times, sites, time = where
     bad = ~np.isfinite(forcings)
     if bad.any():
         t, s, f = np.argwhere(bad)[0]
@@ -119,7 +144,6 @@ def read_ode_table(
             f"observation {states[i]!r} in {path} is infinite at {time}={times[t]} "
             f"(site {sites[s]}); {int(infinite.sum())} value(s) in all (use NaN for missing)"
         )
-    return ODEData(times, sites, observed, forcings, list(states), forcing_names, str(path))
 
 
 def _check_time_index(table: pd.DataFrame, time: str, site: str, path: Path) -> None:
