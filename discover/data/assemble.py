@@ -184,6 +184,33 @@ def assemble(
     if not series:
         raise DataError("no time series to load")
     role = {n: (roles or {}).get(n, role_of(n)) for n in units}
+    by_site, sources = _by_site(series, role)
+    if attributes is not None:
+        attributes = attributes.set_axis([str(i) for i in attributes.index], axis=0)
+        check_site_ids({s.site for s in series}, set(attributes.index), attribute_source)
+        sources.update({(site, "attribute"): attribute_source for site in attributes.index})
+    for parts in by_site.values():
+        _check_overlap(parts, role)
+    time = _time_axis(series, role, freq)
+    sites = list(by_site)
+    data = _on_time_axis(by_site, units, time)
+    ds = xr.Dataset(coords={"time": time, "site": np.array(sites, dtype=str)})
+    for name, values in data.items():
+        ds[name] = (("time", "site"), values, {"units": units[name], "role": role[name]})
+    if attributes is not None:
+        _add_attributes(ds, attributes, sites, attribute_units)
+    ds.attrs["source"] = description
+    try:
+        return finish(ds, fill=fill, pet=pet, freq=freq)
+    except DataError as err:
+        raise _locate(err, ds, sources) from None
+
+
+def _by_site(
+    series: Sequence[SiteSeries], role: Mapping[str, str]
+) -> tuple[dict[str, list[SiteSeries]], dict[tuple[str, str], str]]:
+    """Check each table (:func:`check_frame`, every column with a unit) and group them by
+    site; also the file of each (site, role)."""
     by_site: dict[str, list[SiteSeries]] = {}
     sources: dict[tuple[str, str], str] = {}
     for part in series:
@@ -194,42 +221,44 @@ def assemble(
         by_site.setdefault(part.site, []).append(part)
         for column in part.frame.columns:
             sources[(part.site, role[column])] = part.source
-    if attributes is not None:
-        attributes = attributes.set_axis([str(i) for i in attributes.index], axis=0)
-        check_site_ids({s.site for s in series}, set(attributes.index), attribute_source)
-        sources.update({(site, "attribute"): attribute_source for site in attributes.index})
-    for parts in by_site.values():
-        _check_overlap(parts, role)
-    time = _time_axis(series, role, freq)
-    sites = list(by_site)
-    data = {n: np.full((len(time), len(sites)), np.nan) for n in units}
-    for j, site in enumerate(sites):
+    return by_site, sources
+
+
+def _on_time_axis(
+    by_site: Mapping[str, list[SiteSeries]], units: Mapping[str, str], time: pd.DatetimeIndex
+) -> dict[str, np.ndarray]:
+    """Each variable of ``units`` as [time, site] on ``time`` (NaN where a file has no
+    row); every site must provide every variable."""
+    data = {n: np.full((len(time), len(by_site)), np.nan) for n in units}
+    for j, (site, parts) in enumerate(by_site.items()):
         provided: set[str] = set()
-        for part in by_site[site]:
+        for part in parts:
             frame = part.frame.reindex(time)
             for column in part.frame.columns:
                 data[column][:, j] = frame[column].to_numpy(dtype=float)
                 provided.add(column)
         missing = sorted(set(units) - provided)
         if missing:
-            files = sorted({p.source for p in by_site[site]})
+            files = sorted({p.source for p in parts})
             raise DataError(f"variables {missing} missing in {files}", site=site)
-    ds = xr.Dataset(coords={"time": time, "site": np.array(sites, dtype=str)})
-    for name, values in data.items():
-        ds[name] = (("time", "site"), values, {"units": units[name], "role": role[name]})
-    if attributes is not None:
-        numeric = attributes.loc[sites].apply(pd.to_numeric, errors="coerce")
-        for name in attributes.columns:
-            if numeric[name].isna().all() and attributes[name].notna().any():
-                continue  # a text column (names, classes): not an attribute for models
-            unit = (attribute_units or {}).get(name, STANDARD_UNITS.get(name, "unknown"))
-            ds[name] = (("site",), numeric[name].to_numpy(dtype=float))
-            ds[name].attrs = {"units": unit, "role": "attribute"}
-    ds.attrs["source"] = description
-    try:
-        return finish(ds, fill=fill, pet=pet, freq=freq)
-    except DataError as err:
-        raise _locate(err, ds, sources) from None
+    return data
+
+
+def _add_attributes(
+    ds: xr.Dataset,
+    attributes: pd.DataFrame,
+    sites: list[str],
+    attribute_units: Mapping[str, str] | None,
+) -> None:
+    """Add the numeric columns of ``attributes`` (site-indexed) to ``ds`` as [site]
+    variables in the order of ``sites``; text columns are left out."""
+    numeric = attributes.loc[sites].apply(pd.to_numeric, errors="coerce")
+    for name in attributes.columns:
+        if numeric[name].isna().all() and attributes[name].notna().any():
+            continue  # a text column (names, classes): not an attribute for models
+        unit = (attribute_units or {}).get(name, STANDARD_UNITS.get(name, "unknown"))
+        ds[name] = (("site",), numeric[name].to_numpy(dtype=float))
+        ds[name].attrs = {"units": unit, "role": "attribute"}
 
 
 def finish(

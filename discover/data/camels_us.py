@@ -195,23 +195,8 @@ def load_camels_us(
         sites = sorted({p.name.split("_")[0] for p in found})
     series, headers, units = [], {}, {}
     for gauge in sites:
-        path = _find(forcing_root, f"*/{gauge}_lump_*_forcing_leap.txt", f"forcing for {gauge}")
-        raw, header = read_forcing_file(path)
-        headers[gauge] = header
-        frame, units = standardize(raw, FORCING_VARIABLES, source=str(path))
-        frame.insert(0, "temperature", (frame["temperature_min"] + frame["temperature_max"]) / 2)
-        units = {"temperature": "degC", **units}
-        series.append(SiteSeries(gauge, frame, str(path)))
-        q_path = _find(
-            root / "usgs_streamflow", f"*/{gauge}_streamflow_qc.txt", f"streamflow for {gauge}"
-        )
-        flow = read_streamflow_file(q_path, gauge, drop_estimated=drop_estimated)
-        area_km2 = float(convert(np.array(header["area"]), "m2", "km2"))
-        q, q_units = standardize(
-            flow, {"flow": ("streamflow", "ft3/s")}, area_km2=area_km2, source=str(q_path)
-        )
-        series.append(SiteSeries(gauge, q, str(q_path)))
-        units.update(q_units)
+        parts, headers[gauge], units = _gauge_series(root, forcing_root, gauge, drop_estimated)
+        series += parts
     head = pd.DataFrame.from_dict(headers, orient="index")
     table, table_units = standardize_attributes(head, {"area": "m2"})
     source = str(forcing_root)
@@ -231,6 +216,28 @@ def load_camels_us(
         pet=pet,
         description=f"CAMELS-US {forcing}: {root}",
     )
+
+
+def _gauge_series(
+    root: Path, forcing_root: Path, gauge: str, drop_estimated: bool
+) -> tuple[list[SiteSeries], dict[str, float], dict[str, str]]:
+    """One gauge's forcings (with ``temperature``, the mean of min and max) and streamflow
+    [mm/day] as two series, its forcing-file header and ``{name: unit}``."""
+    path = _find(forcing_root, f"*/{gauge}_lump_*_forcing_leap.txt", f"forcing for {gauge}")
+    raw, header = read_forcing_file(path)
+    frame, units = standardize(raw, FORCING_VARIABLES, source=str(path))
+    frame.insert(0, "temperature", (frame["temperature_min"] + frame["temperature_max"]) / 2)
+    units = {"temperature": "degC", **units}
+    q_path = _find(
+        root / "usgs_streamflow", f"*/{gauge}_streamflow_qc.txt", f"streamflow for {gauge}"
+    )
+    flow = read_streamflow_file(q_path, gauge, drop_estimated=drop_estimated)
+    area_km2 = float(convert(np.array(header["area"]), "m2", "km2"))
+    q, q_units = standardize(
+        flow, {"flow": ("streamflow", "ft3/s")}, area_km2=area_km2, source=str(q_path)
+    )
+    units.update(q_units)
+    return [SiteSeries(gauge, frame, str(path)), SiteSeries(gauge, q, str(q_path))], header, units
 
 
 def _join_attributes(
