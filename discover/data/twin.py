@@ -21,7 +21,7 @@ import xarray as xr
 
 from discover.errors import UserError
 from discover.expressions import parse_expression
-from discover.models.hbv import HBV
+from discover.models.hbv import HBV, HBVOutput
 from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS, SLOT_INPUTS, SLOT_MEANING
 from discover.processes.compile import ExpressionModule
 from discover.processes.symbolic import Symbolic
@@ -158,23 +158,34 @@ def make_twin(
     missing = [name for name in FORCINGS if name not in weather]
     if missing:
         raise KeyError(f"weather dataset lacks forcing(s) {missing}")
-    steps = weather.sizes["time"]
-    spinup = min(spinup_days, steps - 1)
     planted = dict(planted or {})
-    processes = {k: v for k, v in planted.items() if k not in HBV_BOUNDS}
     model = HBV(smooth=smooth, routing=routing)
-    for slot, expression in processes.items():
-        model.set_slot(slot, planted_process(slot, expression))
+    for slot, expression in planted.items():
+        if slot not in HBV_BOUNDS:
+            model.set_slot(slot, planted_process(slot, expression))
     names = site_attributes(weather, attributes)
-    table = np.stack([weather[name].values.astype(float) for name in names], axis=-1)
-    truth = planted_parameters(table, model.parameter_names(), seed)
-    for name, expression in planted.items():
-        if name in HBV_BOUNDS:
-            if name not in truth:
-                raise ValueError(f"planted parameter {name!r} is not used by this HBV model")
-            truth[name] = planted_parameter(weather, name, expression)
+    truth = _true_parameters(weather, names, model.parameter_names(), planted, seed)
     extra = site_variables(weather) if distractors else _parameter_attributes(weather, planted)
     names += [name for name in extra if name not in names]
+    out = _simulated(model, weather, truth, min(spinup_days, weather.sizes["time"] - 1))
+    flow = out.streamflow.numpy()
+    if noise > 0:
+        rng = np.random.default_rng(seed + 1)
+        flow = np.clip(flow * (1.0 + noise * rng.standard_normal(flow.shape)), 0.0, None)
+    ds = _with_truth(weather[[*FORCINGS, *names]].copy(), flow, truth, out)
+    ds.attrs["planted"] = json.dumps(dict(planted or {}))
+    meaning = {k: SLOT_MEANING[k] if k in SLOT_MEANING else HBV_BOUNDS[k].meaning for k in planted}
+    ds.attrs["planted_meaning"] = json.dumps(meaning)
+    ds.attrs["parameters"] = json.dumps(list(truth))
+    ds.attrs["source"] = f"discover.data.twin.make_twin(seed={seed})"
+    return ds
+
+
+def _simulated(
+    model: HBV, weather: xr.Dataset, truth: Mapping[str, np.ndarray], spinup: int
+) -> HBVOutput:
+    """``model`` run without gradients over ``weather``'s forcings, the first ``spinup``
+    days run once beforehand (as warm-up) to set the initial storages."""
 
     def series(name: str) -> torch.Tensor:
         values = torch.as_tensor(
@@ -187,13 +198,33 @@ def make_twin(
         name: torch.as_tensor(value, dtype=torch.float64) for name, value in truth.items()
     }
     with torch.no_grad():
-        out = model(forcings, parameters, warmup=spinup)
-    flow = out.streamflow.numpy()
-    if noise > 0:
-        rng = np.random.default_rng(seed + 1)
-        flow = np.clip(flow * (1.0 + noise * rng.standard_normal(flow.shape)), 0.0, None)
+        return model(forcings, parameters, warmup=spinup)
 
-    ds = weather[[*FORCINGS, *names]].copy()
+
+def _true_parameters(
+    weather: xr.Dataset,
+    names: list[str],
+    needed: tuple[str, ...],
+    planted: Mapping[str, str],
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Values [site] of every ``needed`` HBV parameter: a map over the attributes ``names``
+    (:func:`planted_parameters`), or the planted expression where one is given."""
+    table = np.stack([weather[name].values.astype(float) for name in names], axis=-1)
+    truth = planted_parameters(table, needed, seed)
+    for name, expression in planted.items():
+        if name in HBV_BOUNDS:
+            if name not in truth:
+                raise ValueError(f"planted parameter {name!r} is not used by this HBV model")
+            truth[name] = planted_parameter(weather, name, expression)
+    return truth
+
+
+def _with_truth(
+    ds: xr.Dataset, flow: np.ndarray, truth: Mapping[str, np.ndarray], out: HBVOutput
+) -> xr.Dataset:
+    """``ds`` with the twin's ``streamflow`` [time, site] and every true parameter
+    ``true_<name>`` [site], flux and storage ``true_<name>`` [time, site] (first set)."""
     ds["streamflow"] = (("time", "site"), flow, {"units": "mm/day", "role": "observation"})
     for name, value in truth.items():
         bound = HBV_BOUNDS[name]
@@ -203,9 +234,4 @@ def make_twin(
             unit = "mm" if group is out.states else "mm/day"
             ds[f"true_{name}"] = (("time", "site"), value[..., 0].numpy(), {"units": unit})
             ds[f"true_{name}"].attrs["role"] = "truth"
-    ds.attrs["planted"] = json.dumps(dict(planted or {}))
-    meaning = {k: SLOT_MEANING[k] if k in SLOT_MEANING else HBV_BOUNDS[k].meaning for k in planted}
-    ds.attrs["planted_meaning"] = json.dumps(meaning)
-    ds.attrs["parameters"] = json.dumps(list(truth))
-    ds.attrs["source"] = f"discover.data.twin.make_twin(seed={seed})"
     return ds
