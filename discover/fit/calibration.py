@@ -103,7 +103,7 @@ def calibrate(
 
     Args:
         workflow: an HBV workflow with ``model.parameters: site`` (as
-            :func:`discover.study.build_workflow` builds it).
+            :func:`discover.stages.models.build_workflow` builds it).
         settings: population, budget, stopping and polish.
         seed: seed of the searches (site ``s`` has its own stream).
 

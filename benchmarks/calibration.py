@@ -1,0 +1,141 @@
+"""Calibration of the textbook HBV on Fulda: discover's CMA-ES + polish against scipy's
+differential evolution (DE), on the same equations, objective and batched forward pass.
+
+Setting: ``case_studies/fulda/config.yaml`` with every slot textbook (the ``physics``
+variant): per-site parameters, threshold smoothing 1, float64, 1979 spin-up, calibration
+on 1980–1985, test 1986–1988. Both optimisers minimise the workflow's training loss over
+the shares of each parameter's range (:class:`discover.fit.population.PopulationLoss`,
+one forward pass per generation for the whole population). DE: scipy defaults
+(``popsize=15`` per dimension, ``tol=0.01``, ``maxiter=1000``, ``mutation=(0.5, 1)``,
+``recombination=0.7``) with ``vectorized=True`` (hence ``updating='deferred'``) and
+``polish=False`` (scipy's polish is a serial finite-difference L-BFGS-B); its best over
+``--seeds`` is the reference optimum. For each DE run the time until it first came
+within 0.005 of its own final loss is printed too. discover: :func:`calibrate` with its
+default settings, once per seed.
+
+    python benchmarks/calibration.py [--seeds 0 1] [--threads 1]
+
+The last line reads ``calibration fulda: test NSE <ours> vs DE <ref>, calibration NSE
+<ours> vs <ref>, time <ours> s vs <ref> s``: discover's mean over seeds, DE's best run
+for the NSE and DE's mean time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.optimize import differential_evolution
+
+from discover.config import load_config
+from discover.fit.calibration import CalibrationConfig, calibrate
+from discover.fit.population import PopulationLoss
+from discover.stages.models import build_workflow
+from discover.workflows.hbv import HBVWorkflow
+
+CONFIG = Path(__file__).resolve().parents[1] / "case_studies" / "fulda" / "config.yaml"
+NEAR = 0.005
+"""Loss margin (≈ NSE) within which DE counts as having reached its optimum."""
+
+
+def textbook_workflow() -> HBVWorkflow:
+    """Fulda's HBV workflow with every slot textbook, freshly seeded."""
+    config, base = load_config(CONFIG)
+    spec = config.model.model_copy(update={"neural": {}})
+    torch.manual_seed(config.seed)
+    return build_workflow(config.model_copy(update={"model": spec}), base)
+
+
+def nse(workflow: HBVWorkflow) -> dict[str, float]:
+    """Nash–Sutcliffe efficiency of the workflow's streamflow on ``train`` and ``val``."""
+    with torch.no_grad():
+        simulated = workflow.simulate()[..., 0].cpu().numpy()
+    observed = workflow.observed[..., 0]
+    out = {}
+    for split, days in workflow.split_slices().items():
+        s, o = simulated[days].ravel(), observed[days].ravel()
+        keep = np.isfinite(o)
+        s, o = s[keep], o[keep]
+        out[split] = float(1 - ((s - o) ** 2).sum() / ((o - o.mean()) ** 2).sum())
+    return out
+
+
+def run_de(seed: int) -> tuple[dict[str, float], float, float]:
+    """DE from scratch: NSE per split, seconds, seconds until within ``NEAR`` of its end."""
+    workflow = textbook_workflow()
+    objective = PopulationLoss(workflow)
+    trace: list[tuple[float, float]] = []
+    started = time.perf_counter()
+
+    def losses(x: np.ndarray) -> np.ndarray:  # x [dim, members] -> [members]
+        points = torch.from_numpy(np.ascontiguousarray(x.T))[:, None, :]
+        return objective.total(objective.losses(points)).numpy()
+
+    def watch(intermediate_result) -> None:
+        trace.append((time.perf_counter() - started, float(intermediate_result.fun)))
+
+    result = differential_evolution(
+        losses,
+        [(0.0, 1.0)] * objective.dim,
+        seed=seed,
+        vectorized=True,
+        updating="deferred",
+        polish=False,
+        callback=watch,
+    )
+    seconds = time.perf_counter() - started
+    reached = next(t for t, fun in trace if fun <= result.fun + NEAR)
+    objective.apply(torch.from_numpy(result.x)[None])
+    scores = nse(workflow)
+    print(
+        f"DE seed {seed}: loss {result.fun:.5f}, generations {result.nit}, evaluations "
+        f"{result.nfev}, {seconds:.0f} s (within {NEAR} of its end after {reached:.0f} s), "
+        f"calibration NSE {scores['train']:.4f}, test NSE {scores['val']:.4f}",
+        flush=True,
+    )
+    return scores, seconds, reached
+
+
+def run_ours(seed: int) -> tuple[dict[str, float], float]:
+    """discover's calibration from scratch: NSE per split and seconds."""
+    workflow = textbook_workflow()
+    result = calibrate(workflow, CalibrationConfig(), seed=seed)
+    scores = nse(workflow)
+    print(
+        f"discover seed {seed}: loss {result.loss:.5f} (search {result.search_loss:.5f}), "
+        f"generations {result.generations}, evaluations {result.evaluations}, "
+        f"{result.seconds:.0f} s, calibration NSE {scores['train']:.4f}, "
+        f"test NSE {scores['val']:.4f}",
+        flush=True,
+    )
+    return scores, result.seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"start {time.strftime('%H:%M:%S')}, load {os.getloadavg()}", flush=True)
+    ours = [run_ours(seed) for seed in args.seeds]
+    de = [run_de(seed) for seed in args.seeds]
+    print(f"end {time.strftime('%H:%M:%S')}, load {os.getloadavg()}")
+    reference = max((scores for scores, _, _ in de), key=lambda s: s["train"])
+    ours_train = np.mean([scores["train"] for scores, _ in ours])
+    ours_test = np.mean([scores["val"] for scores, _ in ours])
+    ours_time = np.mean([seconds for _, seconds in ours])
+    de_time = np.mean([seconds for _, seconds, _ in de])
+    print(
+        f"calibration fulda: test NSE {ours_test:.3f} vs DE {reference['val']:.3f}, "
+        f"calibration NSE {ours_train:.3f} vs {reference['train']:.3f}, "
+        f"time {ours_time:.0f} s vs {de_time:.0f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
