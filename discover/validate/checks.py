@@ -36,19 +36,17 @@ import torch
 
 from discover.processes.base import OutputRange, Process
 from discover.processes.symbolic import Symbolic
+from discover.validate.check_kinds import (
+    Box,
+    CheckResult,
+    Points,
+    Settings,
+    clipped_check,
+    region_checks,
+    uniform,
+)
 
-Points = dict[str, np.ndarray]
-Box = dict[str, tuple[float, float]]
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """One check on one region."""
-
-    check: str
-    region: str
-    passed: bool
-    sentence: str
+__all__ = ["CheckReport", "CheckResult", "check_function"]
 
 
 @dataclass(frozen=True)
@@ -158,10 +156,6 @@ def _widen(box: Box, widen: float, bounds: Mapping[str, tuple[float | None, floa
     return wide
 
 
-def _uniform(box: Box, n: int, rng: np.random.Generator) -> Points:
-    return {name: rng.uniform(low, high, n) for name, (low, high) in box.items()}
-
-
 def _corners(box: Box) -> Points:
     names = list(box)
     if len(names) > 10:
@@ -172,156 +166,6 @@ def _corners(box: Box) -> Points:
 
 def _concat(*parts: Points) -> Points:
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-
-
-def _call(evaluate: Callable[[Points], np.ndarray], points: Points) -> np.ndarray:
-    n = next(iter(points.values())).size
-    with np.errstate(all="ignore"):  # NaN/inf are reported by the checks, not warned
-        values = np.asarray(evaluate(points), dtype=float)
-    try:
-        return np.broadcast_to(values, (n,)).copy()
-    except ValueError:
-        raise ValueError(f"function returned shape {values.shape} for {n} points") from None
-
-
-def _at(points: Points, i: int) -> str:
-    return ", ".join(f"{k}={v[i]:.4g}" for k, v in points.items())
-
-
-def _finite_check(values: np.ndarray, points: Points, region: str) -> CheckResult:
-    bad = ~np.isfinite(values)
-    if not bad.any():
-        return CheckResult("finite", region, True, f"finite at all {values.size} points.")
-    i = int(np.flatnonzero(bad)[0])
-    return CheckResult(
-        "finite",
-        region,
-        False,
-        f"NaN or inf at {int(bad.sum())} of {values.size} points, e.g. at {_at(points, i)}.",
-    )
-
-
-def _worst(values: np.ndarray, points: Points, limits: OutputRange) -> str:
-    """Where ``values`` leave ``limits`` furthest (relative to ``max(1, |end|)``), e.g.
-    ``reaches 1.9×pet at pet=4.1, soil_wetness=0.98``."""
-    low, high = limits.limits(points)
-    below = np.zeros(values.shape) if low is None else (low - values) / np.maximum(1, np.abs(low))
-    above = (
-        np.zeros(values.shape) if high is None else (values - high) / np.maximum(1, np.abs(high))
-    )
-    with np.errstate(invalid="ignore"):
-        excess = np.nan_to_num(np.maximum(below, above), nan=-np.inf)
-    i = int(np.argmax(excess))
-    upper = bool(above[i] >= below[i])
-    bound = limits.high_input if upper else limits.low_input
-    if bound is not None and points[bound.name][i] > 0:
-        value = f"{values[i] / points[bound.name][i]:.3g}×{bound.name}"
-    else:
-        value = f"{values[i]:.4g}"
-    return f"the worst {'reaches' if upper else 'falls to'} {value} at {_at(points, i)}"
-
-
-def _range_check(
-    values: np.ndarray, points: Points, limits: OutputRange, region: str, rtol: float
-) -> CheckResult:
-    finite = values[np.isfinite(values)]
-    span = f"[{finite.min():.4g}, {finite.max():.4g}]" if finite.size else "nothing finite"
-    bad = limits.outside(values, points, rtol)
-    if not bad.any():
-        return CheckResult("range", region, True, f"outputs {span} stay within {limits}.")
-    return CheckResult(
-        "range",
-        region,
-        False,
-        f"outputs {span} leave {limits} at {int(bad.sum())} of {values.size} points; "
-        f"{_worst(values, points, limits)}.",
-    )
-
-
-def _clipped_check(process: Symbolic, max_clipped: float) -> CheckResult | None:
-    """How often ``process`` was clipped into its range in a model, if it counted any."""
-    share, counted = process.clipped_share()
-    if not counted:
-        return None
-    return CheckResult(
-        "clipped",
-        "model",
-        share <= max_clipped,
-        f"the model clipped {share:.2%} of {counted} evaluations (simulations without "
-        f"gradients) into {process.output_range} (more than {max_clipped:.2%} fails).",
-    )
-
-
-def _monotone_check(
-    evaluate: Callable[[Points], np.ndarray],
-    base: Points,
-    name: str,
-    direction: int,
-    box: Box,
-    region: str,
-    n_steps: int,
-    rtol: float,
-) -> CheckResult:
-    n_lines = next(iter(base.values())).size
-    sweep = np.linspace(*box[name], n_steps)
-    grid = {k: np.repeat(v, n_steps) for k, v in base.items()}
-    grid[name] = np.tile(sweep, n_lines)
-    values = _call(evaluate, grid).reshape(n_lines, n_steps)
-    steps = np.diff(values, axis=1) * direction
-    scale = max(1.0, float(np.nanmax(np.abs(values), initial=0.0)))
-    bad = steps < -rtol * scale  # NaN steps are left to the finiteness check
-    word = "increasing" if direction > 0 else "decreasing"
-    check = f"monotone in {name}"
-    across = f"across {name} in [{sweep[0]:.4g}, {sweep[-1]:.4g}]"
-    if not bad.any():
-        return CheckResult(check, region, True, f"{word} on all {n_lines} sweeps {across}.")
-    line, step = (int(x[0]) for x in np.nonzero(bad))
-    others = ", ".join(f"{k}={v[line]:.4g}" for k, v in base.items() if k != name)
-    return CheckResult(
-        check,
-        region,
-        False,
-        f"not {word} on {int(bad.any(axis=1).sum())} of {n_lines} sweeps {across}, e.g. "
-        f"{values[line, step]:.4g} -> {values[line, step + 1]:.4g} from {name}="
-        f"{sweep[step]:.4g} to {sweep[step + 1]:.4g} (with {others or 'no other inputs'}).",
-    )
-
-
-def _limits_check(
-    evaluate: Callable[[Points], np.ndarray],
-    box: Box,
-    limits: OutputRange | None,
-    reference: float,
-    growth: float,
-    region: str,
-    n_face: int,
-    rng: np.random.Generator,
-    rtol: float,
-) -> CheckResult:
-    faces = []
-    for name, edges in box.items():
-        for side, edge in zip(("low", "high"), edges, strict=True):
-            points = _uniform(box, n_face, rng)
-            points[name] = np.full(n_face, edge)
-            faces.append((f"{name}={edge:.4g} ({side} edge)", points, _call(evaluate, points)))
-    problems = []
-    for where, points, values in faces:
-        if not np.isfinite(values).all():
-            problems.append(f"NaN or inf at {where}")
-        elif limits is not None and limits.outside(values, points, rtol).any():
-            problems.append(f"outside {limits} at {where}")
-        elif np.abs(values).max() > growth * reference:
-            problems.append(
-                f"|output| up to {np.abs(values).max():.4g} at {where}, more than "
-                f"{growth:g} x the largest visited {reference:.4g}"
-            )
-    finite = np.concatenate([v[np.isfinite(v)] for _, _, v in faces])
-    span = f"[{finite.min():.4g}, {finite.max():.4g}]" if finite.size else "nothing finite"
-    if not problems:
-        return CheckResult("limits", region, True, f"outputs on the edges of the box span {span}.")
-    return CheckResult(
-        "limits", region, False, f"outputs on the edges span {span}; " + "; ".join(problems) + "."
-    )
 
 
 def check_function(
@@ -362,60 +206,61 @@ def check_function(
         seed: seed of the random points (the report is reproducible).
     """
     evaluate, names, process_range, description = _as_evaluator(function)
-    if declared_range is None:
-        declared_range = process_range
-    limits = None if declared_range is None else OutputRange.parse(declared_range)
-    if limits is not None and not limits.bounded:
-        limits = None
+    limits = _limits(process_range if declared_range is None else declared_range)
     box, samples = _read_domain(domain, names)
+    monotone = _check_declarations(limits, dict(monotone or {}), box)
+    if widen < 0:
+        raise ValueError(f"widen must be >= 0, got {widen}")
+    wide = _widen(box, widen, bounds or {})
+    rng = np.random.default_rng(seed)
+    regions = _regions(box, wide, samples, n_points, rng)
+    settings = Settings(n_lines, n_steps, growth, rtol)
+    results = region_checks(evaluate, regions, limits, monotone, rng, settings)
+    clipped = clipped_check(function, max_clipped) if isinstance(function, Symbolic) else None
+    if clipped is not None:
+        results.append(clipped)
+    return CheckReport(description, tuple(results), box, wide)
+
+
+def _limits(
+    declared: OutputRange | str | tuple[float | None, float | None] | None,
+) -> OutputRange | None:
+    """The declared output range, or ``None`` when there is none or it is unbounded."""
+    limits = None if declared is None else OutputRange.parse(declared)
+    return limits if limits is not None and limits.bounded else None
+
+
+def _check_declarations(
+    limits: OutputRange | None, monotone: dict[str, int], box: Box
+) -> dict[str, int]:
+    """``monotone`` once checked: the range's bounding inputs and every monotone input are
+    inputs of the domain ``box``, and every direction is +1 or -1."""
     unknown = [name for name in (limits.inputs if limits else ()) if name not in box]
     if unknown:
         raise ValueError(
             f"declared range {limits} is bounded by {unknown}, not inputs of the domain"
         )
-    monotone = dict(monotone or {})
     for name, direction in monotone.items():
         if name not in box:
             raise ValueError(f"monotonicity declared for unknown input {name!r}")
         if direction not in (1, -1):
             raise ValueError(f"monotone direction of {name!r} must be +1 or -1, got {direction}")
-    if widen < 0:
-        raise ValueError(f"widen must be >= 0, got {widen}")
-    wide = _widen(box, widen, bounds or {})
-    rng = np.random.default_rng(seed)
+    return monotone
 
+
+def _regions(
+    box: Box, wide: Box, samples: Points | None, n_points: int, rng: np.random.Generator
+) -> dict[str, tuple[Box, Points]]:
+    """The box and points of each region: ``visited`` (up to ``n_points`` of the joint
+    samples, else uniform points and the corners of ``box``) and ``extrapolated``
+    (uniform points and the corners of ``wide``)."""
     if samples is not None:
         n = next(iter(samples.values())).size
         keep = rng.choice(n, size=min(n, n_points), replace=False)
         visited_points = {k: v[keep] for k, v in samples.items()}
     else:
-        visited_points = _concat(_uniform(box, n_points, rng), _corners(box))
-    regions = {
+        visited_points = _concat(uniform(box, n_points, rng), _corners(box))
+    return {
         "visited": (box, visited_points),
-        "extrapolated": (wide, _concat(_uniform(wide, n_points, rng), _corners(wide))),
+        "extrapolated": (wide, _concat(uniform(wide, n_points, rng), _corners(wide))),
     }
-    visited_values = _call(evaluate, visited_points)
-    finite_visited = np.abs(visited_values[np.isfinite(visited_values)])
-    reference = max(float(finite_visited.max(initial=0.0)), 1e-12)
-
-    results: list[CheckResult] = []
-    for region, (region_box, points) in regions.items():
-        values = visited_values if region == "visited" else _call(evaluate, points)
-        results.append(_finite_check(values, points, region))
-        if limits is not None:
-            results.append(_range_check(values, points, limits, region, rtol))
-        lines = rng.choice(next(iter(points.values())).size, size=n_lines)
-        base = {k: v[lines] for k, v in points.items()}
-        for name, direction in monotone.items():
-            results.append(
-                _monotone_check(evaluate, base, name, direction, region_box, region, n_steps, rtol)
-            )
-        results.append(
-            _limits_check(
-                evaluate, region_box, limits, reference, growth, region, n_lines, rng, rtol
-            )
-        )
-    clipped = _clipped_check(function, max_clipped) if isinstance(function, Symbolic) else None
-    if clipped is not None:
-        results.append(clipped)
-    return CheckReport(description, tuple(results), box, wide)
