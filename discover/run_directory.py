@@ -213,6 +213,7 @@ def staged_run(out: str | Path, resume: bool = False) -> Iterator[Path]:
     """
     out = prepare(out, resume)
     with locked(out):
+        recover_swap(out)
         staging = _fresh_staging(out, resume)
         try:
             yield staging
@@ -276,6 +277,8 @@ def swap_in(out: Path, staging: Path) -> None:
         )
     swap = out / SWAP
     shutil.rmtree(swap, ignore_errors=True)
+    marker = _read_marker(out)
+    _write_marker(out, {**marker, "swapping": new})  # lets a killed swap be rolled back
     moves: list[tuple[Path, Path]] = []
     try:
         for name in old:
@@ -285,8 +288,9 @@ def swap_in(out: Path, staging: Path) -> None:
     except BaseException:
         for source, target in reversed(moves):
             _move(target, source)
+        _write_marker(out, marker)
         raise
-    _write_marker(out, {**_read_marker(out), "files": new})
+    _write_marker(out, {**marker, "files": new})
     shutil.rmtree(swap, ignore_errors=True)
     shutil.rmtree(staging)
     for name in old:  # folders the previous run made and left empty
@@ -294,6 +298,25 @@ def swap_in(out: Path, staging: Path) -> None:
             if parent == out or not parent.is_dir() or any(parent.iterdir()):
                 break
             parent.rmdir()
+
+
+def recover_swap(out: Path) -> None:
+    """Roll back a swap that a killed process left half done (its marker still names the
+    files being swapped in): the new files go back to the staging folder and the previous
+    results back in place, as if the swap had not started."""
+    marker = _read_marker(out) if (out / MARKER).exists() else {}
+    if "swapping" not in marker:
+        return
+    staging, swap = out / STAGING, out / SWAP
+    for name in marker["swapping"]:
+        if (out / name).is_file() and not (staging / name).exists():
+            _move(out / name, staging / name)
+    for name in marker["files"]:
+        if (swap / name).is_file():
+            _move(swap / name, out / name)
+    shutil.rmtree(swap, ignore_errors=True)
+    _write_marker(out, {k: v for k, v in marker.items() if k != "swapping"})
+    log.warning("%s: rolled back a swap of results that was interrupted", out)
 
 
 def _move(source: Path, target: Path) -> tuple[Path, Path]:

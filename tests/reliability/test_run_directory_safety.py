@@ -18,7 +18,7 @@ from discover.cli import main
 from discover.errors import UserError
 from discover.report.build import build_report
 from discover.report.rundir import load_run
-from discover.run_directory import LOCK, MARKER, STAGING, RunDirectoryRefused, locked
+from discover.run_directory import LOCK, MARKER, STAGING, RunDirectoryRefused, locked, staged_run
 from discover.rundir import RunWriter
 from discover.study import Study
 
@@ -290,3 +290,40 @@ def test_nan_and_infinity_are_written_as_null_and_read_back_as_nan(tmp_path):
     }
     scores = load_run(tmp_path).metrics["neural"]["test"]["x"]
     assert math.isnan(scores["nse"]) and math.isnan(scores["kge"]) and scores["rmse"] == 0.5
+
+
+KILLED_SWAP = """
+import os, signal, sys
+import discover.run_directory as run_directory
+from discover.cli import main
+
+moves, move = [], run_directory._move
+
+def move_then_die(source, target):
+    moves.append(move(source, target))
+    if len(moves) == 3:  # part of the old results aside, part of the new ones in
+        os.kill(os.getpid(), signal.SIGKILL)
+    return moves[-1]
+
+run_directory._move = move_then_die
+main(sys.argv[1:])
+"""
+
+
+def test_a_swap_killed_half_way_is_rolled_back_by_the_next_run(tiny, tmp_path):
+    config, write = tiny
+    out = tmp_path / "out"
+    Study.from_config(write(config), out=out).run(progress=False)
+    finished, files = _results(out), json.loads((out / MARKER).read_text())["files"]
+    config["seed"] = 1
+    arguments = ["run", str(write(config)), "--out", str(out), "--quiet"]
+    killed = subprocess.run([sys.executable, "-c", KILLED_SWAP, *arguments])
+    assert killed.returncode == -9
+    assert _results(out) != finished  # the kill left the results half swapped
+
+    with pytest.raises(RuntimeError, match="stop"):
+        with staged_run(out):  # rolls the swap back under the lock, then this run fails
+            raise RuntimeError("stop")
+    restored = _results(out)
+    assert json.loads(restored.pop(MARKER))["files"] == files  # its time of update aside
+    assert restored == {k: v for k, v in finished.items() if k != MARKER}
