@@ -327,3 +327,13 @@ def test_a_swap_killed_half_way_is_rolled_back_by_the_next_run(tiny, tmp_path):
     restored = _results(out)
     assert json.loads(restored.pop(MARKER))["files"] == files  # its time of update aside
     assert restored == {k: v for k, v in finished.items() if k != MARKER}
+
+
+def test_report_is_refused_while_a_run_holds_the_lock(tiny, tmp_path, capsys):
+    config, write = tiny
+    out = tmp_path / "out"
+    Study.from_config(write(config), out=out).run(progress=False)
+    with locked(out):
+        assert main(["report", str(out)]) == 2
+    assert "in use by another discover run" in capsys.readouterr().err
+    assert main(["report", str(out)]) == 0
