@@ -94,7 +94,7 @@ def run_de(seed: int) -> tuple[dict[str, float], float, float]:
     print(
         f"DE seed {seed}: loss {result.fun:.5f}, generations {result.nit}, evaluations "
         f"{result.nfev}, {seconds:.0f} s (within {NEAR} of its end after {reached:.0f} s), "
-        f"calibration NSE {scores['train']:.4f}, test NSE {scores['val']:.4f}",
+        f"calibration NSE {scores['train']:.4f}, test NSE {scores['test']:.4f}",
         flush=True,
     )
     return scores, seconds, reached
@@ -109,7 +109,7 @@ def run_ours(seed: int) -> tuple[dict[str, float], float]:
         f"discover seed {seed}: loss {result.loss:.5f} (search {result.search_loss:.5f}), "
         f"generations {result.generations}, evaluations {result.evaluations}, "
         f"{result.seconds:.0f} s, calibration NSE {scores['train']:.4f}, "
-        f"test NSE {scores['val']:.4f}",
+        f"test NSE {scores['test']:.4f}",
         flush=True,
     )
     return scores, result.seconds
@@ -127,11 +127,11 @@ def main() -> None:
     print(f"end {time.strftime('%H:%M:%S')}, load {os.getloadavg()}")
     reference = max((scores for scores, _, _ in de), key=lambda s: s["train"])
     ours_train = np.mean([scores["train"] for scores, _ in ours])
-    ours_test = np.mean([scores["val"] for scores, _ in ours])
+    ours_test = np.mean([scores["test"] for scores, _ in ours])
     ours_time = np.mean([seconds for _, seconds in ours])
     de_time = np.mean([seconds for _, seconds, _ in de])
     print(
-        f"calibration fulda: test NSE {ours_test:.3f} vs DE {reference['val']:.3f}, "
+        f"calibration fulda: test NSE {ours_test:.3f} vs DE {reference['test']:.3f}, "
         f"calibration NSE {ours_train:.3f} vs {reference['train']:.3f}, "
         f"time {ours_time:.0f} s vs {de_time:.0f} s"
     )

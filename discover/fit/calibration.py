@@ -7,7 +7,7 @@ with CMA-ES (the ``cmaes`` package), one search per site run in lockstep: every
 generation the members of all sites are simulated together in one batched forward pass
 without gradients (:class:`~discover.fit.population.PopulationLoss`), and each site's
 search is told its own site's losses, so the sites' parameters are found independently.
-The free constants of symbolic slots are searched with them. Then a few L-BFGS steps
+The free constants of symbolic slots are searched with them. Then a few L-BFGS iterations
 (:func:`~discover.fit.trainer.lbfgs_step`) polish the best member on the training loss,
 with every trainable weight of the model; the polish is kept only if it lowers that loss.
 
@@ -52,7 +52,7 @@ class CalibrationConfig(BaseModel):
 
     enabled: bool = True
     """Calibrate before gradient training (off: train from the default start)."""
-    population: int = Field(default=32, ge=4)
+    population: int = Field(default=64, ge=4)
     """Members per generation and site."""
     generations: int = Field(default=400, ge=1)
     """Most generations; the budget is ``population·generations`` simulations per site."""
@@ -69,8 +69,9 @@ class CalibrationConfig(BaseModel):
     parameters: list[str] | None = None
     """HBV parameters searched (every parallel set of each); the others keep their current
     values. ``None``: all of them. Symbolic constants are always searched."""
-    polish_steps: int = Field(default=3, ge=0)
-    """L-BFGS steps (each up to 20 iterations) from the best member; 0: no polish."""
+    polish_steps: int = Field(default=5, ge=0)
+    """L-BFGS iterations (each a gradient and a line search) from the best member; 0: no
+    polish."""
 
 
 @dataclass
@@ -211,16 +212,14 @@ def _shared_constants(objective: PopulationLoss, best: np.ndarray, most: int) ->
 
 
 def _polish(workflow: HBVWorkflow, steps: int, before: float) -> float:
-    """Up to ``steps`` L-BFGS steps on the training loss; kept only if they lower it.
+    """Up to ``steps`` L-BFGS iterations on the training loss; kept only if they lower it.
     Returns the training loss at the end."""
     if steps == 0:
         return before
     state = copy.deepcopy(workflow.state_dict())
     trainable = [p for p in workflow.parameters() if p.requires_grad]
-    optimiser = torch.optim.LBFGS(trainable, lr=1.0, max_iter=20, line_search_fn="strong_wolfe")
-    for _ in range(steps):
-        if lbfgs_step(optimiser, lambda: workflow.loss("train")) is None:
-            break
+    optimiser = torch.optim.LBFGS(trainable, lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+    lbfgs_step(optimiser, lambda: workflow.loss("train"))
     with torch.no_grad():
         after = float(workflow.loss("train"))
     if after < before:

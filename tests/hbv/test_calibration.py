@@ -41,7 +41,7 @@ def twin_workflow(sites: int = 1, parameters: str = "site") -> HBVWorkflow:
             "dtype": "float64",
             "data": {"source": "twin", "sites": sites, "days": 500, "planted": planted},
             "model": {"type": "hbv", "warmup": 250, "parameters": parameters},
-            "train": {"split": 0.9, "iterations": 10, "lr": 0.05, "schedule": "none"},
+            "train": {"split": 0.9, "iterations": 5, "lr": 0.05, "schedule": "none"},
         }
     )
     torch.manual_seed(0)
