@@ -51,7 +51,8 @@ class CalibrationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    """Calibrate before gradient training (off: train from the default start)."""
+    """Calibrate before gradient training (off: :func:`calibrate` leaves the model as it
+    is and training starts from the default start)."""
     population: int = Field(default=64, ge=4)
     """Members per generation and site."""
     generations: int = Field(default=400, ge=1)
@@ -113,6 +114,10 @@ def calibrate(
     """
     started = time.perf_counter()
     objective = PopulationLoss(workflow, settings.constant_spread)
+    if not settings.enabled:
+        with torch.no_grad():
+            loss = float(workflow.loss("train"))
+        return CalibrationResult(loss, loss, 0, 0, time.perf_counter() - started)
     best, history, evaluations = _search(objective, settings, seed)
     if objective.constant_dim and objective.sites > 1:
         best = _shared_constants(objective, best, settings.population)

@@ -77,8 +77,7 @@ def test_search_recovers_the_threshold_that_adam_cannot_move():
 
 def test_batched_population_gives_each_member_its_own_loss():
     workflow = twin_workflow(sites=2)
-    et = Symbolic("pet*soil_wetness**b", ["pet", "soil_wetness"], {"b": 0.5}, ">=0")
-    workflow.model.set_slot("evapotranspiration", et.to(torch.float64))
+    with_power_law(workflow)
     objective = PopulationLoss(workflow)
     assert objective.dim == objective.site_dim + 1
     generator = torch.Generator().manual_seed(1)
@@ -97,8 +96,16 @@ def test_batched_population_gives_each_member_its_own_loss():
     assert batched.std(0).min() > 0  # the members differ
 
 
+def with_power_law(workflow: HBVWorkflow) -> Symbolic:
+    """Put ``pet*soil_wetness**b`` (b from 0.5) in the evapotranspiration slot."""
+    et = Symbolic("pet*soil_wetness**b", ["pet", "soil_wetness"], {"b": 0.5}, ">=0")
+    workflow.model.set_slot("evapotranspiration", et.to(torch.float64))
+    return et
+
+
 def test_search_stays_within_bounds(monkeypatch):
     workflow = twin_workflow(sites=2)
+    et = with_power_law(workflow)  # one constant shared by both sites
     seen: list[torch.Tensor] = []
     losses = PopulationLoss.losses
 
@@ -118,6 +125,15 @@ def test_search_stays_within_bounds(monkeypatch):
         assert bound.low <= float(parameter.min()) <= float(parameter.max()) <= bound.high
     assert result.evaluations == 2 + 2 * 8 * result.generations
     assert result.loss <= result.search_loss
+    assert et.module.constants.shape == (1,) and bool(torch.isfinite(et.module.constants))
+
+
+def test_disabled_calibration_leaves_the_model_alone():
+    workflow = twin_workflow()
+    before = workflow.learner.raw.detach().clone()
+    result = calibrate(workflow, CalibrationConfig(enabled=False))
+    assert result.evaluations == 0
+    assert torch.equal(workflow.learner.raw.detach(), before)
 
 
 def test_parameters_from_attributes_are_refused():
