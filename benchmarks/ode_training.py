@@ -76,7 +76,7 @@ def held_out_r2(workflow: ODEWorkflow, truth: np.ndarray) -> float:
     """Mean over states of the R² of the held-out trajectory against ``truth`` [time, state]."""
     with torch.no_grad():
         simulated = workflow.simulate()[:, 0].cpu().numpy()
-    held = workflow.split_slices()["val"]
+    held = workflow.split_slices()["test"]
     error = ((simulated[held] - truth[held]) ** 2).sum(0)
     spread = ((truth[held] - truth[held].mean(0)) ** 2).sum(0)
     return float(np.mean(1 - error / spread))
