@@ -45,7 +45,7 @@ def _make_case(folder: Path, fast: bool = True) -> Case:
         "time_budget_s": 60,
         "samples": 100,
         "max_complexity": 8,
-        "selection_refit_steps": 1,
+        "selection": {"rule": "bic", "refit_steps": 1},
         "options": {"max_numerator_terms": 2, "max_denominator_terms": 1},
     }
     config["reinsert"] = {"iterations": 5, "lbfgs_iterations": 1}

@@ -2,8 +2,8 @@
 model trained from scratch, scored on the validation split; the least complex one that
 is not significantly worse than the best one is selected.
 
-The functions here are the rules; :meth:`discover.study.Study.select_by_retraining`
-trains the models and applies them.
+The functions here are the rules; :class:`discover.stages.select.RetrainSelection`
+trains the models and applies them (``distill.selection: {rule: retrain}``).
 """
 
 from __future__ import annotations

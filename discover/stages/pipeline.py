@@ -73,7 +73,7 @@ def distill_all(study: Study, writer: RunWriter, progress: bool) -> None:
     becomes the study's model, and the next slot is distilled from it) or with
     ``reinsert.refit: all``, else all at once with their constants refitted together."""
     slots = study.model.neural_slots()
-    rule = selection_rule(study.config.distill.selection)
+    rule = selection_rule(study.config.distill.selection.rule)
     one_at_a_time = getattr(rule, "trains_models", False) or study.config.reinsert.refit == "all"
     for slot in slots:
         try:

@@ -1,7 +1,8 @@
 """Selection rules: which candidate of a slot's Pareto front goes back into the model.
 
 Every rule follows one protocol, ``rule.select(front, slot, context) -> Selection``, and
-is registered by name in :data:`SELECTION_RULES` (the config's ``distill.selection``):
+is registered by name in :data:`SELECTION_RULES` (the config's ``distill.selection.rule``;
+its settings are the rest of ``distill.selection``):
 
 - ``front``: the engine's own choice;
 - ``bic``: the lowest BIC of the whole model on the training data, each candidate briefly
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from discover.config import ConfigError, DistillConfig
+from discover.config import ConfigError, DistillConfig, SelectionConfig
 from discover.distill.pareto import Candidate, ParetoFront
 from discover.distill.probe import ProbeSamples
 from discover.distill.selection import (
@@ -48,7 +49,8 @@ class SelectionContext:
     Attributes:
         workflow: the study's trained model, ``slot`` still holding its network.
         samples: the slot's probed samples (the network's function over the data).
-        settings: the config's ``distill`` section.
+        settings: the config's ``distill`` section (a rule's own settings are in its
+            ``selection``).
         train_candidate: trains a fresh model with a candidate in the slot (the slots
             distilled before keep their selected equations); returns it and why it stopped.
         progress: show progress bars.
@@ -92,8 +94,8 @@ class BICSelection:
     :func:`~discover.validate.parsimony.estimated_constants`).
 
     Each candidate, put into the model in place of the slot, is first refitted with a few
-    L-BFGS steps (``distill.selection_refit_steps``): its constants, or with
-    ``distill.selection_refit: all`` the whole model (put back afterwards). A network is a
+    L-BFGS steps (``distill.selection.refit_steps``): its constants, or with
+    ``distill.selection.refit: all`` the whole model (put back afterwards). A network is a
     near-exact target, so rules on the probed samples alone favour the most complex
     candidates; the data decide what their detail is worth.
     """
@@ -105,13 +107,13 @@ class BICSelection:
 
     def select(self, front: ParetoFront, slot: str, context: SelectionContext) -> Selection:
         """``front`` re-selected by BIC (scores in its metadata under ``bic``)."""
-        workflow, settings = context.workflow, context.settings
+        workflow, settings = context.workflow, context.settings.selection
         model = workflow.model
         original = model.slots[slot]
         own = {id(p) for p in original.parameters()}
         others = (
             [p for p in workflow.parameters() if p.requires_grad and id(p) not in own]
-            if settings.selection_refit == "all"
+            if settings.refit == "all"
             else []
         )
         saved = [p.detach().clone() for p in others]
@@ -124,7 +126,7 @@ class BICSelection:
                 model.set_slot(slot, process)
                 trainable = [p for p in process.parameters() if p.requires_grad] + others
                 try:
-                    mse = refitted_loss(workflow, trainable, settings.selection_refit_steps)
+                    mse = refitted_loss(workflow, trainable, settings.refit_steps)
                 except Exception as err:  # a candidate that cannot be simulated loses
                     log.warning("%s: candidate %s fails in the model: %s", slot, candidate, err)
                     mse = np.nan
@@ -151,9 +153,9 @@ class RetrainSelection:
     """Train a fresh model with each shortlisted candidate in place of the slot and score
     it on the validation split.
 
-    The shortlist is :func:`~discover.distill.selection.shortlist` (``distill.shortlist``
-    simplest candidates that reproduce the learned function within
-    ``distill.shortlist_tolerance``). Each model is trained from scratch with the
+    The shortlist is :func:`~discover.distill.selection.shortlist` (``distill.selection.
+    shortlist`` simplest candidates that reproduce the learned function within
+    ``distill.selection.tolerance``). Each model is trained from scratch with the
     ``train`` settings, like the ``physics`` variant, so no candidate profits from
     parameters co-adapted with the network. The least complex candidate not significantly
     worse than the best one on the validation split is selected
@@ -168,13 +170,13 @@ class RetrainSelection:
 
     def select(self, front: ParetoFront, slot: str, context: SelectionContext) -> Selection:
         """``front`` re-selected by retraining; the trained models come with it."""
-        settings = context.settings
+        settings = context.settings.selection
         part = context.workflow.split_slices().get("validation")
         if part is None:
-            raise ConfigError("distill.selection: 'retrain' needs train.validation")
+            raise ConfigError("distill.selection.rule: 'retrain' needs train.validation")
         observed = context.workflow.observed[part]
         spread = float(np.var(context.samples.y))
-        chosen = shortlist(front, spread, settings.shortlist_tolerance, settings.shortlist)
+        chosen = shortlist(front, spread, settings.tolerance, settings.shortlist)
         errors: list[np.ndarray | None] = []
         rows: list[dict[str, Any]] = []
         models: dict[int, Workflow] = {}
@@ -198,7 +200,7 @@ class RetrainSelection:
         table = np.stack([e if e is not None else np.full(width, np.inf) for e in errors])
         try:
             choice = parsimonious_choice(
-                [front[i].complexity for i in chosen], table, settings.selection_alpha
+                [front[i].complexity for i in chosen], table, settings.alpha
             )
         except ValueError as err:
             log.warning("%s: %s; keeping the engine's choice", slot, err)
@@ -215,19 +217,19 @@ class RetrainSelection:
         return Selection(reselected, models)
 
 
-def _retrain_rule(settings: DistillConfig, n_sites: int, width: int) -> str:
+def _retrain_rule(settings: SelectionConfig, n_sites: int, width: int) -> str:
     """The retrain rule in words, as the report prints it."""
     listed = SHORTLIST_RULE.format(
         size=settings.shortlist,
-        tolerance=settings.shortlist_tolerance,
-        r2=1 - settings.shortlist_tolerance,
+        tolerance=settings.tolerance,
+        r2=1 - settings.tolerance,
     )
     several = n_sites > 1
     return RETRAIN_RULE.format(
         shortlist=listed,
         unit="site" if several else "time block",
         units=f"{width} sites" if several else f"{width} time blocks of the one site",
-        alpha=settings.selection_alpha,
+        alpha=settings.alpha,
     )
 
 
@@ -263,23 +265,26 @@ SELECTION_RULES: dict[str, SelectionRule] = {
     "bic": BICSelection(),
     "retrain": RetrainSelection(),
 }
-"""Selection rules by name (``distill.selection``); a new rule is a class with ``select``
+"""Selection rules by name (``distill.selection.rule``); a new rule is a class with ``select``
 and a line here (or :func:`register_selection_rule`)."""
 
 
 def register_selection_rule(name: str, rule: SelectionRule) -> None:
-    """Make ``rule`` selectable as ``distill.selection: <name>``."""
+    """Make ``rule`` selectable as ``distill.selection: <name>`` (the config accepts
+    every name registered when it is validated)."""
     SELECTION_RULES[name] = rule
 
 
-def selection_rule(name: str) -> SelectionRule:
-    """The rule registered as ``name``.
+def selection_rule(name: str | SelectionConfig) -> SelectionRule:
+    """The rule registered as ``name`` (or as ``name.rule``, given the config section).
 
     Raises:
         ConfigError: no rule of that name (the message lists the registered ones).
     """
+    if isinstance(name, SelectionConfig):
+        name = name.rule
     if name not in SELECTION_RULES:
         raise ConfigError(
-            f"distill.selection: no rule {name!r}; use one of {list(SELECTION_RULES)}"
+            f"distill.selection.rule: no rule {name!r}; use one of {sorted(SELECTION_RULES)}"
         )
     return SELECTION_RULES[name]

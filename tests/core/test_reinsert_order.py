@@ -51,7 +51,7 @@ def test_selection_refit_that_does_not_help_keeps_the_constants(lv_case, monkeyp
 
 def test_selection_refit_of_the_whole_model_puts_the_other_slots_back(lv_case):
     config, write = lv_case
-    config["distill"].update(selection="bic", selection_refit="all", selection_refit_steps=3)
+    config["distill"].update(selection={"rule": "bic", "refit": "all", "refit_steps": 3})
     study = Study.from_config(write(config))
     study.fit(progress=False)
     others = {k: v.detach().clone() for k, v in study.workflow.state_dict().items()}

@@ -80,7 +80,7 @@ model:
   neural: {F: {inputs: [x], output: ">=0", hidden: [4], activation: softplus}}
   solver: {method: rk4, substeps: 1}
 train: {split: 0.8, validation: 0.4, iterations: 15, lr: 0.05, lbfgs_iterations: 0}
-distill: {engine: rational, selection: retrain, shortlist: 2, shortlist_tolerance: 0.5}
+distill: {engine: rational, selection: {rule: retrain, shortlist: 2, tolerance: 0.5}}
 reinsert: {alternatives: 1}
 """
 

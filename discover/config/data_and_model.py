@@ -1,0 +1,222 @@
+"""The ``data`` and ``model`` sections: where the data come from, and the model (an ODE
+system declared from equation strings, or HBV) with its neural slots and solver."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from discover.config.base import MIN_TOLERANCE, ExpressionText, HiddenSizes, Strict
+from discover.processes.base import OutputRange
+
+
+class DataConfig(Strict):
+    """Where the data come from.
+
+    ``table``: a CSV/Parquet file (``path``) with a ``time`` column (ODE models);
+    ``twin``: a synthetic HBV twin of ``sites`` sites and ``days`` days with ``planted``
+    processes (slot → expression) and relative streamflow ``noise``; ``fulda``/``hymod``:
+    the shipped example catchments; ``netcdf``: a file (``path``) in the dataset layout.
+    """
+
+    source: Literal["table", "twin", "fulda", "hymod", "netcdf"] = "table"
+    """Kind of data: a CSV/Parquet ``table``, a synthetic HBV ``twin``, the shipped
+    ``fulda`` or ``hymod`` catchment, or a ``netcdf`` file in the dataset layout."""
+    path: Path | None = None
+    """File of a ``table`` or ``netcdf`` source, relative to the config file's folder."""
+    time: str = "time"
+    """Column of a ``table`` holding the time (in the model's time unit)."""
+    site: str | None = None
+    """Column of a ``table`` naming the site of each row (one site when absent)."""
+    sites: int = Field(default=20, ge=1, le=10_000)
+    """``twin``: number of synthetic sites."""
+    days: int = Field(default=3 * 365, ge=30, le=36_525)
+    """``twin``: length of the synthetic series (days)."""
+    planted: dict[str, ExpressionText] = Field(default_factory=dict)
+    """``twin``: HBV slot or parameter → expression replacing its textbook form in the
+    model that makes the data."""
+    noise: float = Field(default=0.0, ge=0)
+    """``twin``: relative standard deviation of multiplicative noise on streamflow (0.05:
+    5 %)."""
+    fill: Literal["linear", "climatology"] | None = None
+    """Fill gaps in forcings with this method (``fulda``, ``hymod``, ``netcdf``); without
+    it a missing or non-finite forcing is an error naming the variable, site and time."""
+
+    @model_validator(mode="after")
+    def _path_when_needed(self) -> DataConfig:
+        if self.source in ("table", "netcdf") and self.path is None:
+            raise ValueError(f"data.path is required for source {self.source!r}")
+        if self.fill is not None and self.source in ("table", "twin"):
+            raise ValueError(f"data.fill does not apply to source {self.source!r}")
+        if self.planted:
+            from discover.models.hbv_processes import HBV_BOUNDS, SLOT_INPUTS
+
+            for name in self.planted:
+                if name not in SLOT_INPUTS and name not in HBV_BOUNDS:
+                    raise ValueError(
+                        f"data.planted.{name}: not an HBV slot {list(SLOT_INPUTS)} or "
+                        f"parameter {list(HBV_BOUNDS)}"
+                    )
+        return self
+
+
+class NeuralSlotConfig(Strict):
+    """A neural process slot: its inputs, output range and network size."""
+
+    inputs: list[str] = Field(min_length=1)
+    """Names the network sees: states, forcings, or (HBV) fluxes and site attributes."""
+    output: str | None = None
+    """Output range, e.g. ``">=0"``, ``"[0, 1]"`` or with an end set by one of ``inputs``,
+    ``"0 <= out <= pet"`` (see :class:`~discover.processes.OutputRange`)."""
+    hidden: HiddenSizes = Field(default_factory=lambda: [32, 32])
+    """Widths of the network's hidden layers."""
+    activation: Literal["tanh", "relu", "silu", "gelu", "softplus"] = "tanh"
+    """Activation function of the hidden layers."""
+    output_scale: float | None = Field(default=None, gt=0)
+    """Typical magnitude of an output with an open end, in the slot's units (default 1)."""
+    warm_start: bool = False
+    """Fit the network to the slot's textbook process before training (HBV slots)."""
+
+    @field_validator("output")
+    @classmethod
+    def _range(cls, value: str | None) -> str | None:
+        OutputRange.parse(value)
+        return value
+
+    @model_validator(mode="after")
+    def _range_set_by_inputs(self) -> NeuralSlotConfig:
+        """An end of ``output`` set by an input (``0 <= out <= pet``) names one of ``inputs``."""
+        unknown = [n for n in OutputRange.parse(self.output).inputs if n not in self.inputs]
+        if unknown:
+            raise ValueError(
+                f"output {self.output!r} is bounded by {unknown}, which is not among the "
+                f"slot's inputs {self.inputs}"
+            )
+        return self
+
+
+class SolverConfig(Strict):
+    """ODE integrator."""
+
+    method: Literal["rk4", "dopri5", "dopri8", "bosh3", "adaptive_heun"] = "rk4"
+    """Integration scheme: fixed-step ``rk4`` or an adaptive one."""
+    substeps: int = Field(default=4, ge=1, le=1000)
+    """Fixed-step schemes: integration steps per interval between observations."""
+    rtol: float = Field(default=1e-6, gt=0)
+    """Adaptive schemes: relative tolerance of a step."""
+    atol: float = Field(default=1e-8, gt=0)
+    """Adaptive schemes: absolute tolerance of a step (in the states' units)."""
+    adjoint: bool = False
+    """Compute gradients by the adjoint method (less memory, slower)."""
+
+    @field_validator("rtol", "atol")
+    @classmethod
+    def _reachable(cls, value: float) -> float:
+        if value < MIN_TOLERANCE:
+            raise ValueError(
+                f"{value:g} is below {MIN_TOLERANCE:g}: float64 rounding (about 1e-16 per "
+                "step) cannot meet it, so an adaptive solver would shrink its steps without end"
+            )
+        return value
+
+
+class StateBounds(Strict):
+    """Bounds a state is held in during integration (``null``: unbounded on that side)."""
+
+    min: float | None = None
+    """Lowest value of the state (in its units)."""
+    max: float | None = None
+    """Highest value of the state (in its units)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StateBounds:
+        if self.min is not None and self.max is not None and not self.min < self.max:
+            raise ValueError(f"min {self.min} must be below max {self.max}")
+        return self
+
+
+class ODEModelConfig(Strict):
+    """A universal differential equation declared from equation strings.
+
+    ``states`` lists state names; an entry may instead be a mapping ``{name: N, min: 0}``
+    (and/or ``max``), which declares bounds the state is held in during integration
+    (read into ``bounds``, which may also be given directly: ``bounds: {N: {min: 0}}``).
+    """
+
+    type: Literal["ode"]
+    """Model type: an ODE system declared from equation strings."""
+    states: list[str] = Field(min_length=1)
+    """State names (observed columns of the data); an entry ``{name: N, min: 0}`` also
+    bounds the state."""
+    bounds: dict[str, StateBounds] = Field(default_factory=dict)
+    """State → bounds it is held in during integration."""
+    parameters: dict[str, float] = Field(default_factory=dict)
+    """Known constants used by the equations, name → value."""
+    equations: dict[str, ExpressionText]
+    """State → its rate of change, an expression in states, parameters, forcings and the
+    neural slots (called like functions, ``F(x, y)``)."""
+    neural: dict[str, NeuralSlotConfig] = Field(default_factory=dict)
+    """Unknown functions learned by networks, slot name → its network."""
+    initial: dict[str, float] = Field(default_factory=dict)
+    """State → initial value (default: the first observation)."""
+    learn_initial: bool = False
+    """Train the initial states together with the model."""
+    solver: SolverConfig = Field(default_factory=SolverConfig)
+    """The ODE integrator."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded_state_entries(cls, value: Any) -> Any:
+        if not isinstance(value, dict) or not isinstance(value.get("states"), list):
+            return value
+        names, bounds = [], dict(value.get("bounds") or {})
+        for entry in value["states"]:
+            if isinstance(entry, dict):
+                entry = dict(entry)
+                name = entry.pop("name", None)
+                if not isinstance(name, str):
+                    raise ValueError(f"states: {entry} needs a 'name' (e.g. {{name: N, min: 0}})")
+                if name in bounds:
+                    raise ValueError(f"states: bounds of {name!r} are given twice")
+                bounds[name] = entry
+                entry = name
+            names.append(entry)
+        return {**value, "states": names, "bounds": bounds}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ODEModelConfig:
+        for name in self.initial:
+            if name not in self.states:
+                raise ValueError(f"initial value for {name!r}, which is not a state")
+        for name in self.bounds:
+            if name not in self.states:
+                raise ValueError(f"bounds given for {name!r}, which is not a state")
+        return self
+
+
+class HBVModelConfig(Strict):
+    """The HBV model: slots, parameter learning and warm-up."""
+
+    type: Literal["hbv"]
+    """Model type: the HBV rainfall–runoff model."""
+    nmul: int = Field(default=1, ge=1)
+    """Parallel parameter sets per site, averaged in the output; they start spread over
+    each parameter's range (seeded), so that they explore different parts of it."""
+    smooth: float | None = Field(default=None, gt=0)
+    """Width (°C) of a smooth rain/snow split around the threshold temperature (``null``:
+    a sharp split)."""
+    routing: bool = True
+    """Route runoff through the unit hydrograph (the ``routing`` slot); ``false``: none."""
+    warmup: int = Field(default=365, ge=0)
+    """First days of the series, simulated to settle the stores and never scored (days)."""
+    parameters: Literal["attributes", "site"] = "attributes"
+    """How HBV parameters are learned: from static site attributes by a network
+    (``attributes``, dPL) or one set per site (``site``)."""
+    parameter_hidden: HiddenSizes = Field(default_factory=lambda: [32])
+    """Widths of the hidden layers of the attributes → parameters network."""
+    neural: dict[str, NeuralSlotConfig] = Field(default_factory=dict)
+    """HBV process slots or parameters replaced by networks, name → its network."""
+    baseline: bool = True
+    """Also train the all-textbook model as the ``physics`` variant."""

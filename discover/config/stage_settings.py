@@ -1,0 +1,201 @@
+"""The sections that set the run's stages: ``train``, ``distill``, ``reinsert``,
+``hypotheses`` and ``validate``."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from discover.config.base import MAX_OPTIONS_DEPTH, ExpressionText, Strict
+from discover.config.selection import SelectionConfig, fold_flat_selection_keys
+
+
+class ShootingConfig(Strict):
+    """Multiple shooting (ODE models): the training period is cut into segments of
+    ``segment`` time steps, each integrated from its own trainable initial state, all in
+    one batch; ``continuity`` weighs the penalty between a segment's end and the next
+    segment's start (``segment: null``: one shot over the whole period)."""
+
+    segment: int | None = Field(default=10, ge=1)
+    """Length of a segment (time steps of the data); ``null``: one shot over the whole
+    training period."""
+    continuity: float = Field(default=1.0, gt=0)
+    """Weight of the penalty on the mismatch between a segment's end and the next
+    segment's trainable start, relative to the data loss."""
+
+
+class TrainConfig(Strict):
+    """Training: split, optimiser, schedule, early stopping and checkpoints."""
+
+    split: float = Field(default=0.7, gt=0, lt=1)
+    """Share of the time series used for training; the rest is the held-out ``test``
+    period every variant is scored on."""
+    iterations: int = Field(default=1000, ge=1)
+    """Adam steps."""
+    lr: float = Field(default=1e-2, gt=0)
+    """Adam's learning rate (at the start of the schedule)."""
+    schedule: Literal["plateau", "cosine", "none"] = "cosine"
+    """Learning-rate schedule: ``cosine`` decay, halved on a ``plateau`` of the validation
+    loss (needs ``validation``), or ``none``."""
+    patience: int | None = Field(default=None, ge=1)
+    """Early stopping after this many evaluations without a better validation loss
+    (needs ``validation``; ``null``: no early stopping)."""
+    eval_every: int = Field(default=10, ge=1)
+    """Adam steps between evaluations of the validation (else held-out) loss."""
+    checkpoint_every: int = Field(default=50, ge=1)
+    """Adam steps between checkpoints of the full training state (for ``--resume``)."""
+    lbfgs_iterations: int = Field(default=0, ge=0)
+    """L-BFGS steps on the whole training split after Adam (0: none)."""
+    grad_clip: float | None = Field(default=10.0, gt=0)
+    """Largest norm of the gradient of an Adam step (``null``: not clipped)."""
+    weight_decay: float = Field(default=0.0, ge=0)
+    """L2 penalty on neural-network weights, added to the training loss."""
+    validation: float | None = Field(default=None, gt=0, lt=1)
+    """Share of the training period (its last part) kept out of the training loss as the
+    validation split: it chooses the weights (``restore_best``), stops early
+    (``patience``) and drives the ``plateau`` schedule. Without it nothing is chosen on
+    data: training ends with its last weights, and the held-out split is only watched."""
+    restore_best: bool = True
+    """With a validation split, end with the weights of its best loss (else the last)."""
+    shooting: ShootingConfig = Field(default_factory=lambda: ShootingConfig())
+    """ODE models: multiple shooting of the training loss (``false`` or ``segment: null``:
+    one shot over the whole training period)."""
+    collocation: bool = True
+    """ODE models: before training, fit the neural slots to the rates of change of
+    smoothed observations (no ODE solve); skipped where a slot sees unobserved states."""
+
+    @field_validator("shooting", mode="before")
+    @classmethod
+    def _shooting_switch(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return {} if value else {"segment": None}
+        return value
+
+    @model_validator(mode="after")
+    def _choices_need_validation(self) -> TrainConfig:
+        if self.validation is None:
+            if self.patience is not None:
+                raise ValueError("train.patience: early stopping needs train.validation")
+            if self.schedule == "plateau":
+                raise ValueError("train.schedule: 'plateau' needs train.validation")
+        return self
+
+
+class DistillConfig(Strict):
+    """Symbolic distillation of every neural slot."""
+
+    engine: str = "auto"
+    """Symbolic-regression engine: ``auto`` (PySR where Julia is present, else the offline
+    ``rational+operon``; with the ``sparse`` engine) or a registered engine's name."""
+    time_budget_s: float | None = Field(default=None, gt=0)
+    """Wall-clock seconds of the search per slot (``null``: the engine's default)."""
+    samples: int = Field(default=2000, ge=10)
+    """Points at which each slot's network is probed over the data for the regression."""
+    max_complexity: int = Field(default=15, ge=1)
+    """Largest expression size searched (nodes of the expression tree)."""
+    operators: list[str] | None = None
+    """Operators the search may use, e.g. ``[add, sub, mul, div, exp]`` (``null``: the
+    engine's default)."""
+    importance_threshold: float | None = Field(default=None, ge=0, lt=1)
+    """Drop inputs whose share of mean |SHAP| is below this before regression (``null``:
+    keep all)."""
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    """Which front candidate goes back into the model: a rule name (``selection: bic``)
+    or a mapping of the rule and its settings (``selection: {rule: retrain, shortlist:
+    2}``)."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Engine-specific settings passed to the engine as they are."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_selection_keys(cls, value: Any) -> Any:
+        return fold_flat_selection_keys(value)
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        from discover.distill.engines import ENGINES
+
+        if value != "auto" and value not in ENGINES:
+            raise ValueError(f"unknown engine {value!r}; choose 'auto' or one of {sorted(ENGINES)}")
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _plain_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        _check_plain(value, "", 0)
+        return value
+
+
+def _check_plain(value: Any, key: str, depth: int) -> None:
+    """Refuse non-finite floats and nesting deeper than :data:`MAX_OPTIONS_DEPTH`."""
+    if depth > MAX_OPTIONS_DEPTH:
+        raise ValueError(f"{key or 'options'} nests deeper than {MAX_OPTIONS_DEPTH} levels")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{key}: {value} is not a finite number")
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for name, item in items:
+        _check_plain(item, f"{key}.{name}" if key else str(name), depth + 1)
+
+
+class ReinsertConfig(Strict):
+    """Putting the selected equations back into the model and refitting them."""
+
+    refit: Literal["constants", "all", "none"] = "constants"
+    """``constants``: every slot is distilled from the fitted model, then the equations'
+    constants are refitted together; ``all``: slots are distilled one at a time, and after
+    each equation replaces its network the whole model (the other networks included) is
+    refitted, so the next slot is distilled from a network that has adapted to it;
+    ``none``: equations are reinserted with the constants the engine found. Does not
+    apply to a selection rule that trains models (``retrain``)."""
+    iterations: int = Field(default=200, ge=1)
+    """Adam steps of the refit."""
+    lr: float = Field(default=1e-2, gt=0)
+    """Adam's learning rate in the refit."""
+    lbfgs_iterations: int = Field(default=10, ge=0)
+    """L-BFGS steps after Adam in the refit (0: none)."""
+    alternatives: int = Field(default=0, ge=0)
+    """Also reinsert this many other front candidates per slot (best selection score
+    first), each as its own variant ``symbolic:<slot>:<complexity>``."""
+
+
+class HypothesisConfig(Strict):
+    """A stated hypothesis: ``slot`` computed by ``expression`` over the slot's inputs.
+
+    Names in the expression that are not inputs of the slot are free constants, fitted
+    with the model and starting from ``constants`` (default 1.0); numbers are fixed. In a
+    config it may also be written ``"slot = expression"``.
+    """
+
+    slot: str
+    """The neural slot the hypothesis replaces."""
+    expression: ExpressionText
+    """The slot's output as an expression in its inputs and free constants."""
+    constants: dict[str, float] = Field(default_factory=dict)
+    """Starting values of the free constants, name → value (default 1.0)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            slot, sep, expression = value.partition("=")
+            if not sep or not slot.strip() or not expression.strip():
+                raise ValueError(f"write a hypothesis as 'slot = expression', got {value!r}")
+            return {"slot": slot.strip(), "expression": expression.strip()}
+        return value
+
+
+class ValidateConfig(Strict):
+    """How variants are scored beyond the temporal hold-out."""
+
+    site_folds: int | None = Field(default=None, ge=2)
+    """k-fold over sites: each variant is retrained k times with one fold of sites hidden
+    and scored on the hidden sites (split ``sites``); HBV models with several sites."""
