@@ -146,9 +146,9 @@ class Study:
         trainer = lambda candidate: self._train_candidate(slot, candidate, found.front.inputs)  # noqa: E731
         context = SelectionContext(self.workflow, found.samples, settings, trainer, progress)
         with self.timings(f"select {slot}"):
-            selection = selection_rule(settings.selection).select(found.front, slot, context)
-        if selection.trained:
-            self.trained[slot] = selection.trained
+            rule = selection_rule(settings.selection.rule)
+            selection = rule.select(found.front, slot, context)
+        self.trained.update({slot: selection.trained} if selection.trained else {})
         self.fronts[slot] = front = selection.front
         log.info("%s: selected %s (engine %s)", slot, front.selected.expression, front.engine)
         return front

@@ -275,14 +275,12 @@ def register_selection_rule(name: str, rule: SelectionRule) -> None:
     SELECTION_RULES[name] = rule
 
 
-def selection_rule(name: str | SelectionConfig) -> SelectionRule:
-    """The rule registered as ``name`` (or as ``name.rule``, given the config section).
+def selection_rule(name: str) -> SelectionRule:
+    """The rule registered as ``name``.
 
     Raises:
         ConfigError: no rule of that name (the message lists the registered ones).
     """
-    if isinstance(name, SelectionConfig):
-        name = name.rule
     if name not in SELECTION_RULES:
         raise ConfigError(
             f"distill.selection.rule: no rule {name!r}; use one of {sorted(SELECTION_RULES)}"
