@@ -59,10 +59,10 @@ class CalibrationConfig(BaseModel):
     """Most generations; the budget is ``population·generations`` simulations per site."""
     sigma: float = Field(default=0.25, gt=0, le=0.5)
     """Initial step of the search, as a share of each parameter's range."""
-    tolerance: float = Field(default=1e-4, ge=0)
+    tolerance: float = Field(default=1e-3, ge=0)
     """The search stops when no site's best training loss has improved by more than this
     over the last ``patience`` generations."""
-    patience: int = Field(default=20, ge=1)
+    patience: int = Field(default=10, ge=1)
     """Generations over which ``tolerance`` is judged."""
     constant_spread: float = Field(default=2.0, gt=0)
     """Half-width of each symbolic constant's search range, in units of its magnitude
