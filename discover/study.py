@@ -118,14 +118,16 @@ class Study:
         folder: str | None = None,
         resume: bool = False,
         progress: bool = True,
+        description: str | None = None,
     ) -> tuple[Workflow, FitResult]:
         """A fresh model of variant ``name`` (:meth:`ModelFactory.variant`) trained with the
         ``train`` settings, ``hidden_sites`` (indices) left out of the loss, checkpoints in
-        ``checkpoints/<folder or name>`` of the run directory."""
+        ``checkpoints/<folder or name>``, progress bar ``training <description or name>``."""
         workflow = self.models.variant(name, self.fronts)
         if hidden_sites:
             workflow.hide_sites(hidden_sites)
-        return workflow, self._train(workflow, f"checkpoints/{folder or name}", resume, progress)
+        folder, what = f"checkpoints/{folder or name}", description or name
+        return workflow, self._train(workflow, folder, resume, progress, what)
 
     def validate_sites(self, resume: bool = False, progress: bool = True) -> dict[str, np.ndarray]:
         """k-fold over sites (``validate.site_folds``, :mod:`discover.stages.site_folds`):
@@ -143,25 +145,24 @@ class Study:
             found = distill_slot(self.workflow, slot, settings, self.config.seed)
         self.samples[slot] = found.samples
         self.rankings[slot] = (found.ranking, found.kept)
-        trainer = lambda candidate: self._train_candidate(slot, candidate, found.front.inputs)  # noqa: E731
+        trainer = lambda c: self._train_candidate(slot, c, found.front.inputs, progress)  # noqa: E731
         context = SelectionContext(self.workflow, found.samples, settings, trainer, progress)
         with self.timings(f"select {slot}"):
-            rule = selection_rule(settings.selection.rule)
-            selection = rule.select(found.front, slot, context)
+            selection = selection_rule(settings.selection.rule).select(found.front, slot, context)
         self.trained.update({slot: selection.trained} if selection.trained else {})
         self.fronts[slot] = front = selection.front
         log.info("%s: selected %s (engine %s)", slot, front.selected.expression, front.engine)
         return front
 
     def _train_candidate(
-        self, slot: str, candidate: Candidate, inputs: tuple[str, ...]
+        self, slot: str, candidate: Candidate, inputs: tuple[str, ...], progress: bool
     ) -> tuple[Workflow, str]:
         """A fresh model with ``candidate`` in ``slot`` (and the selected equations of the
         slots distilled before), trained with the ``train`` settings; and why it stopped."""
         equations = {s: (f.selected, f.inputs) for s, f in self.fronts.items()}
         workflow = self.models.with_equations({**equations, slot: (candidate, inputs)})
-        folder = f"checkpoints/{alternative_name(slot, candidate)}"
-        return workflow, self._train(workflow, folder, False, False).stopped
+        name = alternative_name(slot, candidate)
+        return workflow, self._train(workflow, f"checkpoints/{name}", False, progress, name).stopped
 
     def reinsert(
         self, slot: str, candidate: Candidate | None = None, refit: bool | None = None
@@ -192,13 +193,9 @@ class Study:
 
     def refit(self, only: Process | str | None) -> FitResult:
         """Refit the study's model on the training split (:mod:`discover.stages.reinsert`)."""
-        settings, where = (
-            (self.config.reinsert, self.config.train),
-            self._folder("checkpoints/refit"),
-        )
-        return reinsertion.refit(
-            self.workflow, only, *settings, seed=self.config.seed, checkpoint_dir=where
-        )
+        settings = (self.config.reinsert, self.config.train)
+        where = {"checkpoint_dir": self._folder("checkpoints/refit"), "seed": self.config.seed}
+        return reinsertion.refit(self.workflow, only, *settings, **where)
 
     def record_variant(self, name: str, workflow: Workflow | None = None) -> None:
         """Keep the simulation and slots of ``workflow`` (default: the study's model) as
@@ -241,8 +238,11 @@ class Study:
             self.out = out
         return metrics
 
-    def _train(self, workflow: Workflow, folder: str, resume: bool, progress: bool) -> FitResult:
+    def _train(
+        self, workflow: Workflow, folder: str, resume: bool, progress: bool, what: str = ""
+    ) -> FitResult:
         where = {"checkpoint_dir": self._folder(folder), "resume": resume, "progress": progress}
+        where["description"] = f"training {what or variant_kind(workflow.model)}"
         return train(workflow, self.config.train, seed=self.config.seed, **where)
 
     def _folder(self, name: str) -> Path | None:

@@ -96,7 +96,8 @@ class Trainer:
     training and restores the last good weights: the best validated ones, else the last
     checkpoint, else those training started from; when no step had succeeded yet, it
     raises :class:`~discover.fit.diagnose.TrainingError` saying where the simulation first
-    became non-finite. A checkpoint never holds non-finite weights.
+    became non-finite. A checkpoint never holds non-finite weights. With ``progress``, a
+    progress bar named ``description`` (e.g. ``training neural``) counts the steps.
     """
 
     def __init__(
@@ -107,6 +108,7 @@ class Trainer:
         seed: int = 0,
         checkpoint_dir: str | Path | None = None,
         progress: bool = True,
+        description: str = "training",
     ):
         self.model = model
         self.loss = loss
@@ -114,6 +116,7 @@ class Trainer:
         self.seed = seed
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.progress = progress
+        self.description = description
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         if not self.parameters:
             raise ValueError("the model has no trainable parameters")
@@ -161,7 +164,8 @@ class Trainer:
             total=self.total_steps,
             initial=self.iteration,
             disable=not self.progress,
-            desc="training",
+            desc=self.description,
+            leave=None,  # a bar inside another one (a candidate's) vanishes when done
             dynamic_ncols=True,
         )
         try:

@@ -29,7 +29,7 @@ def run_stages(study: Study, writer: RunWriter, resume: bool, progress: bool) ->
     config = study.config
     writer.config(config)
     if getattr(config.model, "baseline", False) and study.model.neural_slots():
-        study.fit_baseline(resume=resume, progress=progress)
+        study.fit_variant("physics", resume=resume, progress=progress)
     for name in config.hypotheses:
         study.fit_hypothesis(name, resume=resume, progress=progress)
     writer.hypotheses(config.hypotheses, study.variants.slots)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,14 @@ def refit(
     *,
     seed: int,
     checkpoint_dir: Path | None = None,
+    progress: bool | None = None,
 ) -> FitResult:
     """Refit ``workflow`` on the training split with the ``reinsert`` schedule (no early
     stopping); ``only`` a process, ``"symbolic"`` (every symbolic slot's constants) or
-    ``None`` (everything trainable). What is not refitted stays frozen meanwhile."""
+    ``None`` (everything trainable). What is not refitted stays frozen meanwhile. The
+    progress bar (``refitting <slot>``, ``refitting symbolic`` or ``refitting all``) is
+    shown when ``progress``, by default when the ``discover`` log shows INFO (as
+    ``discover run`` without ``--quiet``)."""
     schedule = train_settings.model_copy(
         update={
             "iterations": settings.iterations,
@@ -50,6 +55,10 @@ def refit(
         trainable = [p for s in slots if s.kind == "symbolic" for p in s.parameters()]
     else:
         trainable = list(only.parameters())
+    names = [name for name, process in workflow.model.slots.items() if process is only]
+    description = f"refitting {'all' if only is None else (names or [only])[0]}"
+    if progress is None:
+        progress = logging.getLogger("discover").isEnabledFor(logging.INFO)
     chosen = {id(p) for p in trainable}
     saved = {p: p.requires_grad for p in workflow.parameters()}
     for p in workflow.parameters():
@@ -60,8 +69,9 @@ def refit(
             schedule,
             seed=seed,
             checkpoint_dir=checkpoint_dir,
-            progress=False,
+            progress=progress,
             strategy="gradient",
+            description=description,
         )
     finally:
         for p, flag in saved.items():

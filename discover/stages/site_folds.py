@@ -34,8 +34,8 @@ def validate_sites(study: Study, resume: bool, progress: bool) -> dict[str, np.n
 
     def trained(variant: str, held: list[int], fold: int) -> Workflow:
         with study.timings(f"site folds {variant}"):
-            folder = f"sites/{variant}/fold{fold}"
-            return study.train_variant(variant, held, folder, resume, progress)[0]
+            folder, what = f"sites/{variant}/fold{fold}", f"site fold {fold + 1}/{k} {variant}"
+            return study.train_variant(variant, held, folder, resume, progress, what)[0]
 
     return fold_simulations(study.simulations, folds, trained)
 

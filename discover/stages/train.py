@@ -31,6 +31,7 @@ class TrainingStrategy(Protocol):
         checkpoint_dir: Path | None,
         resume: bool,
         progress: bool,
+        description: str = "training",
     ) -> FitResult:
         """Train ``workflow`` in place and say how it went."""
 
@@ -47,6 +48,7 @@ class GradientTraining:
         checkpoint_dir: Path | None,
         resume: bool,
         progress: bool,
+        description: str = "training",
     ) -> FitResult:
         """Train ``workflow`` with checkpoints in ``checkpoint_dir`` (none if ``None``)."""
         trainer = Trainer(
@@ -56,6 +58,7 @@ class GradientTraining:
             seed=seed,
             checkpoint_dir=checkpoint_dir,
             progress=progress,
+            description=description,
         )
         return trainer.fit(resume=resume)
 
@@ -74,6 +77,7 @@ class ODETraining:
         checkpoint_dir: Path | None,
         resume: bool,
         progress: bool,
+        description: str = "training",
     ) -> FitResult:
         """Pre-fit ``workflow`` (an :class:`ODEWorkflow`), then train it as ``gradient``."""
         if not isinstance(workflow, ODEWorkflow):
@@ -98,6 +102,7 @@ class ODETraining:
             checkpoint_dir=checkpoint_dir,
             resume=resume,
             progress=progress,
+            description=description,
         )
 
 
@@ -117,10 +122,12 @@ def train(
     resume: bool = False,
     progress: bool = True,
     strategy: str | None = None,
+    description: str = "training",
 ) -> FitResult:
     """Train ``workflow``'s trainable parameters by ``strategy`` (default: ``ode`` for an
-    ODE workflow, else ``gradient``); a model with nothing trainable is left as it is
-    (``stopped: "nothing to fit"``)."""
+    ODE workflow, else ``gradient``), with a progress bar named ``description`` when
+    ``progress``; a model with nothing trainable is left as it is (``stopped: "nothing to
+    fit"``)."""
     if not any(p.requires_grad for p in workflow.parameters()):
         return FitResult(stopped="nothing to fit")
     if strategy is None:
@@ -132,4 +139,5 @@ def train(
         checkpoint_dir=checkpoint_dir,
         resume=resume,
         progress=progress,
+        description=description,
     )

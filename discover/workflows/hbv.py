@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,10 @@ from discover.processes import Neural
 from discover.workflows.base import log, log_missing, time_splits, validation_start
 
 OBSERVED = "streamflow"
+
+WARM_STARTS_LOGGED: set[str] = set()
+"""Slots whose warm start was logged at INFO; every fresh model of a study (baseline,
+candidates, folds) warm-starts again, and those repeats are logged at DEBUG."""
 
 
 class HBVWorkflow(nn.Module):
@@ -167,7 +172,9 @@ class HBVWorkflow(nn.Module):
             if p not in samples
         }
         error = process.fit_to(lambda x: physical({**x, **constants}), samples)
-        log.info("%s: network warm-started on the textbook process (mse %.3g)", name, error)
+        level = logging.DEBUG if name in WARM_STARTS_LOGGED else logging.INFO
+        WARM_STARTS_LOGGED.add(name)
+        log.log(level, "%s: network warm-started on the textbook process (mse %.3g)", name, error)
 
     def _parameter_learner(self, spec: HBVModelConfig) -> nn.Module:
         names = [n for n in self.model.parameter_names() if n not in self.parameter_slots]
