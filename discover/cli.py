@@ -10,7 +10,9 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("runs/hbv_et_twin"), help="run directory")
     demo.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     check = commands.add_parser(
-        "check", help="validate a configuration and its data without training"
+        "check",
+        help="validate a configuration and its data without training",
+        description=(
+            "Validate CONFIG and load its data; print the model, sites, time span and the "
+            "range and size of each split (warm-up, train, validation, test)."
+        ),
     )
     check.add_argument("config", type=Path, help="the study's YAML configuration")
     return parser
@@ -97,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     invocation = Invocation(config=getattr(args, "config", None))
     try:
-        return dispatch(args, invocation)
+        with one_line_warnings():
+            return dispatch(args, invocation)
     except KeyboardInterrupt:
         print(interrupted(invocation), file=sys.stderr)
         return 130
@@ -131,8 +139,11 @@ def dispatch(args: argparse.Namespace, invocation: Invocation) -> int:
     if args.command == "demo":
         return run_demo(args.out, progress=not args.quiet, invocation=invocation)
     if args.command == "check":
-        Study.from_config(args.config)
+        from discover.summary import study_summary
+
+        study = Study.from_config(args.config)
         print(f"{args.config}: configuration and data are valid")
+        print("\n".join(study_summary(study)))
         return 0
     study = Study.from_config(args.config)
     out = args.out or Path("runs") / study.config.name
@@ -142,6 +153,31 @@ def dispatch(args: argparse.Namespace, invocation: Invocation) -> int:
     print(f"results: {out}")
     print(f"report: {out / 'report.html'}")
     return 0
+
+
+def one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    line: str | None = None,
+) -> str:
+    """A warning as one line, ``warning: <message> (<category>)``, without the source line
+    that Python's default format shows."""
+    text = " ".join(str(message).split())
+    return f"warning: {text} ({category.__name__})\n"
+
+
+@contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """Show warnings as one line each (:func:`one_line_warning`) while the command runs;
+    Python's format is put back afterwards (library users keep it)."""
+    default = warnings.formatwarning
+    warnings.formatwarning = one_line_warning
+    try:
+        yield
+    finally:
+        warnings.formatwarning = default
 
 
 def interrupted(invocation: Invocation) -> str:
@@ -194,9 +230,32 @@ def run_demo(
     return 0
 
 
+def equation_line(slot: str, entry: dict) -> str:
+    """One slot of ``equations.json`` as a labelled line: the selected equation with the
+    constants it was trained to in the model (``refitted``) when the run has them, else as
+    distillation found it, or why the slot was not distilled."""
+    if entry.get("refitted"):
+        return f"{slot} (selected, trained): {rounded(entry['refitted'], entry['inputs'])}"
+    if entry.get("selected"):
+        expression = rounded(entry["selected"]["expression"], entry["inputs"])
+        return f"{slot} (selected, as distilled): {expression}"
+    return f"{slot} (not distilled): {entry.get('error')}"
+
+
+def rounded(expression: str, inputs: Sequence[str], digits: int = 4) -> str:
+    """``expression`` (over ``inputs``) with its numbers to ``digits`` significant digits."""
+    import sympy
+
+    from discover.expressions import parse_expression
+
+    parsed = parse_expression(expression, inputs)
+    return str(parsed.xreplace({n: sympy.Float(n, digits) for n in parsed.atoms(sympy.Float)}))
+
+
 def headline(run_dir: Path) -> list[str]:
-    """What a person reads first in a finished run directory: the selected equations,
-    held-out median NSE per variant, and the paired tests of NSE on held-out data."""
+    """What a person reads first in a finished run directory: the selected equations
+    (:func:`equation_line`), held-out median NSE per variant, and the paired tests of NSE
+    on held-out data."""
     import json
 
     import pandas as pd
@@ -205,8 +264,7 @@ def headline(run_dir: Path) -> list[str]:
     equations = run_dir / "equations.json"
     if equations.exists():
         for slot, entry in json.loads(equations.read_text()).items():
-            selected = entry.get("selected")
-            lines.append(f"{slot}: {selected['expression'] if selected else entry.get('error')}")
+            lines.append(equation_line(slot, entry))
     for variant, splits in json.loads((run_dir / "metrics.json").read_text()).items():
         for variable, values in splits.get("test", {}).items():
             lines.append(f"{variant}: held-out median NSE of {variable} {values['nse']:.3f}")
