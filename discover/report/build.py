@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from discover.report import sections, slot_sections
+from discover.report import findings, sections, slot_sections
 from discover.report.context import Context
 from discover.report.document import Document
 from discover.report.html import render_html
@@ -16,6 +16,7 @@ from discover.run_directory import owned_files, record_files
 log = logging.getLogger(__name__)
 
 SECTIONS = (
+    findings.findings,
     sections.summary,
     sections.question,
     sections.data,

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from discover.report.document import Block, Figure, Math, Notice
-from discover.report.equations import call_latex
+from discover.report.equations import call_math
 from discover.report.figures.common import ordered_variants
 from discover.report.rundir import RunDirectory
+from discover.report.textbook import Textbook, declared_units, textbook_process
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,25 @@ class Context:
             return run.importance[slot].inputs
         return tuple(str(n) for n in self.neural_config.get(slot, {}).get("inputs", []))
 
+    def units(self, slot: str, name: str | None = None) -> str | None:
+        """Units of ``slot``'s output (or of its input ``name``): as its probed samples
+        state them, else as the model type declares them; ``None`` when unknown."""
+        samples = self.run.samples.get(slot)
+        if samples is not None:
+            stated = samples.output_units if name is None else samples.input_units.get(name)
+            if stated:
+                return stated
+        return declared_units(self.model, name or slot)
+
+    def textbook(self, slot: str) -> Textbook | None:
+        """The textbook process of ``slot`` over its inputs, when the model has one."""
+        return textbook_process(self.model, slot, self.slot_inputs(slot))
+
     def slot_call(self, slot: str, inputs: Sequence[str] | None = None) -> Math:
         """``F(x, y)``: the slot applied to ``inputs`` (default: its inputs as distilled),
         the left side of its equations."""
         inputs = tuple(inputs) if inputs else self.slot_inputs(slot)
-        return Math(call_latex(slot, inputs), f"{slot}({', '.join(inputs)})")
+        return call_math(slot, inputs)
 
     def engine_facts(self, slot: str) -> dict[str, Any]:
         """``provenance.json`` facts about the engine of ``slot`` (empty when unknown)."""

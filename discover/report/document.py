@@ -8,10 +8,12 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Math:
-    """An expression shown as LaTeX (when it has one) and always as plain text."""
+    """An expression: LaTeX and presentation MathML (an ``<mrow>`` without ``<math>``)
+    when it parses, and always as plain text."""
 
     latex: str | None
     text: str
+    mathml: str | None = None
 
 
 Cell = str | Math

@@ -1,7 +1,9 @@
-"""The report as one self-contained HTML page: figures embedded as base64 PNG.
+"""The report as one self-contained HTML page: figures embedded as base64 PNG, equations
+as MathML (rendered by the browser: no script, no network), tables in a wrapper that
+scrolls sideways when they are wider than the page.
 
-Equations are LaTeX typeset by MathJax when the page is online; the plain-text
-expression is always shown beside them, so the page stays readable offline.
+Beside every typeset expression its LaTeX and plain text sit in a folded ``<details>``,
+for copying.
 """
 
 from __future__ import annotations
@@ -24,43 +26,45 @@ from discover.report.document import (
     Table,
 )
 
-MATHJAX = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-svg.js"
-
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
        color: #222; line-height: 1.45; }
-h1 { border-bottom: 2px solid #4c72b0; padding-bottom: .2em; }
+h1 { border-bottom: 2px solid #4c72b0; padding-bottom: .2em; overflow-wrap: anywhere; }
 h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
 nav ul { columns: 2; }
-table { border-collapse: collapse; margin: .8em 0; font-size: .92em; }
-th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: left; vertical-align: top; }
+p, li, figcaption, .notice { overflow-wrap: anywhere; }
+.table-wrap { max-width: 100%; overflow-x: auto; margin: .8em 0; }
+table { border-collapse: collapse; font-size: .92em; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: left; vertical-align: top;
+         overflow-wrap: anywhere; }
+td code { word-break: break-all; }
 th { background: #eef1f7; }
 caption { caption-side: top; font-weight: 600; text-align: left; padding: .2em 0; }
 figure { margin: 1em 0; }
-figure img { max-width: 100%; border: 1px solid #eee; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: .9em; color: #444; }
 .notice { background: #fff4e0; border-left: 4px solid #e0a030; padding: .5em .8em; margin: .8em 0; }
-.equation { margin: .8em 0; padding: .3em .8em; background: #f7f7f7; }
+.equation { margin: .8em 0; padding: .3em .8em; background: #f7f7f7; overflow-x: auto; }
 .equation .label { font-size: .85em; color: #555; }
-.plain { color: #333; }
-.plain code, code.plain { font-size: .95em; }
+math[display="block"] { font-size: 1.15em; margin: .4em 0; }
+details.source { font-size: .8em; color: #555; }
+details.source code { word-break: break-all; }
 pre { background: #f5f5f5; padding: .8em; overflow-x: auto; font-size: .85em; }
 code { font-size: .9em; }
-body:not(.typeset) .tex { display: none; }
 """
 
-MATHJAX_CONFIG = """window.MathJax = {startup: {pageReady: () => {
-  document.body.classList.add("typeset");
-  return MathJax.startup.defaultPageReady();
-}}};"""
-"""LaTeX is shown only once MathJax has loaded; offline the plain text stands alone."""
+
+def _source(latex: str | None, text: str) -> str:
+    """The LaTeX and plain text of an expression, folded away."""
+    parts = [f"LaTeX: <code>{escape(latex)}</code>"] if latex is not None else []
+    parts.append(f"plain text: <code>{escape(text)}</code>")
+    return '<details class="source"><summary>source</summary>' + "<br>".join(parts) + "</details>"
 
 
 def _math(cell: Math) -> str:
-    plain = f'<code class="plain">{escape(cell.text)}</code>'
-    if cell.latex is None:
-        return plain
-    return f'<span class="tex">\\({escape(cell.latex)}\\)<br></span>{plain}'
+    if cell.mathml is None:
+        return f"<code>{escape(cell.text)}</code>"
+    return f"<math>{cell.mathml}</math>" + _source(cell.latex, cell.text)
 
 
 def _cell(cell: Cell) -> str:
@@ -73,19 +77,21 @@ def _table(table: Table) -> str:
         "<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>" for row in table.rows
     )
     caption = f"<caption>{escape(table.caption)}</caption>" if table.caption else ""
-    return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return (
+        f'<div class="table-wrap"><table>{caption}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
 
 
 def _equation(equation: Equation) -> str:
-    typeset = ""
-    if equation.rhs.latex is not None and equation.lhs.latex is not None:
-        latex = f"{escape(equation.lhs.latex)} = {escape(equation.rhs.latex)}"
-        typeset = f'<div class="tex">\\[{latex}\\]</div>'
-    plain = escape(f"{equation.lhs.text} = {equation.rhs.text}")
-    return (
-        f'<div class="equation"><div class="label">{escape(equation.label)}</div>{typeset}'
-        f'<div class="plain">plain text: <code>{plain}</code></div></div>'
-    )
+    lhs, rhs = equation.lhs, equation.rhs
+    plain = f"{lhs.text} = {rhs.text}"
+    label = f'<div class="label">{escape(equation.label)}</div>'
+    if lhs.mathml is None or rhs.mathml is None:
+        return f'<div class="equation">{label}<code>{escape(plain)}</code></div>'
+    latex = f"{lhs.latex} = {rhs.latex}" if lhs.latex and rhs.latex else None
+    typeset = f'<math display="block">{lhs.mathml}<mo>=</mo>{rhs.mathml}</math>'
+    return f'<div class="equation">{label}{typeset}{_source(latex, plain)}</div>'
 
 
 def _figure(figure: Figure) -> str:
@@ -130,9 +136,8 @@ def render_html(document: Document) -> str:
     body = "\n".join(_section(section, 2) for section in document.sections)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{escape(document.title)}</title>\n<style>{STYLE}</style>\n"
-        f"<script>{MATHJAX_CONFIG}</script>\n"
-        f'<script async src="{MATHJAX}"></script>\n</head>\n<body>\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(document.title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
         f"<h1>{escape(document.title)}</h1>\n<nav><ul>{contents}</ul></nav>\n{body}\n"
         "</body>\n</html>\n"
     )

@@ -16,14 +16,14 @@ from discover.report.document import (
     Bullets,
     Code,
     Equation,
-    Math,
     Notice,
     Paragraph,
     Section,
     Table,
 )
-from discover.report.equations import model_equation_latex
+from discover.report.equations import model_equation_math, rate_math
 from discover.report.figures.common import SPLIT_WORDS, ordered_variants, slug
+from discover.report.verdicts import verdicts
 
 MISSING_MEANING = {
     "provenance.json": "versions, seed, timings and engines",
@@ -76,8 +76,8 @@ def summary(ctx: Context) -> Section:
     else:
         items.append("The model has no learned slot.")
     blocks: list[Block] = [Bullets(tuple(items))]
-    if run.comparisons is not None and "sentence" in run.comparisons.columns:
-        sentences = [str(s) for s in run.comparisons["sentence"].dropna()]
+    if run.comparisons is not None and not run.comparisons.empty:
+        sentences = [v.sentence() for v in verdicts(run.comparisons)]
         blocks.append(Paragraph("Main findings of the paired tests over sites:"))
         blocks.append(Bullets(tuple(sentences[:SUMMARY_FINDINGS])))
         if len(sentences) > SUMMARY_FINDINGS:
@@ -110,8 +110,8 @@ def question(ctx: Context) -> Section:
         blocks.append(
             Equation(
                 f"equation of state {state}",
-                Math(r"\frac{d" + state.replace("_", r"\_") + "}{dt}", f"d{state}/dt"),
-                Math(model_equation_latex(str(text), arity), str(text)),
+                rate_math(state),
+                model_equation_math(str(text), arity),
             )
         )
     if neural:
@@ -337,13 +337,7 @@ def hypothesis_tests(ctx: Context) -> Section:
     elif run.comparisons.empty:
         blocks.append(Notice("comparisons.csv has no rows: no pair of variants was compared."))
     else:
-        if "sentence" in run.comparisons.columns:
-            rows = run.comparisons.dropna(subset=["sentence"])
-            where = rows["split"].map(SPLIT_WORDS.get) if "split" in rows else None
-            sentences = rows["sentence"].astype(str)
-            if where is not None:
-                sentences = where.fillna(rows["split"].astype(str)) + ": " + sentences
-            blocks.append(Bullets(tuple(sentences)))
+        blocks.append(Bullets(tuple(v.sentence() for v in verdicts(run.comparisons))))
         blocks.append(tables.comparison_table(run.comparisons))
     section = Section("Hypothesis tests", "tests", blocks)
     if run.checks is None:

@@ -7,8 +7,8 @@ import numpy as np
 
 from discover.report import figures, tables
 from discover.report.context import Context
-from discover.report.document import Block, Equation, Math, Notice, Paragraph, Section
-from discover.report.equations import evaluate, to_latex
+from discover.report.document import Block, Equation, Notice, Paragraph, Section
+from discover.report.equations import evaluate, math_of
 from discover.report.figures.common import slug
 from discover.report.rundir import SlotImportance, SlotSamples
 
@@ -30,10 +30,7 @@ def slot_equations(ctx: Context, slot: str) -> list[Equation]:
             found.append(("selected, constants as fitted in the model on the data", entry.refitted))
     if slot in ctx.run.truth:
         found.append(("planted truth", ctx.run.truth[slot]))
-    return [
-        Equation(label, ctx.slot_call(slot), Math(to_latex(text, inputs), text))
-        for label, text in found
-    ]
+    return [Equation(label, ctx.slot_call(slot), math_of(text, inputs)) for label, text in found]
 
 
 def _rmse(a: np.ndarray, b: np.ndarray) -> float:

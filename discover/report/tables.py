@@ -11,8 +11,8 @@ import pandas as pd
 import xarray as xr
 
 from discover.expressions import ExpressionError, expression_names
-from discover.report.document import Math, Table
-from discover.report.equations import to_latex
+from discover.report.document import Table
+from discover.report.equations import math_of
 from discover.report.rundir import Metrics, SlotEquations
 
 METRIC_ORDER = (
@@ -104,8 +104,8 @@ def hypotheses_table(hypotheses: Mapping[str, Mapping[str, Any]]) -> Table:
             (
                 name,
                 str(entry.get("slot", "")),
-                Math(to_latex(stated, names), stated),
-                Math(to_latex(fitted, names), fitted) if fitted else "not fitted",
+                math_of(stated, names),
+                math_of(fitted, names) if fitted else "not fitted",
             )
         )
     return Table(("hypothesis", "slot", "stated", "fitted"), tuple(rows))
@@ -124,7 +124,7 @@ def pareto_table(equations: SlotEquations) -> Table:
     rows = []
     for candidate in equations.pareto:
         mark = "selected" if candidate == equations.selected else ""
-        math_cell = Math(to_latex(candidate.expression, equations.inputs), candidate.expression)
+        math_cell = math_of(candidate.expression, equations.inputs)
         rows.append((str(candidate.complexity), number(candidate.loss), mark, math_cell))
     return Table(("complexity", "loss (MSE)", "", "expression"), tuple(rows))
 
@@ -182,7 +182,7 @@ def shortlist_table(
         out.append(
             (
                 number(row.get("complexity")),
-                Math(to_latex(expression, list(inputs)), expression),
+                math_of(expression, list(inputs)),
                 number(row.get("loss")),
                 number(row.get("validation_error")),
                 "best" if _missing(p_worse) else number(p_worse),

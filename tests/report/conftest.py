@@ -25,6 +25,19 @@ SENTENCES = {
     ("physics", "symbolic"): "symbolic beats physics on NSE at 4 of 5 sites (p = 0.062).",
     ("neural", "symbolic"): "neural and symbolic do not differ clearly on NSE (p = 0.81).",
 }
+TESTS = (
+    (-0.1, -0.2, -0.05, 0.031, "neural", "moderate evidence"),
+    (-0.08, -0.15, 0.01, 0.062, "symbolic", "weak evidence"),
+    (0.01, -0.02, 0.03, 0.81, "neural", "no clear evidence"),
+)
+"""Per pair of SENTENCES: median difference a − b, its interval, p, winner, evidence."""
+VERDICTS = (
+    "neural beats physics on the held-out period: median NSE(neural) − NSE(physics) = +0.1 "
+    "[+0.05, +0.2] over 5 sites, Wilcoxon p = 0.031, Holm-adjusted 0.062 (moderate evidence).",
+    "symbolic scores ahead of physics on the held-out period, but the data do not separate "
+    "them: median NSE(symbolic) − NSE(physics) = +0.08 [-0.01, +0.15] over 5 sites",
+)
+"""What the report says of the first two tests."""
 G_FAILURE = "engine rational+operon timed out after 60 s"
 FALLBACK = "PySR cannot run here: julia is not installed"
 RULE = "largest drop of log(loss) per unit of complexity"
@@ -188,18 +201,23 @@ def _write_distillation(path: Path, rng: np.random.Generator) -> None:
             "metric": "nse",
             "a": a,
             "b": b,
-            "n_sites": 5,
-            "median_difference": 0.1 * (i + 1),
-            "ci_low": -0.05,
-            "ci_high": 0.2,
-            "p_value": 0.03 * (i + 1),
-            "p_adjusted": 0.06 * (i + 1),
-            "wins_a": 1,
-            "wins_b": 4,
-            "evidence": "moderate",
+            "n": 5,
+            "unit": "sites",
+            "difference": difference,
+            "ci_low": low,
+            "ci_high": high,
+            "p_value": p,
+            "p_adjusted": min(1.0, 2 * p),
+            "test": "Wilcoxon",
+            "winner": winner,
+            "strength": strength,
             "sentence": sentence,
+            "split": "test",
+            "variable": "flow",
         }  # fmt: skip
-        for i, ((a, b), sentence) in enumerate(SENTENCES.items())
+        for ((a, b), sentence), (difference, low, high, p, winner, strength) in zip(
+            SENTENCES.items(), TESTS, strict=True
+        )
     ]
     pd.DataFrame(rows).to_csv(path / "comparisons.csv", index=False)
     checks = {
@@ -229,5 +247,10 @@ def minimal_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def planted() -> SimpleNamespace:
     """What the fabricated runs state, for tests to look for in the report."""
     return SimpleNamespace(
-        front=FRONT, sentences=SENTENCES, g_failure=G_FAILURE, fallback=FALLBACK, rule=RULE
+        front=FRONT,
+        sentences=SENTENCES,
+        verdicts=VERDICTS,
+        g_failure=G_FAILURE,
+        fallback=FALLBACK,
+        rule=RULE,
     )

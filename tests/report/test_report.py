@@ -17,8 +17,10 @@ import yaml
 from PIL import Image
 
 from discover.report import build_report
+from discover.run_directory import MARKER
 
 HEADINGS = (
+    "Findings",
     "Summary",
     "Question and configuration",
     "Data",
@@ -67,7 +69,7 @@ def test_html_has_every_section_equation_sentence_and_engine(
     for text, latex in LATEX.items():
         assert escape(latex) in full_report, text
         assert escape(text) in full_report
-    for sentence in planted.sentences.values():
+    for sentence in planted.verdicts:
         assert escape(sentence) in full_report
     assert "engine auto fell back to the offline engine rational+operon" in full_report
     assert escape(planted.fallback) in full_report
@@ -128,6 +130,8 @@ def test_rebuild_replaces_stale_figures_and_tolerates_a_broken_optional_file(
 ) -> None:
     run = shutil.copytree(full_run, tmp_path / "run")
     (run / "figures" / "stale.png").write_bytes(b"old")
+    drawn = sorted(p.relative_to(run).as_posix() for p in (run / "figures").glob("*.png"))
+    (run / MARKER).write_text(json.dumps({"discover": "0", "files": drawn}))  # all ours
     (run / "equations.json").write_text("{not json")
     (run / "simulations.nc").unlink()
     html = build_report(run).read_text()
