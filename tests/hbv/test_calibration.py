@@ -66,7 +66,9 @@ def test_search_recovers_the_threshold_that_adam_cannot_move():
 
     found = twin_workflow(sites=2)
     searched = [*THRESHOLD, *SLOW_UPPER_ZONE]  # the others are planted at the start
-    settings = CalibrationConfig(population=12, generations=60, parameters=searched, polish_steps=0)
+    settings = CalibrationConfig(
+        population=12, generations=60, tolerance=0, parameters=searched, polish_steps=0
+    )
     result = calibrate(found, settings, seed=0)
     with torch.no_grad():
         assert result.loss < 1e-3 < float(adam.loss("train"))
