@@ -47,6 +47,10 @@ def expression_latex(expr: sympy.Expr) -> str:
     return sympy.latex(rounded, symbol_names=_symbol_names(rounded))
 
 
+PRINTER_SETTINGS = {"mul_symbol": "dot"}
+"""Products written with a centred dot: ``1.08·pet·soil_wetness``, not ``1.08petsoil_wetness``."""
+
+
 class _Printer(MathMLPresentationPrinter):
     """sympy's presentation MathML, but a name such as ``soil_wetness`` stays whole (sympy
     would print ``soil`` with the subscript ``wetness``)."""
@@ -60,7 +64,7 @@ class _Printer(MathMLPresentationPrinter):
 def expression_mathml(expr: sympy.Expr) -> str:
     """Presentation MathML (an ``<mrow>``, without the ``<math>`` element) of ``expr``,
     numbers rounded to :data:`DIGITS` significant digits."""
-    return _Printer().doprint(_rounded(expr))
+    return _Printer(PRINTER_SETTINGS).doprint(_rounded(expr))
 
 
 def expression_math(expr: sympy.Expr, text: str) -> Math:
@@ -96,13 +100,15 @@ def call_math(function: str, names: Sequence[str]) -> Math:
     arguments = [sympy.Symbol(n, real=True) for n in names]
     call = sympy.Function(function)(*arguments) if arguments else sympy.Symbol(function)
     return Math(
-        call_latex(function, names), f"{function}({', '.join(names)})", _Printer().doprint(call)
+        call_latex(function, names),
+        f"{function}({', '.join(names)})",
+        _Printer(PRINTER_SETTINGS).doprint(call),
     )
 
 
 def rate_math(state: str) -> Math:
     """``dx/dt`` of the state ``state`` as a :class:`Math` cell."""
-    mi = _Printer().doprint(sympy.Symbol(state))
+    mi = _Printer(PRINTER_SETTINGS).doprint(sympy.Symbol(state))
     return Math(
         r"\frac{d" + state.replace("_", r"\_") + "}{dt}",
         f"d{state}/dt",

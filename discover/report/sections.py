@@ -23,6 +23,7 @@ from discover.report.document import (
 )
 from discover.report.equations import model_equation_math, rate_math
 from discover.report.figures.common import SPLIT_WORDS, ordered_variants, slug
+from discover.report.findings import question_sentence
 from discover.report.verdicts import verdicts
 
 MISSING_MEANING = {
@@ -124,7 +125,7 @@ def question(ctx: Context) -> Section:
             )
             for slot, settings in neural.items()
         )
-        blocks.append(Paragraph("The question: which function does each learned slot follow?"))
+        blocks += [Paragraph(question_sentence(ctx, slot)) for slot in neural]
         blocks.append(Table(("learned slot", "output range", "hidden layers"), rows))
     blocks.append(Paragraph("The resolved configuration (config.yaml):"))
     blocks.append(Code(yaml.safe_dump(config, sort_keys=False), "yaml"))
@@ -272,8 +273,9 @@ def series(ctx: Context) -> Section:
                 lambda path, v=variable, s=sites, vs=variants: figures.observed_vs_simulated(
                     simulations, v, s, vs, path
                 ),
-                f"{variable}: observed (dots) and simulated by {', '.join(variants)}. {how} "
-                "Shaded: warm-up (grey) and validation period (orange).",
+                f"{variable}: observed (black dots) and simulated by "
+                f"{figures.series.variant_words(variants)}. {how} "
+                + figures.series.shading_words(simulations),
             )
         )
     return Section("Observed and simulated series", "series", blocks)
@@ -283,8 +285,14 @@ def metrics(ctx: Context) -> Section:
     """A metric table per split and the distribution of NSE and KGE over sites."""
     run = ctx.run
     splits = list(dict.fromkeys(s for splits in run.metrics.values() for s in splits))
+    simulations = run.simulations
+    units = {
+        str(name): str(simulations[name].attrs["units"])
+        for name in (simulations.data_vars if simulations is not None else [])
+        if simulations[name].attrs.get("units")
+    }
     blocks: list[Block] = [
-        tables.metric_table(run.metrics, split, ctx.variants) for split in splits
+        tables.metric_table(run.metrics, split, ctx.variants, units) for split in splits
     ]
     table = run.metrics_sites
     if table is None:

@@ -135,11 +135,14 @@ def slot_section(ctx: Context, slot: str) -> Section:
     if entry is not None and entry.pareto:
         bic = ctx.engine_facts(slot).get("bic")
         bic = bic if isinstance(bic, list) and len(bic) == len(entry.pareto) else None
+        bound = (ctx.run.config.get("distill") or {}).get("max_complexity")
+        bound = bound if isinstance(bound, int) else None
+        beyond = bound is not None and any(c.complexity > bound for c in entry.pareto)
         blocks.append(
             ctx.figure(
                 f"pareto_{slug(slot)}",
                 lambda path: figures.pareto_front(
-                    slot, entry.pareto, entry.selected, units, path, bic
+                    slot, entry.pareto, entry.selected, units, path, bic, bound
                 ),
                 f"Pareto front of slot {slot} ({len(entry.pareto)} candidates, engine "
                 f"{entry.engine}); the star is the selected equation"
@@ -148,6 +151,14 @@ def slot_section(ctx: Context, slot: str) -> Section:
                     "(dashed: differences of 2 and 6, positive and strong evidence against)."
                     if bic
                     else "."
+                )
+                + (
+                    f" Complexity is counted on each candidate as simplified and shown, which can "
+                    f"exceed the search bound distill.max_complexity = {bound} (dashed line): the "
+                    "candidates right of it were found within the bound and grew when their "
+                    "constants were merged and the expression simplified."
+                    if beyond
+                    else ""
                 ),
             )
         )

@@ -11,8 +11,10 @@ import pandas as pd
 import xarray as xr
 
 from discover.expressions import ExpressionError, expression_names
+from discover.report.checks import criterion
 from discover.report.document import Table
 from discover.report.equations import math_of
+from discover.report.figures.common import SPLIT_WORDS
 from discover.report.rundir import Metrics, SlotEquations
 
 METRIC_ORDER = (
@@ -71,15 +73,36 @@ def metric_names(metrics: Metrics, split: str) -> list[str]:
     return [m for m in METRIC_ORDER if m in found] + [m for m in found if m not in METRIC_ORDER]
 
 
-def metric_table(metrics: Metrics, split: str, variants: Sequence[str]) -> Table:
-    """Median over sites of each metric: one row per variant and variable."""
+UNIT_METRICS = ("rmse", "bias")
+"""Metrics in the units of their variable."""
+
+
+def metric_table(
+    metrics: Metrics, split: str, variants: Sequence[str], units: Mapping[str, str] | None = None
+) -> Table:
+    """Median over sites of each metric: one row per variant and variable; RMSE and bias
+    in the variable's ``units`` (variable → units, e.g. from simulations.nc)."""
     names = metric_names(metrics, split)
+    units = units or {}
     rows = []
     for variant in variants:
         for variable, scores in metrics[variant].get(split, {}).items():
-            rows.append((variant, variable, *(number(scores.get(m)) for m in names)))
-    header = ("variant", "variable", *(METRIC_NAMES.get(m, m) for m in names))
-    return Table(header, tuple(rows), f"Split {split}: median over sites.")
+            rows.append(
+                (
+                    variant,
+                    variable,
+                    units.get(variable, "–"),
+                    *(number(scores.get(m)) for m in names),
+                )
+            )
+    header = (
+        "variant",
+        "variable",
+        "units of RMSE, bias",
+        *(METRIC_NAMES.get(m, m) for m in names),
+    )
+    caption = f"{SPLIT_WORDS.get(split, split).capitalize()}: median over sites."
+    return Table(header, tuple(rows), caption)
 
 
 def comparison_table(comparisons: pd.DataFrame) -> Table:
@@ -87,7 +110,7 @@ def comparison_table(comparisons: pd.DataFrame) -> Table:
     columns = [c for c in COMPARISON_COLUMNS if c in comparisons.columns]
     columns += [c for c in comparisons.columns if c not in columns and c != "sentence"]
     rows = tuple(tuple(number(row[c]) for c in columns) for _, row in comparisons.iterrows())
-    return Table(tuple(columns), rows)
+    return Table(tuple(key_words(c) for c in columns), rows)
 
 
 def hypotheses_table(hypotheses: Mapping[str, Mapping[str, Any]]) -> Table:
@@ -112,11 +135,19 @@ def hypotheses_table(hypotheses: Mapping[str, Mapping[str, Any]]) -> Table:
 
 
 def checks_table(results: Sequence[Mapping[str, Any]]) -> Table:
-    """Physical checks of one slot: check, region (when given), passed, sentence."""
-    columns = ["check", "region", "passed", "sentence"]
-    columns = [c for c in columns if any(c in r for r in results)]
-    rows = tuple(tuple(number(r.get(c)) for c in columns) for r in results)
-    return Table(tuple(columns), rows)
+    """Physical checks of one slot: check, region (when given), what it tested, passed,
+    what was found."""
+    columns = [c for c in ("check", "region") if any(c in r for r in results)]
+    rows = tuple(
+        (
+            *(number(r.get(c)) for c in columns),
+            criterion(r),
+            number(bool(r.get("passed"))),
+            number(r.get("sentence")),
+        )
+        for r in results
+    )
+    return Table((*columns, "tested that", "passed", "found"), rows)
 
 
 def pareto_table(equations: SlotEquations) -> Table:
@@ -129,9 +160,39 @@ def pareto_table(equations: SlotEquations) -> Table:
     return Table(("complexity", "loss (MSE)", "", "expression"), tuple(rows))
 
 
+KEY_WORDS = {
+    "best_iteration": "best iteration (lowest validation loss)",
+    "best_val": "best validation loss",
+    "final_train": "final training loss",
+    "resumed_from": "resumed from",
+    "seconds": "training time [s]",
+    "stopped": "stopped by",
+    "config_digest": "configuration digest",
+    "numpy": "numpy version",
+    "torch": "torch version",
+    "python": "python version",
+    "discover": "discover version",
+    "difference": "median a − b",
+    "median_difference": "median a − b",
+    "ci_low": "95 % CI low",
+    "ci_high": "95 % CI high",
+    "p_value": "p",
+    "p_adjusted": "p (Holm-adjusted)",
+    "n_sites": "sites",
+    "share_a_better": "share a better",
+    "share_b_better": "share b better",
+}
+"""Words for the keys of provenance.json shown in tables."""
+
+
+def key_words(key: str) -> str:
+    """``final_train`` → ``final training loss``; other keys with spaces for underscores."""
+    return KEY_WORDS.get(key, key.replace("_", " "))
+
+
 def key_value_table(items: Mapping[str, Any], header: tuple[str, str] = ("item", "value")) -> Table:
-    """Two columns: each key and its value (numbers to 3 significant digits)."""
-    return Table(header, tuple((str(k), number(v)) for k, v in items.items()))
+    """Two columns: each key in words and its value (numbers to 3 significant digits)."""
+    return Table(header, tuple((key_words(str(k)), number(v)) for k, v in items.items()))
 
 
 def data_table(simulations: xr.Dataset) -> Table:
@@ -156,9 +217,7 @@ def data_table(simulations: xr.Dataset) -> Table:
                 str(simulations.sizes["site"]),
                 *counts,
                 f"{100 * finite.size / max(observed.size, 1):.0f}%",
-                number(float(finite.min())) if finite.size else "–",
-                number(float(np.median(finite))) if finite.size else "–",
-                number(float(finite.max())) if finite.size else "–",
+                *(_rounded(finite, q) for q in (0.0, 0.5, 1.0)),
             )
         )
     header = (
@@ -200,6 +259,19 @@ def shortlist_table(
         "",
     )
     return Table(header, tuple(out), "Each candidate in a model trained from scratch.")
+
+
+ZERO = 1e-9
+"""Values below this share of a variable's largest magnitude are shown as 0."""
+
+
+def _rounded(values: np.ndarray, quantile: float) -> str:
+    """The ``quantile`` of ``values`` to 3 significant digits; ``0`` when it is within
+    rounding noise (below :data:`ZERO` times the largest magnitude); ``–`` when empty."""
+    if not values.size:
+        return "–"
+    value = float(np.quantile(values, quantile))
+    return "0" if abs(value) <= ZERO * float(np.abs(values).max()) else number(value)
 
 
 def _missing(value: Any) -> bool:

@@ -1,5 +1,6 @@
 """The report's figures, one module per family; each function writes one PNG."""
 
+from discover.report.figures import series
 from discover.report.figures.fronts import pareto_front
 from discover.report.figures.importance import shap_bars
 from discover.report.figures.scores import site_scores
@@ -13,5 +14,6 @@ __all__ = [
     "observed_vs_simulated",
     "pareto_front",
     "shap_bars",
+    "series",
     "site_scores",
 ]

@@ -24,10 +24,13 @@ def pareto_front(
     units: str | None,
     path: Path,
     bic: Sequence[float] | None = None,
+    bound: int | None = None,
 ) -> Path:
     """Loss (log scale when positive) against complexity; the selected one is a star
     whose legend entry gives its expression. With ``bic`` (one per candidate, the
-    criterion that selected on the data), a second panel shows it against complexity."""
+    criterion that selected on the data), a second panel shows it against complexity.
+    ``bound`` (the search's ``max_complexity``) is drawn as a dashed line when a candidate
+    lies beyond it."""
     with_bic = bic is not None and len(bic) == len(candidates)
     figure = new_figure(11.0 if with_bic else 7.0, 4.0)
     axes, *rest = figure.subplots(1, 2 if with_bic else 1, squeeze=False)[0]
@@ -47,6 +50,10 @@ def pareto_front(
     logarithmic = finite.size > 0 and bool((finite > 0).all())
     if logarithmic:
         axes.set_yscale("log")
+    if bound is not None and complexity.size and complexity.max() > bound:
+        axes.axvline(
+            bound, color="0.4", ls="--", lw=1, label=f"search bound max_complexity = {bound}"
+        )
     squared = f"[({units})²]" if units else "[squared output units]"
     axes.set_xlabel("complexity (expression nodes)")
     axes.set_ylabel(f"loss: MSE vs network {squared}")

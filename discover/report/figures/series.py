@@ -21,6 +21,42 @@ from discover.report.figures.common import (
 
 PERIOD_COLOURS = {"warmup": "0.85", "validation": "#cfe3f2", "test": "#f5d9b8"}
 PERIOD_LABELS = {"warmup": "warm-up", **SPLIT_WORDS}
+COLOUR_WORDS = {
+    "0.85": "grey",
+    "#cfe3f2": "light blue",
+    "#f5d9b8": "light orange",
+    "#4c72b0": "blue",
+    "#dd8452": "orange",
+    "#55a868": "green",
+    "#c44e52": "red",
+    "#8172b3": "purple",
+    "#937860": "brown",
+    "#da8bc3": "pink",
+    "#8c8c8c": "grey",
+    "#ccb974": "olive",
+    "#64b5cd": "cyan",
+}
+"""Names of the colours the figures use, for captions."""
+
+
+def shading_words(simulations: xr.Dataset) -> str:
+    """``Shaded: warm-up (grey), held-out period (light orange).`` for the periods present,
+    named from :data:`PERIOD_COLOURS`; the training period is not shaded."""
+    if "split" not in simulations.coords:
+        return ""
+    present = dict.fromkeys(str(s) for s in simulations["split"].values)
+    shaded = [
+        f"{PERIOD_LABELS[p]} ({COLOUR_WORDS[PERIOD_COLOURS[p]]})"
+        for p in present
+        if p in PERIOD_COLOURS
+    ]
+    return ("Shaded: " + ", ".join(shaded) + "; unshaded: training period.") if shaded else ""
+
+
+def variant_words(variants: Sequence[str]) -> str:
+    """``physics (blue), neural (orange)``: each variant with its line colour."""
+    colours = variant_colours(variants)
+    return ", ".join(f"{v} ({COLOUR_WORDS.get(colours[v], colours[v])})" for v in variants)
 
 
 def _periods(split: np.ndarray) -> list[tuple[str, int, int]]:
