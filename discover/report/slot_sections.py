@@ -9,8 +9,20 @@ from discover.report import figures, tables
 from discover.report.context import Context
 from discover.report.document import Block, Equation, Notice, Paragraph, Section
 from discover.report.equations import evaluate, math_of
+from discover.report.figures import slots as slots_figure
 from discover.report.figures.common import slug
+from discover.report.figures.dependence import (
+    BAND,
+    NEAR_SHARE,
+    RATIO_FLOOR,
+    Function,
+    dependence,
+    et_ratio,
+)
+from discover.report.figures.series import COLOUR_WORDS
 from discover.report.rundir import SlotImportance, SlotSamples
+
+LINE_WORDS = {"-": "solid", "--": "dashed", ":": "dotted"}
 
 
 def slot_equations(ctx: Context, slot: str) -> list[Equation]:
@@ -36,6 +48,26 @@ def slot_equations(ctx: Context, slot: str) -> list[Equation]:
 def _rmse(a: np.ndarray, b: np.ndarray) -> float:
     finite = np.isfinite(a) & np.isfinite(b)
     return float(np.sqrt(np.mean((a[finite] - b[finite]) ** 2))) if finite.any() else np.nan
+
+
+def _functions(ctx: Context, slot: str, inputs: tuple[str, ...]) -> dict[str, Function]:
+    """The slot's distilled equation (constants as trained in the model when recorded),
+    textbook process and planted truth, as functions of ``X [n, input]``."""
+    found: dict[str, Function] = {}
+    entry = ctx.run.equations.get(slot)
+    texts = {}
+    if entry is not None and entry.selected is not None:
+        texts[slots_figure.EQUATION] = entry.refitted or entry.selected.expression
+    textbook = ctx.textbook(slot)
+    if textbook is not None:
+        found[slots_figure.TEXTBOOK] = lambda X: textbook(dict(zip(inputs, X.T, strict=True)))
+    if slot in ctx.run.truth:
+        texts[slots_figure.TRUTH] = ctx.run.truth[slot]
+    for label, text in texts.items():
+        if math_of(text, inputs).mathml is not None:
+            found[label] = lambda X, t=text: evaluate(t, inputs, X)
+    order = (slots_figure.EQUATION, slots_figure.TEXTBOOK, slots_figure.TRUTH)
+    return {label: found[label] for label in order if label in found}
 
 
 def _curves(ctx: Context, slot: str, samples: SlotSamples) -> dict[str, np.ndarray]:
@@ -88,13 +120,69 @@ def _learned(ctx: Context, slot: str, samples: SlotSamples) -> list[Block]:
     """How the slot's equations agree with its network, in words and in a figure."""
     curves = _curves(ctx, slot, samples)
     agreement = _agreement(samples, curves)
-    described = " and ".join(curves) if curves else "no equation"
+    functions = _functions(ctx, slot, samples.inputs)
+    band = slots_figure.EQUATION if slots_figure.EQUATION in functions else None
+    panels = dependence(samples.inputs, samples.X, samples.output, functions, band)
+    ratio = et_ratio(samples.inputs, samples.X, samples.output, functions)
+    units = {name: ctx.units(slot, name) for name in samples.inputs} | {slot: ctx.units(slot)}
     figure = ctx.figure(
         f"slot_{slug(slot)}",
-        lambda path: figures.learned_vs_equations(slot, samples, curves, path),
-        f"Slot {slot}: the network's output on the probed samples (grey) against {described}.",
+        lambda path: figures.learned_vs_equations(
+            slot, samples, curves, panels, path, units, ratio
+        ),
+        _dependence_caption(ctx, slot, curves, functions, ratio is not None),
     )
     return [Paragraph(agreement), figure] if agreement else [figure]
+
+
+def _dependence_caption(
+    ctx: Context,
+    slot: str,
+    curves: dict[str, np.ndarray],
+    functions: dict[str, Function],
+    ratio: bool,
+) -> str:
+    """What the slot figure shows and how each curve was obtained."""
+    compared = " and ".join(curves) if curves else "no equation"
+    parts = [
+        f"Slot {slot}. First panel: {compared} against the network's output on each probed "
+        "sample (1:1 line: perfect agreement).",
+        "Then, over each input: the network's curve (black) is the mean output within "
+        f"quantile bins of that input over the {NEAR_SHARE:.0%} of samples whose other inputs "
+        "lie nearest (in rank) to their medians, since the network itself is not stored, "
+        "only its values on the samples; "
+        + (
+            ", ".join(f"the {label} ({_colour(label)})" for label in functions)
+            + " are evaluated exactly with the other inputs at their medians (given in each "
+            "title)"
+            if functions
+            else "no equation to draw"
+        )
+        + (
+            f"; the red band is the {BAND[0]:.0f}-{BAND[1]:.0f} % range over samples of the "
+            "distilled equation with the other inputs at each sample's values (ICE)."
+            if slots_figure.EQUATION in functions and len(ctx.slot_inputs(slot)) > 1
+            else "."
+        ),
+    ]
+    textbook = ctx.textbook(slot)
+    if textbook is not None:
+        parts.append(f"Textbook process {textbook.formula} with {textbook.note}.")
+    else:
+        parts.append("The model type has no textbook process for this slot.")
+    if ratio:
+        parts.append(
+            "Last panel: evapotranspiration over potential evapotranspiration against soil "
+            f"wetness; the network's ratio from the samples with pet above its "
+            f"{RATIO_FLOOR:.0%} quantile, the functions at the median pet."
+        )
+    return " ".join(parts)
+
+
+def _colour(label: str) -> str:
+    style = slots_figure.STYLES[label]
+    colour = COLOUR_WORDS.get(style["color"], style["color"])
+    return f"{colour}, {LINE_WORDS[style['ls']]}"
 
 
 def _importance(ctx: Context, slot: str, importance: SlotImportance, units: str | None) -> Block:

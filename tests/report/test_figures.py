@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from discover.report.figures import learned_vs_equations, loss_curves, pareto_front
+from discover.report.figures.dependence import dependence
 from discover.report.figures.fronts import bic_above_best
 from discover.report.rundir import CandidateEntry, SlotSamples
 
@@ -27,9 +28,11 @@ def _size(path: Path) -> tuple[int, int]:
 def test_one_input_line_plot_and_many_inputs_without_equation(tmp_path: Path) -> None:
     one = _samples(1)
     curves = {"selected equation": one.X[:, 0] - one.X[:, 0] ** 3 / 6}
-    assert _size(learned_vs_equations("h", one, curves, tmp_path / "one.png"))[0] > 500
+    panels = dependence(one.inputs, one.X, one.output, {})
+    assert _size(learned_vs_equations("h", one, curves, panels, tmp_path / "one.png"))[0] > 500
     four = _samples(4)
-    path = learned_vs_equations("h", four, {}, tmp_path / "four.png")
+    panels = dependence(four.inputs, four.X, four.output, {})
+    path = learned_vs_equations("h", four, {}, panels, tmp_path / "four.png")
     width, height = _size(path)
     assert width > 1000 and height > 600
 

@@ -1,22 +1,31 @@
-"""A learned slot against its equations (selected, planted truth) over its inputs."""
+"""A learned slot against its equations: equation vs network on the probed samples, and the
+partial dependence on each input (network, distilled equation, textbook, truth; see
+:mod:`discover.report.figures.dependence`), with ET/PET over soil wetness for an HBV
+evapotranspiration slot."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
 
 from discover.report.figures.common import axis_label, new_figure, save, styled
+from discover.report.figures.dependence import BAND, Dependence
 from discover.report.rundir import SlotSamples
 
 MAX_POINTS = 3000
 """Samples drawn in scatter plots (a fixed random subset beyond this)."""
-BINS = 20
-CURVE_STYLES = ({"color": "#c44e52", "ls": "-"}, {"color": "#55a868", "ls": "--"})
-NETWORK = {"color": "0.55", "s": 6, "alpha": 0.35, "lw": 0}
+EQUATION, TEXTBOOK, TRUTH = "distilled equation", "textbook process", "planted truth"
+STYLES = {
+    EQUATION: {"color": "#c44e52", "ls": "-", "lw": 2.0},
+    TEXTBOOK: {"color": "#4c72b0", "ls": "--", "lw": 1.8},
+    TRUTH: {"color": "#55a868", "ls": ":", "lw": 2.2},
+}
+"""Line style of each curve; a label not listed gets the equation's."""
+NETWORK = {"color": "k", "marker": "o", "ms": 4, "lw": 1.0, "ls": "-"}
 
 
 def _subset(n: int) -> np.ndarray:
@@ -25,51 +34,21 @@ def _subset(n: int) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(n, MAX_POINTS, replace=False))
 
 
-def _binned_means(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of ``x`` and ``y`` within quantile bins of ``x`` (empty and non-finite skipped)."""
-    finite = np.isfinite(x) & np.isfinite(y)
-    x, y = x[finite], y[finite]
-    edges = np.unique(np.quantile(x, np.linspace(0, 1, BINS + 1))) if x.size else np.array([])
-    if edges.size < 2:
-        return x[:1], y[:1]
-    which = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, edges.size - 2)
-    counts = np.bincount(which, minlength=edges.size - 1)
-    kept = counts > 0
-    mean_x = np.bincount(which, x, minlength=edges.size - 1)[kept] / counts[kept]
-    mean_y = np.bincount(which, y, minlength=edges.size - 1)[kept] / counts[kept]
-    return mean_x, mean_y
-
-
-def _one_input(
-    axes: Axes, samples: SlotSamples, curves: Mapping[str, np.ndarray], out_label: str
-) -> None:
-    name = samples.inputs[0]
-    x = samples.X[:, 0]
-    shown = _subset(x.size)
-    axes.scatter(x[shown], samples.output[shown], label="network (probed samples)", **NETWORK)
-    order = np.argsort(x)
-    for (label, values), style in zip(curves.items(), CURVE_STYLES, strict=False):
-        axes.plot(x[order], values[order], lw=1.8, label=label, **style)
-    axes.set_xlabel(axis_label(name, samples.input_units.get(name)))
-    axes.set_ylabel(out_label)
-    axes.legend(loc="best")
-
-
 def _agreement(
     axes: Axes, samples: SlotSamples, curves: Mapping[str, np.ndarray], units: str | None
 ) -> None:
+    """Each curve's value against the network's on the samples, with the 1:1 line."""
     shown = _subset(samples.output.size)
     network = samples.output[shown]
-    layers = zip(curves.items(), CURVE_STYLES, strict=False)
-    for rank, ((label, values), style) in enumerate(layers):  # the first curve on top
+    for rank, (label, values) in enumerate(curves.items()):  # the first curve on top
         axes.scatter(
             network,
             values[shown],
             s=6,
             alpha=0.5,
             lw=0,
-            color=style["color"],
-            label=label,
+            color=STYLES.get(label, STYLES[EQUATION])["color"],
+            label=f"{label} (each sample)",
             zorder=3 + len(curves) - rank,
         )
     values = np.concatenate([network, *(v[shown] for v in curves.values())])
@@ -79,57 +58,81 @@ def _agreement(
         axes.plot([low, high], [low, high], color="k", lw=1, label="1:1 line")
     axes.set_xlabel(axis_label("network output", units))
     axes.set_ylabel(axis_label("equation value", units))
-    axes.set_title("equations vs network on the samples")
-    axes.legend(loc="upper left")
+    axes.set_title("equations vs network on the probed samples")
 
 
-def _slice(
-    axes: Axes, samples: SlotSamples, column: int, curves: Mapping[str, np.ndarray], out_label: str
-) -> None:
-    name = samples.inputs[column]
-    x = samples.X[:, column]
-    shown = _subset(x.size)
-    axes.scatter(x[shown], samples.output[shown], **NETWORK, label="network (samples)")
-    axes.plot(*_binned_means(x, samples.output), color="k", lw=1.6, label="network, binned mean")
-    for (label, values), style in zip(curves.items(), CURVE_STYLES, strict=False):
-        axes.plot(*_binned_means(x, values), lw=1.6, label=f"{label}, binned mean", **style)
-    axes.set_xlabel(axis_label(name, samples.input_units.get(name)))
-    axes.set_ylabel(out_label)
-    axes.set_title(f"over {name} (others as sampled)")
+def _dependence(axes: Axes, curves: Dependence, x_label: str, y_label: str, title: str) -> None:
+    if curves.band is not None:
+        axes.fill_between(
+            curves.grid,
+            *curves.band,
+            color=STYLES[EQUATION]["color"],
+            alpha=0.15,
+            lw=0,
+            label=f"{EQUATION}, ICE {BAND[0]:.0f}-{BAND[1]:.0f} % over samples",
+        )
+    axes.plot(
+        curves.network_x,
+        curves.network_y,
+        label="network: binned means of the probed samples",
+        **NETWORK,
+    )
+    for label, values in curves.curves.items():
+        axes.plot(curves.grid, values, label=label, **STYLES.get(label, STYLES[EQUATION]))
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(y_label)
+    axes.set_title(title)
+
+
+def _held(curves: Dependence) -> str:
+    return ", ".join(f"{n} = {v:.3g}" for n, v in curves.fixed.items())
 
 
 @styled
 def learned_vs_equations(
-    slot: str, samples: SlotSamples, curves: Mapping[str, np.ndarray], path: Path
+    slot: str,
+    samples: SlotSamples,
+    curves: Mapping[str, np.ndarray],
+    panels: Sequence[Dependence],
+    path: Path,
+    units: Mapping[str, str | None] | None = None,
+    ratio: Dependence | None = None,
 ) -> Path:
-    """The network's output on the probed samples against each equation in ``curves``
-    (``label → values [sample]``, e.g. the selected equation and the planted truth).
+    """The slot's equations against its network: a scatter of equation vs network value
+    on the samples (``curves``: label → values ``[sample]``), one partial-dependence panel
+    per input (``panels``), and ET/PET against soil wetness when ``ratio`` is given.
 
-    One input: a line plot over it. Several: a scatter of equation vs network value,
-    then one slice per input with the mean over quantile bins of that input.
+    ``units`` maps the slot name (its output) and its inputs to units.
     """
-    units = samples.output_units
-    out_label = axis_label(f"{slot} output", units)
-    n = len(samples.inputs)
-    if n == 1:
-        figure = new_figure(7.0, 4.2)
-        _one_input(figure.add_subplot(), samples, curves, out_label)
-        figure.suptitle(f"Slot {slot}: learned function and equations")
-        return save(figure, path)
-    columns = min(3, n + 1)
-    rows = math.ceil((n + 1) / columns)
-    figure = new_figure(4.0 * columns, 0.8 + 3.4 * rows)
-    panels = figure.subplots(rows, columns, squeeze=False).ravel()
+    units = dict(units or {})
+    out_units = units.get(slot)
+    out_label = axis_label(f"{slot}", out_units)
+    count = 1 + len(panels) + (ratio is not None)
+    columns = min(3, count)
+    rows = math.ceil(count / columns)
+    figure = new_figure(4.3 * columns, 1.2 + 3.5 * rows)
+    axes = list(figure.subplots(rows, columns, squeeze=False).ravel())
     if curves:
-        _agreement(panels[0], samples, curves, units)
+        _agreement(axes[0], samples, curves, out_units)
+        axes[0].legend(loc="upper left", fontsize=8)
     else:
-        panels[0].set_axis_off()
-        panels[0].text(0.5, 0.5, "no equation to compare", ha="center", va="center")
-    for column in range(n):
-        _slice(panels[column + 1], samples, column, curves, out_label)
-    for axes in panels[n + 1 :]:
-        axes.set_axis_off()
-    handles, labels = panels[1].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3))
-    figure.suptitle(f"Slot {slot}: learned function and equations")
+        axes[0].set_axis_off()
+        axes[0].text(0.5, 0.5, "no equation to compare", ha="center", va="center")
+    for panel, curve in zip(axes[1:], panels, strict=False):
+        title = f"over {curve.input}" + (f" ({_held(curve)})" if curve.fixed else "")
+        _dependence(panel, curve, axis_label(curve.input, units.get(curve.input)), out_label, title)
+    if ratio is not None:
+        _dependence(
+            axes[1 + len(panels)],
+            ratio,
+            axis_label("soil_wetness", units.get("soil_wetness")),
+            "ET / PET [-]",
+            f"ET/PET over soil wetness ({_held(ratio)})",
+        )
+    for unused in axes[count:]:
+        unused.set_axis_off()
+    if panels:
+        handles, labels = axes[1].get_legend_handles_labels()
+        figure.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3))
+    figure.suptitle(f"Slot {slot}: learned function, distilled equation and references")
     return save(figure, path)
