@@ -36,7 +36,7 @@ p, li, figcaption, .notice { overflow-wrap: anywhere; }
 .table-wrap { max-width: 100%; overflow-x: auto; margin: .8em 0; }
 table { border-collapse: collapse; font-size: .92em; }
 th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: left; vertical-align: top;
-         overflow-wrap: anywhere; }
+         overflow-wrap: normal; }
 td code { word-break: break-all; }
 th { background: #eef1f7; }
 caption { caption-side: top; font-weight: 600; text-align: left; padding: .2em 0; }
