@@ -107,9 +107,9 @@ def test_run_writes_the_run_directory_and_resumes(lv_config, tmp_path, capsys):
     assert len(skipped) == 2 and all("at least 10 are needed" in s for s in skipped)
     assert "No paired test could be made" in (out / "report.md").read_text()
     assert {"nse", "kge", "rmse", "bias"} <= set(metrics["neural"]["test"]["x"])
-    resolved = yaml.safe_load((out / "config.yaml").read_text())
-    assert resolved["train"] == {**resolved["train"], **config["train"]}
-    assert resolved["model"]["solver"]["method"] == "rk4"
+    resolved, _ = load_config(out / "config.yaml")  # the resolved config means the same
+    assert resolved.train == load_config(path)[0].train
+    assert resolved.model.solver.method == "rk4"
     # resuming a finished run trains no further and reproduces the metrics
     shutil.copy(out / "metrics.json", tmp_path / "first.json")
     assert main(["run", str(path), "--out", str(out), "--quiet", "--resume"]) == 0
