@@ -13,23 +13,36 @@ from discover.processes.base import OutputRange
 
 
 class DataConfig(Strict):
-    """Where the data come from.
+    """Where the data come from (every layout with an example: ``docs/data.md``).
 
-    ``table``: a CSV/Parquet file (``path``) with a ``time`` column (ODE models);
+    ``table``: for an ODE model a CSV/Parquet file (``path``) with a ``time`` column; for
+    an HBV model one CSV/Parquet file per site (``path`` a folder or a file pattern) or
+    one long table with a ``site`` column, and a site-attribute table (``attributes``);
     ``twin``: a synthetic HBV twin of ``sites`` sites and ``days`` days with ``planted``
     processes (slot → expression) and relative streamflow ``noise``; ``fulda``/``hymod``:
     the shipped example catchments; ``netcdf``: a file (``path``) in the dataset layout.
     """
 
     source: Literal["table", "twin", "fulda", "hymod", "netcdf"] = "table"
-    """Kind of data: a CSV/Parquet ``table``, a synthetic HBV ``twin``, the shipped
+    """Kind of data: CSV/Parquet ``table`` files, a synthetic HBV ``twin``, the shipped
     ``fulda`` or ``hymod`` catchment, or a ``netcdf`` file in the dataset layout."""
     path: Path | None = None
-    """File of a ``table`` or ``netcdf`` source, relative to the config file's folder."""
-    time: str = "time"
-    """Column of a ``table`` holding the time (in the model's time unit)."""
+    """A ``table`` or ``netcdf`` file, relative to the config file's folder; for HBV
+    tables also a folder (every ``.csv`` and ``.parquet`` file in it, one per site) or a
+    file pattern (``catchments/*.csv``)."""
+    time: str | None = None
+    """Column of a ``table`` holding the time (``null``: ``time`` for ODE tables, in the
+    model's time unit; ``date`` for HBV tables, ``YYYY-MM-DD``)."""
     site: str | None = None
-    """Column of a ``table`` naming the site of each row (one site when absent)."""
+    """Column of a ``table`` naming the site of each row (ODE: one site when absent; HBV:
+    ``site``, else each file is the site named by its file name)."""
+    attributes: Path | None = None
+    """HBV ``table``: CSV/Parquet table of static site attributes, one row per site, its
+    site ids in the ``site`` column (relative to the config file's folder)."""
+    units: dict[str, str] = Field(default_factory=dict)
+    """HBV ``table``: unit of a column given in other than its standard unit, e.g.
+    ``{streamflow: m3/s}`` (converted with the site's ``area`` attribute in km2) or
+    ``{temperature: K}``."""
     sites: int = Field(default=20, ge=1, le=10_000)
     """``twin``: number of synthetic sites."""
     days: int = Field(default=3 * 365, ge=30, le=36_525)
@@ -41,14 +54,17 @@ class DataConfig(Strict):
     """``twin``: relative standard deviation of multiplicative noise on streamflow (0.05:
     5 %)."""
     fill: Literal["linear", "climatology"] | None = None
-    """Fill gaps in forcings with this method (``fulda``, ``hymod``, ``netcdf``); without
-    it a missing or non-finite forcing is an error naming the variable, site and time."""
+    """Fill gaps in forcings with this method (HBV ``table``, ``fulda``, ``hymod``,
+    ``netcdf``); without it a missing or non-finite forcing is an error naming the
+    variable, site and time."""
 
     @model_validator(mode="after")
     def _path_when_needed(self) -> DataConfig:
         if self.source in ("table", "netcdf") and self.path is None:
             raise ValueError(f"data.path is required for source {self.source!r}")
-        if self.fill is not None and self.source in ("table", "twin"):
+        if (self.attributes is not None or self.units) and self.source != "table":
+            raise ValueError(f"data.attributes and data.units do not apply to {self.source!r}")
+        if self.fill is not None and self.source == "twin":
             raise ValueError(f"data.fill does not apply to source {self.source!r}")
         if self.planted:
             from discover.models.hbv_processes import HBV_BOUNDS, SLOT_INPUTS
@@ -210,7 +226,13 @@ class HBVModelConfig(Strict):
     routing: bool = True
     """Route runoff through the unit hydrograph (the ``routing`` slot); ``false``: none."""
     warmup: int = Field(default=365, ge=0)
-    """First days of the series, simulated to settle the stores and never scored (days)."""
+    """Days of data before the training period (the first days of the series, or those
+    before ``train.period``), simulated to settle the stores and never scored (days;
+    default 0 with ``spinup``)."""
+    spinup: int = Field(default=0, ge=0, le=100)
+    """Years of spin-up: the first 365 days of the simulated series are run this many
+    times before it, from empty stores, to set the storages (never scored, never in the
+    outputs), for data that start where calibration starts."""
     parameters: Literal["attributes", "site"] = "attributes"
     """How HBV parameters are learned: from static site attributes by a network
     (``attributes``, dPL) or one set per site (``site``)."""
@@ -220,3 +242,10 @@ class HBVModelConfig(Strict):
     """HBV process slots or parameters replaced by networks, name → its network."""
     baseline: bool = True
     """Also train the all-textbook model as the ``physics`` variant."""
+
+    @model_validator(mode="after")
+    def _no_warmup_with_spinup(self) -> HBVModelConfig:
+        """With ``spinup`` and no ``warmup`` given, the spin-up replaces the warm-up."""
+        if self.spinup and "warmup" not in self.model_fields_set:
+            self.warmup = 0
+        return self

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from discover.config.base import MAX_OPTIONS_DEPTH, ExpressionText, Strict
+from discover.config.periods import DatePeriod, PeriodConfig, follow_on
 from discover.config.selection import SelectionConfig, fold_flat_selection_keys
 
 
@@ -26,12 +27,47 @@ class ShootingConfig(Strict):
     segment's trainable start, relative to the data loss."""
 
 
+class CalibrationConfig(Strict):
+    """Global calibration before gradient training (``train.calibration``): CMA-ES over
+    each site's HBV parameters and the free constants of symbolic slots, then an L-BFGS
+    polish (:func:`discover.fit.calibration.calibrate`). ``false`` turns it off, ``true``
+    or a mapping of these settings turns it on."""
+
+    enabled: bool | None = None
+    """Calibrate before gradient training. ``null``: on for HBV models with
+    ``model.parameters: site``, off otherwise; ``true`` is refused for other models."""
+    population: int = Field(default=64, ge=4)
+    """Members per generation and site."""
+    generations: int = Field(default=400, ge=1)
+    """Most generations; the budget is ``population·generations`` simulations per site."""
+    sigma: float = Field(default=0.25, gt=0, le=0.5)
+    """Initial step of the search, as a share of each parameter's range."""
+    tolerance: float = Field(default=1e-3, ge=0)
+    """The search stops when no site's best training loss has improved by more than this
+    over the last ``patience`` generations."""
+    patience: int = Field(default=10, ge=1)
+    """Generations over which ``tolerance`` is judged."""
+    constant_spread: float = Field(default=2.0, gt=0)
+    """Half-width of each symbolic constant's search range, in units of its magnitude
+    (``b = 0.5`` is searched in ``[-0.5, 1.5]`` with 2)."""
+    parameters: list[str] | None = None
+    """HBV parameters searched (every parallel set of each); the others keep their current
+    values. ``null``: all of them. Symbolic constants are always searched."""
+    polish_steps: int = Field(default=5, ge=0)
+    """L-BFGS iterations (each a gradient and a line search) from the best member; 0: no
+    polish."""
+
+
 class TrainConfig(Strict):
     """Training: split, optimiser, schedule, early stopping and checkpoints."""
 
     split: float = Field(default=0.7, gt=0, lt=1)
     """Share of the time series used for training; the rest is the held-out ``test``
     period every variant is scored on."""
+    period: DatePeriod | None = None
+    """Training period ``[first day, last day]`` (both included) of dated data (HBV), in
+    place of ``split``; the ``model.warmup`` days before it set the storages, and the
+    held-out ``test`` period follows it (``test.period``, else every later day)."""
     iterations: int = Field(default=1000, ge=1)
     """Adam steps."""
     lr: float = Field(default=1e-2, gt=0)
@@ -52,11 +88,13 @@ class TrainConfig(Strict):
     """Largest norm of the gradient of an Adam step (``null``: not clipped)."""
     weight_decay: float = Field(default=0.0, ge=0)
     """L2 penalty on neural-network weights, added to the training loss."""
-    validation: float | None = Field(default=None, gt=0, lt=1)
+    validation: Annotated[float, Field(gt=0, lt=1)] | PeriodConfig | None = None
     """Share of the training period (its last part) kept out of the training loss as the
-    validation split: it chooses the weights (``restore_best``), stops early
-    (``patience``) and drives the ``plateau`` schedule. Without it nothing is chosen on
-    data: training ends with its last weights, and the held-out split is only watched."""
+    validation split, or (with ``period``) a period of its own, ``{period: [first day,
+    last day]}``, starting the day after the training period ends: it chooses the weights
+    (``restore_best``), stops early (``patience``) and drives the ``plateau`` schedule.
+    Without it nothing is chosen on data: training ends with its last weights, and the
+    held-out split is only watched."""
     restore_best: bool = True
     """With a validation split, end with the weights of its best loss (else the last)."""
     shooting: ShootingConfig = Field(default_factory=lambda: ShootingConfig())
@@ -65,12 +103,28 @@ class TrainConfig(Strict):
     collocation: bool = True
     """ODE models: before training, fit the neural slots to the rates of change of
     smoothed observations (no ODE solve); skipped where a slot sees unobserved states."""
+    calibration: CalibrationConfig = Field(default_factory=lambda: CalibrationConfig())
+    """HBV models: global calibration of the parameters (and symbolic constants) before
+    gradient training, which then polishes from the calibrated start; the better of the
+    two is kept. On by default with ``model.parameters: site``; ``false`` turns it off.
+    With it on, the neural variant starts from the ``physics`` variant's parameters, and
+    the ``symbolic`` variant is calibrated and trained like ``physics`` instead of the
+    ``reinsert`` refit of its constants."""
 
     @field_validator("shooting", mode="before")
     @classmethod
     def _shooting_switch(cls, value: Any) -> Any:
         if isinstance(value, bool):
             return {} if value else {"segment": None}
+        return value
+
+    @field_validator("calibration", mode="before")
+    @classmethod
+    def _calibration_switch(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return {"enabled": value}
+        if isinstance(value, dict) and "enabled" not in value:
+            return {**value, "enabled": True}
         return value
 
     @model_validator(mode="after")
@@ -80,6 +134,20 @@ class TrainConfig(Strict):
                 raise ValueError("train.patience: early stopping needs train.validation")
             if self.schedule == "plateau":
                 raise ValueError("train.schedule: 'plateau' needs train.validation")
+        return self
+
+    @model_validator(mode="after")
+    def _split_by_date_or_share(self) -> TrainConfig:
+        if self.period is not None and "split" in self.model_fields_set:
+            raise ValueError("give train.split (a share) or train.period (dates), not both")
+        if isinstance(self.validation, PeriodConfig):
+            if self.period is None:
+                raise ValueError(
+                    "train.validation.period needs train.period (validation by date follows a "
+                    "training period given by date)"
+                )
+            key = "train.validation.period"
+            follow_on(key, self.validation.period, "train.period", self.period)
         return self
 
 

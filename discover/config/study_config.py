@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from discover.config.base import ExpressionText, Strict
 from discover.config.data_and_model import DataConfig, HBVModelConfig, ODEModelConfig
+from discover.config.periods import PeriodConfig, follow_on
 from discover.config.stage_settings import (
     DistillConfig,
     HypothesisConfig,
@@ -46,6 +47,10 @@ class StudyConfig(Strict):
     """The model, by ``type``: ``ode`` or ``hbv``."""
     train: TrainConfig = Field(default_factory=TrainConfig)
     """Training of every variant."""
+    test: PeriodConfig | None = None
+    """The held-out period by date, ``{period: [first day, last day]}`` (needs
+    ``train.period``; starts the day after the training, or validation, period ends).
+    ``null``: every day after them."""
     distill: DistillConfig | None = Field(default_factory=DistillConfig)
     """Symbolic distillation of the neural slots (``null``: the run stops after training)."""
     reinsert: ReinsertConfig = Field(default_factory=ReinsertConfig)
@@ -87,8 +92,40 @@ class StudyConfig(Strict):
                     f"hypotheses.{name}: the names {list(RESERVED_VARIANTS)} (and names with "
                     "':') are the run's own variants; choose another name"
                 )
+        per_site = self.model.type == "hbv" and self.model.parameters == "site"
+        if self.train.calibration.enabled and not per_site:
+            raise ValueError(
+                "train.calibration: calibration searches per-site parameters of an hbv "
+                "model (model.parameters: site); set train.calibration: false"
+            )
         if self.validate_.site_folds and self.model.type != "hbv":
             raise ValueError("validate.site_folds: k-fold over sites needs an hbv model")
+        return self
+
+    @model_validator(mode="after")
+    def _data_fits_the_model(self) -> StudyConfig:
+        """Periods (dates) and the keys of per-site tables need an hbv model; held-out
+        days follow the training (or validation) period."""
+        dated = self.train.period is not None or self.test is not None
+        if self.model.type != "hbv":
+            if dated:
+                raise ValueError(
+                    "train.period / test.period split dated daily data (hbv models); an "
+                    "ode model splits its time series by train.split"
+                )
+            ode_table = self.data.source == "table"
+            for key in ("attributes", "units", "fill"):
+                if ode_table and getattr(self.data, key):
+                    raise ValueError(f"data.{key} applies to tables of an hbv model only")
+        if self.test is None:
+            return self
+        if self.train.period is None:
+            raise ValueError("test.period needs train.period (the training period by date)")
+        validation = self.train.validation
+        if isinstance(validation, PeriodConfig):
+            follow_on("test.period", self.test.period, "train.validation.period", validation.period)
+        else:
+            follow_on("test.period", self.test.period, "train.period", self.train.period)
         return self
 
     @model_validator(mode="after")

@@ -6,12 +6,19 @@ file column is: ``{"Q": ("streamflow", "m3/s"), "P": ("precipitation", "mm/day")
 undeclared columns are ignored. Attributes come as a site-indexed table (a
 ``DataFrame`` or a CSV whose first column, or ``site_column``, holds site ids).
 
+Per-site tables (``load_site_tables``, ``data.source: table`` of an HBV model): one
+CSV/Parquet file per site, or one long table with a ``site`` column, whose columns carry
+the standard names (:data:`SITE_TABLE_COLUMNS`), and a site-attribute table.
+
 NetCDF: a file already in the container layout (dims ``time`` and ``site``, attrs
 ``units`` and ``role`` on every variable); units are converted to the standard ones.
+
+Every layout, with an example: ``docs/data.md``.
 """
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -26,7 +33,7 @@ from discover.data.assemble import (
     standardize,
     standardize_attributes,
 )
-from discover.data.container import DataError
+from discover.data.container import STANDARD_UNITS, DataError
 from discover.data.units import to_standard
 
 
@@ -112,7 +119,7 @@ def read_attributes(
     key = site_column or str(frame.columns[0])
     if key not in frame.columns:
         raise DataError(f"site column {key!r} not found", file=str(path))
-    return frame.set_index(frame[key].str.strip()).drop(columns=key)
+    return frame.set_index(frame[key].astype(str).str.strip()).drop(columns=key)
 
 
 def load_csv(
@@ -225,3 +232,137 @@ def load_netcdf(path: str | Path, *, fill: str | None = None, pet: str | None = 
         return finish(ds, fill=fill, pet=pet)
     except DataError as err:
         raise err.located(source) from None
+
+
+SITE_TABLE_COLUMNS = (
+    "precipitation",
+    "temperature",
+    "temperature_min",
+    "temperature_max",
+    "pet",
+    "streamflow",
+)
+"""Columns a per-site table may hold (standard names; units in ``STANDARD_UNITS``):
+``precipitation`` and ``streamflow`` [mm/day] are required, and ``temperature`` [degC]
+or both ``temperature_min`` and ``temperature_max`` (their mean is the temperature);
+``pet`` [mm/day] is computed by Oudin's formula from temperature and the ``latitude``
+attribute when absent."""
+
+TABLE_SUFFIXES = (".csv", ".parquet")
+"""File types of a folder of per-site tables."""
+
+
+def table_files(path: str | Path) -> list[Path]:
+    """The files ``path`` names: itself, every CSV/Parquet file in a folder, or those a
+    pattern (``catchments/*.csv``) matches, sorted.
+
+    Raises:
+        DataError: naming ``path`` when it names no file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        found = [f for f in path.iterdir() if f.suffix in TABLE_SUFFIXES and f.is_file()]
+    elif any(c in str(path) for c in "*?["):
+        found = [Path(f) for f in glob.glob(str(path)) if Path(f).is_file()]
+    else:
+        return [path]
+    if not found:
+        raise DataError(f"no {' or '.join(TABLE_SUFFIXES)} file found", file=str(path))
+    return sorted(found)
+
+
+def load_site_tables(
+    path: str | Path,
+    *,
+    attributes: str | Path | None = None,
+    time_column: str = "date",
+    site_column: str = "site",
+    units: Mapping[str, str] | None = None,
+    fill: str | None = None,
+) -> xr.Dataset:
+    """Daily data of many sites from per-site tables (layout: ``docs/data.md``).
+
+    ``path`` is a file, a folder or a pattern (:func:`table_files`); a file with a
+    ``site_column`` holds the rows of many sites (long table), one without it those of
+    the site named by its file name. Columns are :data:`SITE_TABLE_COLUMNS` in standard
+    units unless ``units`` (``{column: unit}``) says otherwise (volumetric streamflow is
+    converted with the site's ``area`` attribute, km2); other columns are ignored.
+    ``attributes``: a CSV/Parquet table, one row per site, ids in ``site_column``.
+    ``fill``: a gap-fill method for forcings (see ``assemble``).
+
+    Raises:
+        DataError: naming the file (and site) of a missing column, a site found twice,
+            site ids that differ between tables and attributes, or bad values.
+    """
+    units = dict(units or {})
+    unknown = sorted(set(units) - set(SITE_TABLE_COLUMNS))
+    if unknown:
+        raise DataError(
+            f"data.units: {unknown} are not columns of a site table {SITE_TABLE_COLUMNS}"
+        )
+    table, attribute_units = None, None
+    if attributes is not None:
+        read = read_attributes(attributes, site_column=site_column)
+        table, attribute_units = standardize_attributes(read)
+    series: list[SiteSeries] = []
+    found: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for file in table_files(path):
+        source = str(file)
+        frame = read_csv(file, time_column=time_column, dtype={site_column: str})
+        column = site_column if site_column in frame.columns else None
+        for site, group in _site_groups(frame, column, file.stem, source).items():
+            if site in found:
+                raise DataError(f"site {site!r} is also in {found[site]}", file=source)
+            found[site] = source
+            series.append(_site_table(site, group, units, table, source))
+            names.update({n: STANDARD_UNITS[n] for n in series[-1].frame.columns})
+    if table is not None:
+        check_site_ids(set(found), set(table.index), str(attributes))
+    if "pet" not in names and (table is None or "latitude" not in table.columns):
+        raise DataError(
+            "no 'pet' column: give one, or a 'latitude' attribute (data.attributes) from "
+            "which PET is computed by Oudin's formula",
+            file=str(path),
+        )
+    return assemble(
+        series,
+        names,
+        attributes=table,
+        attribute_units=attribute_units,
+        attribute_source=str(attributes),
+        fill=fill,
+        pet="oudin",
+        description=str(path),
+    )
+
+
+def _site_table(
+    site: str,
+    frame: pd.DataFrame,
+    units: Mapping[str, str],
+    attributes: pd.DataFrame | None,
+    source: str,
+) -> SiteSeries:
+    """One site's columns of :data:`SITE_TABLE_COLUMNS` in standard units, with
+    ``temperature`` the mean of its minimum and maximum when only those are given."""
+    present = [c for c in SITE_TABLE_COLUMNS if c in frame.columns]
+    missing = [c for c in ("precipitation", "streamflow") if c not in present]
+    if "temperature" not in present:
+        missing += [c for c in ("temperature_min", "temperature_max") if c not in present]
+    if missing:
+        raise DataError(
+            f"columns {missing} missing (has {list(frame.columns)}); a site table needs "
+            "precipitation, streamflow and temperature (or temperature_min and _max)",
+            file=source,
+            site=site,
+        )
+    area = None
+    if attributes is not None and "area" in attributes.columns and site in attributes.index:
+        area = float(attributes.loc[site, "area"])
+    columns = {c: (c, units.get(c, STANDARD_UNITS[c])) for c in present}
+    converted, _ = standardize(frame, columns, area_km2=area, source=source)
+    if "temperature" not in converted.columns:
+        mean = (converted["temperature_min"] + converted["temperature_max"]) / 2
+        converted.insert(0, "temperature", mean)
+    return SiteSeries(site, converted, source)

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from cmaes import CMA
-from pydantic import BaseModel, ConfigDict, Field
 
+from discover.config.stage_settings import CalibrationConfig
 from discover.fit.population import CalibrationError, PopulationLoss
 from discover.fit.trainer import lbfgs_step
 from discover.workflows.hbv import HBVWorkflow
@@ -43,36 +43,6 @@ log = logging.getLogger("discover")
 
 INFEASIBLE = 1e30
 """Loss told to the search for a member whose simulation is not finite."""
-
-
-class CalibrationConfig(BaseModel):
-    """Settings of :func:`calibrate` (``train.calibration`` of a study config)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = True
-    """Calibrate before gradient training (off: :func:`calibrate` leaves the model as it
-    is and training starts from the default start)."""
-    population: int = Field(default=64, ge=4)
-    """Members per generation and site."""
-    generations: int = Field(default=400, ge=1)
-    """Most generations; the budget is ``population·generations`` simulations per site."""
-    sigma: float = Field(default=0.25, gt=0, le=0.5)
-    """Initial step of the search, as a share of each parameter's range."""
-    tolerance: float = Field(default=1e-3, ge=0)
-    """The search stops when no site's best training loss has improved by more than this
-    over the last ``patience`` generations."""
-    patience: int = Field(default=10, ge=1)
-    """Generations over which ``tolerance`` is judged."""
-    constant_spread: float = Field(default=2.0, gt=0)
-    """Half-width of each symbolic constant's search range, in units of its magnitude
-    (``b = 0.5`` is searched in ``[-0.5, 1.5]`` with 2)."""
-    parameters: list[str] | None = None
-    """HBV parameters searched (every parallel set of each); the others keep their current
-    values. ``None``: all of them. Symbolic constants are always searched."""
-    polish_steps: int = Field(default=5, ge=0)
-    """L-BFGS iterations (each a gradient and a line search) from the best member; 0: no
-    polish."""
 
 
 @dataclass
@@ -106,7 +76,8 @@ def calibrate(
     Args:
         workflow: an HBV workflow with ``model.parameters: site`` (as
             :func:`discover.stages.models.build_workflow` builds it).
-        settings: population, budget, stopping and polish.
+        settings: population, budget, stopping and polish (``train.calibration``;
+            ``enabled: false`` leaves the model as it is).
         seed: seed of the searches (site ``s`` has its own stream).
 
     Raises:
@@ -114,7 +85,7 @@ def calibrate(
     """
     started = time.perf_counter()
     objective = PopulationLoss(workflow, settings.constant_spread)
-    if not settings.enabled:
+    if settings.enabled is False:
         with torch.no_grad():
             loss = float(workflow.loss("train"))
         return CalibrationResult(loss, loss, 0, 0, time.perf_counter() - started)

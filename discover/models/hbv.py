@@ -72,6 +72,9 @@ __all__ = [
 CORE_PARAMETERS = ("tt", "cwh", "fc")
 """Parameters used outside the slots (rain/snow split, snow water holding, soil capacity)."""
 
+SPINUP_DAYS = 365
+"""Length of the year that ``spinup_years`` repeats (days)."""
+
 ROUTING_PARAMETERS = ("route_shape", "route_scale")
 """Parameters of the unit hydrograph (static: routing acts on the whole series)."""
 
@@ -92,6 +95,10 @@ class HBV(HybridModel):
             from empty storages (without gradients) and start from the storages it ends
             with, so that slow storages are near their seasonal equilibrium (the way
             :func:`discover.data.twin.make_twin` spins up a twin).
+        spinup_years: run the first :data:`SPINUP_DAYS` days of the forcings (all of them
+            if fewer) this many times before the run, as leading warm-up days (never in the
+            output), so that the storages are set when the data start where the scored
+            period starts.
         retain_memory: on the first run, ask the C allocator to keep freed memory for
             reuse (:func:`discover.models.memory.retain_freed_memory`, process-wide, glibc
             only), so that long runs do not pay for page faults and cost stays linear in
@@ -107,6 +114,7 @@ class HBV(HybridModel):
         warmup_grad: bool = False,
         spinup: bool = False,
         retain_memory: bool = True,
+        spinup_years: int = 0,
     ):
         slots = {k: v for k, v in SLOT_INPUTS.items() if routing or k != "routing"}
         super().__init__(slots)
@@ -117,6 +125,9 @@ class HBV(HybridModel):
         self.route_days = route_days
         self.warmup_grad = warmup_grad
         self.spinup = spinup
+        if spinup_years < 0:
+            raise ValueError(f"spinup_years must be >= 0, got {spinup_years}")
+        self.spinup_years = spinup_years
         self.retain_memory = retain_memory
         for name in slots:
             self.set_slot(name, textbook(name, smooth=smooth, betaet=betaet))
@@ -149,6 +160,8 @@ class HBV(HybridModel):
         """
         if self.retain_memory:
             retain_freed_memory()
+        if self.spinup_years:
+            forcings, parameters, warmup = self._with_spinup_years(forcings, parameters, warmup)
         with _collector_paused():
             return self._simulate(forcings, parameters, warmup, initial_states)
 
@@ -270,6 +283,24 @@ class HBV(HybridModel):
             states=states,
             initial_states=start,
         )
+
+    def _with_spinup_years(
+        self, forcings: Mapping[str, Tensor], parameters: Mapping[str, Tensor], warmup: int
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor], int]:
+        """Forcings and dynamic parameters with their first year repeated
+        ``spinup_years`` times in front, and the warm-up lengthened by those days."""
+        steps = forcings["precipitation"].shape[0]
+        days = min(SPINUP_DAYS, steps)
+
+        def repeated(value: Tensor) -> Tensor:
+            return torch.cat([value[:days]] * self.spinup_years + [value])
+
+        forcings = {name: repeated(value) for name, value in forcings.items()}
+        parameters = {
+            name: repeated(value) if value.dim() == 3 and value.shape[0] == steps else value
+            for name, value in parameters.items()
+        }
+        return forcings, parameters, warmup + self.spinup_years * days
 
     def _spun_up(
         self, forcings: Mapping[str, Tensor], parameters: Mapping[str, Tensor], days: int

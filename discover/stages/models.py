@@ -12,6 +12,7 @@ import torch
 from discover.config import StudyConfig
 from discover.distill.pareto import Candidate, ParetoFront
 from discover.hypotheses import hypothesis_process
+from discover.models.parameters import SiteParameters
 from discover.processes import Process, Symbolic
 from discover.stages.variants import alternative_name
 from discover.workflows.base import Workflow
@@ -118,3 +119,24 @@ def set_slots(workflow: Workflow, processes: dict[str, Process]) -> None:
     device."""
     for slot, process in processes.items():
         workflow.model.set_slot(slot, process.to(dtype=workflow.dtype, device=workflow.device))
+
+
+def start_from(workflow: HBVWorkflow, calibrated: HBVWorkflow) -> None:
+    """Start ``workflow``'s per-site HBV parameters at ``calibrated``'s (by name; those
+    ``calibrated`` lacks keep their start) and warm-start its networks on the textbook
+    processes at ``calibrated``'s parameters (:meth:`HBVWorkflow.warm_start_at`).
+
+    Raises:
+        TypeError: either model does not calibrate its parameters per site.
+    """
+    target, source = workflow.learner, calibrated.learner
+    if not isinstance(target, SiteParameters) or not isinstance(source, SiteParameters):
+        raise TypeError("start_from needs two HBV workflows with model.parameters: site")
+    names, nmul = target.bounded.names, target.bounded.nmul
+    raw = source.raw.detach().unflatten(-1, (len(source.bounded.names), source.bounded.nmul))
+    with torch.no_grad():
+        into = target.raw.unflatten(-1, (len(names), nmul))
+        for i, name in enumerate(names):
+            if name in source.bounded.names:
+                into[:, i] = raw[:, source.bounded.names.index(name)]
+    workflow.warm_start_at(calibrated.parameters_by_name())

@@ -12,8 +12,10 @@ from discover.distill.pareto import Candidate
 from discover.report import build_report
 from discover.rundir import RunWriter
 from discover.stages import score
+from discover.stages.models import start_from
 from discover.stages.reinsert import alternatives
 from discover.stages.select import selection_rule
+from discover.stages.train import calibration_settings, train
 from discover.stages.variants import alternative_name
 
 if TYPE_CHECKING:
@@ -29,7 +31,7 @@ def run_stages(study: Study, writer: RunWriter, resume: bool, progress: bool) ->
     config = study.config
     writer.config(config)
     if getattr(config.model, "baseline", False) and study.model.neural_slots():
-        study.fit_variant("physics", resume=resume, progress=progress)
+        fit_baseline(study, resume, progress)
     for name in config.hypotheses:
         study.fit_hypothesis(name, resume=resume, progress=progress)
     writer.hypotheses(config.hypotheses, study.variants.slots)
@@ -53,6 +55,34 @@ def run_stages(study: Study, writer: RunWriter, resume: bool, progress: bool) ->
         build_report(writer.out)
     write_provenance(study, writer)  # again, with the report's timing
     return metrics
+
+
+def fit_baseline(study: Study, resume: bool, progress: bool) -> None:
+    """Train and record the ``physics`` baseline; with calibration on, the study's model
+    then starts from its calibrated parameters, its networks warm-started on the textbook
+    processes at them (:func:`~discover.stages.models.start_from`)."""
+    with study.timings("fit physics"):
+        physics, result = study.train_variant("physics", resume=resume, progress=progress)
+    study.record_variant("physics", physics)
+    log.info("physics: training stopped (%s)", result.stopped)
+    if calibration_settings(study.workflow, study.config.train) is not None:
+        start_from(study.workflow, physics)
+
+
+def calibrate_symbolic(study: Study, progress: bool) -> None:
+    """Refit the reinserted equations: with calibration on, the model is calibrated and
+    trained like ``physics`` (the equations' constants searched with the parameters,
+    checkpoints in ``checkpoints/symbolic``), else their constants are refitted
+    (``reinsert``)."""
+    if calibration_settings(study.workflow, study.config.train) is None:
+        study.refit("symbolic")
+        return
+    study.workflow.calibrated_start = False  # the equations' constants are new: search them
+    folder = study.out / "checkpoints" / "symbolic" if study.out else None
+    settings, seed = study.config.train, study.config.seed
+    where = {"checkpoint_dir": folder, "progress": progress, "description": "training symbolic"}
+    result = train(study.workflow, settings, seed=seed, **where)
+    log.info("symbolic: training stopped (%s)", result.stopped)
 
 
 def write_provenance(study: Study, writer: RunWriter) -> None:
@@ -103,7 +133,7 @@ def distill_all(study: Study, writer: RunWriter, progress: bool) -> None:
             study.reinsert(slot, refit=False)
         if study.config.reinsert.refit != "none":
             with study.timings("refit"):
-                study.refit("symbolic")
+                calibrate_symbolic(study, progress)
     study.record_variant("symbolic")
     writer.equations(study.fronts, study.failures, study.model)
 

@@ -3,20 +3,36 @@
 A strategy turns a model bound to its data into a trained one. Strategies are registered
 by name in :data:`TRAINING_STRATEGIES`; ``gradient`` (Adam, then optional L-BFGS, with
 checkpoints and early stopping: :class:`~discover.fit.trainer.Trainer`) is the default,
-and ``ode`` (chosen for ODE workflows) runs the collocation pre-fit
-(:mod:`discover.fit.collocation`, with ``train.collocation``) before it.
+``ode`` (chosen for ODE workflows) runs the collocation pre-fit
+(:mod:`discover.fit.collocation`, with ``train.collocation``) before it, and
+``calibrated`` (chosen for HBV workflows whose ``train.calibration`` is on) the global
+calibration (:func:`~discover.fit.calibration.calibrate`).
 """
 
 from __future__ import annotations
 
+import copy
+import logging
 from pathlib import Path
 from typing import Protocol
 
+import torch
+
 from discover.config import TrainConfig
+from discover.config.stage_settings import CalibrationConfig
+from discover.fit.calibration import calibrate
 from discover.fit.collocation import collocation_prefit
 from discover.fit.trainer import CHECKPOINT, FitResult, Trainer
+from discover.models.parameters import SiteParameters
 from discover.workflows.base import Workflow
+from discover.workflows.hbv import HBVWorkflow
 from discover.workflows.ode import ODEWorkflow
+
+log = logging.getLogger("discover")
+
+CALIBRATED = "calibrated.pt"
+"""File beside a checkpoint holding the calibrated state and its loss, so that a resumed
+run (which does not calibrate again) keeps the better of the two like an unbroken run."""
 
 
 class TrainingStrategy(Protocol):
@@ -106,9 +122,89 @@ class ODETraining:
         )
 
 
+class CalibratedTraining:
+    """For an HBV workflow with per-site parameters: global calibration of its parameters
+    and symbolic constants (``train.calibration``; not when resuming from a checkpoint,
+    nor for a model started from calibrated parameters), then gradient training from the
+    calibrated start as a local polish. When that training ends with a higher loss (on
+    the validation split if there is one, else the training loss) than the calibrated
+    start, the calibrated start is kept, and ``stopped`` says so."""
+
+    def fit(
+        self,
+        workflow: Workflow,
+        settings: TrainConfig,
+        *,
+        seed: int,
+        checkpoint_dir: Path | None,
+        resume: bool,
+        progress: bool,
+        description: str = "training",
+    ) -> FitResult:
+        """Calibrate ``workflow`` (an :class:`HBVWorkflow`), then train it as ``gradient``."""
+        if not isinstance(workflow, HBVWorkflow):
+            raise TypeError(f"the 'calibrated' strategy trains HBV workflows, not {type(workflow)}")
+        split = "validation" if settings.validation else "train"
+        saved = checkpoint_dir / CALIBRATED if checkpoint_dir is not None else None
+        resuming = resume and checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT).exists()
+        what = "calibrated start"
+        if resuming and saved is not None and saved.exists():
+            start = torch.load(saved, weights_only=True)
+        elif resuming:
+            start = None
+        else:
+            if workflow.calibrated_start:
+                what = "start from the calibrated physics variant"
+            else:
+                calibration = calibrate(workflow, settings.calibration, seed=seed)
+                what = f"calibrated start ({calibration.generations} generations)"
+            start = {"state": copy.deepcopy(workflow.state_dict()), "loss": _loss(workflow, split)}
+            if saved is not None:
+                saved.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(start, saved)
+        result = GradientTraining().fit(
+            workflow,
+            settings,
+            seed=seed,
+            checkpoint_dir=checkpoint_dir,
+            resume=resume,
+            progress=progress,
+            description=description,
+        )
+        if start is None:
+            return result
+        trained, calibrated = _loss(workflow, split), float(start["loss"])
+        if trained <= calibrated:
+            result.stopped = f"{what}, then {result.stopped}"
+            return result
+        workflow.load_state_dict(start["state"])
+        result.stopped = (
+            f"{what} kept: gradient training ({result.stopped}) raised the {split} loss "
+            f"from {calibrated:.5g} to {trained:.5g}"
+        )
+        log.info("%s: %s", description, result.stopped)
+        return result
+
+
+def _loss(workflow: Workflow, split: str) -> float:
+    """``workflow``'s loss on ``split``, without gradients."""
+    with torch.no_grad():
+        return float(workflow.loss(split))
+
+
+def calibration_settings(workflow: Workflow, settings: TrainConfig) -> CalibrationConfig | None:
+    """``train.calibration`` if it applies to ``workflow``: on when set so, or by default
+    for an HBV workflow with per-site parameters; ``None`` when off."""
+    enabled = settings.calibration.enabled
+    if enabled is None:
+        enabled = isinstance(workflow, HBVWorkflow) and isinstance(workflow.learner, SiteParameters)
+    return settings.calibration if enabled else None
+
+
 TRAINING_STRATEGIES: dict[str, TrainingStrategy] = {
     "gradient": GradientTraining(),
     "ode": ODETraining(),
+    "calibrated": CalibratedTraining(),
 }
 """Training strategies by name; a new one is a class with ``fit`` and a line here."""
 
@@ -125,13 +221,19 @@ def train(
     description: str = "training",
 ) -> FitResult:
     """Train ``workflow``'s trainable parameters by ``strategy`` (default: ``ode`` for an
-    ODE workflow, else ``gradient``), with a progress bar named ``description`` when
-    ``progress``; a model with nothing trainable is left as it is (``stopped: "nothing to
-    fit"``)."""
+    ODE workflow, ``calibrated`` for an HBV workflow whose calibration is on
+    (:func:`calibration_settings`), else ``gradient``), with a progress bar named
+    ``description`` when ``progress``; a model with nothing trainable is left as it is
+    (``stopped: "nothing to fit"``)."""
     if not any(p.requires_grad for p in workflow.parameters()):
         return FitResult(stopped="nothing to fit")
     if strategy is None:
-        strategy = "ode" if isinstance(workflow, ODEWorkflow) else "gradient"
+        if isinstance(workflow, ODEWorkflow):
+            strategy = "ode"
+        elif calibration_settings(workflow, settings) is not None:
+            strategy = "calibrated"
+        else:
+            strategy = "gradient"
     return TRAINING_STRATEGIES[strategy].fit(
         workflow,
         settings,

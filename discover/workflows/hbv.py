@@ -26,12 +26,14 @@ from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS, UNITS, default_r
 from discover.models.parameters import AttributeMLP, SiteParameters
 from discover.processes import Neural
 from discover.workflows.base import log, log_missing, time_splits, validation_start
+from discover.workflows.periods import date_splits
 
 OBSERVED = "streamflow"
 
-WARM_STARTS_LOGGED: set[str] = set()
-"""Slots whose warm start was logged at INFO; every fresh model of a study (baseline,
-candidates, folds) warm-starts again, and those repeats are logged at DEBUG."""
+WARM_STARTS_LOGGED: set[tuple[str, str]] = set()
+"""Slots, with the parameters they were warm-started at (``mid-range`` or ``calibrated``),
+whose warm start was logged at INFO; every fresh model of a study (baseline, candidates,
+folds) warm-starts again, and those repeats are logged at DEBUG."""
 
 
 class HBVWorkflow(nn.Module):
@@ -46,7 +48,10 @@ class HBVWorkflow(nn.Module):
     (output range: the parameter's bounds unless given), called once per run with
     [site] inputs, so it can be probed, distilled and replaced like any process slot.
     The first ``model.warmup`` days set the storages and are never scored; the rest is
-    split in time by ``train.split``.
+    split in time by ``train.split``, or by date (``train.period``,
+    :func:`~discover.workflows.periods.date_splits`: then only the warm-up and the periods
+    are kept). ``model.spinup`` runs the first year that many times before the first day
+    (:class:`~discover.models.hbv.HBV`'s ``spinup_years``); no output shows those days.
 
     Args:
         config: the validated study config (``model.type == "hbv"``).
@@ -63,21 +68,24 @@ class HBVWorkflow(nn.Module):
         self.device = torch.device(config.device)
         if dataset is None:
             dataset = load_hbv_dataset(config.data, base, config.seed)
+        self.warmup = spec.warmup
+        if config.train.period is None:
+            self.slices = self._share_splits(dataset.sizes["time"])
+        else:
+            window, self.slices = date_splits(dataset["time"].values, config, self.warmup)
+            dataset = dataset.isel(time=window)
         self.dataset = dataset
+        self.n_fit = self.slices["train"].stop
+        """End of the training days (exclusive), where validation or test begins."""
         self.variables = [OBSERVED]
         self.sites = [str(s) for s in self.dataset["site"].values]
-        n_time = self.dataset.sizes["time"]
-        self.warmup = spec.warmup
-        if not 0 <= self.warmup < n_time - 2:
-            raise ConfigError(f"model.warmup: {self.warmup} days leaves no data of {n_time}")
-        self.n_train = self.warmup + int(round(config.train.split * (n_time - self.warmup)))
-        if self.n_train >= n_time:
-            raise ConfigError(f"train.split {config.train.split} leaves no held-out days")
-        self.n_fit = validation_start(self.warmup, self.n_train, config.train.validation)
-        self.model = HBV(smooth=spec.smooth, routing=spec.routing)
+        self.model = HBV(smooth=spec.smooth, routing=spec.routing, spinup_years=spec.spinup)
         self._tensors()
         log_missing(self.observed, self.variables, f"data ({config.data.source})")
         self.parameter_slots: list[str] = []
+        self.calibrated_start = False
+        """Parameters and networks start from a calibrated model's (:meth:`warm_start_at`),
+        so training does not search them again."""
         self._fill_neural_slots(spec)
         if spec.parameters == "attributes" or self.parameter_slots:
             require_finite_attributes(self.dataset, self.attribute_names, "the model")
@@ -85,6 +93,18 @@ class HBVWorkflow(nn.Module):
         self.to(device=self.device, dtype=self.dtype)
 
     # -- set-up ------------------------------------------------------------------------
+    def _share_splits(self, n_time: int) -> dict[str, slice]:
+        """Splits by ``train.split`` and a ``train.validation`` share of the days after
+        the warm-up."""
+        train = self.config.train
+        if not 0 <= self.warmup < n_time - 2:
+            raise ConfigError(f"model.warmup: {self.warmup} days leaves no data of {n_time}")
+        held_out = self.warmup + int(round(train.split * (n_time - self.warmup)))
+        if held_out >= n_time:
+            raise ConfigError(f"train.split {train.split} leaves no held-out days")
+        fit_end = validation_start(self.warmup, held_out, train.validation)
+        return time_splits(self.warmup, fit_end, held_out)
+
     def _tensors(self) -> None:
         def series(name: str) -> Tensor:
             values = self.dataset[name].transpose("time", "site").values
@@ -99,7 +119,7 @@ class HBVWorkflow(nn.Module):
         self.register_buffer("flow", series(OBSERVED))
         self.register_buffer("flow_seen", self.flow.clone(), persistent=False)
         self.hidden_sites: list[int] = []
-        train = self.flow[self.warmup : self.n_train]
+        train = self.flow[self.slices["train"]]
         scale = torch.stack(
             [column[torch.isfinite(column)].std() for column in train.unbind(-1)]
         ).nan_to_num(1.0)
@@ -151,30 +171,58 @@ class HBVWorkflow(nn.Module):
         self.model.add_slot(name, self.attribute_names)
         self.parameter_slots.append(name)
 
-    def _warm_start(self, name: str, process: Neural) -> None:
-        """Fit ``process`` to the textbook slot at mid-range parameters over its inputs:
-        forcings as observed, wetness in [0, 1]."""
+    def warm_start_at(self, parameters: dict[str, Tensor]) -> None:
+        """Warm-start every ``warm_start`` network again, on the textbook process at
+        ``parameters`` ``{name: [site, nmul]}`` (physical units, e.g. a calibrated
+        ``physics`` variant's, which holds those the textbook slots need) instead of
+        mid-range ones; marks the model as started from calibrated parameters."""
+        for name, slot in self.config.model.neural.items():
+            process = self.model.slots[name]
+            if slot.warm_start and isinstance(process, Neural):
+                self._warm_start(name, process, parameters)
+        self.calibrated_start = True
+
+    def _warm_start(
+        self, name: str, process: Neural, parameters: dict[str, Tensor] | None = None
+    ) -> None:
+        """Fit ``process`` to the textbook slot over its inputs (forcings as observed,
+        wetness in [0, 1]) at mid-range parameters, or at ``parameters`` ``{name: [site,
+        nmul]}``: each sample takes those of a random site and parameter set."""
         generator = torch.Generator().manual_seed(self.config.seed)
-        n = 4096
+        n, dtype = 4096, next(process.network.parameters()).dtype
         samples: dict[str, Tensor] = {}
         for i in process.inputs:
             if i in self.dataset:
-                values = torch.as_tensor(self.dataset[i].values, dtype=torch.float32).reshape(-1)
+                values = torch.as_tensor(self.dataset[i].values, dtype=dtype).reshape(-1)
                 samples[i] = values[torch.randint(values.numel(), (n,), generator=generator)]
             elif i == "soil_wetness":
-                samples[i] = torch.rand(n, generator=generator)
+                samples[i] = torch.rand(n, generator=generator, dtype=dtype)
             else:
                 raise ConfigError(f"model.neural.{name}.warm_start: no range known for input {i!r}")
         physical = textbook(name, smooth=self.model.smooth)
-        constants = {
-            p: torch.tensor((HBV_BOUNDS[p].low + HBV_BOUNDS[p].high) / 2)
-            for p in physical.inputs
-            if p not in samples
-        }
+        constants: dict[str, Tensor] = {}
+        for p in physical.inputs:
+            if p in samples:
+                continue
+            if parameters is None:
+                constants[p] = torch.tensor(
+                    (HBV_BOUNDS[p].low + HBV_BOUNDS[p].high) / 2, dtype=dtype
+                )
+            else:
+                value = parameters[p].detach().to("cpu", dtype)  # [site, nmul]
+                site = torch.randint(value.shape[0], (n,), generator=generator)
+                constants[p] = value[site, torch.randint(value.shape[1], (n,), generator=generator)]
         error = process.fit_to(lambda x: physical({**x, **constants}), samples)
-        level = logging.DEBUG if name in WARM_STARTS_LOGGED else logging.INFO
-        WARM_STARTS_LOGGED.add(name)
-        log.log(level, "%s: network warm-started on the textbook process (mse %.3g)", name, error)
+        where = "mid-range" if parameters is None else "calibrated"
+        level = logging.DEBUG if (name, where) in WARM_STARTS_LOGGED else logging.INFO
+        WARM_STARTS_LOGGED.add((name, where))
+        log.log(
+            level,
+            "%s: network warm-started on the textbook process at %s parameters (mse %.3g)",
+            name,
+            where,
+            error,
+        )
 
     def _parameter_learner(self, spec: HBVModelConfig) -> nn.Module:
         names = [n for n in self.model.parameter_names() if n not in self.parameter_slots]
@@ -261,11 +309,12 @@ class HBVWorkflow(nn.Module):
 
     def split_slices(self) -> dict[str, slice]:
         """Training, validation and held-out days (the warm-up is in none)."""
-        return time_splits(self.warmup, self.n_fit, self.n_train)
+        return dict(self.slices)
 
 
 def load_hbv_dataset(spec: DataConfig, base: Path, seed: int) -> xr.Dataset:
-    """The daily dataset a config names: a synthetic twin, an example catchment or a file."""
+    """The daily dataset a config names: a synthetic twin, an example catchment, a NetCDF
+    file or per-site tables (layouts: ``docs/data.md``)."""
     if spec.source == "twin":
         weather = synthetic_weather(spec.sites, n_days=spec.days, seed=seed)
         # a twin that plants a parameter keeps the distractor attributes, against which
@@ -282,4 +331,15 @@ def load_hbv_dataset(spec: DataConfig, base: Path, seed: int) -> xr.Dataset:
         from discover.data.table import load_netcdf
 
         return load_netcdf(base / spec.path, fill=spec.fill)
+    if spec.source == "table":
+        from discover.data.table import load_site_tables
+
+        return load_site_tables(
+            base / spec.path,
+            attributes=None if spec.attributes is None else base / spec.attributes,
+            time_column=spec.time or "date",
+            site_column=spec.site or "site",
+            units=spec.units,
+            fill=spec.fill,
+        )
     raise ConfigError(f"data.source: {spec.source!r} cannot feed an HBV model")

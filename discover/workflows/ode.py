@@ -139,7 +139,8 @@ def load_ode_data(config: StudyConfig, base: Path) -> ODEData:
     if config.data.source != "table":
         raise ConfigError(f"data.source: an ode model reads a table, not {config.data.source!r}")
     spec: ODEModelConfig = config.model
-    return read_ode_table(base / config.data.path, config.data.time, spec.states, config.data.site)
+    time = config.data.time or "time"
+    return read_ode_table(base / config.data.path, time, spec.states, config.data.site)
 
 
 def build_ode_model(spec: ODEModelConfig, forcings: list[str]) -> ODEModel:
