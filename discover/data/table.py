@@ -244,7 +244,7 @@ SITE_TABLE_COLUMNS = (
 )
 """Columns a per-site table may hold (standard names; units in ``STANDARD_UNITS``):
 ``precipitation`` and ``streamflow`` [mm/day] are required, and ``temperature`` [degC]
-or both ``temperature_min`` and ``temperature_max`` (their mean is the temperature);
+or both ``temperature_min`` and ``temperature_max`` (their mean becomes ``temperature``);
 ``pet`` [mm/day] is computed by Oudin's formula from temperature and the ``latitude``
 attribute when absent."""
 
@@ -344,8 +344,9 @@ def _site_table(
     attributes: pd.DataFrame | None,
     source: str,
 ) -> SiteSeries:
-    """One site's columns of :data:`SITE_TABLE_COLUMNS` in standard units, with
-    ``temperature`` the mean of its minimum and maximum when only those are given."""
+    """One site's columns of :data:`SITE_TABLE_COLUMNS` in standard units; a
+    ``temperature`` column, else the mean of ``temperature_min`` and ``_max``, is kept as
+    ``temperature`` (those two are dropped, so that sites may give either)."""
     present = [c for c in SITE_TABLE_COLUMNS if c in frame.columns]
     missing = [c for c in ("precipitation", "streamflow") if c not in present]
     if "temperature" not in present:
@@ -365,4 +366,5 @@ def _site_table(
     if "temperature" not in converted.columns:
         mean = (converted["temperature_min"] + converted["temperature_max"]) / 2
         converted.insert(0, "temperature", mean)
-    return SiteSeries(site, converted, source)
+    extremes = [c for c in ("temperature_min", "temperature_max") if c in converted.columns]
+    return SiteSeries(site, converted.drop(columns=extremes), source)

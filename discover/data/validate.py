@@ -20,6 +20,15 @@ from discover.data.select import variables
 REQUIRED_FINITE = ("area", "latitude", "longitude", "elevation")
 _NON_NEGATIVE = ("precipitation", "pet", "streamflow")
 _RANGES = {"area": (0.0, np.inf), "latitude": (-90.0, 90.0), "longitude": (-180.0, 360.0)}
+#: Plausible daily values of standard forcings (beyond the records measured on Earth: a
+#: value outside says the unit is wrong, e.g. precipitation in 0.1 mm or kelvin).
+PLAUSIBLE = {
+    "precipitation": (0.0, 2000.0),
+    "pet": (0.0, 50.0),
+    "temperature": (-90.0, 60.0),
+    "temperature_min": (-90.0, 60.0),
+    "temperature_max": (-90.0, 60.0),
+}
 
 
 @dataclass
@@ -192,6 +201,19 @@ def _check_values(ds: xr.Dataset) -> None:
                     f"mean {mean:.1f} degC is not plausible: the values look like kelvin",
                     variable=name,
                 )
+    for name, (low, high) in PLAUSIBLE.items():
+        if name in ds.data_vars:
+            out = (ds[name] < low) | (ds[name] > high)
+            if bool(out.any()):
+                site, time = _first(out)
+                unit = STANDARD_UNITS[name]
+                raise DataError(
+                    f"{int(out.sum())} value(s) outside the plausible {low:g} .. {high:g} "
+                    f"{unit}: is the column in {unit}?",
+                    variable=name,
+                    site=site,
+                    time=time,
+                )
 
 
 def require_finite_attributes(ds: xr.Dataset, names: list[str], use: str) -> None:
@@ -274,9 +296,10 @@ def validate_dataset(
     a time index with duplicates, out of order or (``freq="D"``) with missing days,
     sentinel values (-999) left in, forcing and observation periods that do not overlap,
     NaN/inf in forcings, negative precipitation, PET or streamflow, temperatures that look
-    like kelvin, sites without attributes, NaN in ``area``/``latitude``/``longitude``/
-    ``elevation``, and a runoff ratio above ``max_runoff_ratio`` (streamflow in the wrong
-    unit). NaN observations are allowed (masked) and their share is reported.
+    like kelvin, forcings outside :data:`PLAUSIBLE`, sites without attributes, NaN in
+    ``area``/``latitude``/``longitude``/``elevation``, and a runoff ratio above
+    ``max_runoff_ratio`` (streamflow in the wrong unit). NaN observations are allowed
+    (masked) and their share is reported.
     """
     _check_structure(ds)
     _check_time(ds, freq)
