@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,18 +89,7 @@ def collocation_prefit(
     """
     smooth, rates = smoothed_rates(times.detach().cpu().numpy(), observed)
     seen = {s for i, s in enumerate(model.states) if np.isfinite(rates[..., i]).any()}
-    targets, slots = [], set()
-    for i, state in enumerate(model.states):
-        equation = model.equations[state]
-        neural = {
-            f.func.__name__
-            for f in equation.atoms(AppliedUndef)
-            if model.slots[f.func.__name__].kind == "neural"
-        }
-        needs = {str(symbol) for symbol in equation.free_symbols} & set(model.states)
-        if state in seen and neural and needs <= seen:
-            targets.append(i)
-            slots |= neural
+    targets, slots = _fitted_equations(model, seen)
     if not targets:
         log.info(
             "collocation pre-fit skipped: no equation with a neural slot has all its states "
@@ -107,39 +97,14 @@ def collocation_prefit(
             sorted(seen),
         )
         return None
-    needed = [i for i, s in enumerate(model.states) if s in seen]
-    rows = np.isfinite(smooth[..., needed]).all(-1) & np.isfinite(rates[..., targets]).all(-1)
-    as_tensor = lambda a: torch.as_tensor(a, dtype=times.dtype, device=times.device)  # noqa: E731
-    y = as_tensor(np.nan_to_num(smooth[rows]))  # [point, state]; unseen states enter no target
-    target = as_tensor(rates[rows][:, targets])  # [point, target]
-    t = times[:, None].expand(rows.shape)[as_tensor(rows).bool()]
-    forcing = forcings[as_tensor(rows).bool()] if forcings is not None else None
-    scale = target.std(0).clamp_min(torch.finfo(target.dtype).eps)
     names = sorted(slots)
     parameters = [p for n in names for p in model.slots[n].parameters() if p.requires_grad]
     if not parameters:
         log.info("collocation pre-fit skipped: the networks of %s are frozen", ", ".join(names))
         return None
-
-    def loss() -> Tensor:
-        return (((model.rates(t, y, forcing)[:, targets] - target) / scale) ** 2).mean()
-
+    loss = _rate_loss(model, times, smooth, rates, forcings, seen, targets)
     started = time.perf_counter()
-    with torch.no_grad():
-        before = float(loss())
-    saved = [p.detach().clone() for p in parameters]
-    optimiser = torch.optim.Adam(parameters, lr=lr)
-    for _ in range(iterations):
-        optimiser.zero_grad(set_to_none=True)
-        value = loss()
-        value.backward()
-        optimiser.step()
-    with torch.no_grad():
-        after = float(loss())
-        if not (math.isfinite(after) and after < before):
-            for p, value in zip(parameters, saved, strict=True):
-                p.copy_(value)
-            after = before
+    before, after = _fit(loss, parameters, iterations, lr)
     result = CollocationResult(
         names,
         [model.states[i] for i in targets],
@@ -158,3 +123,70 @@ def collocation_prefit(
         result.seconds,
     )
     return result
+
+
+def _fitted_equations(model: ODEModel, seen: set[str]) -> tuple[list[int], set[str]]:
+    """Indices of the states whose equations hold a neural slot and only ``seen`` states,
+    and the names of those slots."""
+    targets, slots = [], set()
+    for i, state in enumerate(model.states):
+        equation = model.equations[state]
+        neural = {
+            f.func.__name__
+            for f in equation.atoms(AppliedUndef)
+            if model.slots[f.func.__name__].kind == "neural"
+        }
+        needs = {str(symbol) for symbol in equation.free_symbols} & set(model.states)
+        if state in seen and neural and needs <= seen:
+            targets.append(i)
+            slots |= neural
+    return targets, slots
+
+
+def _rate_loss(
+    model: ODEModel,
+    times: Tensor,
+    smooth: np.ndarray,
+    rates: np.ndarray,
+    forcings: Tensor | None,
+    seen: set[str],
+    targets: list[int],
+) -> Callable[[], Tensor]:
+    """The scaled mean squared mismatch between the model's rates of the ``targets`` states
+    at the smoothed states and the smoothed rates, over every point where both are known."""
+    needed = [i for i, s in enumerate(model.states) if s in seen]
+    rows = np.isfinite(smooth[..., needed]).all(-1) & np.isfinite(rates[..., targets]).all(-1)
+    as_tensor = lambda a: torch.as_tensor(a, dtype=times.dtype, device=times.device)  # noqa: E731
+    y = as_tensor(np.nan_to_num(smooth[rows]))  # [point, state]; unseen states enter no target
+    target = as_tensor(rates[rows][:, targets])  # [point, target]
+    t = times[:, None].expand(rows.shape)[as_tensor(rows).bool()]
+    forcing = forcings[as_tensor(rows).bool()] if forcings is not None else None
+    scale = target.std(0).clamp_min(torch.finfo(target.dtype).eps)
+
+    def loss() -> Tensor:
+        return (((model.rates(t, y, forcing)[:, targets] - target) / scale) ** 2).mean()
+
+    return loss
+
+
+def _fit(
+    loss: Callable[[], Tensor], parameters: list[Tensor], iterations: int, lr: float
+) -> tuple[float, float]:
+    """Full-batch Adam on ``loss``; the parameters go back to their start unless the loss
+    ends finite and lower. Returns the loss before and after."""
+    with torch.no_grad():
+        before = float(loss())
+    saved = [p.detach().clone() for p in parameters]
+    optimiser = torch.optim.Adam(parameters, lr=lr)
+    for _ in range(iterations):
+        optimiser.zero_grad(set_to_none=True)
+        value = loss()
+        value.backward()
+        optimiser.step()
+    with torch.no_grad():
+        after = float(loss())
+        if not (math.isfinite(after) and after < before):
+            for p, value in zip(parameters, saved, strict=True):
+                p.copy_(value)
+            after = before
+    return before, after
