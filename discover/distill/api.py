@@ -52,44 +52,25 @@ def symbolic_fit(
         X: inputs ``[samples, len(names)]`` (numpy array or torch tensor).
         y: outputs ``[samples]`` in the slot's units.
         names: input names; every expression on the front uses only these symbols.
-        engine: ``"auto"`` (PySR when it can run here, else the offline default
-            ``rational+operon``; either together with the ``sparse`` engine, whose
-            candidates join the same front), or a registered engine (``rational``,
-            ``operon``, ``pysr``, ``rational+operon``, ``sparse``).
-        time_budget_s: wall-clock seconds for the search (engine default when ``None``);
-            refitting, simplifying and rounding the candidates comes on top (seconds).
-        seed: random seed (same seed, same front where the engine allows).
-        operators: operator names, e.g. ``("add", "sub", "mul", "div", "exp")``.
-        max_complexity: largest expression size searched (Operon's tree length; short
-            trees search faster, and the rational engine covers longer rational forms).
+        engine: ``"auto"`` (PySR where it can run, else ``rational+operon``; either with
+            :data:`AUTO_COMPANION` on the same front) or a registered engine.
+        time_budget_s: seconds for the search (engine default when ``None``; polishing
+            the candidates comes on top). ``seed``: same seed, same front where it can.
+        operators: e.g. ``("add", "mul", "exp")``; ``max_complexity``: largest size searched.
         restarts: independent searches merged together (engine default when ``None``).
         output_range: e.g. ``"[0, 1]"`` or ``"0 <= out <= pet"``: candidates leaving it on
-            the samples are dropped before the Pareto front is built, so none is selected
-            (an end set by an input may be crossed by twice the candidate's RMS error, and
-            is not checked when that input is not among ``names``).
+            the samples are dropped before the front is built (see
+            :data:`INPUT_END_TOLERANCE` for ends set by an input).
         selection_tolerance: the selected candidate's loss is at most this x the best loss.
         rounding_tolerance: relative loss increase allowed when merging/rounding constants.
         **engine_options: engine-specific settings (see each engine's docstring).
 
     Returns:
-        The Pareto front; ``front.engine`` names the engine that ran, ``front.metadata``
-        says what was requested and why another engine ran instead.
+        The Pareto front (``engine``: the engine that ran; ``metadata``: what was asked).
     """
     X, y = _as_arrays(X, y, names)
-    requested = engine
-    metadata: dict[str, Any] = {"requested_engine": requested}
-    companions: list[str] = []
-    if engine == "auto":
-        engine, reason = _resolve_auto()
-        companions.append(AUTO_COMPANION)
-        metadata["companion_engines"] = list(companions)
-        if reason:
-            log.warning("engine auto: %s; using the offline engine %r", reason, engine)
-            metadata["fallback_reason"] = reason
-    for name in (engine, *companions):
-        ok, reason = get_engine(name).available()
-        if not ok:
-            raise RuntimeError(f"engine {name!r} cannot run here: {reason}")
+    metadata: dict[str, Any] = {"requested_engine": engine}
+    engine, companions = _engines(engine, metadata)
     options = SearchOptions(
         time_budget_s=time_budget_s,
         seed=seed,
@@ -100,21 +81,37 @@ def symbolic_fit(
         extra=tuple(sorted(engine_options.items())),
     )
     started = time.monotonic()
-    raw = [
-        (expr, name)
-        for name in (engine, *companions)
-        for expr in _search(name, X, y, names, options)
-    ]
+    raw = [(e, name) for name in (engine, *companions) for e in _search(name, X, y, names, options)]
     searched = time.monotonic()
     candidates = _polish_all(raw, names, X, y, options.output_range, rounding_tolerance)
+    seconds = {"search_seconds": searched - started, "polish_seconds": time.monotonic() - searched}
     metadata.update(
-        search_seconds=round(searched - started, 3),
-        polish_seconds=round(time.monotonic() - searched, 3),
-        raw_candidates=len(raw),
-        seed=seed,
+        {k: round(v, 3) for k, v in seconds.items()}, raw_candidates=len(raw), seed=seed
     )
     log.info("engine %s: %d raw candidates in %.1f s", engine, len(raw), searched - started)
     return ParetoFront.build(candidates, names, engine, selection_tolerance, metadata)
+
+
+def _engines(requested: str, metadata: dict[str, Any]) -> tuple[str, list[str]]:
+    """The main engine and its companions for ``requested`` (``auto`` resolved, noted in
+    ``metadata``).
+
+    Raises:
+        RuntimeError: one of them cannot run here.
+    """
+    engine, companions = requested, []
+    if requested == "auto":
+        engine, reason = _resolve_auto()
+        companions.append(AUTO_COMPANION)
+        metadata["companion_engines"] = list(companions)
+        if reason:
+            log.warning("engine auto: %s; using the offline engine %r", reason, engine)
+            metadata["fallback_reason"] = reason
+    for name in (engine, *companions):
+        ok, reason = get_engine(name).available()
+        if not ok:
+            raise RuntimeError(f"engine {name!r} cannot run here: {reason}")
+    return engine, companions
 
 
 def _search(
