@@ -304,19 +304,8 @@ def load_site_tables(
     if attributes is not None:
         read = read_attributes(attributes, site_column=site_column)
         table, attribute_units = standardize_attributes(read)
-    series: list[SiteSeries] = []
-    found: dict[str, str] = {}
-    names: dict[str, str] = {}
-    for file in table_files(path):
-        source = str(file)
-        frame = read_csv(file, time_column=time_column, dtype={site_column: str})
-        column = site_column if site_column in frame.columns else None
-        for site, group in _site_groups(frame, column, file.stem, source).items():
-            if site in found:
-                raise DataError(f"site {site!r} is also in {found[site]}", file=source)
-            found[site] = source
-            series.append(_site_table(site, group, units, table, source))
-            names.update({n: STANDARD_UNITS[n] for n in series[-1].frame.columns})
+    series, found = _read_sites(path, time_column, site_column, units, table)
+    names = {n: STANDARD_UNITS[n] for one in series for n in one.frame.columns}
     if table is not None:
         check_site_ids(set(found), set(table.index), str(attributes))
     if "pet" not in names and (table is None or "latitude" not in table.columns):
@@ -335,6 +324,32 @@ def load_site_tables(
         pet="oudin",
         description=str(path),
     )
+
+
+def _read_sites(
+    path: str | Path,
+    time_column: str,
+    site_column: str,
+    units: dict[str, str],
+    table: pd.DataFrame | None,
+) -> tuple[list[SiteSeries], dict[str, str]]:
+    """Every site's series from the tables at ``path`` and the file each site came from.
+
+    Raises:
+        DataError: a site found twice (naming both files), or a bad table.
+    """
+    series: list[SiteSeries] = []
+    found: dict[str, str] = {}
+    for file in table_files(path):
+        source = str(file)
+        frame = read_csv(file, time_column=time_column, dtype={site_column: str})
+        column = site_column if site_column in frame.columns else None
+        for site, group in _site_groups(frame, column, file.stem, source).items():
+            if site in found:
+                raise DataError(f"site {site!r} is also in {found[site]}", file=source)
+            found[site] = source
+            series.append(_site_table(site, group, units, table, source))
+    return series, found
 
 
 def _site_table(

@@ -20,7 +20,7 @@ from discover.report.figures.dependence import (
     et_ratio,
 )
 from discover.report.figures.series import COLOUR_WORDS
-from discover.report.rundir import SlotImportance, SlotSamples
+from discover.report.rundir import SlotEquations, SlotImportance, SlotSamples
 
 LINE_WORDS = {"-": "solid", "--": "dashed", ":": "dotted"}
 
@@ -221,35 +221,7 @@ def slot_section(ctx: Context, slot: str) -> Section:
         selected = entry.selected.expression if entry.selected is not None else None
         blocks.append(tables.shortlist_table(shortlist, selected, ctx.slot_inputs(slot)))
     if entry is not None and entry.pareto:
-        bic = ctx.engine_facts(slot).get("bic")
-        bic = bic if isinstance(bic, list) and len(bic) == len(entry.pareto) else None
-        bound = (ctx.run.config.get("distill") or {}).get("max_complexity")
-        bound = bound if isinstance(bound, int) else None
-        beyond = bound is not None and any(c.complexity > bound for c in entry.pareto)
-        blocks.append(
-            ctx.figure(
-                f"pareto_{slug(slot)}",
-                lambda path: figures.pareto_front(
-                    slot, entry.pareto, entry.selected, units, path, bic, bound
-                ),
-                f"Pareto front of slot {slot} ({len(entry.pareto)} candidates, engine "
-                f"{entry.engine}); the star is the selected equation"
-                + (
-                    "; right: each candidate's BIC in the model on the data, above the lowest "
-                    "(dashed: differences of 2 and 6, positive and strong evidence against)."
-                    if bic
-                    else "."
-                )
-                + (
-                    f" Complexity is counted on each candidate as simplified and shown, which can "
-                    f"exceed the search bound distill.max_complexity = {bound} (dashed line): the "
-                    "candidates right of it were found within the bound and grew when their "
-                    "constants were merged and the expression simplified."
-                    if beyond
-                    else ""
-                ),
-            )
-        )
+        blocks.append(_pareto(ctx, slot, entry, units))
     importance = run.importance.get(slot)
     if importance is not None:
         blocks.append(_importance(ctx, slot, importance, units))
@@ -257,6 +229,37 @@ def slot_section(ctx: Context, slot: str) -> Section:
         blocks.append(Notice(f"importance/{slot}.json was not written: no SHAP summary."))
     title = f"Slot {slot}({', '.join(ctx.slot_inputs(slot))})"
     return Section(title, f"slot-{slug(slot)}", blocks)
+
+
+def _pareto(ctx: Context, slot: str, entry: SlotEquations, units: str | None) -> Block:
+    """The figure of ``slot``'s Pareto front (and each candidate's BIC, when known)."""
+    bic = ctx.engine_facts(slot).get("bic")
+    bic = bic if isinstance(bic, list) and len(bic) == len(entry.pareto) else None
+    bound = (ctx.run.config.get("distill") or {}).get("max_complexity")
+    bound = bound if isinstance(bound, int) else None
+    beyond = bound is not None and any(c.complexity > bound for c in entry.pareto)
+    return ctx.figure(
+        f"pareto_{slug(slot)}",
+        lambda path: figures.pareto_front(
+            slot, entry.pareto, entry.selected, units, path, bic, bound
+        ),
+        f"Pareto front of slot {slot} ({len(entry.pareto)} candidates, engine "
+        f"{entry.engine}); the star is the selected equation"
+        + (
+            "; right: each candidate's BIC in the model on the data, above the lowest "
+            "(dashed: differences of 2 and 6, positive and strong evidence against)."
+            if bic
+            else "."
+        )
+        + (
+            f" Complexity is counted on each candidate as simplified and shown, which can "
+            f"exceed the search bound distill.max_complexity = {bound} (dashed line): the "
+            "candidates right of it were found within the bound and grew when their "
+            "constants were merged and the expression simplified."
+            if beyond
+            else ""
+        ),
+    )
 
 
 def slots(ctx: Context) -> Section:
