@@ -119,7 +119,8 @@ class HBVWorkflow(nn.Module):
         self.register_buffer("flow", series(OBSERVED))
         self.register_buffer("flow_seen", self.flow.clone(), persistent=False)
         self.hidden_sites: list[int] = []
-        train = self.flow[self.slices["train"]]
+        fitted = slice(self.slices["train"].start, self.slices["test"].start)
+        train = self.flow[fitted]  # the loss scale: every day before the held-out period
         scale = torch.stack(
             [column[torch.isfinite(column)].std() for column in train.unbind(-1)]
         ).nan_to_num(1.0)
