@@ -108,8 +108,8 @@ class TrainConfig(Strict):
     gradient training, which then polishes from the calibrated start; the better of the
     two is kept. On by default with ``model.parameters: site``; ``false`` turns it off.
     With it on, the neural variant starts from the ``physics`` variant's parameters, and
-    the ``symbolic`` variant is calibrated and trained like ``physics`` instead of the
-    ``reinsert`` refit of its constants."""
+    with ``reinsert.refit: constants`` the ``symbolic`` variant is calibrated and trained
+    like ``physics`` instead of the refit of its constants."""
 
     @field_validator("shooting", mode="before")
     @classmethod
