@@ -25,6 +25,7 @@ from discover.report.equations import model_equation_math, rate_math
 from discover.report.figures.common import SPLIT_WORDS, ordered_variants, slug
 from discover.report.findings import question_sentence
 from discover.report.verdicts import verdicts
+from discover.run_directory import STAGING
 
 MISSING_MEANING = {
     "provenance.json": "versions, seed, timings and engines",
@@ -63,8 +64,9 @@ def _time_text(value: Any) -> str:
 def summary(ctx: Context) -> Section:
     """What ran, which slots became equations, which did not and why, what is missing."""
     run = ctx.run
+    folder = run.path.parent if run.path.name == STAGING else run.path  # built while staged
     items = [
-        f"Run {run.config.get('name', run.path.name)!r} in {run.path}.",
+        f"Run {run.config.get('name', folder.name)!r} in {folder}.",
         f"Variants scored: {', '.join(ctx.variants)}.",
     ]
     if ctx.slots:
