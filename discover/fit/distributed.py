@@ -147,5 +147,6 @@ def _process(
         value = fn(rank, world_size, *args)
         if rank == 0:
             torch.save(value, result)
+        dist.barrier()  # nobody leaves while a peer still talks to it (gloo aborts then)
     finally:
         dist.destroy_process_group()
