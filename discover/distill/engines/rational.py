@@ -215,7 +215,8 @@ def saturating_fits(u: np.ndarray, term: sympy.Expr, y: np.ndarray) -> list[symp
     for shape, f in shapes.items():
         best = None
         for b0 in (scale, -2 * np.min(u) + scale if np.min(u) < 0 else 0.1 * scale, 10 * scale):
-            guess = [float(np.mean(y * (b0 + u) / (u if shape == "saturation" else 1))), b0]
+            with np.errstate(all="ignore"):  # u = 0 gives a NaN guess: curve_fit refuses it
+                guess = [float(np.mean(y * (b0 + u) / (u if shape == "saturation" else 1))), b0]
             try:
                 with warnings.catch_warnings(), np.errstate(all="ignore"):
                     warnings.simplefilter("ignore")
