@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -35,48 +36,46 @@ CALIBRATED = "calibrated.pt"
 run (which does not calibrate again) keeps the better of the two like an unbroken run."""
 
 
+@dataclass(frozen=True)
+class TrainingRun:
+    """Where and how one training runs: its ``seed``, the folder of its checkpoints (none
+    if ``None``), whether it continues from the last one, and its progress bar."""
+
+    seed: int
+    checkpoint_dir: Path | None = None
+    resume: bool = False
+    progress: bool = True
+    description: str = "training"
+
+    @property
+    def resuming(self) -> bool:
+        """Whether the run continues from a checkpoint that exists."""
+        folder = self.checkpoint_dir
+        return self.resume and folder is not None and (folder / CHECKPOINT).exists()
+
+
 class TrainingStrategy(Protocol):
     """How a model's trainable parameters are fitted to its training split."""
 
-    def fit(
-        self,
-        workflow: Workflow,
-        settings: TrainConfig,
-        *,
-        seed: int,
-        checkpoint_dir: Path | None,
-        resume: bool,
-        progress: bool,
-        description: str = "training",
-    ) -> FitResult:
+    def fit(self, workflow: Workflow, settings: TrainConfig, run: TrainingRun) -> FitResult:
         """Train ``workflow`` in place and say how it went."""
 
 
 class GradientTraining:
     """Adam, then optional L-BFGS, on the loss (:class:`~discover.fit.trainer.Trainer`)."""
 
-    def fit(
-        self,
-        workflow: Workflow,
-        settings: TrainConfig,
-        *,
-        seed: int,
-        checkpoint_dir: Path | None,
-        resume: bool,
-        progress: bool,
-        description: str = "training",
-    ) -> FitResult:
-        """Train ``workflow`` with checkpoints in ``checkpoint_dir`` (none if ``None``)."""
+    def fit(self, workflow: Workflow, settings: TrainConfig, run: TrainingRun) -> FitResult:
+        """Train ``workflow`` with checkpoints in ``run.checkpoint_dir`` (none if ``None``)."""
         trainer = Trainer(
             workflow,
             workflow.loss,
             settings,
-            seed=seed,
-            checkpoint_dir=checkpoint_dir,
-            progress=progress,
-            description=description,
+            seed=run.seed,
+            checkpoint_dir=run.checkpoint_dir,
+            progress=run.progress,
+            description=run.description,
         )
-        return trainer.fit(resume=resume)
+        return trainer.fit(resume=run.resume)
 
 
 class ODETraining:
@@ -84,22 +83,11 @@ class ODETraining:
     ``train.collocation``; not when resuming from a checkpoint), segment initial states
     set again from the pre-fitted model, then gradient training."""
 
-    def fit(
-        self,
-        workflow: Workflow,
-        settings: TrainConfig,
-        *,
-        seed: int,
-        checkpoint_dir: Path | None,
-        resume: bool,
-        progress: bool,
-        description: str = "training",
-    ) -> FitResult:
+    def fit(self, workflow: Workflow, settings: TrainConfig, run: TrainingRun) -> FitResult:
         """Pre-fit ``workflow`` (an :class:`ODEWorkflow`), then train it as ``gradient``."""
         if not isinstance(workflow, ODEWorkflow):
             raise TypeError(f"the 'ode' strategy trains ODE workflows, not {type(workflow)}")
-        resuming = resume and checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT).exists()
-        if settings.collocation and not resuming:
+        if settings.collocation and not run.resuming:
             steps = workflow.n_fit
             forcings = workflow.forcings[:steps] if workflow.data.forcing_names else None
             prefit = collocation_prefit(
@@ -111,15 +99,7 @@ class ODETraining:
             )
             if prefit is not None and workflow.shooting is not None:
                 workflow.shooting.initialise(workflow)
-        return GradientTraining().fit(
-            workflow,
-            settings,
-            seed=seed,
-            checkpoint_dir=checkpoint_dir,
-            resume=resume,
-            progress=progress,
-            description=description,
-        )
+        return GradientTraining().fit(workflow, settings, run)
 
 
 class CalibratedTraining:
@@ -130,47 +110,28 @@ class CalibratedTraining:
     the validation split if there is one, else the training loss) than the calibrated
     start, the calibrated start is kept, and ``stopped`` says so."""
 
-    def fit(
-        self,
-        workflow: Workflow,
-        settings: TrainConfig,
-        *,
-        seed: int,
-        checkpoint_dir: Path | None,
-        resume: bool,
-        progress: bool,
-        description: str = "training",
-    ) -> FitResult:
+    def fit(self, workflow: Workflow, settings: TrainConfig, run: TrainingRun) -> FitResult:
         """Calibrate ``workflow`` (an :class:`HBVWorkflow`), then train it as ``gradient``."""
         if not isinstance(workflow, HBVWorkflow):
             raise TypeError(f"the 'calibrated' strategy trains HBV workflows, not {type(workflow)}")
         split = "validation" if settings.validation else "train"
-        saved = checkpoint_dir / CALIBRATED if checkpoint_dir is not None else None
-        resuming = resume and checkpoint_dir is not None and (checkpoint_dir / CHECKPOINT).exists()
+        saved = run.checkpoint_dir / CALIBRATED if run.checkpoint_dir is not None else None
         what = "calibrated start"
-        if resuming and saved is not None and saved.exists():
+        if run.resuming and saved is not None and saved.exists():
             start = torch.load(saved, weights_only=True)
-        elif resuming:
+        elif run.resuming:
             start = None
         else:
             if workflow.calibrated_start:
                 what = "start from the calibrated physics variant"
             else:
-                calibration = calibrate(workflow, settings.calibration, seed=seed)
+                calibration = calibrate(workflow, settings.calibration, seed=run.seed)
                 what = f"calibrated start ({calibration.generations} generations)"
             start = {"state": copy.deepcopy(workflow.state_dict()), "loss": _loss(workflow, split)}
             if saved is not None:
                 saved.parent.mkdir(parents=True, exist_ok=True)
                 torch.save(start, saved)
-        result = GradientTraining().fit(
-            workflow,
-            settings,
-            seed=seed,
-            checkpoint_dir=checkpoint_dir,
-            resume=resume,
-            progress=progress,
-            description=description,
-        )
+        result = GradientTraining().fit(workflow, settings, run)
         if start is None:
             return result
         trained, calibrated = _loss(workflow, split), float(start["loss"])
@@ -182,7 +143,7 @@ class CalibratedTraining:
             f"{what} kept: gradient training ({result.stopped}) raised the {split} loss "
             f"from {calibrated:.5g} to {trained:.5g}"
         )
-        log.info("%s: %s", description, result.stopped)
+        log.info("%s: %s", run.description, result.stopped)
         return result
 
 
@@ -234,12 +195,5 @@ def train(
             strategy = "calibrated"
         else:
             strategy = "gradient"
-    return TRAINING_STRATEGIES[strategy].fit(
-        workflow,
-        settings,
-        seed=seed,
-        checkpoint_dir=checkpoint_dir,
-        resume=resume,
-        progress=progress,
-        description=description,
-    )
+    run = TrainingRun(seed, checkpoint_dir, resume, progress, description)
+    return TRAINING_STRATEGIES[strategy].fit(workflow, settings, run)
