@@ -3,12 +3,14 @@
 import json
 
 import numpy as np
+import pytest
 
 from discover.stages.pipeline import reinsert_variant
 from discover.stages.reinsert import alternatives
 from discover.study import Study
 
 
+@pytest.mark.slow  # a whole run with two alternatives trained (about a minute)
 def test_alternative_candidates_become_variants_beside_the_selected_one(lv_case, tmp_path):
     config, write = lv_case
     config["reinsert"]["alternatives"] = 1

@@ -72,6 +72,7 @@ def unbroken(tmp_path_factory, make_case):
     return config, path, run
 
 
+@pytest.mark.slow  # a second whole run in a fresh interpreter (about a minute)
 def test_two_runs_with_the_same_seed_write_identical_results(unbroken, tmp_path):
     _, config, first = unbroken
     second = tmp_path / "second"
