@@ -18,6 +18,7 @@ from pathlib import Path
 
 from discover import __version__
 from discover.errors import UserError
+from discover.run_directory import MARKER
 
 log = logging.getLogger("discover")
 
@@ -192,9 +193,10 @@ def interrupted(invocation: Invocation) -> str:
 
 
 def write_traceback(err: BaseException, run_dir: Path | None) -> Path:
-    """Append the traceback of ``err`` to ``run_dir/discover.log`` when that folder exists,
-    else to a new temporary file; returns the log's path."""
-    if run_dir is not None and run_dir.is_dir():
+    """Append the traceback of ``err`` to ``run_dir/discover.log`` when that folder is a
+    run directory of discover's own (never into a folder of the user's), else to a new
+    temporary file; returns the log's path."""
+    if run_dir is not None and (run_dir / MARKER).is_file():
         path = run_dir / LOG_FILE
     else:
         handle, name = tempfile.mkstemp(prefix="discover-", suffix=".log")

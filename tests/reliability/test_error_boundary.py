@@ -14,6 +14,7 @@ import yaml
 import discover
 from discover.cli import main
 from discover.config import ConfigError
+from discover.run_directory import prepare
 from discover.study import Study
 
 
@@ -114,7 +115,7 @@ def failing_run(monkeypatch, lv_case, tmp_path):
     raised: dict[str, BaseException] = {}
 
     def run(self, **kwargs):
-        self.out.mkdir(parents=True, exist_ok=True)
+        prepare(self.out, resume=False)  # a run directory of discover's own
         raise raised["error"]
 
     monkeypatch.setattr(Study, "run", run)
@@ -130,6 +131,23 @@ def test_internal_error_is_one_line_naming_the_log_with_its_traceback(failing_ru
     assert line == f"internal error: RuntimeError: solver state lost (full traceback in {log})"
     text = log.read_text()
     assert "Traceback" in text and "second line" in text
+
+
+def test_internal_error_never_logs_into_a_folder_of_the_users(failing_run, monkeypatch, capsys):
+    path, out, raised = failing_run
+    raised["error"] = RuntimeError("solver state lost")
+    monkeypatch.setattr(Study, "run", lambda self, **kwargs: _raise(raised["error"]))
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 1
+    line = _one_error_line(capsys, "internal error: ")
+    log = Path(line.split("full traceback in ")[1].rstrip(")"))
+    assert log.parent != out and sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    log.unlink()
+
+
+def _raise(error: BaseException) -> None:
+    raise error
 
 
 def test_internal_error_outside_a_run_directory_logs_to_a_temporary_file(
