@@ -51,17 +51,14 @@ class ModelFactory:
         self.base = Path(base)
         self.data = load_data(config, self.base)
 
-    def build(self, physics: bool = False, slots: dict[str, Process] | None = None) -> Workflow:
-        """A new model of the config (every slot textbook if ``physics``) with ``slots``
-        ``{slot: process}`` put in place."""
+    def build(self, physics: bool = False) -> Workflow:
+        """A new model of the config (every slot textbook if ``physics``)."""
         config = self.config
         if physics:
             spec = config.model.model_copy(update={"neural": {}})
             config = config.model_copy(update={"model": spec})
         torch.manual_seed(self.config.seed)
-        workflow = build_workflow(config, self.base, self.data)
-        set_slots(workflow, slots or {})
-        return workflow
+        return build_workflow(config, self.base, self.data)
 
     def with_equations(
         self, equations: Mapping[str, tuple[Candidate, tuple[str, ...]]]

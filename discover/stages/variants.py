@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,13 +35,12 @@ class Variants:
     def __init__(self) -> None:
         self._variants: dict[str, Variant] = {}
 
-    def record(self, name: str, workflow: Workflow) -> Variant:
+    def record(self, name: str, workflow: Workflow) -> None:
         """Simulate ``workflow`` over the whole period and keep it as variant ``name``."""
         with torch.no_grad():
             simulation = workflow.simulate().cpu().numpy()
         slots = {k: copy.deepcopy(v) for k, v in workflow.model.slots.items()}
         self._variants[name] = Variant(name, simulation, slots)
-        return self._variants[name]
 
     @property
     def simulations(self) -> dict[str, np.ndarray]:
@@ -53,15 +51,6 @@ class Variants:
     def slots(self) -> dict[str, dict[str, Process]]:
         """``{variant: {slot: process}}`` in recording order."""
         return {name: v.slots for name, v in self._variants.items()}
-
-    def __getitem__(self, name: str) -> Variant:
-        return self._variants[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._variants
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._variants))
 
     def __len__(self) -> int:
         return len(self._variants)
