@@ -13,7 +13,7 @@ from discover.distill.probe import ProbeSamples
 from discover.processes import Process
 from discover.validate.checks import check_function
 from discover.validate.compare import compare_series, compare_variants
-from discover.validate.metrics import score_sites
+from discover.validate.metrics import median_scores, score_sites
 from discover.workflows.base import Workflow
 
 log = logging.getLogger("discover")
@@ -70,11 +70,10 @@ def site_metrics(
 def median_metrics(table: pd.DataFrame) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
     """``{variant: {split: {variable: {metric: median over sites}}}}`` of a
     :func:`site_metrics` table."""
-    medians = table.groupby(["variant", "split", "variable", "metric"], sort=False)["value"]
     metrics: dict[str, Any] = {}
-    for (variant, split, variable, metric), value in medians.median().items():
-        metrics.setdefault(variant, {}).setdefault(split, {}).setdefault(variable, {})
-        metrics[variant][split][variable][metric] = float(value)
+    for row in median_scores(table).itertuples(index=False):
+        by_variable = metrics.setdefault(row.variant, {}).setdefault(row.split, {})
+        by_variable.setdefault(row.variable, {})[row.metric] = float(row.median)
     return metrics
 
 
