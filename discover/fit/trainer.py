@@ -20,6 +20,7 @@ from discover.fit.checkpoints import load_checkpoint, save_checkpoint
 from discover.fit.diagnose import divergence_error
 from discover.fit.interrupt import deferred_interrupt
 from discover.fit.resume import ResumeError, check_resumable, training_settings
+from discover.fit.world import current_world
 from discover.processes.neural import Neural
 
 log = logging.getLogger("discover")
@@ -49,7 +50,8 @@ class FitResult:
 
 
 def lbfgs_step(optimiser: torch.optim.LBFGS, loss: Callable[[], Tensor]) -> float | None:
-    """One L-BFGS step on ``loss()``; returns the loss at its start, or ``None`` when the
+    """One L-BFGS step on ``loss()`` (gradients averaged over the processes of a shared
+    run, :mod:`discover.fit.world`); returns the loss at its start, or ``None`` when the
     line search failed (torch's strong-Wolfe search can fail on a non-finite trial point),
     in which case the parameters are put back as they were before the step."""
     parameters = [p for group in optimiser.param_groups for p in group["params"]]
@@ -59,6 +61,7 @@ def lbfgs_step(optimiser: torch.optim.LBFGS, loss: Callable[[], Tensor]) -> floa
         value = loss()
         if torch.isfinite(value):
             value.backward()
+            current_world().average_gradients(parameters)
         return value
 
     before = [p.detach().clone() for p in parameters]
@@ -243,6 +246,7 @@ class Trainer:
         loss = self._training_loss(self.generator)
         if torch.isfinite(loss):
             loss.backward()
+            current_world().average_gradients(self.parameters)
         return loss
 
     def _adam_update(self, loss: Tensor) -> float:
