@@ -47,6 +47,7 @@ def run_stages(study: Study, writer: RunWriter, resume: bool, progress: bool) ->
         writer.metrics(metrics)
         writer.site_metrics(table)
         writer.simulations(study.workflow, study.simulations)
+        writer.parameters(study.workflow, study.variants.parameters)
         splits = ["test", score.SITE_FOLDS] if study.site_fold_simulations else ["test"]
         writer.comparisons(pd.concat([study.compare(s, table) for s in splits]))
         writer.checks(score.physical_checks(study.variants.slots, study.samples, config.seed))
