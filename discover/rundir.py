@@ -122,6 +122,24 @@ class RunWriter:
             data[variable] = (("variant", "time", "site"), stacked[..., i], attrs)
         self._netcdf("simulations.nc", xr.Dataset(data, coords=coords))
 
+    def parameters(
+        self, workflow: Workflow, parameters: Mapping[str, Mapping[str, np.ndarray]]
+    ) -> None:
+        """``parameters.csv``: ``variant, site, parameter, set, value, unit``, each
+        variant's static model parameters ``{variant: {name: [site, set]}}`` (none if
+        no variant has any)."""
+        units = workflow.units()
+        rows = [
+            (variant, site, name, index, float(value), units.get(name, ""))
+            for variant, values in parameters.items()
+            for name, table in values.items()
+            for site, row in zip(workflow.sites, table, strict=True)
+            for index, value in enumerate(row)
+        ]
+        if rows:
+            columns = ["variant", "site", "parameter", "set", "value", "unit"]
+            self._text("parameters.csv", pd.DataFrame(rows, columns=columns).to_csv(index=False))
+
     def importance(self, slot: str, ranking: InputRanking, kept: list[str]) -> None:
         """``importance/<slot>.json``: mean |SHAP| per input and the inputs kept."""
         means = ranking.mean_abs

@@ -22,11 +22,14 @@ class Variant:
         name: e.g. ``physics``, ``neural``, ``symbolic``, a hypothesis or an alternative.
         simulation: simulated observed variables [time, site, variable].
         slots: a copy of its model's slots ``{slot: process}`` when it was recorded.
+        parameters: its static model parameters in physical units ``{name: [site, set]}``
+            (HBV parameters, ``set`` over ``model.nmul``; empty for a model without them).
     """
 
     name: str
     simulation: np.ndarray
     slots: dict[str, Process] = field(default_factory=dict)
+    parameters: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class Variants:
@@ -40,7 +43,7 @@ class Variants:
         with torch.no_grad():
             simulation = workflow.simulate().cpu().numpy()
         slots = {k: copy.deepcopy(v) for k, v in workflow.model.slots.items()}
-        self._variants[name] = Variant(name, simulation, slots)
+        self._variants[name] = Variant(name, simulation, slots, static_parameters(workflow))
 
     @property
     def simulations(self) -> dict[str, np.ndarray]:
@@ -52,8 +55,25 @@ class Variants:
         """``{variant: {slot: process}}`` in recording order."""
         return {name: v.slots for name, v in self._variants.items()}
 
+    @property
+    def parameters(self) -> dict[str, dict[str, np.ndarray]]:
+        """``{variant: {parameter: [site, set]}}`` in recording order."""
+        return {name: v.parameters for name, v in self._variants.items()}
+
     def __len__(self) -> int:
         return len(self._variants)
+
+
+def static_parameters(workflow: Workflow) -> dict[str, np.ndarray]:
+    """``workflow``'s static model parameters ``{name: [site, set]}`` in physical units,
+    for a workflow that has them (``parameters_by_name``); parameters varying in time are
+    left out."""
+    by_name = getattr(workflow, "parameters_by_name", None)
+    if by_name is None:
+        return {}
+    with torch.no_grad():
+        values = by_name()
+    return {n: v.detach().cpu().numpy() for n, v in values.items() if v.dim() == 2}
 
 
 def alternative_name(slot: str, candidate: Candidate) -> str:
