@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from discover.report import findings, sections, slot_sections
+from discover.report import findings, parameter_section, sections, slot_sections
 from discover.report.context import Context
 from discover.report.document import Document
 from discover.report.html import render_html
@@ -21,6 +21,7 @@ SECTIONS = (
     sections.question,
     sections.data,
     sections.training,
+    parameter_section.parameters,
     sections.series,
     slot_sections.slots,
     sections.metrics,
@@ -28,7 +29,8 @@ SECTIONS = (
     slot_sections.equations,
     sections.provenance,
 )
-"""The report's sections, in order; each takes the :class:`Context` and returns a Section."""
+"""The report's sections, in order; each takes the :class:`Context` and returns a Section
+(or ``None`` when it does not apply to the run)."""
 
 
 def build_report(run_dir: str | Path) -> Path:
@@ -55,7 +57,8 @@ def build_report(run_dir: str | Path) -> Path:
             others.add(old)
     context = Context(run, figures)
     name = run.config.get("name", run.path.name)
-    document = Document(f"discover report: {name}", [build(context) for build in SECTIONS])
+    built = [build(context) for build in SECTIONS]
+    document = Document(f"discover report: {name}", [s for s in built if s is not None])
     html_path = _write(run.path / "report.html", render_html(document))
     _write(run.path / "report.md", render_markdown(document, run.path))
     drawn = [p for p in figures.glob("*.png") if p not in others]

@@ -79,7 +79,16 @@ class Context:
 
     def textbook(self, slot: str) -> Textbook | None:
         """The textbook process of ``slot`` over its inputs, when the model has one."""
-        return textbook_process(self.model, slot, self.slot_inputs(slot))
+        return textbook_process(self.model, slot, self.slot_inputs(slot), self.textbook_values())
+
+    def textbook_values(self) -> dict[str, float]:
+        """Median over sites and parameter sets of each trained parameter of the
+        ``physics`` variant (the textbook model); empty without ``parameters.csv``."""
+        table = self.run.parameters
+        if table is None:
+            return {}
+        physics = table[table["variant"] == "physics"]
+        return {str(k): float(v) for k, v in physics.groupby("parameter")["value"].median().items()}
 
     def slot_call(self, slot: str, inputs: Sequence[str] | None = None) -> Math:
         """``F(x, y)``: the slot applied to ``inputs`` (default: its inputs as distilled),

@@ -111,6 +111,7 @@ class RunDirectory:
     checks: dict[str, dict[str, list[dict[str, Any]]]] | None = None
     truth: dict[str, str] = field(default_factory=dict)
     hypotheses: dict[str, Any] = field(default_factory=dict)
+    parameters: pd.DataFrame | None = None
     missing: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -144,6 +145,8 @@ def load_run(path: str | Path) -> RunDirectory:
     run.truth = _optional(run, "truth.json", _read_truth) or {}
     if run.config.get("hypotheses"):
         run.hypotheses = _optional(run, "hypotheses.json", _read_json_object) or {}
+    if (path / "parameters.csv").exists():  # only models with static parameters write it
+        run.parameters = _optional(run, "parameters.csv", _read_parameters)
     for file in sorted((path / "slots").glob("*.nc")):
         samples = _optional(run, f"slots/{file.name}", _read_samples)
         if samples is not None:
@@ -255,6 +258,15 @@ def _read_metrics_sites(file: Path) -> pd.DataFrame:
     table = _read_csv(file, {"variant", "split", "variable", "site", "metric", "value"})
     table["split"] = table["split"].astype(str).map(_split_name)
     table["site"] = table["site"].astype(str)
+    table["value"] = pd.to_numeric(table["value"], errors="coerce")
+    return table
+
+
+def _read_parameters(file: Path) -> pd.DataFrame:
+    columns = {"variant", "site", "parameter", "set", "value", "unit"}
+    table = _read_csv(file, columns)
+    table["site"] = table["site"].astype(str)
+    table["unit"] = table["unit"].fillna("").astype(str)
     table["value"] = pd.to_numeric(table["value"], errors="coerce")
     return table
 

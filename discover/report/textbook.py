@@ -1,9 +1,10 @@
 """The textbook process of a learned slot, evaluated on the slot's inputs for the report.
 
 Only HBV slots have a textbook process (:func:`discover.models.hbv_processes.textbook`).
-Its inputs that the learned slot does not see are HBV parameters; the run directory does
-not store the trained parameter values, so each is set to the middle of its bounds
-(:data:`discover.models.hbv_processes.HBV_BOUNDS`) and the description says so.
+Its inputs that the learned slot does not see are HBV parameters: each is set to the
+median over sites of the ``physics`` variant's trained value (``parameters.csv``), or,
+for a run directory without it, to the middle of its bounds
+(:data:`discover.models.hbv_processes.HBV_BOUNDS`); the description says which.
 """
 
 from __future__ import annotations
@@ -41,10 +42,16 @@ class Textbook:
         return self.function(values)
 
 
-def textbook_process(model: Mapping[str, Any], slot: str, inputs: Sequence[str]) -> Textbook | None:
+def textbook_process(
+    model: Mapping[str, Any],
+    slot: str,
+    inputs: Sequence[str],
+    trained: Mapping[str, float] | None = None,
+) -> Textbook | None:
     """The textbook process of ``slot`` in the model config ``model``, evaluable from
-    ``inputs``; ``None`` when the model type has none, or when it needs an input that is
-    neither among ``inputs`` nor an HBV parameter."""
+    ``inputs``, its parameters at ``trained`` values (the textbook variant's medians over
+    sites) where given, else mid-range; ``None`` when the model type has none, or when it
+    needs an input that is neither among ``inputs`` nor an HBV parameter."""
     if model.get("type") != "hbv" or slot not in hbv_processes.SLOT_INPUTS:
         return None
     physical = hbv_processes.textbook(slot, smooth=model.get("smooth"))
@@ -52,17 +59,16 @@ def textbook_process(model: Mapping[str, Any], slot: str, inputs: Sequence[str])
     if any(name not in hbv_processes.HBV_BOUNDS for name in needed):
         return None
     bounds = {name: hbv_processes.HBV_BOUNDS[name] for name in needed}
-    parameters = {name: (b.low + b.high) / 2 for name, b in bounds.items()}
-    note = (
-        "; ".join(
-            f"{name} = {value:.3g} (middle of its bounds [{bounds[name].low:g}, "
-            f"{bounds[name].high:g}])"
-            for name, value in parameters.items()
-        )
-        + ": the run directory does not store the trained parameter values"
-        if parameters
-        else "no parameter"
-    )
+    trained = {name: v for name, v in (trained or {}).items() if name in bounds}
+    parameters = {name: trained.get(name, (b.low + b.high) / 2) for name, b in bounds.items()}
+    notes = [
+        f"{name} = {value:.3g} (median over sites of the textbook model's trained values)"
+        if name in trained
+        else f"{name} = {value:.3g} (middle of its bounds [{bounds[name].low:g}, "
+        f"{bounds[name].high:g}]: no trained value in the run directory)"
+        for name, value in parameters.items()
+    ]
+    note = "; ".join(notes) if notes else "no parameter"
 
     def function(values: Mapping[str, np.ndarray]) -> np.ndarray:
         n = np.asarray(next(iter(values.values()))).shape

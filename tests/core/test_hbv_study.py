@@ -57,6 +57,14 @@ def test_hbv_study_runs_every_stage(tmp_path, capsys):
     assert sites["site"].nunique() == 6
     html = (out / "report.html").read_text()
     assert "evapotranspiration" in html and "physics" in html
+    parameters = pd.read_csv(out / "parameters.csv")
+    assert set(parameters["variant"]) == {"physics", "neural", "symbolic"}
+    lp = parameters.query("variant == 'physics' and parameter == 'lp'")
+    assert lp["site"].nunique() == 6 and lp["value"].between(0.2, 1.0).all()
+    assert "lp" not in set(parameters.query("variant == 'symbolic'")["parameter"])
+    assert "Model parameters" in html
+    # the textbook curve is drawn at the physics variant's trained lp, not mid-range
+    assert "median over sites of the textbook model" in html
 
 
 def test_hbv_config_errors_name_the_key(tmp_path):
