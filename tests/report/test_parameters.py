@@ -16,7 +16,8 @@ HBV = {"type": "hbv"}
 
 
 def run_with(table: pd.DataFrame | None, tmp_path: Path) -> Context:
-    run = RunDirectory(path=tmp_path, config={"model": HBV}, metrics={}, parameters=table)
+    model = {**HBV, "neural": {"evapotranspiration": {"inputs": ["pet", "soil_wetness"]}}}
+    run = RunDirectory(path=tmp_path, config={"model": model}, metrics={}, parameters=table)
     return Context(run, tmp_path / "figures")
 
 
