@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from discover.config.base import MIN_TOLERANCE, ExpressionText, HiddenSizes, Strict
+from discover.config.base import MAX_HIDDEN, MIN_TOLERANCE, ExpressionText, HiddenSizes, Strict
 from discover.processes.base import OutputRange
 
 
@@ -233,15 +233,38 @@ class HBVModelConfig(Strict):
     """Years of spin-up: the first 365 days of the simulated series are run this many
     times before it, from empty stores, to set the storages (never scored, never in the
     outputs), for data that start where calibration starts."""
-    parameters: Literal["attributes", "site"] = "attributes"
+    parameters: Literal["attributes", "site", "lstm"] = "attributes"
     """How HBV parameters are learned: from static site attributes by a network
-    (``attributes``, dPL) or one set per site (``site``)."""
+    (``attributes``, dPL), one set per site (``site``), or by an LSTM over the forcings
+    and the site attributes (``lstm``, the δHBV set-up: parameters per day, those in
+    ``dynamic`` vary in time, the others are the last day's)."""
     parameter_hidden: HiddenSizes = Field(default_factory=lambda: [32])
     """Widths of the hidden layers of the attributes → parameters network."""
+    lstm_hidden: int = Field(default=64, ge=1, le=MAX_HIDDEN)
+    """``parameters: lstm``: hidden units of the LSTM."""
+    dynamic: list[str] = Field(default_factory=list)
+    """``parameters: lstm``: HBV parameters that vary from day to day, e.g. ``[beta,
+    betaet]`` (not the routing ones); the others are static, taken from the LSTM's last
+    day. Empty: all static."""
     neural: dict[str, NeuralSlotConfig] = Field(default_factory=dict)
     """HBV process slots or parameters replaced by networks, name → its network."""
     baseline: bool = True
     """Also train the all-textbook model as the ``physics`` variant."""
+
+    @model_validator(mode="after")
+    def _lstm_keys(self) -> HBVModelConfig:
+        """``dynamic`` sets the LSTM learner; its names are HBV parameters other than the
+        routing ones."""
+        from discover.models.hbv import ROUTING_PARAMETERS
+        from discover.models.hbv_processes import HBV_BOUNDS
+
+        if self.dynamic and self.parameters != "lstm":
+            raise ValueError("model.dynamic applies to model.parameters: lstm only")
+        for name in self.dynamic:
+            if name not in HBV_BOUNDS or name in ROUTING_PARAMETERS:
+                known = [n for n in HBV_BOUNDS if n not in ROUTING_PARAMETERS]
+                raise ValueError(f"model.dynamic: {name!r} is not one of {known}")
+        return self
 
     @model_validator(mode="after")
     def _no_warmup_with_spinup(self) -> HBVModelConfig:

@@ -58,6 +58,30 @@ class CalibrationConfig(Strict):
     polish."""
 
 
+class BatchConfig(Strict):
+    """Mini-batch training (``train.batch``): every Adam step scores ``sites`` sites drawn
+    at random (all of them when there are fewer) over a window of ``days`` consecutive
+    days, the first ``warmup`` of which are simulated from empty storages but not scored;
+    the scored days lie inside the training split. Validation, held-out scores and
+    L-BFGS steps always run whole periods (HBV models; ``docs/scale.md``)."""
+
+    sites: int = Field(default=100, ge=1)
+    """Sites per batch (all of them when the data have fewer)."""
+    days: int = Field(default=730, ge=2)
+    """Length of a window in days, its warm-up included."""
+    warmup: int = Field(default=365, ge=0)
+    """Leading days of a window that set the storages and are not scored (days)."""
+
+    @model_validator(mode="after")
+    def _scored_days(self) -> BatchConfig:
+        if not self.days > self.warmup:
+            raise ValueError(
+                f"train.batch.days ({self.days}) must exceed train.batch.warmup "
+                f"({self.warmup}): a window needs days to score"
+            )
+        return self
+
+
 class TrainConfig(Strict):
     """Training: split, optimiser, schedule, early stopping and checkpoints."""
 
@@ -97,6 +121,9 @@ class TrainConfig(Strict):
     held-out split is only watched."""
     restore_best: bool = True
     """With a validation split, end with the weights of its best loss (else the last)."""
+    batch: BatchConfig | None = None
+    """Mini-batches of sites × time windows for the Adam steps, ``{sites: 100, days: 730,
+    warmup: 365}`` (HBV models; ``null``: every step runs the whole training split)."""
     shooting: ShootingConfig = Field(default_factory=lambda: ShootingConfig())
     """ODE models: multiple shooting of the training loss (``false`` or ``segment: null``:
     one shot over the whole training period)."""

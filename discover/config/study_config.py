@@ -100,6 +100,8 @@ class StudyConfig(Strict):
             )
         if self.validate_.site_folds and self.model.type != "hbv":
             raise ValueError("validate.site_folds: k-fold over sites needs an hbv model")
+        if self.train.batch is not None and self.model.type != "hbv":
+            raise ValueError("train.batch: mini-batches of sites and days need an hbv model")
         return self
 
     @model_validator(mode="after")

@@ -32,6 +32,9 @@ LossFunction = Callable[[str, "torch.Generator | None"], Tensor]
 
 CHECKPOINT = "last.pt"
 
+EPOCHS_LOGGED: set[int] = set()
+"""Epoch sizes (batches) already logged at INFO; a study trains many models alike."""
+
 
 @dataclass
 class FitResult:
@@ -101,6 +104,10 @@ class Trainer:
     raises :class:`~discover.fit.diagnose.TrainingError` saying where the simulation first
     became non-finite. A checkpoint never holds non-finite weights. With ``progress``, a
     progress bar named ``description`` (e.g. ``training neural``) counts the steps.
+    When ``model`` draws random batches (a ``batches_per_epoch`` attribute that is not
+    ``None``, e.g. :attr:`~discover.workflows.hbv.HBVWorkflow.batches_per_epoch`), every
+    history row and the progress bar also give the ``epoch``: Adam steps over batches
+    per epoch.
     """
 
     def __init__(
@@ -132,6 +139,8 @@ class Trainer:
         self.lbfgs = torch.optim.LBFGS(
             self.parameters, lr=1.0, max_iter=20, line_search_fn="strong_wolfe"
         )
+        self.epoch_size: int | None = getattr(model, "batches_per_epoch", None)
+        """Batches per epoch when ``model`` draws random batches, else ``None``."""
         self.result = FitResult()
         self.iteration = 0
         self.stale_evaluations = 0
@@ -160,6 +169,10 @@ class Trainer:
     def fit(self, resume: bool = False) -> FitResult:
         """Train (continuing from the last checkpoint when ``resume``) and return the result."""
         started = time.perf_counter()
+        if self.epoch_size:
+            level = logging.DEBUG if self.epoch_size in EPOCHS_LOGGED else logging.INFO
+            EPOCHS_LOGGED.add(self.epoch_size)
+            log.log(level, "an epoch is %d training batches", self.epoch_size)
         if resume:
             self._resume()
         self.start_state = copy.deepcopy(self.model.state_dict())
@@ -210,9 +223,14 @@ class Trainer:
                 return False
             self.result.final_train = loss
             entry = {"iteration": self.iteration, "train": loss, "lr": self._lr()}
+            if self.epoch_size:
+                entry["epoch"] = min(self.iteration, self.config.iterations) / self.epoch_size
             if self.iteration % self.config.eval_every == 0 or not adam_phase:
                 entry[self.watched] = self._evaluate()
-                bar.set_postfix({"loss": f"{loss:.4g}", self.watched: f"{entry[self.watched]:.4g}"})
+                shown = {"loss": f"{loss:.4g}", self.watched: f"{entry[self.watched]:.4g}"}
+                if "epoch" in entry:
+                    shown["epoch"] = f"{entry['epoch']:.2f}"
+                bar.set_postfix(shown)
             self.result.history.append(entry)
             if self.iteration >= self.config.iterations and adam_phase:
                 self.stale_evaluations = 0  # the L-BFGS stage starts afresh

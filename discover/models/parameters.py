@@ -6,8 +6,9 @@ Each learner returns ``{name: tensor}`` in physical units, ready for a model suc
 leave their bounds.
 
 - :class:`AttributeMLP`: static attributes [site, attr] → static parameters.
-- :class:`ForcingLSTM`: a series of inputs [time, site, var] → dynamic parameters for the
-  names listed as dynamic, static ones (from the last step) for the rest.
+- :class:`ForcingLSTM`: a series of inputs [time, site, var] (and static attributes
+  repeated in time) → dynamic parameters for the names listed as dynamic, static ones
+  (from the last step) for the rest.
 - :class:`SiteParameters`: one free value per site and parameter set (classic calibration).
 
 With ``nmul > 1`` parallel parameter sets, the model averages their outputs (see
@@ -172,16 +173,20 @@ class AttributeMLP(nn.Module):
 
 
 class ForcingLSTM(nn.Module):
-    """Input series [time, site, var] → parameters; names in ``dynamic`` vary in time
-    ([time, site, nmul]), the others are taken from the last step ([site, nmul]).
+    """Input series [time, site, var] (and static attributes [site, attr], repeated in
+    time) → parameters; names in ``dynamic`` vary in time ([time, site, nmul]), the
+    others are taken from the last step ([site, nmul]).
 
     Args:
-        n_inputs: number of input variables (forcings, and attributes repeated in time).
+        n_inputs: number of input variables in time (e.g. the forcings).
         names: parameter names.
-        nmul: parallel parameter sets per site.
+        nmul: parallel parameter sets per site; their output biases start at
+            :func:`spread_shares` of the bounds (nothing added when ``nmul == 1``).
         hidden: LSTM width.
         dynamic: names that vary in time.
         bounds: bounds per name (HBV's by default).
+        n_static: number of static attributes given with the series (0: none).
+        seed: seed of the spread of the sets.
     """
 
     def __init__(
@@ -192,6 +197,8 @@ class ForcingLSTM(nn.Module):
         hidden: int = 64,
         dynamic: Sequence[str] = (),
         bounds: Mapping[str, Bound] | None = None,
+        n_static: int = 0,
+        seed: int = 0,
     ):
         super().__init__()
         self.bounded = _Bounded(names, nmul, bounds)
@@ -200,16 +207,33 @@ class ForcingLSTM(nn.Module):
             raise KeyError(f"dynamic parameter(s) {missing} are not among {list(names)}")
         self.dynamic = tuple(dynamic)
         self.normalise = _Standardise(n_inputs)
-        self.lstm = nn.LSTM(n_inputs, hidden)
+        self.normalise_static = _Standardise(n_static)
+        self.lstm = nn.LSTM(n_inputs + n_static, hidden)
         self.head = nn.Linear(hidden, self.bounded.size)
+        shares = spread_shares((len(self.bounded.names),), nmul, seed)
+        with torch.no_grad():  # logit(1/2) = 0: a single set keeps the default bias
+            self.head.bias.add_(self.bounded.raw({}, shares).reshape(-1))
 
-    def set_normalisation(self, inputs: Tensor) -> None:
-        """Standardise each input variable with its mean and spread in ``inputs``."""
+    def set_normalisation(self, inputs: Tensor, static: Tensor | None = None) -> None:
+        """Standardise each input variable with its mean and spread in ``inputs``
+        [..., var], and each static attribute with those of ``static`` [site, attr]."""
         self.normalise.fit(inputs)
+        if static is not None:
+            self.normalise_static.fit(static)
 
-    def forward(self, inputs: Tensor) -> dict[str, Tensor]:
+    def forward(self, inputs: Tensor, static: Tensor | None = None) -> dict[str, Tensor]:
+        """Parameters from ``inputs`` [time, site, var] and ``static`` [site, attr]
+        (needed when the learner was built with ``n_static`` > 0)."""
         _check_inputs(inputs, 3, self.normalise.loc.numel(), "inputs [time, site, var]")
-        hidden, _ = self.lstm(self.normalise(inputs))
+        series = self.normalise(inputs)
+        n_static = self.normalise_static.loc.numel()
+        if n_static:
+            if static is None:
+                raise ValueError(f"this learner needs {n_static} static attributes [site, attr]")
+            _check_inputs(static, 2, n_static, "static attributes [site, attr]")
+            repeated = self.normalise_static(static).expand(len(series), -1, -1)
+            series = torch.cat([series, repeated], -1)
+        hidden, _ = self.lstm(series)
         values = self.bounded.scale(self.head(hidden))
         return {name: v if name in self.dynamic else v[-1] for name, v in values.items()}
 
@@ -241,5 +265,7 @@ class SiteParameters(nn.Module):
         shares = spread_shares((n_sites, len(self.bounded.names)), nmul, seed)
         self.raw = nn.Parameter(self.bounded.raw(dict(initial or {}), shares).flatten(-2))
 
-    def forward(self) -> dict[str, Tensor]:
-        return self.bounded.scale(self.raw)
+    def forward(self, sites: Tensor | slice | None = None) -> dict[str, Tensor]:
+        """Parameters ``{name: [site, nmul]}`` of ``sites`` (indices or a slice; all by
+        default)."""
+        return self.bounded.scale(self.raw if sites is None else self.raw[sites])

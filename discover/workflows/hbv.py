@@ -20,10 +20,12 @@ from discover.config import (
 from discover.data.synthetic import synthetic_weather
 from discover.data.twin import make_twin
 from discover.data.validate import require_finite_attributes
+from discover.fit.batches import Batch, BatchSampler
 from discover.fit.losses import masked_mse
+from discover.fit.world import current_world
 from discover.models.hbv import HBV
 from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS, UNITS, default_range, textbook
-from discover.models.parameters import AttributeMLP, SiteParameters
+from discover.models.parameters import AttributeMLP, ForcingLSTM, SiteParameters
 from discover.processes import Neural
 from discover.workflows.base import log, log_missing, time_splits, validation_start
 from discover.workflows.periods import date_splits
@@ -39,8 +41,10 @@ folds) warm-starts again, and those repeats are logged at DEBUG."""
 class HBVWorkflow(nn.Module):
     """Binds :class:`~discover.models.hbv.HBV` to daily data, parameters and the loss.
 
-    Parameters are learned from static attributes (dPL, ``model.parameters: attributes``)
-    or calibrated per site (``site``); with ``model.nmul`` > 1 parallel parameter sets,
+    Parameters are learned from static attributes (dPL, ``model.parameters: attributes``),
+    by an LSTM over the forcings and the attributes (``lstm``: parameters per day, those in
+    ``model.dynamic`` varying in time) or calibrated per site (``site``); with
+    ``model.nmul`` > 1 parallel parameter sets,
     the sets start spread over the bounds (seeded by ``seed``) and the model averages
     their streamflow. A *parameter slot* is a ``model.neural`` entry
     named after an HBV parameter (e.g. ``fc: {inputs: [soil_depth, forest_fraction]}``):
@@ -52,6 +56,8 @@ class HBVWorkflow(nn.Module):
     :func:`~discover.workflows.periods.date_splits`: then only the warm-up and the periods
     are kept). ``model.spinup`` runs the first year that many times before the first day
     (:class:`~discover.models.hbv.HBV`'s ``spinup_years``); no output shows those days.
+    With ``train.batch``, each training step scores a random batch of sites and days
+    (:mod:`discover.fit.batches`); every other loss runs whole periods.
 
     Args:
         config: the validated study config (``model.type == "hbv"``).
@@ -87,9 +93,12 @@ class HBVWorkflow(nn.Module):
         """Parameters and networks start from a calibrated model's (:meth:`warm_start_at`),
         so training does not search them again."""
         self._fill_neural_slots(spec)
-        if spec.parameters == "attributes" or self.parameter_slots:
+        if spec.parameters != "site" or self.parameter_slots:
             require_finite_attributes(self.dataset, self.attribute_names, "the model")
         self.learner = self._parameter_learner(spec)
+        batch = config.train.batch
+        self.sampler = None if batch is None else BatchSampler(batch, self.slices["train"])
+        """Draws the training batches (``train.batch``); ``None``: full batch."""
         self.to(device=self.device, dtype=self.dtype)
 
     # -- set-up ------------------------------------------------------------------------
@@ -127,7 +136,8 @@ class HBVWorkflow(nn.Module):
         self.register_buffer("flow_scale", torch.where(scale > 0, scale, torch.ones_like(scale)))
         names = [n for n, v in self.dataset.data_vars.items() if v.attrs.get("role") == "attribute"]
         self.attribute_names = names
-        table = np.stack([self.dataset[n].values.astype(float) for n in names], axis=-1)
+        columns = [self.dataset[n].values.astype(float) for n in names]
+        table = np.stack(columns, -1) if columns else np.zeros((len(self.dataset["site"]), 0))
         self.register_buffer("attributes", torch.as_tensor(table, dtype=self.dtype))
 
     def _fill_neural_slots(self, spec: HBVModelConfig) -> None:
@@ -230,7 +240,11 @@ class HBVWorkflow(nn.Module):
         if spec.parameters == "site":
             return SiteParameters(len(self.sites), names, nmul=spec.nmul, seed=self.config.seed)
         if not self.attribute_names:
-            raise ConfigError("model.parameters: 'attributes' needs static attributes in the data")
+            raise ConfigError(
+                f"model.parameters: {spec.parameters!r} needs static attributes in the data"
+            )
+        if spec.parameters == "lstm":
+            return self._lstm_learner(spec, names)
         learner = AttributeMLP(
             len(self.attribute_names),
             names,
@@ -241,17 +255,49 @@ class HBVWorkflow(nn.Module):
         learner.set_normalisation(self.attributes)
         return learner
 
-    def parameters_by_name(self) -> dict[str, Tensor]:
-        """Current model parameters ``{name: [site, nmul]}`` (``[site, 1]`` for parameter
-        slots) in physical units."""
+    def _lstm_learner(self, spec: HBVModelConfig, names: list[str]) -> ForcingLSTM:
+        """The LSTM over the forcings and the site attributes (``parameters: lstm``),
+        standardised with the forcings of the days before the held-out period."""
+        unknown = [name for name in spec.dynamic if name not in names]
+        if unknown:
+            raise ConfigError(
+                f"model.dynamic: {unknown} are not parameters the LSTM learns; it learns {names}"
+            )
+        learner = ForcingLSTM(
+            len(FORCINGS),
+            names,
+            nmul=spec.nmul,
+            hidden=spec.lstm_hidden,
+            dynamic=spec.dynamic,
+            n_static=len(self.attribute_names),
+            seed=self.config.seed,
+        )
+        learner.set_normalisation(self._forcing_series(slice(0, self.n_fit)), self.attributes)
+        return learner
+
+    def _forcing_series(self, days: slice, sites: Tensor | slice = slice(None)) -> Tensor:
+        """The forcings of ``sites`` over ``days`` stacked as [time, site, forcing]."""
+        return torch.stack([getattr(self, f"forcing_{n}")[days, sites] for n in FORCINGS], -1)
+
+    def parameters_by_name(
+        self, sites: Tensor | slice = slice(None), days: slice | None = None
+    ) -> dict[str, Tensor]:
+        """Model parameters ``{name: [site, nmul]}`` (``[site, 1]`` for parameter slots)
+        in physical units, of ``sites`` (indices or a slice; all by default). An LSTM
+        learner (``parameters: lstm``) reads the forcings of ``days`` (the whole record
+        by default): its ``model.dynamic`` parameters are [time, site, nmul] over them."""
+        attributes = self.attributes[sites]
         if isinstance(self.learner, AttributeMLP):
-            values = self.learner(self.attributes)
+            values = self.learner(attributes)
+        elif isinstance(self.learner, ForcingLSTM):
+            days = slice(0, self.flow.shape[0]) if days is None else days
+            values = self.learner(self._forcing_series(days, sites), attributes)
         else:
-            values = self.learner()
+            values = self.learner(sites)
         if self.parameter_slots:
-            attributes = dict(zip(self.attribute_names, self.attributes.unbind(-1), strict=True))
+            by_name = dict(zip(self.attribute_names, attributes.unbind(-1), strict=True))
             for name in self.parameter_slots:
-                values[name] = self.slot_parameter(name, attributes)
+                values[name] = self.slot_parameter(name, by_name)
         return values
 
     def slot_parameter(self, name: str, attributes: dict[str, Tensor]) -> Tensor:
@@ -265,26 +311,55 @@ class HBVWorkflow(nn.Module):
         return value.clamp(bound.low, bound.high).unsqueeze(-1)
 
     # -- running -----------------------------------------------------------------------
-    def _run(self, steps: int) -> Tensor:
-        forcings = {name: getattr(self, f"forcing_{name}")[:steps] for name in FORCINGS}
-        out = self.model(forcings, self.parameters_by_name(), warmup=self.warmup)
-        return out.streamflow  # [steps - warmup, site]
+    def _run(self, batch: Batch, sites: Tensor | slice) -> Tensor:
+        """Streamflow [time, site] of ``sites`` over the batch's days after its warm-up."""
+        days = slice(batch.first, batch.end)
+        forcings = {name: getattr(self, f"forcing_{name}")[days, sites] for name in FORCINGS}
+        out = self.model(forcings, self.parameters_by_name(sites, days), warmup=batch.warmup)
+        return out.streamflow
 
     def simulate(self) -> Tensor:
         """Streamflow [time, site, 1] (mm/day) over the whole period; NaN in the warm-up."""
-        flow = self._run(self.flow.shape[0])
+        batch = self._whole(self.warmup, self.flow.shape[0])
+        flow = self._run(batch, batch.sites)
         pad = flow.new_full((self.warmup, flow.shape[1]), float("nan"))
         return torch.cat([pad, flow])[..., None]
 
     def loss(self, split: str, generator: torch.Generator | None = None) -> Tensor:
         """Masked MSE of streamflow scaled per site by its spread (an NSE-like loss) on
-        ``"train"``, ``"validation"`` or the held-out ``"test"``."""
+        ``"train"``, ``"validation"`` or the held-out ``"test"``: over a random batch of
+        sites and days (:mod:`discover.fit.batches`) for ``"train"`` with ``generator``
+        and ``train.batch`` set, else over every site and the whole split. A run shared
+        among processes scores each process's share of the sites; every process
+        returns the whole batch's loss (:meth:`~discover.fit.world.World.mean`)."""
+        batch = self._batch(split, generator)
+        world = current_world()
+        sites = batch.share(world)
+        simulated = self._run(batch, sites)[batch.scored - batch.first - batch.warmup :]
+        observed = self.flow_seen[batch.scored : batch.end, sites]
+        counted = int(torch.isfinite(observed).any(0).sum())  # the sites the mean is over
+        if counted == 0 and not world.alone:  # other processes' shares hold the batch's
+            return world.mean(simulated.sum() * 0.0, 0)
+        return world.mean(masked_mse(simulated, observed, self.flow_scale[sites]), counted)
+
+    def _batch(self, split: str, generator: torch.Generator | None) -> Batch:
+        """The sites and days the loss on ``split`` runs on."""
         slices = self.split_slices()
         if split not in slices:
             raise ValueError(f"unknown split {split!r}; use one of {list(slices)}")
-        start, end = slices[split].start, slices[split].stop or self.flow.shape[0]
-        simulated = self._run(end)[start - self.warmup :]
-        return masked_mse(simulated, self.flow_seen[start:end], self.flow_scale)
+        if split == "train" and generator is not None and self.sampler is not None:
+            return self.sampler.draw(generator, self.flow_seen)
+        return self._whole(slices[split].start, slices[split].stop or self.flow.shape[0])
+
+    def _whole(self, scored: int, end: int) -> Batch:
+        """Every site over days ``[0, end)``, scored from ``scored``."""
+        return Batch(slice(0, len(self.sites)), 0, self.warmup, scored, end)
+
+    @property
+    def batches_per_epoch(self) -> int | None:
+        """Training batches in an epoch (:mod:`discover.fit.batches`); ``None`` without
+        ``train.batch``."""
+        return None if self.sampler is None else self.sampler.epoch(self.flow_seen)
 
     def hide_sites(self, indices: list[int]) -> None:
         """Hide the streamflow of the sites at ``indices`` from every loss (masked as
