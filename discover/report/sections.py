@@ -198,6 +198,8 @@ def training(ctx: Context) -> Section:
             )
         )
     if facts:
+        if not (isinstance(facts.get("best_iteration"), int) and facts["best_iteration"] >= 0):
+            facts = {**facts, "best_iteration": None}  # -1: no validation split chose weights
         blocks.append(tables.key_value_table(facts, ("training", "value")))
     return Section("Training", "training", blocks)
 
