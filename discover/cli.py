@@ -13,12 +13,17 @@ import traceback
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from discover import __version__
 from discover.errors import UserError
 from discover.run_directory import MARKER
+
+if TYPE_CHECKING:
+    from discover.fit.launch import Launch
+    from discover.study import Study
 
 log = logging.getLogger("discover")
 
@@ -88,10 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
 @dataclass
 class Invocation:
     """What a command is working on, for the messages of the error boundary: the config
-    and run directory once known (a traceback log goes into the run directory)."""
+    and run directory once known (a traceback log goes into the run directory).
+
+    Of the processes ``torchrun`` starts, rank 0 alone is the ``lead`` (progress bars,
+    INFO logging, warnings, the resume hint; the run directory). An error met before the
+    processes meet is printed by the first process of each machine (every process meets
+    it alike), one met after by the process it happened in (``reports``)."""
 
     config: Path | None = None
     out: Path | None = None
+    lead: bool = field(default_factory=lambda: os.environ.get("RANK", "0") == "0")
+    reports: bool = field(default_factory=lambda: os.environ.get("LOCAL_RANK", "0") == "0")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,32 +111,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     (printed as ``error: ...``), 1 an internal error (one line; the traceback goes to a log
     file), 130 interrupted (Ctrl-C; the command that resumes is printed)."""
     args = build_parser().parse_args(argv)
+    invocation = Invocation(config=getattr(args, "config", None))
+    quiet = getattr(args, "quiet", False)
     logging.basicConfig(
-        level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
+        level=logging.ERROR if not invocation.lead else logging.WARNING if quiet else logging.INFO,
         format="%(levelname)s %(message)s",
     )
-    invocation = Invocation(config=getattr(args, "config", None))
     try:
-        with one_line_warnings():
+        with one_line_warnings(show=invocation.lead):
             return dispatch(args, invocation)
     except KeyboardInterrupt:
-        print(interrupted(invocation), file=sys.stderr)
+        if invocation.lead:
+            print(interrupted(invocation), file=sys.stderr)
         return 130
     except UserError as err:
         if args.debug:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        if invocation.reports and not stopped_by_peer(err):  # else another process says why
+            print(f"error: {err}", file=sys.stderr)
         return 2
     except Exception as err:
         if args.debug:
             raise
         log_path = write_traceback(err, invocation.out)
         first_line = next(iter(str(err).strip().splitlines()), "")
-        print(
-            f"internal error: {type(err).__name__}: {first_line} (full traceback in {log_path})",
-            file=sys.stderr,
-        )
+        where = f"full traceback in {log_path}"
+        if invocation.reports:
+            print(f"internal error: {type(err).__name__}: {first_line} ({where})", file=sys.stderr)
         return 1
+
+
+def stopped_by_peer(err: UserError) -> bool:
+    """Whether ``err`` only says that another of torchrun's processes failed."""
+    from discover.fit.distributed import PeerFailed  # imports torch: not before it is needed
+
+    return isinstance(err, PeerFailed)
 
 
 def dispatch(args: argparse.Namespace, invocation: Invocation) -> int:
@@ -135,25 +156,57 @@ def dispatch(args: argparse.Namespace, invocation: Invocation) -> int:
 
         invocation.out = args.run_dir
         return report_main([str(args.run_dir)])
-    from discover.study import Study
-
     if args.command == "demo":
         return run_demo(args.out, progress=not args.quiet, invocation=invocation)
     if args.command == "check":
+        from discover.study import Study
         from discover.summary import study_summary
 
         study = Study.from_config(args.config)
         print(f"{args.config}: configuration and data are valid")
         print("\n".join(study_summary(study)))
         return 0
-    study = Study.from_config(args.config)
-    out = args.out or Path("runs") / study.config.name
-    invocation.out = study.out = out
-    study.run(resume=args.resume, progress=not args.quiet)
-    print("\n".join(headline(out)))
-    print(f"results: {out}")
-    print(f"report: {out / 'report.html'}")
+    out = run_study(args.config, args.out, args.resume, not args.quiet, invocation)
+    if out is not None:
+        print("\n".join(headline(out)))
+        print(f"results: {out}")
+        print(f"report: {out / 'report.html'}")
     return 0
+
+
+def run_study(
+    config: Path, out: Path | None, resume: bool, progress: bool, invocation: Invocation
+) -> Path | None:
+    """Run the study configured in the file ``config`` into ``out`` (default
+    ``runs/<name>``), alone or as one of the processes ``torchrun`` started
+    (:mod:`discover.fit.launch`); record the run directory in ``invocation``. Returns the
+    run directory on the process that wrote it (rank 0), ``None`` on the others.
+
+    The processes meet first; then each reads the config and data and (rank 0) takes the
+    run directory before any shared work, and an error on any of them stops them all,
+    reported once (:func:`~discover.fit.distributed.together`)."""
+    from discover.fit.distributed import together
+    from discover.fit.launch import process_group, torchrun_launch
+
+    launch = torchrun_launch()
+    with process_group(launch) as world:
+        invocation.reports = True  # from here on, errors are reported once
+        study = together(lambda: open_study(config, out, launch))
+        invocation.out = study.out if world.writes else None  # the others never write there
+        study.run(resume=resume, progress=progress and world.writes)
+    return study.out if world.writes else None
+
+
+def open_study(config: Path, out: Path | None, launch: Launch | None) -> Study:
+    """The study configured in ``config`` (its data loaded) with run directory ``out``
+    (default ``runs/<name>``), on this process's device."""
+    from discover.config import load_config
+    from discover.fit.launch import use_device
+    from discover.study import Study
+
+    settings, base = load_config(config)
+    use_device(launch, settings.device)
+    return Study(settings, base, out or Path("runs") / settings.name)
 
 
 def one_line_warning(
@@ -170,13 +223,17 @@ def one_line_warning(
 
 
 @contextmanager
-def one_line_warnings() -> Iterator[None]:
-    """Show warnings as one line each (:func:`one_line_warning`) while the command runs;
-    Python's format is put back afterwards (library users keep it)."""
+def one_line_warnings(show: bool = True) -> Iterator[None]:
+    """Show warnings as one line each (:func:`one_line_warning`) while the command runs,
+    or none unless ``show``; Python's format and filters are put back afterwards (library
+    users keep them)."""
     default = warnings.formatwarning
     warnings.formatwarning = one_line_warning
     try:
-        yield
+        with warnings.catch_warnings():
+            if not show:
+                warnings.simplefilter("ignore")
+            yield
     finally:
         warnings.formatwarning = default
 
@@ -189,6 +246,8 @@ def interrupted(invocation: Invocation) -> str:
     if invocation.out is not None:
         command += ["--out", str(invocation.out)]
     resume = shlex.join([*command, "--resume"])
+    if "RANK" in os.environ:  # started by torchrun
+        resume = f"torchrun <the same options> -m {resume}"
     return f"interrupted; continue with: {resume}"
 
 
@@ -219,14 +278,12 @@ def run_demo(
     config file and ``out`` (for the error boundary of :func:`main`)."""
     from importlib.resources import as_file, files
 
-    from discover.study import Study
-
     started = time.perf_counter()
+    invocation = invocation or Invocation()
     with as_file(files("discover.demos") / "hbv_et_twin.yaml") as packaged:
-        study = Study.from_config(config or packaged, out=out)
-        if invocation is not None:
-            invocation.config, invocation.out = Path(config or packaged), out
-    study.run(progress=progress)
+        invocation.config = Path(config or packaged)
+        if run_study(invocation.config, out, False, progress, invocation) is None:
+            return 0  # one of torchrun's processes other than rank 0
     print("\n".join(headline(out)))
     print(f"report: {out / 'report.html'} ({time.perf_counter() - started:.0f} s)")
     return 0

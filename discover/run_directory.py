@@ -6,7 +6,8 @@ wrote there). A lock file keeps a second run out. The run writes into the stagin
 ``.staging/`` (checkpoints included); only when every stage succeeded are its files moved in
 place of the previous results, of which only files the marker records are removed. A run
 that fails or is killed leaves the previous results as they were, and its staging folder
-for ``--resume``.
+for ``--resume``. A run shared among processes (``torchrun``) is written by rank 0 alone
+(:func:`shared_run`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import logging
 import os
 import shutil
 import socket
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -227,6 +229,35 @@ def staged_run(out: str | Path, resume: bool = False) -> Iterator[Path]:
             _amend(err, where)
             raise
         swap_in(out, staging)
+
+
+@contextmanager
+def shared_run(out: str | Path, resume: bool = False) -> Iterator[Path]:
+    """:func:`staged_run` for a run that may be shared among processes (``torchrun``).
+
+    Rank 0 alone owns ``out`` (marker, lock, staging folder, results). Every other process
+    writes into a temporary folder of its own (its checkpoints; nothing of it is kept),
+    removed at the end; with ``resume`` it first receives rank 0's checkpoints there, so
+    that every process continues from the same state. Every process learns whether rank 0
+    could take ``out`` (and the others their folders) before any shared work begins.
+    Alone, this is :func:`staged_run`.
+    """
+    from discover.fit.distributed import share_folder, together
+    from discover.fit.world import current_world
+
+    world = current_world()
+    with ExitStack() as stack:
+        if world.writes:
+            staging = together(lambda: stack.enter_context(staged_run(out, resume)))
+        else:
+            prefix = f"discover-rank{world.rank}-"
+            folder = together(
+                lambda: stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix))
+            )
+            staging = Path(folder)
+        if resume:
+            share_folder(staging / "checkpoints")
+        yield staging
 
 
 def _amend(err: BaseException, text: str) -> None:

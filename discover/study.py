@@ -19,14 +19,14 @@ from discover.fit.trainer import FitResult
 from discover.hypotheses import hypothesis_process
 from discover.models.base import HybridModel
 from discover.processes import Process
-from discover.run_directory import staged_run
+from discover.run_directory import shared_run
 from discover.rundir import RunWriter
 from discover.stages import reinsert as reinsertion
 from discover.stages import score
-from discover.stages.distill import distill_slot
+from discover.stages.distill import distill_slot, select
 from discover.stages.models import ModelFactory
 from discover.stages.pipeline import run_stages
-from discover.stages.select import SelectionContext, selection_rule
+from discover.stages.select import SelectionContext
 from discover.stages.site_folds import validate_sites
 from discover.stages.timings import Timings
 from discover.stages.train import train
@@ -148,7 +148,7 @@ class Study:
         trainer = lambda c: self._train_candidate(slot, c, found.front.inputs, progress)  # noqa: E731
         context = SelectionContext(self.workflow, found.samples, settings, trainer, progress)
         with self.timings(f"select {slot}"):
-            selection = selection_rule(settings.selection.rule).select(found.front, slot, context)
+            selection = select(settings.selection.rule, found.front, slot, context)
         self.trained.update({slot: selection.trained} if selection.trained else {})
         self.fronts[slot] = front = selection.front
         log.info("%s: selected %s (engine %s)", slot, front.selected.expression, front.engine)
@@ -225,13 +225,13 @@ class Study:
     def run(self, resume: bool = False, progress: bool = True) -> dict[str, Any]:
         """Every stage (:func:`discover.stages.pipeline.run_stages`) into the staging folder
         of ``out``, whose results replace the previous ones only when every stage succeeded
-        (:func:`staged_run`; it raises ``RunDirectoryRefused`` for a folder that cannot hold
-        the run, a lock held by another run, or nothing to resume)."""
+        (:func:`shared_run`, by rank 0 alone under torchrun; it raises ``RunDirectoryRefused``
+        for a folder that cannot hold the run, a lock held by another, or nothing to resume)."""
         if self.out is None:
             raise ValueError("run() needs a run directory: Study(..., out=DIR)")
         out = self.out
         try:
-            with staged_run(out, resume) as staging:
+            with shared_run(out, resume) as staging:
                 self.out = staging  # checkpoints, results and report go there
                 metrics = run_stages(self, RunWriter(staging), resume, progress)
         finally:

@@ -15,21 +15,36 @@ gradient is the gradient of the whole batch. One process per CPU core group (bac
         return model.module.state_dict()           # rank 0's result is returned
 
     state = run_data_parallel(train, world_size=2, args=(attributes, forcings))
+
+A run under ``torchrun`` (:mod:`discover.fit.launch`) keeps its processes in step with
+:func:`together` (checks that may fail on one process only), :func:`from_rank_zero`
+(decisions that do not repeat exactly, such as a symbolic search with a time budget),
+:func:`share_folder` (rank 0's checkpoints for ``--resume``) and :func:`leave_group`
+(the end of the shared work).
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+
+from discover.errors import UserError
+
+T = TypeVar("T")
+
+
+class PeerFailed(UserError):
+    """Another process of the run failed (that process reports why); this one stops too."""
 
 
 def shard_sites(n_sites: int, rank: int, world: int) -> slice:
@@ -147,6 +162,106 @@ def _process(
         value = fn(rank, world_size, *args)
         if rank == 0:
             torch.save(value, result)
-        dist.barrier()  # nobody leaves while a peer still talks to it (gloo aborts then)
+        if dist.is_initialized():  # unless fn left the group itself (leave_group)
+            dist.barrier()  # nobody leaves while a peer still talks to it (gloo aborts then)
     finally:
-        dist.destroy_process_group()
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _shared() -> bool:
+    """Whether this process is in a process group with others."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def together(step: Callable[[], T]) -> T:
+    """``step()`` on every process of the group, after which every process learns whether
+    it failed anywhere: the first process (by rank) where it failed raises its error, every
+    other process :class:`PeerFailed` (naming that process and its error), so that an error
+    met everywhere is reported once. Checks that may fail on one process only (its data or
+    run directory) go through it before any shared work, so that no process waits in a
+    collective for one that has stopped. ``step()`` alone outside a group."""
+    if not _shared():
+        return step()
+    value, error = None, None
+    try:
+        value = step()
+    except Exception as err:
+        error = err
+    failures: list[str | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(failures, None if error is None else _first_line(error))
+    failed = [(rank, text) for rank, text in enumerate(failures) if text is not None]
+    if not failed:
+        return value  # type: ignore[return-value]
+    rank, text = failed[0]
+    if rank == dist.get_rank() and error is not None:
+        raise error
+    raise PeerFailed(f"process {rank} of the run stopped: {text}")
+
+
+def from_rank_zero(compute: Callable[[], T]) -> T:
+    """``compute()`` run on rank 0 alone and sent to every process of the group; an
+    exception it raises there is raised on every process. For results every process must
+    share but that do not repeat exactly from one process to another (a search with a
+    wall-clock budget or threads). ``compute()`` itself outside a group."""
+    if not _shared():
+        return compute()
+    if dist.get_rank() == 0:
+        try:
+            value = compute()
+        except Exception as err:
+            dist.broadcast_object_list([(False, _portable(err))], src=0)
+            raise
+        dist.broadcast_object_list([(True, value)], src=0)
+        return value
+    message: list[Any] = [None]
+    dist.broadcast_object_list(message, src=0)
+    done, value = message[0]
+    if not done:
+        raise value
+    return value
+
+
+def share_folder(folder: Path) -> None:
+    """Give every process of the group rank 0's files under ``folder``: the others write
+    them at the same paths under their own ``folder`` (replacing theirs). Nothing
+    outside a group."""
+    if not _shared():
+        return
+    source = dist.get_rank() == 0
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if source else []
+    names = [[p.relative_to(folder).as_posix() for p in files]]
+    dist.broadcast_object_list(names, src=0)
+    for name in names[0]:
+        content = [(folder / name).read_bytes() if source else None]
+        dist.broadcast_object_list(content, src=0)
+        if not source:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(content[0])
+
+
+def leave_group() -> bool:
+    """End the work shared among processes: every process meets the others (a barrier, so
+    that none leaves while a peer still talks to it) and leaves the group. Returns whether
+    this process goes on, alone: rank 0 (or the only process)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return True
+    rank = dist.get_rank()
+    dist.barrier()
+    dist.destroy_process_group()
+    return rank == 0
+
+
+def _first_line(err: BaseException) -> str:
+    return f"{type(err).__name__}: {next(iter(str(err).strip().splitlines()), '')}"
+
+
+def _portable(err: Exception) -> Exception:
+    """``err`` itself if it can be sent to another process, else a ``RuntimeError`` (a
+    ``UserError`` for a user's error) with its type and message."""
+    try:
+        pickle.loads(pickle.dumps(err))
+    except Exception:
+        kind = UserError if isinstance(err, UserError) else RuntimeError
+        return kind(f"{type(err).__name__}: {err}")
+    return err

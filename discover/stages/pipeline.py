@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from discover.distill.pareto import Candidate
+from discover.fit.distributed import leave_group
 from discover.report import build_report
 from discover.rundir import RunWriter
 from discover.stages import score
@@ -27,7 +28,11 @@ log = logging.getLogger("discover")
 def run_stages(study: Study, writer: RunWriter, resume: bool, progress: bool) -> dict[str, Any]:
     """Train the baseline, each hypothesis and the configured model; distill and
     reinsert every neural slot; k-fold over sites if configured; score, compare, check
-    and report, writing each result with ``writer``. Returns the median metrics."""
+    and report, writing each result with ``writer``. Returns the median metrics.
+
+    In a run shared among processes (``torchrun``) every process trains, distills and
+    reinserts (sharing each batch's sites); then they leave their group and rank 0 alone
+    scores, compares, checks and reports (the others return ``{}``)."""
     config = study.config
     writer.config(config)
     if getattr(config.model, "baseline", False) and study.model.neural_slots():
@@ -41,6 +46,8 @@ def run_stages(study: Study, writer: RunWriter, resume: bool, progress: bool) ->
         distill_all(study, writer, progress)
     if config.validate_.site_folds:
         study.validate_sites(resume=resume, progress=progress)
+    if not leave_group():
+        return {}
     with study.timings("validate"):
         table = study.site_metrics()
         metrics = score.median_metrics(table)
