@@ -129,7 +129,7 @@ def test_bad_learner_settings_are_named():
         learner(torch.full((3, 2), float("nan")))
 
 
-@pytest.mark.parametrize("learning", ["site", "attributes"])
+@pytest.mark.parametrize("learning", ["site", "attributes", "lstm"])
 def test_study_parameter_sets_start_apart_and_follow_the_seed(learning):
     def start(seed: int) -> dict:
         config = {
