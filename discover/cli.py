@@ -199,14 +199,28 @@ def run_study(
 
 def open_study(config: Path, out: Path | None, launch: Launch | None) -> Study:
     """The study configured in ``config`` (its data loaded) with run directory ``out``
-    (default ``runs/<name>``), on this process's device."""
+    (default ``runs/<name>``), on this process's device.
+
+    Raises:
+        UserError: an HBV study with fewer sites (in a batch) than processes."""
     from discover.config import load_config
     from discover.fit.launch import use_device
     from discover.study import Study
 
     settings, base = load_config(config)
     use_device(launch, settings.device)
-    return Study(settings, base, out or Path("runs") / settings.name)
+    study = Study(settings, base, out or Path("runs") / settings.name)
+    processes = launch.size if launch else 1
+    if settings.model.type == "hbv" and processes > 1:  # HBV losses share out their sites
+        batch = settings.train.batch
+        sites = min(len(study.workflow.sites), batch.sites if batch else len(study.workflow.sites))
+        if sites < processes:
+            key = "train.batch.sites" if batch and batch.sites < processes else "the data's sites"
+            raise UserError(
+                f"{sites} sites cannot be shared among {processes} processes ({key}): "
+                "start at most as many processes as sites"
+            )
+    return study
 
 
 def one_line_warning(

@@ -16,6 +16,7 @@ import torch
 import yaml
 
 from discover.cli import main
+from discover.errors import UserError
 from discover.fit.launch import Launch, LaunchError, process_group, torchrun_launch, use_device
 from discover.fit.world import World
 from discover.run_directory import MARKER
@@ -120,6 +121,20 @@ def test_the_command_refuses_a_broken_launch_once_per_machine(no_torchrun, tmp_p
     assert main(["run", str(config), "--out", str(out)]) == 2
     assert "MASTER_ADDR and MASTER_PORT not set" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_more_processes_than_sites_are_refused_before_any_shared_work(tmp_path):
+    from discover.cli import open_study
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "data": {**TINY["data"], "sites": 2}}))
+    assert open_study(config, tmp_path / "run", Launch(0, 2, 0)).out == tmp_path / "run"
+    with pytest.raises(UserError, match="2 sites cannot be shared among 3 processes"):
+        open_study(config, None, Launch(0, 3, 0))
+    batched = {**TINY, "train": {**TINY["train"], "batch": {"sites": 1, "days": 60, "warmup": 0}}}
+    config.write_text(yaml.safe_dump(batched))
+    with pytest.raises(UserError, match=r"\(train.batch.sites\)"):
+        open_study(config, None, Launch(1, 2, 1))
 
 
 # -- collectives, in two processes -------------------------------------------------------
