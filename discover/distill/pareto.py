@@ -185,11 +185,23 @@ class ParetoFront:
         tolerance: float = 1.5,
         metadata: Mapping[str, Any] | None = None,
     ) -> ParetoFront:
-        """Pareto-filter ``candidates`` and select one by :func:`select_candidate`."""
+        """Pareto-filter ``candidates`` and select one by :func:`select_candidate`.
+
+        The next non-dominated layer (the Pareto front of the candidates whose expression
+        is not on the front) goes into the metadata as ``near_front`` (``to_dict`` entries):
+        a form the network's samples rank just behind the front (``0.86*x*y`` behind
+        ``x*y**0.88``) may still be the one the data prefer, and a selection rule may
+        score it (:mod:`discover.stages.select`).
+        """
+        candidates = list(candidates)
         front = pareto_filter(candidates)
         if not front:
             raise ValueError(f"engine {engine!r} returned no candidate with a finite loss")
         meta = {"selection_rule": SELECTION_RULE.format(tolerance=tolerance), **(metadata or {})}
+        on_front = {sympy.srepr(c.expression) for c in front}
+        near = pareto_filter(c for c in candidates if sympy.srepr(c.expression) not in on_front)
+        if near:
+            meta["near_front"] = [c.to_dict() for c in near]
         return cls(front, tuple(inputs), engine, select_candidate(front, tolerance), meta)
 
     @property

@@ -56,8 +56,8 @@ def shortlist(front: ParetoFront, spread: float, tolerance: float, size: int) ->
 
 
 def validation_errors(simulated: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """Normalised squared error ``1 − NSE`` per unit of a paired test: per site when there
-    are several sites, else per consecutive time block (:data:`TIME_BLOCKS`).
+    """Normalised squared error of a simulation: one value per site when there are
+    several sites, else per consecutive time block (:data:`TIME_BLOCKS`).
 
     Args:
         simulated, observed: the validation period ``[time, site, variable]``; missing
@@ -69,6 +69,34 @@ def validation_errors(simulated: np.ndarray, observed: np.ndarray) -> np.ndarray
         where a unit has no valid observation, inf where the simulation is not finite at
         a valid observation.
     """
+    if observed.ndim == 3 and observed.shape[1] > 1:
+        return block_errors(simulated, observed, [np.arange(observed.shape[0])])[0]
+    return block_errors(simulated, observed, time_blocks(observed.shape[0]))[:, 0]
+
+
+def time_blocks(n_times: int, count: int = TIME_BLOCKS) -> list[np.ndarray]:
+    """``count`` consecutive blocks of time indices ``0..n_times-1`` (fewer when there are
+    fewer times), as equal in length as they can be."""
+    if n_times < 1:
+        raise ValueError(f"need at least one time step, got {n_times}")
+    return np.array_split(np.arange(n_times), min(count, n_times))
+
+
+def block_errors(
+    simulated: np.ndarray, observed: np.ndarray, blocks: Sequence[np.ndarray]
+) -> np.ndarray:
+    """Normalised squared error of a simulation per time block and site.
+
+    Args:
+        simulated, observed: ``[time, site, variable]``; missing observations are NaN.
+        blocks: time indices of each block.
+
+    Returns:
+        ``[block, site]``: the mean over variables of ``mse / variance of the
+        observations`` (variance over all times of that site and variable); NaN where a
+        block has no valid observation of a site, inf where the simulation is not finite
+        at a valid observation.
+    """
     if simulated.shape != observed.shape or simulated.ndim != 3:
         raise ValueError(
             f"simulated and observed must be [time, site, variable] of one shape; got "
@@ -79,15 +107,12 @@ def validation_errors(simulated: np.ndarray, observed: np.ndarray) -> np.ndarray
         warnings.simplefilter("ignore", RuntimeWarning)
         variance = np.nanvar(np.where(valid, observed, np.nan), axis=0)  # [site, variable]
     variance = np.where(variance > 0, variance, np.nan)
-    squared = np.where(valid, (simulated - np.where(valid, observed, 0.0)) ** 2, 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        squared = np.where(valid, (simulated - np.where(valid, observed, 0.0)) ** 2, 0.0)
     squared = np.where(valid & ~np.isfinite(simulated), np.inf, squared)
-    if observed.shape[1] > 1:
-        sums, counts = squared.sum(axis=0), valid.sum(axis=0)  # [site, variable]
-        return _mean_over_variables(sums, counts, variance)
-    blocks = np.array_split(np.arange(observed.shape[0]), min(TIME_BLOCKS, observed.shape[0]))
-    sums = np.stack([squared[b, 0].sum(axis=0) for b in blocks])  # [block, variable]
-    counts = np.stack([valid[b, 0].sum(axis=0) for b in blocks])
-    return _mean_over_variables(sums, counts, variance[0])
+    sums = np.stack([squared[b].sum(axis=0) for b in blocks])  # [block, site, variable]
+    counts = np.stack([valid[b].sum(axis=0) for b in blocks])
+    return _mean_over_variables(sums, counts, variance)
 
 
 def _mean_over_variables(sums: np.ndarray, counts: np.ndarray, variance: np.ndarray) -> np.ndarray:
@@ -164,3 +189,70 @@ def _p_worse(errors: np.ndarray, best: np.ndarray, failed: bool) -> float:
     if not difference.any():
         return 1.0
     return float(stats.wilcoxon(difference, alternative="greater").pvalue)
+
+
+HELD_OUT_RULE = (
+    "blocked two-fold cross-validation: the training period cut into {blocks} consecutive "
+    "time blocks, alternately in two folds; each front candidate, put into the model, "
+    "refitted ({refit}, {steps} L-BFGS steps) on one fold and scored on the other "
+    "(mse / variance per block and site); selected: the least complex candidate whose mean "
+    "log held-out error is within one standard error of the lowest one's"
+)
+
+
+@dataclass(frozen=True)
+class HeldOutChoice:
+    """Outcome of :func:`one_standard_error_choice`.
+
+    Attributes:
+        selected: index (into the candidates given) of the chosen one.
+        best: index of the candidate with the lowest score.
+        scores: mean log held-out error per candidate (inf for a failed one).
+        margin: standard error of the best candidate's score (the tolerance).
+    """
+
+    selected: int
+    best: int
+    scores: list[float]
+    margin: float
+
+
+def one_standard_error_choice(complexities: Sequence[int], errors: np.ndarray) -> HeldOutChoice:
+    """The least complex candidate whose held-out error is within one standard error of the
+    lowest one (the one-standard-error rule of cross-validation), on the log scale.
+
+    A candidate's score is the mean of ``ln(error)`` over the units; the tolerance is the
+    standard error of that mean for the best candidate (its spread over units /
+    sqrt(units)). Differences smaller than the precision with which the data measure the
+    best error do not make a more complex candidate preferable; on the log scale a unit
+    with a large error does not drown the others, and noise-free data (errors spread over
+    orders of magnitude between units) resolve only large ratios.
+
+    Args:
+        complexities: ``[candidate]`` complexity of each candidate.
+        errors: ``[candidate, unit]`` held-out error per unit (positive; inf for a
+            candidate whose model failed, NaN where undefined).
+
+    Raises:
+        ValueError: shapes disagree, or no candidate has a finite error.
+    """
+    errors = np.asarray(errors, dtype=float)
+    if errors.ndim != 2 or errors.shape[0] != len(complexities):
+        raise ValueError(
+            f"errors must be [candidate, unit] with {len(complexities)} candidates; "
+            f"got shape {errors.shape}"
+        )
+    failed = np.isposinf(errors).any(axis=1) | ~np.isfinite(errors).any(axis=1)
+    if failed.all():
+        raise ValueError("no candidate has a finite held-out error")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log(np.maximum(errors, np.finfo(float).tiny))
+    scores = np.full(len(complexities), np.inf)
+    for i in np.flatnonzero(~failed):
+        scores[i] = np.nanmean(logs[i])
+    best = min(range(len(scores)), key=lambda i: (scores[i], complexities[i]))
+    units = logs[best][np.isfinite(logs[best])]
+    margin = float(np.std(units, ddof=1) / np.sqrt(units.size)) if units.size > 1 else 0.0
+    eligible = [i for i in range(len(scores)) if scores[i] <= scores[best] + margin]
+    selected = min(eligible, key=lambda i: (complexities[i], scores[i]))
+    return HeldOutChoice(selected, best, [float(s) for s in scores], margin)

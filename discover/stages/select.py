@@ -7,6 +7,9 @@ its settings are the rest of ``distill.selection``):
 - ``front``: the engine's own choice;
 - ``bic``: the lowest BIC of the whole model on the training data, each candidate briefly
   refitted in the model first (:class:`BICSelection`);
+- ``heldout``: each candidate refitted in the model on alternate time blocks of the
+  training data and scored on the others; the least complex one within one standard
+  error of the best held-out error wins (:class:`HeldOutSelection`);
 - ``retrain``: each shortlisted candidate trained from scratch in a fresh model and scored
   on the validation split; the simplest one not significantly worse than the best wins
   (:class:`RetrainSelection`).
@@ -28,14 +31,24 @@ from discover.config import ConfigError, DistillConfig, SelectionConfig
 from discover.distill.pareto import Candidate, ParetoFront
 from discover.distill.probe import ProbeSamples
 from discover.distill.selection import (
+    HELD_OUT_RULE,
     RETRAIN_RULE,
     SHORTLIST_RULE,
+    block_errors,
+    one_standard_error_choice,
     parsimonious_choice,
     shortlist,
+    time_blocks,
     validation_errors,
 )
-from discover.fit.trainer import lbfgs_step
-from discover.stages.models import symbolic_process
+from discover.stages.in_model import (
+    in_play,
+    masked_loss,
+    refitted_loss,
+    reselected,
+    restore,
+    score_in_model,
+)
 from discover.validate.parsimony import bic, estimated_constants
 from discover.workflows.base import Workflow
 
@@ -93,11 +106,14 @@ class BICSelection:
     ``n`` observations' mean squared error, ``k`` constants estimated from data, see
     :func:`~discover.validate.parsimony.estimated_constants`).
 
-    Each candidate, put into the model in place of the slot, is first refitted with a few
+    Each candidate of the front and of its near front (:func:`~discover.stages.in_model.
+    in_play`), put into the model in place of the slot, is first refitted with a few
     L-BFGS steps (``distill.selection.refit_steps``): its constants, or with
     ``distill.selection.refit: all`` the whole model (put back afterwards). A network is a
     near-exact target, so rules on the probed samples alone favour the most complex
-    candidates; the data decide what their detail is worth.
+    candidates; the data decide what their detail is worth. BIC counts every observation
+    as independent evidence: on nearly noise-free or autocorrelated residuals a nested
+    form that follows the network's wiggles can beat the law (``heldout`` does not).
     """
 
     RULE = (
@@ -108,45 +124,101 @@ class BICSelection:
     def select(self, front: ParetoFront, slot: str, context: SelectionContext) -> Selection:
         """``front`` re-selected by BIC (scores in its metadata under ``bic``)."""
         workflow, settings = context.workflow, context.settings.selection
-        model = workflow.model
-        original = model.slots[slot]
-        own = {id(p) for p in original.parameters()}
-        others = (
-            [p for p in workflow.parameters() if p.requires_grad and id(p) not in own]
-            if settings.refit == "all"
-            else []
-        )
-        saved = [p.detach().clone() for p in others]
         n = int(np.isfinite(workflow.observed[workflow.split_slices()["train"]]).sum())
-        scores = []
-        try:
-            bar = tqdm(front, desc=f"scoring {slot} candidates", disable=not context.progress)
-            for candidate in bar:
-                process = symbolic_process(workflow, slot, candidate)
-                model.set_slot(slot, process)
-                trainable = [p for p in process.parameters() if p.requires_grad] + others
-                try:
-                    mse = refitted_loss(workflow, trainable, settings.refit_steps)
-                except Exception as err:  # a candidate that cannot be simulated loses
-                    log.warning("%s: candidate %s fails in the model: %s", slot, candidate, err)
-                    mse = np.nan
-                finally:
-                    _restore(others, saved)
-                k = estimated_constants(candidate.expression)
-                scores.append(bic(n, n * mse, k) if mse > 0 else np.inf)
-        finally:
-            model.set_slot(slot, original)
-        scores = np.where(np.isfinite(scores), scores, np.inf)
+
+        def score(candidate: Candidate, trainable: list[torch.Tensor]) -> float:
+            mse = refitted_loss(workflow, trainable, settings.refit_steps)
+            return bic(n, n * mse, estimated_constants(candidate.expression)) if mse > 0 else np.inf
+
+        scored = in_play(front)
+        found = score_in_model(workflow, slot, scored, settings, score, context.progress)
+        scores = np.array([s if s is not None and np.isfinite(s) else np.inf for s in found])
         if not np.isfinite(scores).any():
             log.warning("%s: no candidate simulates finitely; keeping the engine's choice", slot)
             return Selection(front)
         best = int(np.argmin(scores))
+        kept = [*range(len(front)), *([best] if best >= len(front) else [])]
+        kept.sort(key=lambda i: (scored[i].complexity, i >= len(front)))  # as reselected
         metadata = {
             **front.metadata,
             "selection_rule": self.RULE,
-            "bic": [float(b) for b in scores],
+            "bic": [float(scores[i]) for i in kept],  # per candidate of the front returned
         }
-        return Selection(ParetoFront(front.candidates, front.inputs, front.engine, best, metadata))
+        _annotate_near_front(metadata, scores[len(front) :], "bic")
+        return Selection(reselected(front, scored, best, metadata))
+
+
+class HeldOutSelection:
+    """Blocked cross-validation over time with the one-standard-error rule.
+
+    The training period is cut into :data:`~discover.distill.selection.TIME_BLOCKS`
+    consecutive blocks, alternately in two folds. Each candidate of the front and of its
+    near front (:func:`~discover.stages.in_model.in_play`), put into the model in place of
+    the slot, is refitted as for ``bic`` (``distill.selection.refit`` and ``refit_steps``)
+    on the observations of one fold, its simulation scored on the blocks of the other
+    (normalised squared error per block and site), and the other way round; the model is
+    put back afterwards. The least complex candidate whose mean log held-out error is
+    within one standard error of the lowest one wins
+    (:func:`~discover.distill.selection.one_standard_error_choice`).
+
+    Unlike BIC, which counts every observation as independent evidence, the tolerance is
+    what the data measure: with autocorrelated or nearly noise-free residuals a nested
+    form that follows the network's wiggles gains less than the spread of the errors
+    between blocks and the law wins, while a form that fits clearly better on data it
+    was not refitted on still does. The front's metadata gain the rule and a
+    ``held_out`` table (per candidate scored: expression, complexity, ``score``,
+    ``near_front``).
+    """
+
+    def select(self, front: ParetoFront, slot: str, context: SelectionContext) -> Selection:
+        """``front`` re-selected by held-out error."""
+        workflow, settings = context.workflow, context.settings.selection
+        part = workflow.split_slices()["train"]
+        observed = workflow.observed[part]
+        blocks = time_blocks(observed.shape[0])
+        folds = [np.zeros(observed.shape[0], bool) for _ in range(2)]
+        for b, indices in enumerate(blocks):
+            folds[b % 2][indices] = True
+        losses = [masked_loss(workflow, part, ~fold) for fold in folds]
+
+        def score(candidate: Candidate, trainable: list[torch.Tensor]) -> np.ndarray:
+            errors = np.full((len(blocks), observed.shape[1]), np.nan)
+            start = [p.detach().clone() for p in trainable]
+            for parity, loss in enumerate(losses):
+                restore(trainable, start)
+                refitted_loss(workflow, trainable, settings.refit_steps, loss)
+                with torch.no_grad():
+                    simulated = workflow.simulate().cpu().numpy()[part]
+                errors[parity::2] = block_errors(simulated, observed, blocks[parity::2])
+            return errors.reshape(-1)
+
+        scored = in_play(front)
+        found = score_in_model(workflow, slot, scored, settings, score, context.progress)
+        width = len(blocks) * observed.shape[1]
+        table = np.stack([e if e is not None else np.full(width, np.inf) for e in found])
+        try:
+            choice = one_standard_error_choice([c.complexity for c in scored], table)
+        except ValueError as err:
+            log.warning("%s: %s; keeping the engine's choice", slot, err)
+            return Selection(front)
+        rows = [
+            {**c.to_dict(), "score": s, "near_front": i >= len(front)}
+            for i, (c, s) in enumerate(zip(scored, choice.scores, strict=True))
+        ]
+        rule = HELD_OUT_RULE.format(
+            blocks=len(blocks), refit=settings.refit, steps=settings.refit_steps
+        )
+        metadata = {**front.metadata, "selection_rule": rule, "held_out": rows}
+        return Selection(reselected(front, scored, choice.selected, metadata))
+
+
+def _annotate_near_front(metadata: dict[str, Any], scores: np.ndarray, key: str) -> None:
+    """The near-front entries of ``metadata`` gain their ``scores`` under ``key``."""
+    if "near_front" in metadata:
+        metadata["near_front"] = [
+            {**entry, key: float(s)}
+            for entry, s in zip(metadata["near_front"], scores, strict=True)
+        ]
 
 
 class RetrainSelection:
@@ -233,36 +305,10 @@ def _retrain_rule(settings: SelectionConfig, n_sites: int, width: int) -> str:
     )
 
 
-def refitted_loss(workflow: Workflow, parameters: list[torch.Tensor], steps: int) -> float:
-    """Training loss of ``workflow`` after a few L-BFGS steps on ``parameters``.
-
-    They stay as they were when those steps do not lower the loss (a refit that wanders
-    off or turns non-finite must not make a good candidate look bad).
-    """
-    with torch.no_grad():
-        before = float(workflow.loss("train"))
-    if not parameters or steps <= 0:
-        return before
-    saved = [p.detach().clone() for p in parameters]
-    optimiser = torch.optim.LBFGS(parameters, lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
-    lbfgs_step(optimiser, lambda: workflow.loss("train"))
-    with torch.no_grad():
-        after = float(workflow.loss("train"))
-        if np.isfinite(after) and (after <= before or not np.isfinite(before)):
-            return after
-    _restore(parameters, saved)
-    return before
-
-
-def _restore(parameters: list[torch.Tensor], values: list[torch.Tensor]) -> None:
-    with torch.no_grad():
-        for parameter, value in zip(parameters, values, strict=True):
-            parameter.copy_(value)
-
-
 SELECTION_RULES: dict[str, SelectionRule] = {
     "front": EngineChoice(),
     "bic": BICSelection(),
+    "heldout": HeldOutSelection(),
     "retrain": RetrainSelection(),
 }
 """Selection rules by name (``distill.selection.rule``); a new rule is a class with ``select``

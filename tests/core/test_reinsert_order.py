@@ -43,7 +43,7 @@ def test_selection_refit_that_does_not_help_keeps_the_constants(lv_case, monkeyp
                 for parameter in group["params"]:
                     parameter.fill_(50.0)
 
-    monkeypatch.setattr("discover.stages.select.lbfgs_step", wander_off)
+    monkeypatch.setattr("discover.stages.in_model.lbfgs_step", wander_off)
     parameters = list(process.parameters())
     assert refitted_loss(study.workflow, parameters, steps=5) == pytest.approx(before)
     torch.testing.assert_close(process.module.constants.detach(), constants)

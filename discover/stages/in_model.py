@@ -1,0 +1,134 @@
+"""Scoring a slot's candidates in the model: each put in place of the slot, refitted
+briefly, scored on the data; the model put back afterwards (the ``bic`` and ``heldout``
+selection rules of :mod:`discover.stages.select`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from discover.config import SelectionConfig
+from discover.distill.pareto import Candidate, ParetoFront
+from discover.fit.losses import masked_mse
+from discover.fit.trainer import lbfgs_step
+from discover.stages.models import symbolic_process
+from discover.workflows.base import Workflow
+
+log = logging.getLogger("discover")
+
+Score = Callable[[Candidate, list[torch.Tensor]], Any]
+"""``score(candidate, trainable)``: a candidate's score with it in the slot; ``trainable``
+are the tensors a refit may change (put back by :func:`score_in_model`)."""
+
+
+def in_play(front: ParetoFront) -> list[Candidate]:
+    """The candidates a rule scores: the front's, then the near-front ones its metadata
+    keep (``near_front``, see :meth:`ParetoFront.build`)."""
+    near = front.metadata.get("near_front", [])
+    return [*front, *(Candidate.from_dict(e, front.inputs, front.engine) for e in near)]
+
+
+def reselected(
+    front: ParetoFront, scored: Sequence[Candidate], index: int, metadata: dict[str, Any]
+) -> ParetoFront:
+    """``front`` with ``scored[index]`` (:func:`in_play` order) selected; a near-front
+    candidate is first put on the front at its complexity (``metadata`` records it as
+    ``selected_from_near_front``)."""
+    candidates = list(front.candidates)
+    if index < len(candidates):
+        return ParetoFront(candidates, front.inputs, front.engine, index, metadata)
+    chosen = scored[index]
+    position = sum(c.complexity <= chosen.complexity for c in candidates)
+    candidates.insert(position, chosen)
+    metadata = {**metadata, "selected_from_near_front": chosen.to_dict()}
+    return ParetoFront(candidates, front.inputs, front.engine, position, metadata)
+
+
+def score_in_model(
+    workflow: Workflow,
+    slot: str,
+    candidates: Sequence[Candidate],
+    settings: SelectionConfig,
+    score: Score,
+    progress: bool = False,
+) -> list[Any]:
+    """``score(candidate, trainable)`` of each candidate put into ``slot`` (``None`` for one
+    that fails in the model); ``trainable`` are its constants and, with
+    ``settings.refit: all``, everything else the model trains. The slot and those
+    parameters are put back after each candidate."""
+    model = workflow.model
+    original = model.slots[slot]
+    own = {id(p) for p in original.parameters()}
+    others = (
+        [p for p in workflow.parameters() if p.requires_grad and id(p) not in own]
+        if settings.refit == "all"
+        else []
+    )
+    saved = [p.detach().clone() for p in others]
+    scores: list[Any] = []
+    try:
+        for candidate in tqdm(candidates, desc=f"scoring {slot} candidates", disable=not progress):
+            process = symbolic_process(workflow, slot, candidate)
+            model.set_slot(slot, process)
+            trainable = [p for p in process.parameters() if p.requires_grad] + others
+            try:
+                scores.append(score(candidate, trainable))
+            except Exception as err:  # a candidate that cannot be simulated loses
+                log.warning("%s: candidate %s fails in the model: %s", slot, candidate, err)
+                scores.append(None)
+            finally:
+                restore(others, saved)
+    finally:
+        model.set_slot(slot, original)
+    return scores
+
+
+def masked_loss(workflow: Workflow, part: slice, keep: np.ndarray) -> Callable[[], torch.Tensor]:
+    """Mean squared error of the simulation over ``part`` at the times ``keep`` ``[time]``
+    of it (each variable scaled by its standard deviation over ``part``), one shot."""
+    observed = np.where(keep[:, None, None], workflow.observed[part], np.nan)
+    scale = np.nanstd(workflow.observed[part], axis=(0, 1))
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    target = torch.as_tensor(observed, dtype=workflow.dtype, device=workflow.device)
+    weight = torch.as_tensor(scale, dtype=workflow.dtype, device=workflow.device)
+    return lambda: masked_mse(workflow.simulate()[part], target, weight)
+
+
+def refitted_loss(
+    workflow: Workflow,
+    parameters: list[torch.Tensor],
+    steps: int,
+    loss: Callable[[], torch.Tensor] | None = None,
+) -> float:
+    """``loss()`` (default: the training loss of ``workflow``) after a few L-BFGS steps on
+    ``parameters``.
+
+    They stay as they were when those steps do not lower the loss (a refit that wanders
+    off or turns non-finite must not make a good candidate look bad).
+    """
+    loss = loss or (lambda: workflow.loss("train"))
+    with torch.no_grad():
+        before = float(loss())
+    if not parameters or steps <= 0:
+        return before
+    saved = [p.detach().clone() for p in parameters]
+    optimiser = torch.optim.LBFGS(parameters, lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+    lbfgs_step(optimiser, loss)
+    with torch.no_grad():
+        after = float(loss())
+        if np.isfinite(after) and (after <= before or not np.isfinite(before)):
+            return after
+    restore(parameters, saved)
+    return before
+
+
+def restore(parameters: list[torch.Tensor], values: list[torch.Tensor]) -> None:
+    """Copy ``values`` back into ``parameters`` (in place, without gradients)."""
+    with torch.no_grad():
+        for parameter, value in zip(parameters, values, strict=True):
+            parameter.copy_(value)
