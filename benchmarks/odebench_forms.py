@@ -1,0 +1,116 @@
+"""What the ODEBench benchmarks share: whether a found right-hand side has the true form,
+and the held-out selection of a front's candidate from derivative samples.
+
+A candidate has the true form when both hold:
+
+* symbolically: expanded into terms, it has the same terms as the truth with every
+  constant (coefficients and constants inside terms) within 5 % relative of the true one
+  (floats within 1e-6 of an integer count as that integer);
+* numerically: its relative error ``||found - true|| / ||true||`` is below 5 % on points
+  the fit did not see (the trajectory from the system's second initial condition).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import sympy
+
+from discover.distill.constants import refit_constants
+from discover.distill.pareto import Candidate, ParetoFront
+from discover.distill.postprocess import numpy_function
+from discover.distill.selection import one_standard_error_choice, time_blocks
+
+TOLERANCE = 0.05
+"""Relative tolerance of constants and of the held-out error."""
+
+
+def _integers(expr: sympy.Expr) -> sympy.Expr:
+    """Floats within 1e-6 of an integer become that integer."""
+    return expr.xreplace(
+        {
+            f: sympy.Integer(round(float(f)))
+            for f in expr.atoms(sympy.Float)
+            if abs(float(f) - round(float(f))) < 1e-6
+        }
+    )
+
+
+def _terms(expr: sympy.Expr) -> dict[sympy.Expr, tuple[float, ...]]:
+    """``{term template: constants}``: each term of the expansion with its floats replaced by
+    placeholders (in a fixed order), mapped to its coefficient and those floats."""
+    expanded = _integers(sympy.expand(_integers(expr)))
+    out: dict[sympy.Expr, tuple[float, ...]] = {}
+    for term, coefficient in expanded.as_coefficients_dict().items():
+        floats = sorted(term.atoms(sympy.Float), key=sympy.default_sort_key)
+        slots = {f: sympy.Symbol(f"c{i}") for i, f in enumerate(floats)}
+        template = term.xreplace(slots)
+        out[template] = (float(coefficient), *(float(f) for f in floats))
+    return out
+
+
+def same_terms(found: sympy.Expr, truth: sympy.Expr) -> bool:
+    """Whether ``found`` has the terms of ``truth`` with constants within :data:`TOLERANCE`."""
+    mine, theirs = _terms(found), _terms(truth)
+    if set(mine) != set(theirs):
+        return False
+    for key, true_constants in theirs.items():
+        constants = mine[key]
+        if len(constants) != len(true_constants):
+            return False
+        for a, b in zip(constants, true_constants, strict=True):
+            if abs(a - b) > TOLERANCE * abs(b):
+                return False
+    return True
+
+
+def held_out_error(
+    found: sympy.Expr, truth: sympy.Expr, names: Sequence[str], X: np.ndarray
+) -> float:
+    """``||found - truth|| / ||truth||`` on the points ``X`` ``[samples, states]``."""
+    a, b = numpy_function(found, names)(X), numpy_function(truth, names)(X)
+    with np.errstate(all="ignore"):
+        error = float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12))
+    return error if np.isfinite(error) else float("inf")
+
+
+def has_true_form(
+    found: sympy.Expr, truth: sympy.Expr, names: Sequence[str], X: np.ndarray
+) -> bool:
+    """Both checks of the module docstring."""
+    return same_terms(found, truth) and held_out_error(found, truth, names, X) < TOLERANCE
+
+
+def held_out_selection(
+    front: ParetoFront, X: np.ndarray, y: np.ndarray
+) -> tuple[Candidate, list[Candidate]]:
+    """The ``heldout`` rule of :mod:`discover.stages.select` on samples instead of a model:
+    the samples ``X`` ``[samples, inputs]``, ``y`` ``[samples]`` (in time order) cut into
+    consecutive blocks, alternately in two folds; each candidate of the front and of its
+    near front refitted (its constants, least squares) on one fold and scored on the other
+    (mean squared error per block); the least complex candidate within one standard
+    error of the best mean log error.
+
+    Returns:
+        The selected candidate and every candidate scored (front, then near front).
+    """
+    near = front.metadata.get("near_front", [])
+    scored = [*front, *(Candidate.from_dict(e, front.inputs, front.engine) for e in near)]
+    blocks = time_blocks(len(y))
+    table = np.full((len(scored), len(blocks)), np.inf)
+    for i, candidate in enumerate(scored):
+        for parity in (0, 1):
+            fit = np.concatenate(blocks[1 - parity :: 2])
+            try:
+                refitted, _ = refit_constants(candidate.expression, front.inputs, X[fit], y[fit])
+                f = numpy_function(refitted, front.inputs)
+                for b in range(parity, len(blocks), 2):
+                    with np.errstate(all="ignore"):
+                        table[i, b] = np.mean((f(X[blocks[b]]) - y[blocks[b]]) ** 2)
+            except Exception:  # a candidate that cannot be evaluated loses
+                table[i] = np.inf
+                break
+    table = np.where(np.isnan(table), np.inf, table)
+    choice = one_standard_error_choice([c.complexity for c in scored], table)
+    return scored[choice.selected], scored
