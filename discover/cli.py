@@ -133,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         if args.debug:
             raise
+        if lost_peer(err):  # another of torchrun's processes failed and says why
+            return 1
         log_path = write_traceback(err, invocation.out)
         first_line = next(iter(str(err).strip().splitlines()), "")
         where = f"full traceback in {log_path}"
@@ -146,6 +148,16 @@ def stopped_by_peer(err: UserError) -> bool:
     from discover.fit.distributed import PeerFailed  # imports torch: not before it is needed
 
     return isinstance(err, PeerFailed)
+
+
+def lost_peer(err: Exception) -> bool:
+    """Whether ``err`` is a collective's failure because another of torchrun's processes
+    stopped (:func:`discover.fit.distributed.lost_peer`)."""
+    if "RANK" not in os.environ:  # not started by torchrun: no peers
+        return False
+    from discover.fit.distributed import lost_peer as peer_stopped
+
+    return peer_stopped(err)
 
 
 def dispatch(args: argparse.Namespace, invocation: Invocation) -> int:

@@ -252,6 +252,18 @@ def leave_group() -> bool:
     return rank == 0
 
 
+PEER_LOST = ("closed by peer", "reset by peer", "broken pipe")
+"""How gloo words a collective's failure because another process of the group stopped."""
+
+
+def lost_peer(err: BaseException) -> bool:
+    """Whether ``err`` is a collective's failure because another process of the group
+    stopped (that process reports its own error; ``torchrun`` then ends this one)."""
+    text = str(err).lower()
+    network = isinstance(err, dist.DistNetworkError | RuntimeError)
+    return network and any(words in text for words in PEER_LOST)
+
+
 def _first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {next(iter(str(err).strip().splitlines()), '')}"
 

@@ -137,6 +137,18 @@ def test_more_processes_than_sites_are_refused_before_any_shared_work(tmp_path):
         open_study(config, None, Launch(1, 2, 1))
 
 
+def test_a_collective_broken_by_a_stopped_peer_is_told_apart(no_torchrun):
+    from discover.cli import lost_peer
+    from discover.fit.distributed import lost_peer as peer_stopped
+
+    gloo = RuntimeError("[gloo/transport/tcp/pair.cc:553] Connection closed by peer [::1]:3")
+    assert peer_stopped(gloo) and peer_stopped(RuntimeError("Connection reset by peer"))
+    assert not peer_stopped(RuntimeError("shape mismatch")) and not peer_stopped(ValueError())
+    assert not lost_peer(gloo)  # not under torchrun: an error like any other
+    no_torchrun.setenv("RANK", "1")
+    assert lost_peer(gloo)
+
+
 # -- collectives, in two processes -------------------------------------------------------
 def _collectives(rank: int, size: int, folder: str) -> None:
     """Every helper of discover.fit.distributed in one group; raises if one misbehaves."""
@@ -196,9 +208,10 @@ def test_processes_agree_on_failures_results_and_checkpoints(tmp_path):
 
 
 # -- whole runs under torchrun -------------------------------------------------------------
-def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """``torchrun --nproc-per-node 2 -m discover ARGS`` on the CPU (a free port)."""
-    environ = {k: v for k, v in os.environ.items() if k not in PLACE}
+def torchrun(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """``torchrun --nproc-per-node 2 -m discover ARGS`` on the CPU (a free port), with the
+    environment variables ``env`` added."""
+    environ = {k: v for k, v in os.environ.items() if k not in PLACE} | env
     command = [str(TORCHRUN), "--nproc-per-node", "2", "--standalone", "-m", "discover", *args]
     return subprocess.run(
         command, capture_output=True, text=True, timeout=900, cwd=cwd, env=environ
@@ -262,6 +275,29 @@ def test_a_run_directory_only_rank_zero_sees_stops_both_with_one_error(tmp_path)
     errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "was not written by discover" in errors[0], run.stderr[-3000:]
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+
+
+FAILING_CHECKPOINT = """
+import os
+if os.environ.get("RANK") == "0":
+    import discover.fit.trainer as trainer
+    def failing(state, path):
+        raise OSError(28, "No space left on device")
+    trainer.save_checkpoint = failing
+"""
+"""A ``sitecustomize`` that makes rank 0's first checkpoint fail (a full disk)."""
+
+
+@pytest.mark.slow  # two processes meet, read the data and start training
+def test_an_error_on_rank_zero_alone_mid_training_ends_the_run_with_one_line(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], "checkpoint_every": 1}}))
+    (tmp_path / "sitecustomize.py").write_text(FAILING_CHECKPOINT)
+    out = str(tmp_path / "run")
+    run = torchrun("run", str(config), "--out", out, cwd=tmp_path, PYTHONPATH=str(tmp_path))
+    assert run.returncode != 0
+    errors = [line for line in run.stderr.splitlines() if "error: " in line]
+    assert len(errors) == 1 and "No space left on device" in errors[0], run.stderr[-3000:]
 
 
 if __name__ == "__main__":
