@@ -10,7 +10,12 @@ import torch
 from discover.config import parse_config
 from discover.models.hbv import HBV
 from discover.models.hbv_processes import HBV_BOUNDS
-from discover.models.parameters import AttributeMLP, ForcingLSTM, SiteParameters
+from discover.models.parameters import (
+    AttributeMLP,
+    ForcingLSTM,
+    SiteParameters,
+    flush_denormals,
+)
 from discover.workflows.hbv import HBVWorkflow
 
 
@@ -148,3 +153,15 @@ def test_study_parameter_sets_start_apart_and_follow_the_seed(learning):
     again, other = start(seed=0), start(seed=1)
     assert all(torch.equal(shares[n], again[n]) for n in shares)
     assert not all(torch.allclose(shares[n], other[n]) for n in shares)
+
+
+def test_forcing_lstm_flushes_denormal_numbers_process_wide():
+    # an LSTM's gradient decays through denormals over a long window, which x86 CPUs
+    # compute on many times slower; the learner has them flushed to zero
+    learner = ForcingLSTM(3, ["beta"], hidden=4)
+    learner.set_normalisation(torch.randn(6, 2, 3))
+    learner(torch.randn(6, 2, 3))
+    if not flush_denormals():
+        pytest.skip("this CPU cannot flush denormal numbers")
+    tiny = torch.tensor([1e-30], dtype=torch.float32)
+    assert float((tiny * 1e-10)[0]) == 0.0  # 1e-40 is a denormal in float32
