@@ -1,0 +1,267 @@
+"""Mini-batch training at the field's benchmark size: δHBV-style dPL on a synthetic
+671-basin twin, 15 years of daily training data, ``nmul`` 16 (issue #18, item 4).
+
+The twin (``data.source: twin``: attributes → planted parameter maps → HBV streamflow)
+holds a warm-up year, ``--years`` training years and a held-out year. Every figure
+comes from discover's own code: an :class:`~discover.workflows.hbv.HBVWorkflow` built
+from a config dict (``model.parameters: lstm`` with ``model.dynamic: [beta]``,
+``lstm_hidden`` 64, ``nmul`` 16, ``dtype: float32``, ``train.batch``) trained by
+:class:`~discover.fit.trainer.Trainer` (Adam, no evaluation, no checkpoint). A *step*
+is the trainer's whole step: batch draw, loss, backward, gradient averaging and Adam's
+update, timed from one call of the training loss to the next (the last to the end of
+``fit``); each measurement runs one untimed step first, then ``--steps`` timed steps, and
+reports their median.
+
+Each measurement runs in fresh processes (``discover.fit.distributed.run_data_parallel``,
+``spawn``, a gloo group), so that *peak memory* is the peak resident set
+(``getrusage`` ``ru_maxrss``) of a process that only loads the data, builds the model
+and trains: Python, torch, the data in memory, the model and the step's autograd graph.
+
+Printed:
+
+- the step at ``--batch-sites`` (100) basins × 730 days (365 warm-up), one process with
+  ``--threads`` (2) threads, and the epoch time: batches per epoch (the workflow's
+  :attr:`~discover.workflows.hbv.HBVWorkflow.batches_per_epoch`) × the median step,
+  extrapolated from the measured steps;
+- scaling with batch sites (100/300/671 × 730 days) and with days (365/730/1,460, half of
+  each window warm-up): seconds per site-day of window and the ratio to the base case;
+- data-parallel speed-up: 2 processes of 1 thread, each scoring half of the batch's sites
+  (gloo, gradients averaged), against 1 process with 1 thread and 1 process with
+  ``--threads`` threads.
+
+The machine's load (other work slows every figure) is printed at start and end.
+
+    python benchmarks/scale.py                                  # the issue's sizes
+    python benchmarks/scale.py --sites 100 --years 3 --steps 2  # a quick run
+
+The last line reads ``scale: epoch <m> min (<n> basins, nmul 16), step <s> s, peak <g>
+GiB, 2-process speed-up <x>``: epoch and step of one process with ``--threads``
+threads, its peak resident set, and the speed-up of 2 processes over that same process.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from discover.config import parse_config  # noqa: E402
+from discover.fit.distributed import run_data_parallel  # noqa: E402
+from discover.fit.trainer import Trainer  # noqa: E402
+from discover.workflows.hbv import HBVWorkflow, load_hbv_dataset  # noqa: E402
+
+YEAR = 365
+NMUL = 16
+GiB = 2**30
+
+
+@dataclass(frozen=True)
+class Case:
+    """A batch shape: ``sites`` × ``days`` (``warmup`` of them unscored), run by
+    ``processes`` processes of ``threads`` torch threads each."""
+
+    sites: int
+    days: int
+    warmup: int
+    processes: int = 1
+    threads: int = 1
+
+    def label(self) -> str:
+        return f"{self.processes}p x {self.threads}t, {self.sites} sites x {self.days} days"
+
+
+def study_config(sites: int, years: int, case: Case, *, steps: int, **model: Any) -> dict:
+    """The study config of ``case`` on a twin of ``sites`` sites: a warm-up year,
+    ``years`` training years, a held-out year; ``steps`` Adam steps, no evaluation;
+    ``model`` overrides the δHBV-style LSTM learner."""
+    return {
+        "seed": 0,
+        "dtype": "float32",
+        "data": {"source": "twin", "sites": sites, "days": (years + 2) * YEAR},
+        "model": {
+            "type": "hbv",
+            "warmup": YEAR,
+            "nmul": NMUL,
+            "parameters": "lstm",
+            "dynamic": ["beta"],
+            "lstm_hidden": 64,
+            **model,
+        },
+        "train": {
+            "split": years / (years + 1),
+            "iterations": steps,
+            "lr": 0.01,
+            "schedule": "none",
+            "eval_every": 10**9,
+            "checkpoint_every": 10**9,
+            "batch": {"sites": case.sites, "days": case.days, "warmup": case.warmup},
+        },
+    }
+
+
+def make_twin(config: dict) -> xr.Dataset:
+    """The config's twin, without the true daily fluxes and storages (only the planted
+    parameters ``true_<name>`` [site] stay beside forcings, streamflow and attributes)."""
+    dataset = load_hbv_dataset(parse_config(config).data, Path("."), seed=config["seed"])
+    daily = [n for n, v in dataset.data_vars.items() if n.startswith("true_") and "time" in v.dims]
+    return dataset.drop_vars(daily)
+
+
+def _train(rank: int, world: int, config: dict, dataset: xr.Dataset) -> dict[str, Any]:
+    """One process's training run (inside :func:`run_data_parallel`): each step's wall
+    seconds, its CPU seconds (the most over the processes), the peak resident set of the
+    largest process (bytes) and batches per epoch."""
+    torch.manual_seed(config["seed"])  # equal initial weights in every process
+    workflow = HBVWorkflow(parse_config(config), Path("."), dataset=dataset)
+    starts: list[tuple[float, float]] = []
+
+    def loss(split: str, generator: torch.Generator | None) -> torch.Tensor:
+        if split == "train":
+            starts.append((time.perf_counter(), time.process_time()))
+        return workflow.loss(split, generator)
+
+    trainer = Trainer(workflow, loss, parse_config(config).train, seed=0, progress=False)
+    trainer.fit()
+    ends = [*starts[1:], (time.perf_counter(), time.process_time())]
+    steps = [
+        (end[0] - start[0], end[1] - start[1]) for start, end in zip(starts, ends, strict=True)
+    ]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    everyone: list[Any] = [None] * world
+    dist.all_gather_object(everyone, (steps, peak))
+    cpu = [max(each[0][i][1] for each in everyone) for i in range(len(steps))]
+    return {
+        "wall": [wall for wall, _ in steps],
+        "cpu": cpu,
+        "peak": max(each[1] for each in everyone),
+        "epoch": workflow.batches_per_epoch,
+    }
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Median wall seconds of a ``step`` over the timed steps, their least ``best``, the
+    median ``cpu`` seconds of a step (of the busiest process), the peak resident set
+    (bytes) of the largest process, batches per ``epoch``."""
+
+    step: float
+    best: float
+    cpu: float
+    peak: int
+    epoch: int
+
+
+def measure(case: Case, sites: int, years: int, steps: int, dataset: xr.Dataset) -> Measured:
+    """Train ``case`` for one untimed and ``steps`` timed steps in fresh processes."""
+    config = study_config(sites, years, case, steps=steps + 1)
+    done = run_data_parallel(_train, case.processes, args=(config, dataset), threads=case.threads)
+    wall, cpu = done["wall"][1:], done["cpu"][1:]
+    result = Measured(
+        statistics.median(wall), min(wall), statistics.median(cpu), done["peak"], done["epoch"]
+    )
+    print(
+        f"  {case.label():<36} step {result.step:6.2f} s (least {result.best:.2f}, "
+        f"CPU {result.cpu:.2f}), peak {result.peak / GiB:.2f} GiB  [{load()}]",
+        flush=True,
+    )
+    return result
+
+
+def load() -> str:
+    """The time of day (UTC) and the machine's load averages over 1, 5 and 15 minutes."""
+    now = time.strftime("%H:%M:%S UTC", time.gmtime())
+    return f"{now}, load {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+
+
+def scaling(rows: list[tuple[Case, Measured]], base: tuple[Case, Measured]) -> None:
+    """Print wall and CPU microseconds per site-day of window for each case and their
+    ratios to ``base``'s."""
+    size = base[0].sites * base[0].days
+    wall, cpu = base[1].step / size, base[1].cpu / size
+    print(f"{'sites':>6} {'days':>6} {'warm-up':>8} {'step s':>7} {'CPU s':>7}", end="")
+    print(f" {'us/site-day':>12} {'ratio':>6} {'CPU us/site-day':>16} {'ratio':>6}")
+    for case, result in rows:
+        size = case.sites * case.days
+        each, each_cpu = result.step / size, result.cpu / size
+        print(
+            f"{case.sites:>6} {case.days:>6} {case.warmup:>8} {result.step:>7.2f} "
+            f"{result.cpu:>7.2f} {each * 1e6:>12.2f} {each / wall:>6.2f} "
+            f"{each_cpu * 1e6:>16.2f} {each_cpu / cpu:>6.2f}"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sites", type=int, default=671, help="basins of the twin")
+    parser.add_argument("--years", type=int, default=15, help="training years of the twin")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per measurement")
+    parser.add_argument("--batch-sites", type=int, default=100, help="basins per batch")
+    parser.add_argument("--threads", type=int, default=2, help="threads of one process")
+    args = parser.parse_args(argv)
+    batch = min(args.batch_sites, args.sites)
+    base = Case(batch, 2 * YEAR, YEAR, threads=args.threads)
+    print(f"start {load()}")
+    started = time.perf_counter()
+    dataset = make_twin(study_config(args.sites, args.years, base, steps=1))
+    print(
+        f"twin: {args.sites} basins x {dataset.sizes['time']} days ({args.years} training "
+        f"years), made in {time.perf_counter() - started:.0f} s; LSTM dPL, nmul {NMUL}, float32"
+    )
+    print("step times (median of the timed steps), peak resident set of a process:")
+    results = {base: measure(base, args.sites, args.years, args.steps, dataset)}
+    cases = [Case(n, base.days, base.warmup, threads=args.threads) for n in (300, 671)]
+    cases = [c for c in cases if batch < c.sites <= args.sites]
+    cases += [Case(batch, days, days // 2, threads=args.threads) for days in (YEAR, 4 * YEAR)]
+    cases += [Case(batch, base.days, base.warmup, processes=p, threads=1) for p in (1, 2)]
+    for case in cases:
+        if case not in results:
+            results[case] = measure(case, args.sites, args.years, args.steps, dataset)
+    print(f"\nscaling ({args.threads} threads, 1 process; ratio 1.00: linear in site-days):")
+    shape = [(c, r) for c, r in results.items() if c.processes == 1 and c.threads == args.threads]
+    scaling(sorted(shape, key=lambda item: (item[0].days, item[0].sites)), (base, results[base]))
+    report(args, base, results)
+    print(f"end {load()}")
+    first = results[base]
+    two = results[Case(batch, base.days, base.warmup, processes=2, threads=1)]
+    print(
+        f"scale: epoch {first.epoch * first.step / 60:.1f} min ({args.sites} basins, nmul "
+        f"{NMUL}), step {first.step:.2f} s, peak {first.peak / GiB:.2f} GiB, "
+        f"2-process speed-up {first.step / two.step:.2f}"
+    )
+
+
+def report(args: argparse.Namespace, base: Case, results: dict[Case, Measured]) -> None:
+    """Print the epoch times and the data-parallel speed-ups."""
+    one = results[Case(base.sites, base.days, base.warmup, processes=1, threads=1)]
+    two = results[Case(base.sites, base.days, base.warmup, processes=2, threads=1)]
+    first = results[base]
+    print(
+        f"\nepoch: {first.epoch} batches of {base.sites} sites x {base.days - base.warmup} "
+        f"scored days (extrapolated from {args.steps} timed steps): "
+        f"{first.epoch * first.step / 60:.1f} min with 1 process x {args.threads} threads, "
+        f"{first.epoch * two.step / 60:.1f} min with 2 processes x 1 thread"
+    )
+    print(
+        f"2 processes x 1 thread (gloo, half of the batch's sites each): speed-up "
+        f"{one.step / two.step:.2f} over 1 process x 1 thread, "
+        f"{first.step / two.step:.2f} over 1 process x {args.threads} threads "
+        f"(the baseline of the last line); in CPU seconds of the busiest process (the "
+        f"speed-up on idle cores): {one.cpu / two.cpu:.2f} and {first.cpu / two.cpu:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
