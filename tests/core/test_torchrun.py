@@ -277,6 +277,17 @@ def test_a_run_directory_only_rank_zero_sees_stops_both_with_one_error(tmp_path)
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs (nccl, device: cuda)")
+def test_two_processes_on_two_gpus(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "device": "cuda"}))
+    run = torchrun("run", str(config), "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    equations, metrics = results(tmp_path / "run")
+    assert equations["evapotranspiration"]["selected"] and "symbolic" in metrics
+
+
 FAILING_CHECKPOINT = """
 import os
 if os.environ.get("RANK") == "0":
