@@ -259,9 +259,8 @@ PEER_LOST = ("closed by peer", "reset by peer", "broken pipe")
 def lost_peer(err: BaseException) -> bool:
     """Whether ``err`` is a collective's failure because another process of the group
     stopped (that process reports its own error; ``torchrun`` then ends this one)."""
-    text = str(err).lower()
-    network = isinstance(err, dist.DistNetworkError | RuntimeError)
-    return network and any(words in text for words in PEER_LOST)
+    text = str(err).lower()  # torch's DistNetworkError is a RuntimeError too
+    return isinstance(err, RuntimeError) and any(words in text for words in PEER_LOST)
 
 
 def _first_line(err: BaseException) -> str:
