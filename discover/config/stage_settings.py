@@ -36,8 +36,9 @@ class CalibrationConfig(Strict):
     enabled: bool | None = None
     """Calibrate before gradient training. ``null``: on for HBV models with
     ``model.parameters: site``, off otherwise; ``true`` is refused for other models."""
-    population: int = Field(default=64, ge=4)
-    """Members per generation and site."""
+    population: int | None = Field(default=None, ge=4)
+    """Members per generation and site; ``null``: 16 per searched value (a generation costs
+    about the same for a few or a few hundred members on a CPU; with many sites, lower)."""
     generations: int = Field(default=400, ge=1)
     """Most generations; the budget is ``population·generations`` simulations per site."""
     sigma: float = Field(default=0.25, gt=0, le=0.5)
@@ -50,6 +51,10 @@ class CalibrationConfig(Strict):
     constant_spread: float = Field(default=2.0, gt=0)
     """Half-width of each symbolic constant's search range, in units of its magnitude
     (``b = 0.5`` is searched in ``[-0.5, 1.5]`` with 2)."""
+    log_scale: bool = True
+    """Search each parameter whose bounds span a factor of 10 or more above zero (e.g. the
+    recession coefficients, ``fc``, ``cfmax``) on a logarithmic scale, so that equal steps
+    are equal factors; ``false``: every parameter on a linear scale."""
     parameters: list[str] | None = None
     """HBV parameters searched (every parallel set of each); the others keep their current
     values. ``null``: all of them. Symbolic constants are always searched."""

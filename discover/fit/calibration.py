@@ -45,6 +45,63 @@ INFEASIBLE = 1e30
 """Loss told to the search for a member whose simulation is not finite."""
 
 
+MEMBERS_PER_VALUE = 16
+"""Default members per generation and site for each searched value (224 for the 14 HBV
+parameters). A generation's cost on a CPU is set by the per-day overhead of the time loop
+and barely grows with the batch up to a few hundred columns, so a wide population, which
+needs fewer generations, is nearly free; with many sites, set ``population`` lower."""
+
+GEOMETRIC_SPAN = 10.0
+"""A parameter whose bounds satisfy ``0 < low`` and ``high >= GEOMETRIC_SPAN·low`` is
+searched on a logarithmic scale (``log_scale``)."""
+
+
+@dataclass(frozen=True)
+class SearchScale:
+    """The search's coordinates ``z`` in the unit box and the shares ``u`` of each range
+    that :class:`~discover.fit.population.PopulationLoss` takes: ``u = z``, or for a
+    geometric column (a rate or capacity whose bounds span orders of magnitude, e.g. a
+    recession coefficient in [0.001, 0.2]/day) the value ``low·(high/low)^z``, i.e.
+    ``u = (r^z − 1)/(r − 1)`` with ``r = high/low``, so that equal steps are equal factors.
+
+    Attributes:
+        ratio: ``high/low`` per column of a search point [dim]; 1 where linear.
+    """
+
+    ratio: np.ndarray
+
+    @classmethod
+    def of(cls, objective: PopulationLoss, log_scale: bool) -> SearchScale:
+        """The scale of ``objective``'s points: geometric for the parameters whose bounds
+        span ``GEOMETRIC_SPAN`` above zero when ``log_scale``, linear otherwise (and for
+        every symbolic constant)."""
+        ratio = np.ones(objective.dim)
+        if log_scale:
+            bounded = objective.learner.bounded
+            for i, name in enumerate(bounded.names):
+                low, high = bounded.bounds[name].low, bounded.bounds[name].high
+                if low > 0 and high >= GEOMETRIC_SPAN * low:
+                    ratio[i * bounded.nmul : (i + 1) * bounded.nmul] = high / low
+        return cls(ratio)
+
+    def to_shares(self, z: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """Shares [..., len(columns)] from search coordinates of those ``columns``."""
+        ratio = self.ratio[columns]
+        geometric = ratio > 1
+        shares = z.copy()
+        r = ratio[geometric]
+        shares[..., geometric] = np.expm1(z[..., geometric] * np.log(r)) / (r - 1)
+        return shares.clip(0.0, 1.0)  # rounding of r^1 − 1
+
+    def from_shares(self, shares: np.ndarray) -> np.ndarray:
+        """Search coordinates of whole points [..., dim] from their shares."""
+        geometric = self.ratio > 1
+        z = shares.copy()
+        r = self.ratio[geometric]
+        z[..., geometric] = np.log1p(shares[..., geometric] * (r - 1)) / np.log(r)
+        return z
+
+
 @dataclass
 class CalibrationResult:
     """What :func:`calibrate` did; the workflow's model holds the calibrated parameters.
@@ -91,7 +148,7 @@ def calibrate(
         return CalibrationResult(loss, loss, 0, 0, time.perf_counter() - started)
     best, history, evaluations = _search(objective, settings, seed)
     if objective.constant_dim and objective.sites > 1:
-        best = _shared_constants(objective, best, settings.population)
+        best = _shared_constants(objective, best, settings.population or objective.sites)
     objective.apply(torch.from_numpy(best))
     search_loss = float(objective.total(objective.losses(torch.from_numpy(best)[None]))[0])
     loss = _polish(workflow, settings.polish_steps, search_loss)
@@ -114,17 +171,19 @@ def _search(
     of parameter sets simulated."""
     start = objective.current().numpy()
     free = _free_columns(objective, settings.parameters)
+    scale = SearchScale.of(objective, settings.log_scale)
+    population = settings.population or MEMBERS_PER_VALUE * len(free)
     best = start.copy()
     best_loss = objective.losses(torch.from_numpy(start)[None])[0].numpy()
     streams = np.random.SeedSequence(seed).spawn(objective.sites)
     bounds = np.tile([0.0, 1.0], (len(free), 1))
     searches = [
         CMA(
-            mean=np.clip(point[free], 0.01, 0.99),
+            mean=np.clip(scale.from_shares(point)[free], 0.01, 0.99),
             sigma=settings.sigma,
             bounds=bounds,
             seed=int(stream.generate_state(1)[0]),
-            population_size=settings.population,
+            population_size=population,
         )
         for point, stream in zip(start, streams, strict=True)
     ]
@@ -132,15 +191,14 @@ def _search(
     history: list[float] = []
     evaluations = objective.sites
     for generation in range(settings.generations):
-        asked = np.repeat(start[None], settings.population, 0)  # [member, site, dim]
-        asked[:, :, free] = np.stack(
-            [[s.ask() for _ in range(settings.population)] for s in searches], 1
-        )
+        told = np.stack([[s.ask() for _ in range(population)] for s in searches], 1)
+        asked = np.repeat(start[None], population, 0)  # [member, site, dim] shares
+        asked[:, :, free] = scale.to_shares(told, free)
         losses = objective.losses(torch.from_numpy(asked)).numpy()  # [member, site]
         losses = np.where(np.isfinite(losses), losses, INFEASIBLE)
         evaluations += losses.size
         for site, search in enumerate(searches):
-            search.tell(list(zip(asked[:, site, free], losses[:, site], strict=True)))
+            search.tell(list(zip(told[:, site], losses[:, site], strict=True)))
         winner = losses.argmin(0)
         better = losses[winner, np.arange(objective.sites)] < best_loss
         best[better] = asked[winner[better], np.flatnonzero(better)]
