@@ -74,12 +74,15 @@ class _Bounded(nn.Module):
         """Number of raw outputs the network must produce."""
         return len(self.names) * self.nmul
 
-    def scale(self, raw: Tensor) -> dict[str, Tensor]:
-        """Raw outputs [..., names·nmul] → ``{name: [..., nmul]}`` within bounds."""
-        raw = raw.unflatten(-1, (len(self.names), self.nmul))
-        low, high = self.low.to(raw.dtype)[:, None], self.high.to(raw.dtype)[:, None]
+    def scale(self, raw: Tensor, names: Sequence[str] | None = None) -> dict[str, Tensor]:
+        """Raw outputs [..., n·nmul] of ``names`` (every name by default, in order) →
+        ``{name: [..., nmul]}`` within bounds."""
+        names = self.names if names is None else tuple(names)
+        index = [self.names.index(name) for name in names]
+        raw = raw.unflatten(-1, (len(names), self.nmul))
+        low, high = self.low[index].to(raw.dtype)[:, None], self.high[index].to(raw.dtype)[:, None]
         values = torch.clamp(low + (high - low) * torch.sigmoid(raw), low, high)  # rounding
-        return dict(zip(self.names, values.unbind(-2), strict=True))
+        return dict(zip(names, values.unbind(-2), strict=True))
 
     def raw(self, values: Mapping[str, float], shares: Tensor) -> Tensor:
         """Raw outputs [..., names, nmul] that give ``values`` for the names given and, for
@@ -217,7 +220,10 @@ class ForcingLSTM(nn.Module):
         missing = [name for name in dynamic if name not in self.bounded.names]
         if missing:
             raise KeyError(f"dynamic parameter(s) {missing} are not among {list(names)}")
-        self.dynamic = tuple(dynamic)
+        self.dynamic = tuple(name for name in self.bounded.names if name in dynamic)
+        rows = [i * nmul + k for i, n in enumerate(names) if n in dynamic for k in range(nmul)]
+        self.register_buffer("dynamic_rows", torch.tensor(rows, dtype=torch.long), persistent=False)
+        """The head's outputs of the dynamic names, the only ones computed for every day."""
         self.normalise = _Standardise(n_inputs)
         self.normalise_static = _Standardise(n_static)
         self.lstm = nn.LSTM(n_inputs + n_static, hidden)
@@ -248,8 +254,12 @@ class ForcingLSTM(nn.Module):
             repeated = self.normalise_static(static).expand(len(series), -1, -1)
             series = torch.cat([series, repeated], -1)
         hidden, _ = self.lstm(series)
-        values = self.bounded.scale(self.head(hidden))
-        return {name: v if name in self.dynamic else v[-1] for name, v in values.items()}
+        values = self.bounded.scale(self.head(hidden[-1]))  # static ones: the last day's
+        if self.dynamic:
+            rows = self.dynamic_rows
+            daily = nn.functional.linear(hidden, self.head.weight[rows], self.head.bias[rows])
+            values.update(self.bounded.scale(daily, self.dynamic))
+        return values
 
 
 class SiteParameters(nn.Module):

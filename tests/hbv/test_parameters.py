@@ -165,3 +165,18 @@ def test_forcing_lstm_flushes_denormal_numbers_process_wide():
         pytest.skip("this CPU cannot flush denormal numbers")
     tiny = torch.tensor([1e-30], dtype=torch.float32)
     assert float((tiny * 1e-10)[0]) == 0.0  # 1e-40 is a denormal in float32
+
+
+def test_forcing_lstm_gives_each_day_of_the_dynamic_parameters_the_last_of_the_others():
+    names = HBV().parameter_names()
+    learner = ForcingLSTM(3, names, nmul=2, hidden=8, dynamic=["k0", "beta"], n_static=2)
+    inputs, static = torch.randn(20, 5, 3), torch.randn(5, 2)
+    learner.set_normalisation(inputs, static)
+    values = learner(inputs, static)
+    repeated = learner.normalise_static(static).expand(20, -1, -1)
+    hidden, _ = learner.lstm(torch.cat([learner.normalise(inputs), repeated], -1))
+    every_day = learner.bounded.scale(learner.head(hidden))  # every name on every day
+    assert list(values) == list(names)
+    for name, value in values.items():
+        expected = every_day[name] if name in ("k0", "beta") else every_day[name][-1]
+        torch.testing.assert_close(value, expected)
