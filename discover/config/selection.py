@@ -30,18 +30,21 @@ FLAT_SELECTION_KEYS = {
 class SelectionConfig(Strict):
     """How a slot's equation is chosen from its Pareto front: the rule and its settings."""
 
-    rule: str = "bic"
-    """Name of a registered selection rule: ``bic`` (each candidate put into the trained
-    model, refitted briefly, lowest BIC on the training data), ``retrain`` (each
-    shortlisted candidate trained in a fresh model, the simplest one not significantly
-    worse on the validation split; its model becomes the ``symbolic`` variant), ``front``
-    (the engine's own choice), or one added by ``register_selection_rule``."""
+    rule: str = "heldout"
+    """Name of a registered selection rule: ``bic`` (each candidate of the front and of
+    the next Pareto layer put into the trained model, refitted briefly, lowest BIC on the
+    training data), ``heldout`` (the same candidates refitted on alternate time blocks of
+    the training data and scored on the others; the simplest one within one standard
+    error of the best held-out error), ``retrain`` (each shortlisted candidate trained in
+    a fresh model, the simplest one not significantly worse on the validation split; its
+    model becomes the ``symbolic`` variant), ``front`` (the engine's own choice), or one
+    added by ``register_selection_rule``."""
     refit: Literal["constants", "all"] = "constants"
-    """``bic``: what is refitted before each candidate's BIC: its constants, or also
-    everything else the model trains (put back afterwards), as ``reinsert.refit: all``
-    will once the candidate is reinserted."""
+    """``bic``, ``heldout``: what is refitted before each candidate is scored: its
+    constants, or also everything else the model trains (put back afterwards), as
+    ``reinsert.refit: all`` will once the candidate is reinserted."""
     refit_steps: int = Field(default=20, ge=0)
-    """``bic``: L-BFGS steps of that refit (0: no refit)."""
+    """``bic``, ``heldout``: L-BFGS steps of that refit (0: no refit)."""
     shortlist: int = Field(default=3, ge=1)
     """``retrain``: how many candidates are trained: the simplest ones on the front that
     reproduce the learned function within ``tolerance``."""

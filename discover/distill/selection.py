@@ -1,9 +1,12 @@
-"""Choosing a front candidate by retraining: a shortlist of candidates, each put into a
-model trained from scratch, scored on the validation split; the least complex one that
-is not significantly worse than the best one is selected.
+"""Rules that choose a front candidate from its errors on data, applied by the selection
+rules of :mod:`discover.stages.select`:
 
-The functions here are the rules; :class:`discover.stages.select.RetrainSelection`
-trains the models and applies them (``distill.selection: {rule: retrain}``).
+- by retraining (``retrain``): a shortlist of candidates, each put into a model trained
+  from scratch, scored on the validation split; the least complex one that is not
+  significantly worse than the best one is selected (:func:`parsimonious_choice`);
+- by held-out error (``heldout``): each candidate refitted on alternate time blocks and
+  scored on the others; the least complex one within one standard error of the best one
+  is selected (:func:`one_standard_error_choice`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,173 @@
+"""ODEBench through the whole pipeline: does a study find each system's law?
+
+For every ODEBench system (``discover/data/odebench.py``) the trajectory from its first
+initial condition is simulated at ``--points`` times over the stated span (with
+``--noise`` relative Gaussian noise on the states) and written as a study's data. The study
+is an ODE model whose every right-hand side is a network (``dx_i/dt = F<i>(x_0, ...)``,
+inputs all states) with the default config otherwise (``--selection`` may name another
+selection rule): trained, each network distilled, the selected equations reinserted and
+refitted, as ``discover run`` does. The final equations are then integrated (scipy) from
+both initial conditions and compared with the noise-free truth:
+
+* reconstruction: R² (mean over states) of the trajectory from the first initial
+  condition, the one the study was trained on, is at least 0.9;
+* new initial conditions: the same from the second one, which the study never saw;
+* exact form: every state's equation has the true form
+  (:func:`odebench_forms.has_true_form`, on the trajectory from the second condition).
+
+A system whose study fails, a slot left undistilled or an integration that stops early
+counts as a miss on all three.
+
+Usage::
+
+    python benchmarks/odebench.py --systems 1,2,24,26 --noise 0.05
+
+The last line reads ``odebench: <a>% R2>=0.9 reconstruction, <b>% new initial conditions,
+<c>% exact form, median <s> s per system (<n> systems, noise <x>)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import sympy
+import torch
+from odebench_forms import has_true_form
+from scipy.integrate import solve_ivp
+
+from discover.config import StudyConfig
+from discover.data.odebench import OdeSystem, load_odebench
+from discover.rundir import RunWriter
+from discover.stages.pipeline import distill_all
+from discover.study import Study
+
+
+def study_config(system: OdeSystem, data: Path, selection: str | None) -> StudyConfig:
+    """The default config of an ODE model with a network for every right-hand side."""
+    inputs = list(system.names)
+    slot = {name: f"F{i}" for i, name in enumerate(system.names)}
+    config = {
+        "name": f"odebench_{system.id}",
+        "data": {"path": str(data), "time": "t"},
+        "model": {
+            "type": "ode",
+            "states": inputs,
+            "equations": {name: f"{slot[name]}({', '.join(inputs)})" for name in inputs},
+            "neural": {slot[name]: {"inputs": inputs} for name in inputs},
+        },
+        "distill": {"selection": selection} if selection else {},
+    }
+    return StudyConfig.model_validate(config)
+
+
+def found_equations(system: OdeSystem, study: Study) -> list[sympy.Expr] | None:
+    """The study's final right-hand sides over the state names (``None`` when a slot is
+    still a network)."""
+    symbols = {name: sympy.Symbol(name, real=True) for name in system.names}
+    found = []
+    for i in range(len(system.names)):
+        process = study.model.slots[f"F{i}"]
+        if process.kind != "symbolic":
+            return None
+        found.append(sympy.sympify(str(process.expression(6)), locals=symbols))
+    return found
+
+
+def r_squared(system: OdeSystem, equations: Sequence[sympy.Expr], condition: int, n: int) -> float:
+    """Mean over states of the R² of ``equations`` integrated from the system's initial
+    condition ``condition`` against its true trajectory (-inf when it stops early)."""
+    t, truth = system.simulate(condition, n_times=n)
+    symbols = [sympy.Symbol(name, real=True) for name in system.names]
+    f = sympy.lambdify(symbols, list(equations), modules="numpy")
+    with np.errstate(all="ignore"):
+        solution = solve_ivp(
+            lambda _, x: np.asarray(f(*x), dtype=float),
+            system.t_span,
+            system.initial_conditions[condition],
+            t_eval=t,
+            method="LSODA",
+            rtol=1e-8,
+            atol=1e-8,
+        )
+    if solution.y.shape[1] != len(t) or not np.all(np.isfinite(solution.y)):
+        return -np.inf
+    error = ((solution.y.T - truth) ** 2).sum(0)
+    spread = np.maximum(((truth - truth.mean(0)) ** 2).sum(0), 1e-12)
+    return float(np.mean(1 - error / spread))
+
+
+def run_system(system: OdeSystem, args: argparse.Namespace) -> tuple[bool, bool, bool, float]:
+    """Run one system's study; prints one line. Returns (reconstruction R² ≥ 0.9, new
+    initial condition R² ≥ 0.9, exact form, seconds)."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        t, X = system.simulate(0, n_times=args.points, noise=args.noise, seed=args.seed)
+        columns = ["t", *system.names]
+        rows = np.column_stack([t, X])
+        np.savetxt(folder / "data.csv", rows, delimiter=",", header=",".join(columns), comments="")
+        try:
+            study = Study(study_config(system, folder / "data.csv", args.selection), folder)
+            study.fit(progress=False)
+            distill_all(study, RunWriter(folder / "run"), progress=False)
+            equations = found_equations(system, study)
+        except Exception as err:  # a failed study is a miss, and the benchmark goes on
+            print(f"  {system.id:>2} failed: {type(err).__name__}: {err}", flush=True)
+            return False, False, False, time.monotonic() - started
+    seconds = time.monotonic() - started
+    if equations is None:
+        print(f"  {system.id:>2} a slot was not distilled ({seconds:.0f} s)", flush=True)
+        return False, False, False, seconds
+    _, X_held = system.simulate(1, n_times=args.points)
+    r2 = [r_squared(system, equations, c, args.points) for c in (0, 1)]
+    exact = all(
+        has_true_form(e, truth, system.names, X_held)
+        for e, truth in zip(equations, system.rhs, strict=True)
+    )
+    shown, true = (
+        "; ".join(sympy.sstr(e, full_prec=False) for e in s) for s in (equations, system.rhs)
+    )
+    print(
+        f"  {system.id:>2} R2 {r2[0]:.3f} / new IC {r2[1]:.3f}, exact {exact}, {seconds:.0f} s"
+        f"  | found {shown}  | true {true}",
+        flush=True,
+    )
+    return r2[0] >= 0.9, r2[1] >= 0.9, exact, seconds
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--systems", default="", help="comma-separated ids (default: all)")
+    parser.add_argument("--noise", type=float, default=0.0, help="relative noise on states")
+    parser.add_argument("--points", type=int, default=150, help="times of the trajectory")
+    parser.add_argument("--selection", default=None, help="selection rule (default: config's)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(1)
+    ids = [int(s) for s in args.systems.split(",") if s.strip()] or None
+    results = []
+    for system in load_odebench(ids):
+        print(f"system {system.id}: {system.description}", flush=True)
+        results.append(run_system(system, args))
+    n = len(results)
+    shares = [100 * sum(r[k] for r in results) / n for k in range(3)]
+    median = statistics.median(r[3] for r in results)
+    print(
+        f"odebench: {shares[0]:.0f}% R2>=0.9 reconstruction, {shares[1]:.0f}% new initial "
+        f"conditions, {shares[2]:.0f}% exact form, median {median:.0f} s per system "
+        f"({n} systems, noise {args.noise:g})"
+    )
+
+
+if __name__ == "__main__":
+    main()
