@@ -21,6 +21,7 @@ from discover.distill.pareto import ParetoFront
 from discover.distill.postprocess import numpy_function
 from discover.distill.probe import ProbeSamples
 from discover.expressions import parse_expression
+from discover.fit.launch import torchrun_launch
 from discover.fit.trainer import FitResult
 from discover.models.base import HybridModel
 from discover.workflows.base import Workflow
@@ -208,6 +209,7 @@ class RunWriter:
                 "seed": config.seed,
                 "config_digest": config.digest(),
                 "device": config.device,
+                "processes": _processes(),
                 "timings_s": dict(timings),
                 "training": training,
                 "engines": engines,
@@ -231,6 +233,12 @@ class RunWriter:
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text)
         tmp.replace(path)
+
+
+def _processes() -> int:
+    """How many processes the run was shared among (torchrun's ``WORLD_SIZE``; 1 alone)."""
+    launch = torchrun_launch()
+    return launch.size if launch is not None else 1
 
 
 def strict_json(data: Any) -> Any:
