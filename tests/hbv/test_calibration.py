@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from discover.config import StudyConfig
-from discover.fit.calibration import CalibrationConfig, calibrate
+from discover.fit.calibration import CalibrationConfig, SearchScale, calibrate
 from discover.fit.population import CalibrationError, PopulationLoss
 from discover.fit.trainer import Trainer
 from discover.models.hbv_processes import HBV_BOUNDS
@@ -149,3 +150,31 @@ def test_unknown_setting_or_parameter_is_refused():
     settings = CalibrationConfig(parameters=["uzl", "betaet"])
     with pytest.raises(CalibrationError, match=r"parameters: \['betaet'\]"):
         calibrate(twin_workflow(), settings)
+
+
+def test_search_scale_is_geometric_for_wide_positive_ranges_only():
+    workflow = twin_workflow()
+    with_power_law(workflow)
+    objective = PopulationLoss(workflow)
+    names = objective.learner.bounded.names
+    scale = SearchScale.of(objective, log_scale=True)
+    geometric = {name for i, name in enumerate(names) if scale.ratio[i] > 1}
+    assert {"k1", "k2", "fc", "cfmax"} <= geometric
+    assert not {"uzl", "perc", "beta", "lp", "tt"} & geometric  # low <= 0 or a narrow range
+    assert scale.ratio[-1] == 1  # the symbolic constant stays linear
+    assert (SearchScale.of(objective, log_scale=False).ratio == 1).all()
+    # the middle of the search is the geometric middle of k2's range
+    z = np.full((1, objective.dim), 0.5)
+    shares = scale.to_shares(z, np.arange(objective.dim))
+    k2 = HBV_BOUNDS["k2"]
+    value = k2.low + shares[0, names.index("k2")] * (k2.high - k2.low)
+    assert value == pytest.approx((k2.low * k2.high) ** 0.5)
+    # shares and coordinates map onto each other, the box onto itself
+    points = np.random.default_rng(0).uniform(size=(5, objective.dim))
+    back = scale.to_shares(scale.from_shares(points), np.arange(objective.dim))
+    np.testing.assert_allclose(back, points, rtol=0, atol=1e-12)
+    edges = scale.to_shares(
+        np.array([[0.0] * objective.dim, [1.0] * objective.dim]), np.arange(objective.dim)
+    )
+    assert edges[0].max() == 0.0 and edges[1].max() <= 1.0
+    assert edges[1].min() == pytest.approx(1.0)
