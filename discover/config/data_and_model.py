@@ -244,8 +244,8 @@ class HBVModelConfig(Strict):
     """``parameters: lstm``: hidden units of the LSTM."""
     dynamic: list[str] = Field(default_factory=list)
     """``parameters: lstm``: HBV parameters that vary from day to day, e.g. ``[beta,
-    betaet]`` (not the routing ones); the others are static, taken from the LSTM's last
-    day. Empty: all static."""
+    lp]`` (parameters the model uses, not the routing ones); the others are static, taken
+    from the LSTM's last day. Empty: all static."""
     neural: dict[str, NeuralSlotConfig] = Field(default_factory=dict)
     """HBV process slots or parameters replaced by networks, name → its network."""
     baseline: bool = True
