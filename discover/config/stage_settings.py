@@ -61,8 +61,7 @@ class CalibrationConfig(Strict):
     polish_steps: int = Field(default=0, ge=0)
     """L-BFGS iterations (each a gradient and a line search) from the best member; 0: no
     polish (the default: in ``discover run`` the gradient training that follows the
-    calibration polishes from its result, and on Fulda 5 iterations cost as much as 25
-    generations for a gain of 3e-5 in the loss)."""
+    calibration polishes from its result, and each iteration costs several generations)."""
 
 
 class BatchConfig(Strict):
