@@ -7,8 +7,14 @@ with CMA-ES (the ``cmaes`` package), one search per site run in lockstep: every
 generation the members of all sites are simulated together in one batched forward pass
 without gradients (:class:`~discover.fit.population.PopulationLoss`), and each site's
 search is told its own site's losses, so the sites' parameters are found independently.
-The free constants of symbolic slots are searched with them. Then a few L-BFGS iterations
-(:func:`~discover.fit.trainer.lbfgs_step`) polish the best member on the training loss,
+The free constants of symbolic slots are searched with them. A parameter whose bounds span
+orders of magnitude (a recession coefficient in [0.001, 0.2]/day) is searched on a log
+scale (:class:`SearchScale`), so that a search starting in the middle of its range reaches
+0.005/day as easily as 0.1/day. A generation costs nearly the same for a few or a few
+hundred members (the time loop's per-day overhead dominates on a CPU), so the population is
+wide by default (16 members per searched value), which cuts the generations needed.
+Optionally (``polish_steps``) a few L-BFGS iterations
+(:func:`~discover.fit.trainer.lbfgs_step`) then polish the best member on the training loss,
 with every trainable weight of the model; the polish is kept only if it lowers that loss.
 
 With several sites, a model's symbolic constants are shared by all of them while the
