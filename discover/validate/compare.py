@@ -99,8 +99,12 @@ class Comparison:
                 (self.b, self.share_a_better) if winner == self.a else (self.a, self.share_b_better)
             )
             head = f"{winner} beats {loser} on {self._count(share)}"
+        # the difference is stated winner − loser (a − b when level), so its sign reads
+        # with the sentence
+        first, second, sign = (self.b, self.a, -1.0) if winner == self.b else (self.a, self.b, 1.0)
+        low, high = sorted((sign * self.ci[0], sign * self.ci[1]))
         median = "median " if self.unit == "sites" else ""
-        delta = f"{median}Δ{_display(self.metric)} ({self.a} − {self.b})"
+        delta = f"{median}Δ{_display(self.metric)} ({first} − {second})"
         p_text = f"{self.test} p = {_fmt(self.p_value)}"
         if self.p_adjusted is not None:
             p_text += f" (Holm-adjusted {_fmt(self.p_adjusted)})"
@@ -110,8 +114,8 @@ class Comparison:
         elif winner is not None:
             verdict += f" for {winner}"
         return (
-            f"{head}; {delta} {_fmt(self.difference)} "
-            f"[{_fmt(self.ci[0])}, {_fmt(self.ci[1])}], {p_text}: {verdict}."
+            f"{head}; {delta} {_fmt(sign * self.difference)} "
+            f"[{_fmt(low)}, {_fmt(high)}], {p_text}: {verdict}."
         )
 
     def as_row(self) -> dict[str, object]:

@@ -46,7 +46,7 @@ def test_sentence_names_winner_count_and_strength():
     h1[:2] = h0[:2] - 0.01  # H0 wins two sites
     result = c.paired_comparison(h0, h1, "NSE", names=("H0", "H1"))
     assert result.winner == "H1"
-    assert result.sentence.startswith("H1 beats H0 on 18 of 20 sites; median ΔNSE (H0 − H1) -0.")
+    assert result.sentence.startswith("H1 beats H0 on 18 of 20 sites; median ΔNSE (H1 − H0) 0.")
     assert result.sentence.endswith("strong evidence for H1.")
     same = c.paired_comparison(h0, h0 + rng.normal(0, 0.05, 20), "NSE", names=("H0", "H1"))
     assert "no clear evidence of a difference" in same.sentence
@@ -106,7 +106,9 @@ def test_compare_variants_all_pairs_oriented_and_adjusted():
     assert nse.p_adjusted.to_numpy() == pytest.approx(c.holm(nse.p_value.to_numpy()))
     physics_vs_neural = nse.iloc[0]
     assert physics_vs_neural.winner == "neural"
-    assert "ΔNSE (physics − neural)" in physics_vs_neural.sentence
+    # the difference is stated winner − loser, so its sign reads with the sentence
+    assert "ΔNSE (neural − physics) 0." in physics_vs_neural.sentence
+    assert physics_vs_neural.difference < 0  # the table keeps a − b
     assert "strong evidence for neural" in physics_vs_neural.sentence
     # |pbias|: smaller distance to zero wins, whatever the sign of the bias.
     bias = result[result.metric == "|pbias|"].iloc[0]
