@@ -257,7 +257,7 @@ class HBVWorkflow(nn.Module):
 
     def _lstm_learner(self, spec: HBVModelConfig, names: list[str]) -> ForcingLSTM:
         """The LSTM over the forcings and the site attributes (``parameters: lstm``),
-        standardised with the forcings of the days before the held-out period."""
+        its forcings standardised over the days up to the end of the training split."""
         unknown = [name for name in spec.dynamic if name not in names]
         if unknown:
             raise ConfigError(
