@@ -13,9 +13,10 @@ update, timed from one call of the training loss to the next (the last to the en
 reports their median.
 
 Each measurement runs in fresh processes (``discover.fit.distributed.run_data_parallel``,
-``spawn``, a gloo group), so that *peak memory* is the peak resident set
-(``getrusage`` ``ru_maxrss``) of a process that only loads the data, builds the model
-and trains: Python, torch, the data in memory, the model and the step's autograd graph.
+``spawn``, a gloo group), so that *peak memory* is the peak resident set (``VmHWM``,
+:func:`peak_resident`) of a process that only receives the data, builds the model and
+trains: Python, torch, the data in memory, the model and the step's autograd graph.
+One whole-period evaluation is timed, and its peak measured, in a process of its own.
 
 Printed:
 
@@ -27,7 +28,11 @@ Printed:
   each window warm-up): seconds per site-day of window and the ratio to the base case;
 - data-parallel speed-up: 2 processes of 1 thread, each scoring half of the batch's sites
   (gloo, gradients averaged), against 1 process with 1 thread and 1 process with
-  ``--threads`` threads.
+  ``--threads`` threads;
+- a whole-period evaluation: seconds and peak resident set.
+
+Beside wall seconds, each step's CPU seconds (of the busiest process) are printed: on a
+machine that other work keeps busy, they estimate the wall time on idle cores.
 
 The machine's load (other work slows every figure) is printed at start and end.
 
@@ -36,7 +41,9 @@ The machine's load (other work slows every figure) is printed at start and end.
 
 The last line reads ``scale: epoch <m> min (<n> basins, nmul 16), step <s> s, peak <g>
 GiB, 2-process speed-up <x>``: epoch and step of one process with ``--threads``
-threads, its peak resident set, and the speed-up of 2 processes over that same process.
+threads, the larger peak resident set of its training and of a whole-period evaluation
+(which the trainer runs every ``train.eval_every`` steps; measured in a process of its
+own), and the speed-up of 2 processes over that same process.
 """
 
 from __future__ import annotations
@@ -139,7 +146,7 @@ def _train(rank: int, world: int, config: dict, dataset: xr.Dataset) -> dict[str
     steps = [
         (end[0] - start[0], end[1] - start[1]) for start, end in zip(starts, ends, strict=True)
     ]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    peak = peak_resident()
     everyone: list[Any] = [None] * world
     dist.all_gather_object(everyone, (steps, peak))
     cpu = [max(each[0][i][1] for each in everyone) for i in range(len(steps))]
@@ -149,6 +156,31 @@ def _train(rank: int, world: int, config: dict, dataset: xr.Dataset) -> dict[str
         "peak": max(each[1] for each in everyone),
         "epoch": workflow.batches_per_epoch,
     }
+
+
+def _evaluate(rank: int, world: int, config: dict, dataset: xr.Dataset) -> dict[str, float]:
+    """One whole-period evaluation, as the trainer runs every ``train.eval_every`` steps
+    (the held-out loss: every site over the whole record, no gradient): its seconds and
+    the process's peak resident set (bytes)."""
+    torch.manual_seed(config["seed"])
+    workflow = HBVWorkflow(parse_config(config), Path("."), dataset=dataset)
+    started = time.perf_counter()
+    with torch.no_grad():
+        workflow.loss("test", None)
+    return {"seconds": time.perf_counter() - started, "peak": peak_resident()}
+
+
+def peak_resident() -> int:
+    """Peak resident set of this process (bytes): ``VmHWM`` of /proc/self/status on
+    Linux, where ``getrusage``'s ``ru_maxrss`` would also count the memory of the parent
+    a spawned process was forked from (Linux keeps it across ``exec``); else
+    ``ru_maxrss`` (KiB on Linux and the BSDs)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 @dataclass(frozen=True)
@@ -211,8 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-sites", type=int, default=100, help="basins per batch")
     parser.add_argument("--threads", type=int, default=2, help="threads of one process")
     args = parser.parse_args(argv)
-    batch = min(args.batch_sites, args.sites)
-    base = Case(batch, 2 * YEAR, YEAR, threads=args.threads)
+    base = Case(min(args.batch_sites, args.sites), 2 * YEAR, YEAR, threads=args.threads)
     print(f"start {load()}")
     started = time.perf_counter()
     dataset = make_twin(study_config(args.sites, args.years, base, steps=1))
@@ -221,38 +252,47 @@ def main(argv: list[str] | None = None) -> None:
         f"years), made in {time.perf_counter() - started:.0f} s; LSTM dPL, nmul {NMUL}, float32"
     )
     print("step times (median of the timed steps), peak resident set of a process:")
-    results = {base: measure(base, args.sites, args.years, args.steps, dataset)}
-    cases = [Case(n, base.days, base.warmup, threads=args.threads) for n in (300, 671)]
-    cases = [c for c in cases if batch < c.sites <= args.sites]
-    cases += [Case(batch, days, days // 2, threads=args.threads) for days in (YEAR, 4 * YEAR)]
-    cases += [Case(batch, base.days, base.warmup, processes=p, threads=1) for p in (1, 2)]
-    for case in cases:
+    results: dict[Case, Measured] = {}
+    for case in cases(base, args.sites):
         if case not in results:
             results[case] = measure(case, args.sites, args.years, args.steps, dataset)
     print(f"\nscaling ({args.threads} threads, 1 process; ratio 1.00: linear in site-days):")
     shape = [(c, r) for c, r in results.items() if c.processes == 1 and c.threads == args.threads]
     scaling(sorted(shape, key=lambda item: (item[0].days, item[0].sites)), (base, results[base]))
-    report(args, base, results)
+    speed_up = report(args, base, results)
+    peak = max(results[base].peak, evaluate(args, base, dataset))
     print(f"end {load()}")
     first = results[base]
-    two = results[Case(batch, base.days, base.warmup, processes=2, threads=1)]
     print(
         f"scale: epoch {first.epoch * first.step / 60:.1f} min ({args.sites} basins, nmul "
-        f"{NMUL}), step {first.step:.2f} s, peak {first.peak / GiB:.2f} GiB, "
-        f"2-process speed-up {first.step / two.step:.2f}"
+        f"{NMUL}), step {first.step:.2f} s, peak {peak / GiB:.2f} GiB, "
+        f"2-process speed-up {speed_up:.2f}"
     )
 
 
-def report(args: argparse.Namespace, base: Case, results: dict[Case, Measured]) -> None:
-    """Print the epoch times and the data-parallel speed-ups."""
+def cases(base: Case, sites: int) -> list[Case]:
+    """``base`` first, then more batch sites (300, 671: up to ``sites``), then days
+    (365, 1,460, half of them warm-up), then ``base``'s batch by 1 process of 1 thread
+    and by 2 processes of 1 thread."""
+    more = [Case(n, base.days, base.warmup, threads=base.threads) for n in (300, 671)]
+    days = [Case(base.sites, n, n // 2, threads=base.threads) for n in (YEAR, 4 * YEAR)]
+    shared = [Case(base.sites, base.days, base.warmup, processes=p) for p in (1, 2)]
+    return [base, *[c for c in more if base.sites < c.sites <= sites], *days, *shared]
+
+
+def report(args: argparse.Namespace, base: Case, results: dict[Case, Measured]) -> float:
+    """Print the epoch times and the data-parallel speed-ups; returns the speed-up of
+    2 processes over ``base``'s process."""
     one = results[Case(base.sites, base.days, base.warmup, processes=1, threads=1)]
     two = results[Case(base.sites, base.days, base.warmup, processes=2, threads=1)]
     first = results[base]
     print(
         f"\nepoch: {first.epoch} batches of {base.sites} sites x {base.days - base.warmup} "
         f"scored days (extrapolated from {args.steps} timed steps): "
-        f"{first.epoch * first.step / 60:.1f} min with 1 process x {args.threads} threads, "
-        f"{first.epoch * two.step / 60:.1f} min with 2 processes x 1 thread"
+        f"{first.epoch * first.step / 60:.1f} min with 1 process x {args.threads} threads "
+        f"({first.epoch * first.cpu / 60:.1f} min of CPU), "
+        f"{first.epoch * two.step / 60:.1f} min with 2 processes x 1 thread "
+        f"({first.epoch * two.cpu / 60:.1f} min of CPU in the busiest)"
     )
     print(
         f"2 processes x 1 thread (gloo, half of the batch's sites each): speed-up "
@@ -261,6 +301,20 @@ def report(args: argparse.Namespace, base: Case, results: dict[Case, Measured]) 
         f"(the baseline of the last line); in CPU seconds of the busiest process (the "
         f"speed-up on idle cores): {one.cpu / two.cpu:.2f} and {first.cpu / two.cpu:.2f}"
     )
+    return first.step / two.step
+
+
+def evaluate(args: argparse.Namespace, base: Case, dataset: xr.Dataset) -> int:
+    """Print the seconds and peak resident set of a whole-period evaluation in a process
+    of its own; returns that peak (bytes)."""
+    config = study_config(args.sites, args.years, base, steps=1)
+    done = run_data_parallel(_evaluate, 1, args=(config, dataset), threads=args.threads)
+    print(
+        f"whole-period evaluation ({args.sites} sites x {dataset.sizes['time']} days, no "
+        f"gradient, 1 process x {args.threads} threads): {done['seconds']:.1f} s, "
+        f"peak {done['peak'] / GiB:.2f} GiB"
+    )
+    return int(done["peak"])
 
 
 if __name__ == "__main__":
