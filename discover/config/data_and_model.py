@@ -11,6 +11,17 @@ from pydantic import Field, field_validator, model_validator
 from discover.config.base import MAX_HIDDEN, MIN_TOLERANCE, ExpressionText, HiddenSizes, Strict
 from discover.processes.base import OutputRange
 
+SOURCE_KEYS: dict[str, tuple[str, ...]] = {
+    "attributes": ("table", "camels_us"),
+    "units": ("table",),
+    "fill": ("table", "fulda", "hymod", "netcdf", "camels_us", "caravan"),
+    "gauges": ("camels_us", "caravan"),
+    "forcing": ("camels_us",),
+    "format": ("caravan",),
+    "pet": ("camels_us", "caravan"),
+}
+"""``data`` keys that apply to some sources only, key → those sources."""
+
 
 class DataConfig(Strict):
     """Where the data come from (every layout with an example: ``docs/data.md``).
@@ -20,16 +31,21 @@ class DataConfig(Strict):
     one long table with a ``site`` column, and a site-attribute table (``attributes``);
     ``twin``: a synthetic HBV twin of ``sites`` sites and ``days`` days with ``planted``
     processes (slot → expression) and relative streamflow ``noise``; ``fulda``/``hymod``:
-    the shipped example catchments; ``netcdf``: a file (``path``) in the dataset layout.
+    the shipped example catchments; ``netcdf``: a file (``path``) in the dataset layout;
+    ``camels_us``/``caravan``: the folder (``path``) of the published CAMELS-US or Caravan
+    layout, with the ``gauges`` to load.
     """
 
-    source: Literal["table", "twin", "fulda", "hymod", "netcdf"] = "table"
+    source: Literal["table", "twin", "fulda", "hymod", "netcdf", "camels_us", "caravan"] = "table"
     """Kind of data: CSV/Parquet ``table`` files, a synthetic HBV ``twin``, the shipped
-    ``fulda`` or ``hymod`` catchment, or a ``netcdf`` file in the dataset layout."""
+    ``fulda`` or ``hymod`` catchment, a ``netcdf`` file in the dataset layout, or a
+    ``camels_us`` or ``caravan`` folder in its published layout (HBV)."""
     path: Path | None = None
     """A ``table`` or ``netcdf`` file, relative to the config file's folder; for HBV
     tables also a folder (every ``.csv`` and ``.parquet`` file in it, one per site) or a
-    file pattern (``catchments/*.csv``)."""
+    file pattern (``catchments/*.csv``); for ``camels_us`` the folder holding
+    ``basin_mean_forcing`` and ``usgs_streamflow``, for ``caravan`` the one holding
+    ``timeseries`` and ``attributes``."""
     time: str | None = None
     """Column of a ``table`` holding the time (``null``: ``time`` for ODE tables, in the
     model's time unit; ``date`` for HBV tables, ``YYYY-MM-DD``)."""
@@ -38,7 +54,9 @@ class DataConfig(Strict):
     ``site``, else each file is the site named by its file name)."""
     attributes: Path | None = None
     """HBV ``table``: CSV/Parquet table of static site attributes, one row per site, its
-    site ids in the ``site`` column (relative to the config file's folder)."""
+    site ids in the ``site`` column; ``camels_us``: the folder of the ``camels_*.txt``
+    attribute tables (``null``: ``path``'s ``camels_attributes_v2.0`` folder, else
+    ``path`` itself). Relative to the config file's folder."""
     units: dict[str, str] = Field(default_factory=dict)
     """HBV ``table``: unit of a column given in other than its standard unit, e.g.
     ``{streamflow: m3/s}`` (converted with the site's ``area`` attribute in km2) or
@@ -55,17 +73,58 @@ class DataConfig(Strict):
     5 %)."""
     fill: Literal["linear", "climatology"] | None = None
     """Fill gaps in forcings with this method (HBV ``table``, ``fulda``, ``hymod``,
-    ``netcdf``); without it a missing or non-finite forcing is an error naming the
-    variable, site and time."""
+    ``netcdf``, ``camels_us``, ``caravan``); without it a missing or non-finite forcing is
+    an error naming the variable, site and time."""
+    gauges: list[str] | Path | None = None
+    """``camels_us``, ``caravan``: the gauges to load, a list of ids in quotes
+    (``["01013500", "01022500"]``; Caravan ids name their source, ``camels_01013500``) or a
+    text file of ids, one a line (``#`` starts a comment; relative to the config file's
+    folder). ``null``: every gauge with a time-series file."""
+    forcing: Literal["daymet", "maurer", "nldas", "maurer_extended", "nldas_extended"] = "daymet"
+    """``camels_us``: the forcing product, a folder of ``basin_mean_forcing``."""
+    format: Literal["csv", "netcdf"] = "csv"
+    """``caravan``: which copy of the time series is read, ``timeseries/csv`` or
+    ``timeseries/netcdf``."""
+    pet: Literal["oudin", "hargreaves"] | None = None
+    """``camels_us``, ``caravan``: formula computing ``pet`` [mm/day] from daily
+    temperature and the gauge latitude (``hargreaves`` also from the minimum and maximum).
+    ``null``: ``oudin`` for ``camels_us`` (its forcings hold no PET), Caravan's own
+    ERA5-Land ``potential_evaporation_sum`` for ``caravan``."""
+    attribute_names: list[str] | None = None
+    """HBV: the site attributes the model reads (``model.parameters: attributes`` or
+    ``lstm``, parameter slots); the others are dropped after loading. ``null``: every
+    numeric attribute of the data."""
+    attribute_fill: Literal["mean"] | None = None
+    """HBV: fill a missing (NaN) value of an attribute the model reads with that
+    attribute's mean over the other sites (the count is logged); ``null``: a missing value
+    is an error naming the attribute and site."""
+
+    @field_validator("gauges", mode="before")
+    @classmethod
+    def _gauge_ids_as_text(cls, value: Any) -> Any:
+        """Gauge ids are text: YAML reads ``01013500`` as a number and loses its zeros."""
+        if isinstance(value, list):
+            numbers = [v for v in value if not isinstance(v, str)]
+            if numbers:
+                raise ValueError(
+                    f"gauge ids must be quoted text, e.g. '01013500'; got {numbers[0]!r} "
+                    "(YAML reads unquoted digits as a number and drops leading zeros)"
+                )
+            if not value:
+                raise ValueError("an empty list names no gauge; null loads every gauge")
+            if len(set(value)) < len(value):
+                raise ValueError("a gauge id is listed twice")
+        return value
 
     @model_validator(mode="after")
     def _path_when_needed(self) -> DataConfig:
-        if self.source in ("table", "netcdf") and self.path is None:
+        if self.source in ("table", "netcdf", "camels_us", "caravan") and self.path is None:
             raise ValueError(f"data.path is required for source {self.source!r}")
-        if (self.attributes is not None or self.units) and self.source != "table":
-            raise ValueError(f"data.attributes and data.units do not apply to {self.source!r}")
-        if self.fill is not None and self.source == "twin":
-            raise ValueError(f"data.fill does not apply to source {self.source!r}")
+        for key, sources in SOURCE_KEYS.items():
+            if key in self.model_fields_set and self.source not in sources:
+                given = getattr(self, key)
+                if given is not None and given != {}:
+                    raise ValueError(f"data.{key} applies to source {' or '.join(sources)} only")
         if self.planted:
             from discover.models.hbv_processes import HBV_BOUNDS, SLOT_INPUTS
 

@@ -66,16 +66,27 @@ def read_caravan_attributes(root: Path, source: str) -> pd.DataFrame:
     return pd.concat(tables, axis=1, join="outer").rename(columns=ATTRIBUTE_NAMES)
 
 
+def caravan_gauges(root: Path, fmt: str) -> list[str]:
+    """Every gauge with a time-series file in ``root/timeseries/<fmt>/<source>/``, sorted."""
+    suffix = "csv" if fmt == "csv" else "nc"
+    folder = root / "timeseries" / fmt
+    gauges = sorted(path.stem for path in folder.glob(f"*/*.{suffix}"))
+    if not gauges:
+        raise DataError(f"no time-series files */*.{suffix}", file=str(folder))
+    return gauges
+
+
 def load_caravan(
     root: str | Path,
-    sites: Sequence[str],
+    sites: Sequence[str] | None = None,
     *,
     fmt: str = "csv",
     variables: Mapping[str, tuple[str, str]] | None = None,
     pet: str | None = None,
     fill: str | None = None,
 ) -> xr.Dataset:
-    """Load Caravan gauges ``sites`` (``<source>_<id>``; several sources may be mixed).
+    """Load Caravan gauges ``sites`` (``<source>_<id>``; several sources may be mixed;
+    ``None``: every gauge with a time-series file).
 
     ``fmt`` is ``"csv"`` or ``"netcdf"``. ``variables`` maps Caravan columns to
     ``(name, unit)`` (default ``CARAVAN_VARIABLES``: precipitation, temperature,
@@ -84,9 +95,11 @@ def load_caravan(
     """
     if fmt not in ("csv", "netcdf"):
         raise DataError(f"fmt must be 'csv' or 'netcdf', got {fmt!r}")
+    root = Path(root)
+    if sites is None:
+        sites = caravan_gauges(root, fmt)
     if not sites:
         raise DataError("no sites given")
-    root = Path(root)
     columns = dict(variables or CARAVAN_VARIABLES)
     by_source: dict[str, list[str]] = {}
     for site in sites:

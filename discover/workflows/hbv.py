@@ -390,7 +390,28 @@ class HBVWorkflow(nn.Module):
 
 def load_hbv_dataset(spec: DataConfig, base: Path, seed: int) -> xr.Dataset:
     """The daily dataset a config names: a synthetic twin, an example catchment, a NetCDF
-    file or per-site tables (layouts: ``docs/data.md``)."""
+    file, per-site tables or a CAMELS-US or Caravan folder (layouts: ``docs/data.md``),
+    with the attributes ``data.attribute_names`` (all when unset), gaps in them filled by
+    ``data.attribute_fill``."""
+    from discover.data.attributes import fill_attributes, select_attributes
+    from discover.data.container import DataError
+
+    dataset = _read_hbv_dataset(spec, base, seed)
+    if spec.attribute_names is not None:
+        try:
+            dataset = select_attributes(dataset, spec.attribute_names)
+        except DataError as error:
+            raise ConfigError(f"data.attribute_names: {error}") from None
+    if spec.attribute_fill is not None:
+        dataset = fill_attributes(dataset, spec.attribute_fill)
+    return dataset
+
+
+def _read_hbv_dataset(spec: DataConfig, base: Path, seed: int) -> xr.Dataset:
+    if spec.source in ("camels_us", "caravan"):
+        from discover.data.large_sample import load_large_sample
+
+        return load_large_sample(spec, base)
     if spec.source == "twin":
         weather = synthetic_weather(spec.sites, n_days=spec.days, seed=seed)
         # a twin that plants a parameter keeps the distractor attributes, against which

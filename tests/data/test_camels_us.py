@@ -9,68 +9,27 @@ import pandas as pd
 import pytest
 
 from discover.data import DataError, load_camels_us, validate_dataset
-
-DAYMET_HEADER = (
-    "Year Mnth Day Hr\tdayl(s)\tprcp(mm/day)\tsrad(W/m2)\tswe(mm)\ttmax(C)\ttmin(C)\tvp(Pa)"
+from tests.data.layouts import (
+    DAYMET_HEADER,
+    GAUGES,
+    MAURER_HEADER,
+    write_attributes,
+    write_forcing,
+    write_streamflow,
 )
-MAURER_HEADER = (
-    "Year Mnth Day Hr\tDayl(s)\tPRCP(mm/day)\tSRAD(W/m2)\tSWE(mm)\tTmax(C)\tTmin(C)\tVp(Pa)"
-)
-GAUGES = {"01013500": ("01", 47.24, 2252.7), "03015500": ("03", 41.6, 118.0)}  # huc, lat, km2
-
-
-def _write_forcing(root: Path, source: str, tag: str, gauge: str, days, *, header=DAYMET_HEADER):
-    huc, lat, area = GAUGES[gauge]
-    folder = root / "basin_mean_forcing" / source / huc
-    folder.mkdir(parents=True, exist_ok=True)
-    lines = [f"{lat}", "250", f"{area * 1e6:.0f}", header]
-    for i, day in enumerate(days):
-        prcp = 2.0 * (i % 3)
-        tmax, tmin = 5.0 + i, -3.0 + i
-        lines.append(
-            f"{day:%Y %m %d} 12\t30000.0\t{prcp:.2f}\t150.0\t0.00\t{tmax:.2f}\t{tmin:.2f}\t400.0"
-        )
-    path = folder / f"{gauge}_lump_{tag}_forcing_leap.txt"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def _write_streamflow(root: Path, gauge: str, days, flows, flags):
-    folder = root / "usgs_streamflow" / GAUGES[gauge][0]
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = [
-        f"{gauge} {d:%Y %m %d} {q:8.2f} {f}" for d, q, f in zip(days, flows, flags, strict=True)
-    ]
-    path = folder / f"{gauge}_streamflow_qc.txt"
-    path.write_text("\n".join(rows) + "\n")
-    return path
-
-
-def _write_attributes(root: Path, gauges):
-    folder = root / "camels_attributes_v2.0"
-    folder.mkdir(parents=True, exist_ok=True)
-    topo = ["gauge_id;gauge_lat;gauge_lon;elev_mean;slope_mean;area_gages2"]
-    clim = ["gauge_id;p_mean;aridity;high_prec_timing"]
-    for g in gauges:
-        topo.append(f"{g};{GAUGES[g][1]};-68.58;250.31;21.64;{GAUGES[g][2]}")
-        clim.append(f"{g};3.13;0.63;son")
-    (folder / "camels_topo.txt").write_text("\n".join(topo) + "\n")
-    (folder / "camels_clim.txt").write_text("\n".join(clim) + "\n")
-    return folder
-
 
 DAYS = pd.date_range("1990-01-01", periods=12, freq="D")
 
 
 def _layout(root: Path, gauges=tuple(GAUGES)):
     for g in gauges:
-        _write_forcing(root, "daymet", "cida", g, DAYS)
+        write_forcing(root, "daymet", "cida", g, DAYS)
         flows = [100.0] * 12
         flags = ["A"] * 12
         flows[3], flags[3] = -999.0, "M"
         flags[5] = "A:e"
-        _write_streamflow(root, g, DAYS, flows, flags)
-    _write_attributes(root, gauges)
+        write_streamflow(root, g, DAYS, flows, flags)
+    write_attributes(root, gauges)
     return root
 
 
@@ -103,8 +62,8 @@ def test_drop_estimated_masks_ae_flags(tmp_path):
 
 def test_maurer_with_capitalised_or_incomplete_header(tmp_path):
     root = _layout(tmp_path)
-    _write_forcing(root, "maurer", "maurer", "01013500", DAYS, header=MAURER_HEADER)
-    _write_forcing(root, "maurer", "maurer", "03015500", DAYS, header="Year Mnth Day Hr")
+    write_forcing(root, "maurer", "maurer", "01013500", DAYS, header=MAURER_HEADER)
+    write_forcing(root, "maurer", "maurer", "03015500", DAYS, header="Year Mnth Day Hr")
     ds = load_camels_us(root, forcing="maurer", pet="hargreaves")
     assert ds["precipitation"][1, 1] == pytest.approx(2.0)
     assert ds["pet"].attrs["method"] == "pyet.hargreaves"
@@ -113,7 +72,7 @@ def test_maurer_with_capitalised_or_incomplete_header(tmp_path):
 def test_unexpected_header_is_refused(tmp_path):
     root = _layout(tmp_path)
     bad = DAYMET_HEADER.replace("tmax(C)\ttmin(C)", "tmin(C)\ttmax(C)")
-    path = _write_forcing(root, "daymet", "cida", "01013500", DAYS, header=bad)
+    path = write_forcing(root, "daymet", "cida", "01013500", DAYS, header=bad)
     with pytest.raises(DataError, match="unexpected header") as info:
         load_camels_us(root)
     assert info.value.file == str(path)
@@ -121,7 +80,7 @@ def test_unexpected_header_is_refused(tmp_path):
 
 def test_gauge_missing_from_attribute_tables(tmp_path):
     root = _layout(tmp_path)
-    _write_attributes(root, ["01013500"])
+    write_attributes(root, ["01013500"])
     with pytest.raises(DataError, match="not in the attribute tables: \\['03015500'\\]") as info:
         load_camels_us(root)
     assert info.value.file == str(root / "camels_attributes_v2.0")
@@ -129,7 +88,7 @@ def test_gauge_missing_from_attribute_tables(tmp_path):
 
 def test_attribute_table_lists_gauge_without_series(tmp_path):
     root = _layout(tmp_path, gauges=("01013500",))
-    _write_attributes(root, list(GAUGES))
+    write_attributes(root, list(GAUGES))
     with pytest.raises(DataError, match="without time series: \\['03015500'\\]"):
         load_camels_us(root)
     assert load_camels_us(root, ["01013500"]).sizes["site"] == 1  # a subset is fine
@@ -138,7 +97,7 @@ def test_attribute_table_lists_gauge_without_series(tmp_path):
 def test_streamflow_period_outside_forcing_period(tmp_path):
     root = _layout(tmp_path)
     later = pd.date_range("2001-01-01", periods=12, freq="D")
-    path = _write_streamflow(root, "03015500", later, [5.0] * 12, ["A"] * 12)
+    path = write_streamflow(root, "03015500", later, [5.0] * 12, ["A"] * 12)
     with pytest.raises(DataError, match="do not overlap") as info:
         load_camels_us(root)
     assert info.value.site == "03015500"
@@ -147,7 +106,7 @@ def test_streamflow_period_outside_forcing_period(tmp_path):
 
 def test_missing_forcing_day_needs_a_fill(tmp_path):
     root = _layout(tmp_path)
-    path = _write_forcing(root, "daymet", "cida", "01013500", DAYS.delete(4))
+    path = write_forcing(root, "daymet", "cida", "01013500", DAYS.delete(4))
     with pytest.raises(DataError, match="NaN/inf") as info:
         load_camels_us(root)
     assert info.value.file == str(path) and str(info.value.time)[:10] == "1990-01-05"

@@ -2,65 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
 from discover.data import DataError, load_caravan, validate_dataset
+from tests.data.layouts import CARAVAN_SITES, write_caravan
 
-SITES = ["camels_01022500", "lamah_212"]
-
-
-def _series(n: int, offset: float) -> pd.DataFrame:
-    days = pd.date_range("2000-01-01", periods=n, freq="D")
-    return pd.DataFrame(
-        {
-            "date": days,
-            "total_precipitation_sum": np.where(np.arange(n) % 2 == 0, 4.0 + offset, 0.0),
-            "temperature_2m_mean": np.linspace(0.0, 10.0, n) + offset,
-            "temperature_2m_min": np.linspace(-4.0, 6.0, n) + offset,
-            "temperature_2m_max": np.linspace(4.0, 14.0, n) + offset,
-            "potential_evaporation_sum": np.full(n, 1.2),
-            "surface_pressure_mean": np.full(n, 98.0),
-            "streamflow": np.r_[np.nan, np.full(n - 1, 0.8)],
-        }
-    )
-
-
-def _layout(root: Path, n: int = 20) -> Path:
-    for k, site in enumerate(SITES):
-        source = site.split("_")[0]
-        frame = _series(n, float(k))
-        csv = root / "timeseries" / "csv" / source
-        nc = root / "timeseries" / "netcdf" / source
-        csv.mkdir(parents=True, exist_ok=True)
-        nc.mkdir(parents=True, exist_ok=True)
-        out = frame.copy()
-        out["date"] = out["date"].dt.strftime("%Y-%m-%d")
-        out.to_csv(csv / f"{site}.csv", index=False)
-        ds = frame.set_index("date").to_xarray()
-        ds["streamflow"].attrs["units"] = "mm/d"
-        ds.to_netcdf(nc / f"{site}.nc")
-        attrs = root / "attributes" / source
-        attrs.mkdir(parents=True, exist_ok=True)
-        other = {"gauge_id": site, "gauge_name": "X", "gauge_lat": 47.0 + k, "gauge_lon": 10.0}
-        pd.DataFrame([{**other, "country": "Y", "area": 250.0 + k}]).to_csv(
-            attrs / f"attributes_other_{source}.csv", index=False
-        )
-        pd.DataFrame([{"gauge_id": site, "p_mean": 2.0, "aridity": 0.8}]).to_csv(
-            attrs / f"attributes_caravan_{source}.csv", index=False
-        )
-        pd.DataFrame([{"gauge_id": site, "ele_mt_sav": 500.0 + k}]).to_csv(
-            attrs / f"attributes_hydroatlas_{source}.csv", index=False
-        )
-    return root
+SITES = CARAVAN_SITES
 
 
 def test_csv_and_netcdf_give_the_same_dataset(tmp_path):
-    root = _layout(tmp_path)
+    root = write_caravan(tmp_path)
     from_csv = load_caravan(root, SITES, fmt="csv")
     from_nc = load_caravan(root, SITES, fmt="netcdf")
     xr.testing.assert_allclose(from_csv.drop_attrs(), from_nc.drop_attrs())
@@ -76,7 +30,7 @@ def test_csv_and_netcdf_give_the_same_dataset(tmp_path):
 
 
 def test_extra_variables_are_loaded_with_their_unit(tmp_path):
-    root = _layout(tmp_path)
+    root = write_caravan(tmp_path)
     variables = {
         "total_precipitation_sum": ("precipitation", "mm/day"),
         "surface_pressure_mean": ("surface_pressure", "kPa"),
@@ -87,7 +41,7 @@ def test_extra_variables_are_loaded_with_their_unit(tmp_path):
 
 
 def test_negative_pet_names_the_file(tmp_path):
-    root = _layout(tmp_path)
+    root = write_caravan(tmp_path)
     path = root / "timeseries" / "csv" / "lamah" / "lamah_212.csv"
     frame = pd.read_csv(path)
     frame.loc[6, "potential_evaporation_sum"] = -0.3
@@ -100,13 +54,13 @@ def test_negative_pet_names_the_file(tmp_path):
 
 
 def test_gauge_without_attributes(tmp_path):
-    root = _layout(tmp_path)
+    root = write_caravan(tmp_path)
     with pytest.raises(DataError, match="not in the attribute tables: \\['camels_09999999'\\]"):
         load_caravan(root, ["camels_01022500", "camels_09999999"])
 
 
 def test_missing_timeseries_file_and_bad_format(tmp_path):
-    root = _layout(tmp_path)
+    root = write_caravan(tmp_path)
     (root / "timeseries" / "netcdf" / "lamah" / "lamah_212.nc").unlink()
     with pytest.raises(DataError, match="file not found"):
         load_caravan(root, SITES, fmt="netcdf")
@@ -115,13 +69,13 @@ def test_missing_timeseries_file_and_bad_format(tmp_path):
 
 
 def test_one_row_file(tmp_path):
-    root = _layout(tmp_path, n=1)
+    root = write_caravan(tmp_path, n=1)
     with pytest.raises(DataError, match="one-row data"):
         load_caravan(root, SITES)
 
 
 def test_periods_without_overlap_in_one_file(tmp_path):
-    root = _layout(tmp_path)
+    root = write_caravan(tmp_path)
     path = root / "timeseries" / "csv" / "camels" / "camels_01022500.csv"
     frame = pd.read_csv(path)
     forcings = [c for c in frame.columns if c not in ("date", "streamflow")]
