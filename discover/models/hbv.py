@@ -9,7 +9,8 @@ Daily steps, per site and parallel parameter set (``nmul``)::
             upper zone, the rest to the soil; soil moisture above fc spills to the upper
             zone; evapotranspiration (slot) leaves the soil
     zones:  percolation (slot) upper -> lower; quickflow (slot) leaves the upper zone and
-            baseflow (slot) the lower zone; runoff = quickflow + baseflow
+            baseflow (slot) the lower zone; runoff = quickflow + baseflow; with
+            ``capillary``, the lower zone then refills part of the soil's deficit
     route:  runoff is convolved with a unit hydrograph (routing slot) after the loop
 
 Every outflow is clipped to ``[0, storage it drains]`` by the model, so storages stay
@@ -103,6 +104,10 @@ class HBV(HybridModel):
             reuse (:func:`discover.models.memory.retain_freed_memory`, process-wide, glibc
             only), so that long runs do not pay for page faults and cost stays linear in
             the number of days.
+        capillary: capillary rise from the lower zone to the soil at the end of each day,
+            ``(1 − SM/FC)·min(kcap·SLZ, fc)`` with the parameter ``kcap``
+            (:func:`discover.models.hbv_step.capillary_rise`); groundwater then feeds
+            evapotranspiration in dry spells. ``False``: the textbook HBV without it.
     """
 
     def __init__(
@@ -115,6 +120,7 @@ class HBV(HybridModel):
         spinup: bool = False,
         retain_memory: bool = True,
         spinup_years: int = 0,
+        capillary: bool = False,
     ):
         slots = {k: v for k, v in SLOT_INPUTS.items() if routing or k != "routing"}
         super().__init__(slots)
@@ -129,12 +135,13 @@ class HBV(HybridModel):
             raise ValueError(f"spinup_years must be >= 0, got {spinup_years}")
         self.spinup_years = spinup_years
         self.retain_memory = retain_memory
+        self.capillary = capillary
         for name in slots:
             self.set_slot(name, textbook(name, smooth=smooth, betaet=betaet))
 
     def parameter_names(self) -> tuple[str, ...]:
         """Parameters the current slots need, in the order of ``HBV_BOUNDS``."""
-        used = set(CORE_PARAMETERS)
+        used = set(CORE_PARAMETERS) | ({"kcap"} if self.capillary else set())
         for slot in self.slots.values():
             used.update(name for name in slot.inputs if name in HBV_BOUNDS)
         return tuple(name for name in HBV_BOUNDS if name in used)
@@ -184,7 +191,7 @@ class HBV(HybridModel):
         shape = (steps, sites, nmul)
         series = self._whole_series((precipitation, temperature, pet), static, dynamic, shape)
         ready, per_step, static = self._daily_inputs(series, static, dynamic, shape)
-        plan = Plan.of(self.slots, skip=set(ready))
+        plan = Plan.of(self.slots, skip=set(ready), capillary=self.capillary)
         if initial_states is None and self.spinup and warmup > 0:
             initial_states = self._spun_up(forcings, parameters, warmup)
         state = initial_storages(initial_states, (sites, nmul), precipitation)
@@ -200,7 +207,8 @@ class HBV(HybridModel):
     ) -> tuple[dict[str, Tensor], dict[str, tuple[Tensor, ...]], dict[str, Tensor]]:
         """The outputs [time, site, nmul] of the slots that see no state (evaluated once
         over the whole series), the values that change every day split into days, and the
-        static values [site, nmul] with ``inverse_fc`` = 1/fc when fc is static."""
+        static values [site, nmul] with ``inverse_fc`` = 1/fc when fc is static and
+        ``no_flux`` (zeros)."""
         ready = {
             name: torch.broadcast_to(self.slots[name](series), shape)
             for name in STEP_SLOTS
@@ -217,6 +225,7 @@ class HBV(HybridModel):
             per_step["inverse_fc"] = inverse_fc.unbind(0)
         else:
             static = {**static, "inverse_fc": inverse_fc[0]}
+        static["no_flux"] = torch.zeros(shape[1:], dtype=inverse_fc.dtype, device=inverse_fc.device)
         return ready, per_step, static
 
     def _days(

@@ -24,9 +24,11 @@ FLUXES = (
     "percolation",
     "quickflow",
     "baseflow",
+    "capillary_rise",
     "runoff",
 )
-"""Daily fluxes the model returns, each [time, site, nmul] in mm/day."""
+"""Daily fluxes the model returns, each [time, site, nmul] in mm/day (``capillary_rise``,
+from the lower zone to the soil, is 0 unless the model has ``capillary``)."""
 
 STEP_FLUXES = FLUXES[2:-1]
 """Fluxes computed inside the time loop (rain, snowfall and runoff are computed outside)."""

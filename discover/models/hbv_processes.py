@@ -55,6 +55,9 @@ HBV_BOUNDS: Mapping[str, Bound] = {
     "k2": Bound(0.001, 0.2, "1/day", "recession coefficient of the lower zone (baseflow)"),
     "route_shape": Bound(0.5, 4.0, "-", "shape of the gamma unit hydrograph"),
     "route_scale": Bound(0.1, 3.0, "day", "scale of the gamma unit hydrograph"),
+    "kcap": Bound(
+        0.0, 1.0, "1/day", "capillary rise: share of the lower zone rising to a dry soil"
+    ),
 }
 """Bounds of every HBV parameter, in the units the model uses."""
 

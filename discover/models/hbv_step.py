@@ -30,8 +30,9 @@ def step(
     state: tuple[Tensor, ...], values: dict[str, Tensor], plan: Plan, smooth: float | None
 ) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
     """One day: storages (snowpack, meltwater, soil, upper, lower) → new storages and
-    the fluxes of ``STEP_FLUXES``; ``values`` holds the day's forcings, parameters and
-    precomputed slot outputs, ``smooth`` is the threshold smoothing of the model."""
+    the fluxes of ``STEP_FLUXES``; ``values`` holds the day's forcings, parameters,
+    precomputed slot outputs and ``no_flux`` (zeros [site, nmul], the capillary rise of a
+    model without it), ``smooth`` is the threshold smoothing of the model."""
     snowpack, meltwater, soil, upper, lower = state
     snowpack = snowpack + values["snowfall"]
     values["snowpack"] = snowpack
@@ -65,8 +66,24 @@ def step(
     values["upper_zone"], values["lower_zone"] = upper, lower
     quick, upper = plan.take("quickflow", values, upper)
     base, lower = plan.take("baseflow", values, lower)
+    rise = values["no_flux"]
+    if plan.capillary:
+        rise = capillary_rise(soil, lower, values["kcap"], values["fc"], inverse_fc)
+        soil, lower = soil + rise, lower - rise
     fluxes = (melt, freeze, release, infiltration, recharge, excess, evaporation)
-    return (snowpack, meltwater, soil, upper, lower), (*fluxes, percolation, quick, base)
+    return (snowpack, meltwater, soil, upper, lower), (*fluxes, percolation, quick, base, rise)
+
+
+def capillary_rise(
+    soil: Tensor, lower: Tensor, kcap: Tensor, fc: Tensor, inverse_fc: Tensor
+) -> Tensor:
+    """Capillary rise from the lower zone to the soil at the end of a day, mm/day:
+    ``(1 − SM/FC)·min(kcap·SLZ, fc)``, the soil's deficit share of the lower zone's
+    ``kcap`` (at most 1/day), so it never exceeds the lower zone nor fills the soil above
+    ``fc``. HBV-96's capillary flux ``CFLUX·(1 − SM/FC)`` (Lindström et al. 1997, J.
+    Hydrol. 201), drawn from the lower zone in proportion to its storage."""
+    deficit = torch.relu(1.0 - soil * inverse_fc)
+    return deficit * torch.minimum(kcap * lower, fc)
 
 
 def spill(storage: Tensor, capacity: Tensor, smooth: float | None) -> tuple[Tensor, Tensor]:
@@ -95,17 +112,22 @@ class Plan:
     clip_low: dict[str, bool]
     clip_high: dict[str, bool]
     wetness: frozenset[str]
+    capillary: bool = False
 
     @classmethod
-    def of(cls, model_slots: Mapping[str, Process], skip: set[str]) -> Plan:
+    def of(
+        cls, model_slots: Mapping[str, Process], skip: set[str], capillary: bool = False
+    ) -> Plan:
         """The plan for the daily slots of a model's ``model_slots``, ``skip`` those
-        computed for the whole series beforehand."""
+        computed for the whole series beforehand; ``capillary``: the lower zone refills
+        the soil (:func:`capillary_rise`)."""
         slots = {name: model_slots[name] for name in STEP_SLOTS}
         return cls(
             calls={name: None if name in skip else _daily(slot) for name, slot in slots.items()},
             clip_low={name: not _guarantees(slot, low=0.0) for name, slot in slots.items()},
             clip_high={name: not _guarantees(slot, high=1.0) for name, slot in slots.items()},
             wetness=frozenset(n for n, slot in slots.items() if "soil_wetness" in slot.inputs),
+            capillary=capillary,
         )
 
     def demand(self, name: str, values: dict[str, Tensor]) -> Tensor:

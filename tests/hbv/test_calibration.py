@@ -35,6 +35,7 @@ def twin_workflow(sites: int = 1, parameters: str = "site") -> HBVWorkflow:
     planted = {name: str((b.low + b.high) / 2) for name, b in HBV_BOUNDS.items()}
     planted |= {name: str(value) for name, value in (THRESHOLD | SLOW_UPPER_ZONE).items()}
     planted.pop("betaet")  # not used by the textbook slots
+    planted.pop("kcap")  # nor by a model without capillary rise
     config = StudyConfig.model_validate(
         {
             "name": "calibration",

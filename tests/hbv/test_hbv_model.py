@@ -23,11 +23,22 @@ from discover.processes import Neural, Physical, Symbolic
     betaet=st.booleans(),
     dynamic=st.booleans(),
     warmup_share=st.floats(0.0, 0.9),
+    capillary=st.booleans(),
 )
 def test_water_balance_closes_and_storages_stay_nonnegative(
-    weather_maker, parameter_maker, seed, days, sites, nmul, smooth, betaet, dynamic, warmup_share
+    weather_maker,
+    parameter_maker,
+    seed,
+    days,
+    sites,
+    nmul,
+    smooth,
+    betaet,
+    dynamic,
+    warmup_share,
+    capillary,
 ):
-    model = HBV(smooth=smooth, betaet=betaet)
+    model = HBV(smooth=smooth, betaet=betaet, capillary=capillary)
     forcings = weather_maker(days, sites, seed=seed)
     parameters = parameter_maker(model.parameter_names(), sites, nmul, seed=seed + 1)
     if dynamic:  # every parameter but routing varies from day to day
