@@ -15,14 +15,15 @@ logger = logging.getLogger(__name__)
 
 
 def select_attributes(ds: xr.Dataset, names: Sequence[str]) -> xr.Dataset:
-    """The dataset with only the attributes ``names`` (each [site]); forcings and
-    observations are kept. An unknown or non-attribute name is an error listing the
+    """The dataset with only the attributes ``names`` (each [site]), in that order;
+    forcings and observations are kept. An unknown or non-attribute name is an error listing the
     attributes there are."""
     known = variables(ds, "attribute")
     unknown = [name for name in names if name not in known]
     if unknown:
         raise DataError(f"no attribute(s) {unknown} in the data; attributes are {known}")
-    return ds.drop_vars([name for name in known if name not in names])
+    others = [str(name) for name in ds.data_vars if name not in known]
+    return ds[[*others, *names]]
 
 
 def fill_attributes(ds: xr.Dataset, method: str = "mean") -> xr.Dataset:

@@ -123,3 +123,38 @@ def write_caravan(root: Path, n: int = 20, sites: Sequence[str] = CARAVAN_SITES)
         folder.mkdir(parents=True, exist_ok=True)
         pd.DataFrame(rows).to_csv(folder / f"attributes_{table}_{source}.csv", index=False)
     return root
+
+
+#: Columns of the published CAMELS-US attribute tables (Addor et al. 2017), ``gauge_id``
+#: first; text columns are marked ``:text``.
+CAMELS_TABLES = {
+    "clim": "p_mean pet_mean p_seasonality frac_snow aridity high_prec_freq high_prec_dur "
+    "high_prec_timing:text low_prec_freq low_prec_dur low_prec_timing:text",
+    "geol": "geol_1st_class:text glim_1st_class_frac geol_2nd_class:text glim_2nd_class_frac "
+    "carbonate_rocks_frac geol_porostiy geol_permeability",
+    "topo": "gauge_lat gauge_lon elev_mean slope_mean area_gages2 area_geospa_fabric",
+    "vege": "frac_forest lai_max lai_diff gvf_max gvf_diff dom_land_cover_frac "
+    "dom_land_cover:text root_depth_50 root_depth_99",
+    "soil": "soil_depth_pelletier soil_depth_statsgo soil_porosity soil_conductivity "
+    "max_water_content sand_frac silt_frac clay_frac water_frac organic_frac other_frac",
+}
+
+
+def write_camels_tables(
+    folder: Path, gauges: dict, rng: np.random.Generator, *, blank: tuple[str, str] | None = None
+) -> Path:
+    """Every table of :data:`CAMELS_TABLES` in ``folder`` with random positive numbers
+    (latitude and area from ``gauges``); ``blank`` = (gauge, column) is left empty."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for table, header in CAMELS_TABLES.items():
+        columns = [c.split(":") for c in header.split()]
+        lines = [";".join(["gauge_id", *(c[0] for c in columns)])]
+        for gauge, (_, lat, area) in gauges.items():
+            given = {"gauge_lat": lat, "gauge_lon": -90.0, "area_gages2": area}
+            cells = []
+            for name, *kind in columns:
+                value = "text" if kind else f"{given.get(name, rng.uniform(0.1, 1.0)):.4f}"
+                cells.append("" if blank == (gauge, name) else value)
+            lines.append(";".join([gauge, *cells]))
+        (folder / f"camels_{table}.txt").write_text("\n".join(lines) + "\n")
+    return folder
