@@ -90,10 +90,10 @@ class Case:
         return f"{self.processes}p x {self.threads}t, {self.sites} sites x {self.days} days"
 
 
-def study_config(sites: int, years: int, case: Case, *, steps: int, **model: Any) -> dict:
+def study_config(sites: int, years: int, case: Case, *, steps: int) -> dict:
     """The study config of ``case`` on a twin of ``sites`` sites: a warm-up year,
-    ``years`` training years, a held-out year; ``steps`` Adam steps, no evaluation;
-    ``model`` overrides the δHBV-style LSTM learner."""
+    ``years`` training years, a held-out year; the δHBV-style LSTM learner; ``steps``
+    Adam steps, no evaluation, no checkpoint."""
     return {
         "seed": 0,
         "dtype": "float32",
@@ -105,7 +105,6 @@ def study_config(sites: int, years: int, case: Case, *, steps: int, **model: Any
             "parameters": "lstm",
             "dynamic": ["beta"],
             "lstm_hidden": 64,
-            **model,
         },
         "train": {
             "split": years / (years + 1),
