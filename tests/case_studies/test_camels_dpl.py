@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import sympy
 import xarray as xr
 import yaml
 
@@ -87,6 +88,7 @@ def test_camels_dpl_case_study_runs_on_the_camels_layout(tmp_path):
     assert attributes == config["data"]["attribute_names"]
     assert dataset["geol_porostiy"].attrs["filled"] == 1  # attribute_fill: mean
     assert dataset["pet"].attrs["method"] == "pyet.hargreaves"
+    assert study.workflow.batches_per_epoch == 6  # 4 basins x 76 days / (2 x 30 scored)
     study.run(progress=False)
 
     metrics = json.loads((out / "metrics.json").read_text())
@@ -95,6 +97,10 @@ def test_camels_dpl_case_study_runs_on_the_camels_layout(tmp_path):
         assert math.isfinite(splits["test"]["streamflow"]["nse"]), variant
     equations = json.loads((out / "equations.json").read_text())
     assert set(equations) == {"evapotranspiration"}
+    slot = equations["evapotranspiration"]
+    selected = sympy.sympify(slot["selected"]["expression"])
+    assert {str(s) for s in selected.free_symbols} <= {"pet", "soil_wetness"}
+    assert len(pd.read_csv(out / "history.csv")) >= config["train"]["iterations"]
     with xr.open_dataset(out / "simulations.nc") as simulations:
         days = pd.DatetimeIndex(simulations["time"].values)
     assert (days[0], days[-1]) == (DAYS[0], DAYS[-1])  # warm-up (model.warmup) included
