@@ -116,7 +116,7 @@ class StudyConfig(Strict):
                     "ode model splits its time series by train.split"
                 )
             ode_table = self.data.source == "table"
-            for key in ("attributes", "units", "fill"):
+            for key in ("attributes", "units", "fill", "attribute_names", "attribute_fill"):
                 if ode_table and getattr(self.data, key):
                     raise ValueError(f"data.{key} applies to tables of an hbv model only")
         if self.test is None:

@@ -109,3 +109,10 @@ def test_config_errors_name_the_key(data, message):
     raw = {"data": yaml.safe_load(data), "model": {"type": "hbv"}}
     with pytest.raises(ConfigError, match=message):
         parse_config(raw)
+
+
+def test_attribute_keys_need_an_hbv_model():
+    ode = {"type": "ode", "states": ["x"], "equations": {"x": "-x"}}
+    raw = {"data": {"path": "d.csv", "attribute_names": ["a"]}, "model": ode}
+    with pytest.raises(ConfigError, match="data.attribute_names applies to .* hbv model only"):
+        parse_config(raw)
