@@ -112,8 +112,9 @@ class DataConfig(Strict):
                 )
             if not value:
                 raise ValueError("an empty list names no gauge; null loads every gauge")
-            if len(set(value)) < len(value):
-                raise ValueError("a gauge id is listed twice")
+            twice = sorted({v for v in value if value.count(v) > 1})
+            if twice:
+                raise ValueError(f"gauge id(s) listed twice: {twice}")
         return value
 
     @model_validator(mode="after")

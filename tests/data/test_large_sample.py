@@ -96,7 +96,7 @@ def test_gauge_list_file_errors(tmp_path):
     [
         ("{source: camels_us, path: c, gauges: [01013500]}", "must be quoted text"),
         ("{source: camels_us, path: c, gauges: []}", "names no gauge"),
-        ("{source: caravan, path: c, gauges: ['a_1', 'a_1']}", "listed twice"),
+        ("{source: caravan, path: c, gauges: ['a_1', 'a_1']}", r"listed twice: \['a_1'\]"),
         ("{source: camels_us}", "data.path is required"),
         ("{source: caravan, path: c, forcing: nldas}", "data.forcing applies to source camels_us"),
         ("{source: camels_us, path: c, format: netcdf}", "data.format applies to source caravan"),
