@@ -68,7 +68,8 @@ import xarray as xr  # noqa: E402
 from discover.config import parse_config  # noqa: E402
 from discover.fit.distributed import run_data_parallel  # noqa: E402
 from discover.fit.trainer import Trainer  # noqa: E402
-from discover.workflows.hbv import HBVWorkflow, load_hbv_dataset  # noqa: E402
+from discover.workflows.hbv import HBVWorkflow
+from discover.workflows.hbv_data import load_hbv_dataset  # noqa: E402
 
 YEAR = 365
 NMUL = 16

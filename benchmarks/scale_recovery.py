@@ -38,7 +38,8 @@ import torch  # noqa: E402
 from discover.config import parse_config  # noqa: E402
 from discover.fit.trainer import Trainer  # noqa: E402
 from discover.models.hbv_processes import HBV_BOUNDS  # noqa: E402
-from discover.workflows.hbv import HBVWorkflow, load_hbv_dataset  # noqa: E402
+from discover.workflows.hbv import HBVWorkflow
+from discover.workflows.hbv_data import load_hbv_dataset  # noqa: E402
 
 YEAR = 365
 TARGET = 0.9

@@ -16,7 +16,8 @@ from discover.models.parameters import SiteParameters
 from discover.processes import Process, Symbolic
 from discover.stages.variants import alternative_name
 from discover.workflows.base import Workflow
-from discover.workflows.hbv import HBVWorkflow, load_hbv_dataset
+from discover.workflows.hbv import HBVWorkflow
+from discover.workflows.hbv_data import load_hbv_dataset
 from discover.workflows.ode import ODEWorkflow, load_ode_data
 
 

@@ -12,13 +12,10 @@ from torch import Tensor, nn
 
 from discover.config import (
     ConfigError,
-    DataConfig,
     HBVModelConfig,
     NeuralSlotConfig,
     StudyConfig,
 )
-from discover.data.synthetic import synthetic_weather
-from discover.data.twin import make_twin
 from discover.data.validate import require_finite_attributes
 from discover.fit.batches import Batch, BatchSampler
 from discover.fit.losses import masked_mse
@@ -28,9 +25,18 @@ from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS, UNITS, default_r
 from discover.models.parameters import AttributeMLP, ForcingLSTM, SiteParameters
 from discover.processes import Neural
 from discover.workflows.base import log, log_missing, time_splits, validation_start
+from discover.workflows.hbv_data import load_hbv_dataset
 from discover.workflows.periods import date_splits
 
 OBSERVED = "streamflow"
+
+RUN_BYTES = 1 << 30
+"""Most bytes of daily records one run without gradients may keep; a larger whole-period
+run (scores, evaluation, simulation) is split into chunks of sites."""
+
+RECORDED_SERIES = 48
+"""Series [time, site, nmul] a run keeps per day, counted generously: fluxes, states,
+parameters varying in time and the parameter learner's hidden states."""
 
 WARM_STARTS_LOGGED: set[tuple[str, str]] = set()
 """Slots, with the parameters they were warm-started at (``mid-range`` or ``calibrated``),
@@ -319,11 +325,25 @@ class HBVWorkflow(nn.Module):
         return out.streamflow
 
     def simulate(self) -> Tensor:
-        """Streamflow [time, site, 1] (mm/day) over the whole period; NaN in the warm-up."""
+        """Streamflow [time, site, 1] (mm/day) over the whole period; NaN in the warm-up.
+        Without gradients, a study too large for one run is run in chunks of sites
+        (:meth:`_site_chunks`)."""
         batch = self._whole(self.warmup, self.flow.shape[0])
-        flow = self._run(batch, batch.sites)
+        flow = torch.cat([self._run(batch, part) for part in self._site_chunks(batch)], 1)
         pad = flow.new_full((self.warmup, flow.shape[1]), float("nan"))
         return torch.cat([pad, flow])[..., None]
+
+    def _site_chunks(self, batch: Batch, sites: Tensor | slice | None = None) -> list[slice]:
+        """``sites`` (default: the batch's; a slice) in consecutive chunks whose run keeps
+        at most :data:`RUN_BYTES` of daily records ([time, site, nmul] fluxes and states);
+        one chunk while gradients are recorded (a loss to differentiate) or when it fits."""
+        sites = batch.sites if sites is None else sites
+        if not isinstance(sites, slice) or torch.is_grad_enabled():
+            return [sites]
+        nmul = self.config.model.nmul
+        per_site = (batch.end - batch.first) * nmul * RECORDED_SERIES * self.flow.element_size()
+        size = max(1, RUN_BYTES // per_site)
+        return [slice(i, min(i + size, sites.stop)) for i in range(sites.start, sites.stop, size)]
 
     def loss(self, split: str, generator: torch.Generator | None = None) -> Tensor:
         """Masked MSE of streamflow scaled per site by its spread (an NSE-like loss) on
@@ -331,16 +351,32 @@ class HBVWorkflow(nn.Module):
         sites and days (:mod:`discover.fit.batches`) for ``"train"`` with ``generator``
         and ``train.batch`` set, else over every site and the whole split. A run shared
         among processes scores each process's share of the sites; every process
-        returns the whole batch's loss (:meth:`~discover.fit.world.World.mean`)."""
+        returns the whole batch's loss (:meth:`~discover.fit.world.World.mean`). Without
+        gradients (evaluation), a study too large for one run is scored in chunks of
+        sites (:meth:`_site_chunks`)."""
         batch = self._batch(split, generator)
         world = current_world()
-        sites = batch.share(world)
+        parts = [
+            self._share_loss(batch, part) for part in self._site_chunks(batch, batch.share(world))
+        ]
+        counted = sum(n for _, n in parts)  # the sites the mean is over
+        if counted == 0 and world.alone:
+            raise ValueError("no finite observation to compute a loss on")
+        if counted == 0:  # other processes' shares hold the batch's observations
+            return world.mean(parts[0][0], 0)
+        if len(parts) == 1:
+            return world.mean(parts[0][0], counted)
+        return world.mean(sum(loss * n for loss, n in parts if n) / counted, counted)
+
+    def _share_loss(self, batch: Batch, sites: Tensor | slice) -> tuple[Tensor, int]:
+        """The loss of ``sites`` on the batch's scored days, and how many of them have
+        observations there (the loss is the mean over those; NaN-free zero when none)."""
         simulated = self._run(batch, sites)[batch.scored - batch.first - batch.warmup :]
         observed = self.flow_seen[batch.scored : batch.end, sites]
-        counted = int(torch.isfinite(observed).any(0).sum())  # the sites the mean is over
-        if counted == 0 and not world.alone:  # other processes' shares hold the batch's
-            return world.mean(simulated.sum() * 0.0, 0)
-        return world.mean(masked_mse(simulated, observed, self.flow_scale[sites]), counted)
+        counted = int(torch.isfinite(observed).any(0).sum())
+        if counted == 0:
+            return simulated.sum() * 0.0, 0
+        return masked_mse(simulated, observed, self.flow_scale[sites]), counted
 
     def _batch(self, split: str, generator: torch.Generator | None) -> Batch:
         """The sites and days the loss on ``split`` runs on."""
@@ -386,57 +422,3 @@ class HBVWorkflow(nn.Module):
     def split_slices(self) -> dict[str, slice]:
         """Training, validation and held-out days (the warm-up is in none)."""
         return dict(self.slices)
-
-
-def load_hbv_dataset(spec: DataConfig, base: Path, seed: int) -> xr.Dataset:
-    """The daily dataset a config names: a synthetic twin, an example catchment, a NetCDF
-    file, per-site tables or a CAMELS-US or Caravan folder (layouts: ``docs/data.md``),
-    with the attributes ``data.attribute_names`` (all when unset), gaps in them filled by
-    ``data.attribute_fill``."""
-    from discover.data.attributes import fill_attributes, select_attributes
-    from discover.data.container import DataError
-
-    dataset = _read_hbv_dataset(spec, base, seed)
-    if spec.attribute_names is not None:
-        try:
-            dataset = select_attributes(dataset, spec.attribute_names)
-        except DataError as error:
-            raise ConfigError(f"data.attribute_names: {error}") from None
-    if spec.attribute_fill is not None:
-        dataset = fill_attributes(dataset, spec.attribute_fill)
-    return dataset
-
-
-def _read_hbv_dataset(spec: DataConfig, base: Path, seed: int) -> xr.Dataset:
-    if spec.source in ("camels_us", "caravan"):
-        from discover.data.large_sample import load_large_sample
-
-        return load_large_sample(spec, base)
-    if spec.source == "twin":
-        weather = synthetic_weather(spec.sites, n_days=spec.days, seed=seed)
-        # a twin that plants a parameter keeps the distractor attributes, against which
-        # the parameter's true attributes must stand out
-        distractors = any(name in HBV_BOUNDS for name in spec.planted)
-        return make_twin(
-            weather, planted=spec.planted, seed=seed, noise=spec.noise, distractors=distractors
-        )
-    if spec.source in ("fulda", "hymod"):
-        from discover.data import examples
-
-        return getattr(examples, f"load_{spec.source}")(fill=spec.fill)
-    if spec.source == "netcdf":
-        from discover.data.table import load_netcdf
-
-        return load_netcdf(base / spec.path, fill=spec.fill)
-    if spec.source == "table":
-        from discover.data.table import load_site_tables
-
-        return load_site_tables(
-            base / spec.path,
-            attributes=None if spec.attributes is None else base / spec.attributes,
-            time_column=spec.time or "date",
-            site_column=spec.site or "site",
-            units=spec.units,
-            fill=spec.fill,
-        )
-    raise ConfigError(f"data.source: {spec.source!r} cannot feed an HBV model")

@@ -14,7 +14,7 @@ import yaml
 from discover.config import StudyConfig
 from discover.data.container import DataError
 from discover.study import Study
-from discover.workflows.hbv import load_hbv_dataset
+from discover.workflows.hbv_data import load_hbv_dataset
 
 DOC = Path(__file__).parents[2] / "docs" / "data.md"
 SITES = ("upper", "lower", "east")

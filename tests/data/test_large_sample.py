@@ -11,7 +11,7 @@ import yaml
 from discover.config import ConfigError, DataConfig, parse_config
 from discover.data import DataError
 from discover.data.large_sample import read_gauge_ids
-from discover.workflows.hbv import load_hbv_dataset
+from discover.workflows.hbv_data import load_hbv_dataset
 from tests.data.layouts import (
     CARAVAN_SITES,
     GAUGES,

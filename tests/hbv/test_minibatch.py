@@ -16,7 +16,8 @@ from discover.fit.trainer import Trainer
 from discover.fit.world import World
 from discover.models.hbv_processes import FORCINGS
 from discover.workflows import hbv as hbv_workflow
-from discover.workflows.hbv import HBVWorkflow, load_hbv_dataset
+from discover.workflows.hbv import HBVWorkflow
+from discover.workflows.hbv_data import load_hbv_dataset
 
 BATCH = {"sites": 2, "days": 160, "warmup": 100}
 """Two of the twin's four sites, 60 scored days after 100 days of warm-up."""
