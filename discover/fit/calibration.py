@@ -154,7 +154,8 @@ def calibrate(
         return CalibrationResult(loss, loss, 0, 0, time.perf_counter() - started)
     best, history, evaluations = _search(objective, settings, seed)
     if objective.constant_dim and objective.sites > 1:
-        best = _shared_constants(objective, best, settings.population or objective.sites)
+        most = settings.population or MEMBERS_PER_VALUE * objective.dim
+        best = _shared_constants(objective, best, most)
     objective.apply(torch.from_numpy(best))
     search_loss = float(objective.total(objective.losses(torch.from_numpy(best)[None]))[0])
     loss = _polish(workflow, settings.polish_steps, search_loss)
