@@ -285,6 +285,11 @@ class HBVModelConfig(Strict):
     a sharp split)."""
     routing: bool = True
     """Route runoff through the unit hydrograph (the ``routing`` slot); ``false``: none."""
+    capillary: bool = False
+    """Capillary rise from the lower zone to the soil at the end of each day,
+    ``(1 − SM/FC)·min(kcap·SLZ, fc)`` with the calibrated parameter ``kcap`` in [0, 1]/day
+    (HBV-96's capillary flux, drawn from the lower zone): groundwater then feeds
+    evapotranspiration in dry spells. ``false``: the textbook HBV."""
     warmup: int = Field(default=365, ge=0)
     """Days of data before the training period (the first days of the series, or those
     before ``train.period``), simulated to settle the stores and never scored (days;

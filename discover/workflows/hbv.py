@@ -91,7 +91,12 @@ class HBVWorkflow(nn.Module):
         """End of the training days (exclusive), where validation or test begins."""
         self.variables = [OBSERVED]
         self.sites = [str(s) for s in self.dataset["site"].values]
-        self.model = HBV(smooth=spec.smooth, routing=spec.routing, spinup_years=spec.spinup)
+        self.model = HBV(
+            smooth=spec.smooth,
+            routing=spec.routing,
+            spinup_years=spec.spinup,
+            capillary=spec.capillary,
+        )
         self._tensors()
         log_missing(self.observed, self.variables, f"data ({config.data.source})")
         self.parameter_slots: list[str] = []
