@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
+from discover.config import StudyConfig
 from discover.models.hbv import FLUXES, HBV
 from discover.models.hbv_processes import STATES
+from discover.workflows.hbv import HBVWorkflow
 
 
 def run(model: HBV, weather_maker, parameter_maker, kcap: float | None = None):
@@ -51,3 +55,23 @@ def test_rise_moves_groundwater_to_a_dry_soil_within_its_limits(weather_maker, p
     et = out.fluxes["evapotranspiration"].sum()
     assert et > textbook.fluxes["evapotranspiration"].sum()
     assert out.fluxes["runoff"].sum() < textbook.fluxes["runoff"].sum()
+
+
+def test_config_key_calibrates_kcap_with_the_other_parameters():
+    config = StudyConfig.model_validate(
+        {
+            "name": "capillary",
+            "dtype": "float64",
+            "data": {"source": "twin", "sites": 2, "days": 120},
+            "model": {"type": "hbv", "warmup": 30, "parameters": "site", "capillary": True},
+        }
+    )
+    workflow = HBVWorkflow(config, Path("."))
+    assert workflow.model.capillary and "kcap" in workflow.learner.bounded.names
+    with torch.no_grad():
+        assert bool(torch.isfinite(workflow.loss("train")))
+    textbook = HBVWorkflow(
+        config.model_copy(update={"model": config.model.model_copy(update={"capillary": False})}),
+        Path("."),
+    )
+    assert "kcap" not in textbook.learner.bounded.names
