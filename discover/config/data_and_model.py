@@ -123,8 +123,8 @@ class DataConfig(Strict):
             raise ValueError(f"data.path is required for source {self.source!r}")
         for key, sources in SOURCE_KEYS.items():
             if key in self.model_fields_set and self.source not in sources:
-                given = getattr(self, key)
-                if given is not None and given != {}:
+                given = getattr(self, key)  # a default written out (a resolved config) is fine
+                if given not in (None, {}, type(self).model_fields[key].default):
                     raise ValueError(f"data.{key} applies to source {' or '.join(sources)} only")
         if self.planted:
             from discover.models.hbv_processes import HBV_BOUNDS, SLOT_INPUTS
