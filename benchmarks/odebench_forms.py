@@ -21,6 +21,7 @@ from discover.distill.constants import refit_constants
 from discover.distill.pareto import Candidate, ParetoFront
 from discover.distill.postprocess import numpy_function
 from discover.distill.selection import one_standard_error_choice, time_blocks
+from discover.validate.parsimony import estimated_constants
 
 TOLERANCE = 0.05
 """Relative tolerance of constants and of the held-out error."""
@@ -89,8 +90,8 @@ def held_out_selection(
     the samples ``X`` ``[samples, inputs]``, ``y`` ``[samples]`` (in time order) cut into
     consecutive blocks, alternately in two folds; each candidate of the front and of its
     near front refitted (its constants, least squares) on one fold and scored on the other
-    (mean squared error per block); the least complex candidate within one standard
-    error of the best mean log error.
+    (mean squared error per block); among the candidates within one standard error of the
+    best mean log error, the one with the fewest constants (then the lowest error).
 
     Returns:
         The selected candidate and every candidate scored (front, then near front).
@@ -112,5 +113,6 @@ def held_out_selection(
                 table[i] = np.inf
                 break
     table = np.where(np.isnan(table), np.inf, table)
-    choice = one_standard_error_choice([c.complexity for c in scored], table)
+    constants = [estimated_constants(c.expression) for c in scored]
+    choice = one_standard_error_choice(constants, [c.complexity for c in scored], table)
     return scored[choice.selected], scored

@@ -198,8 +198,9 @@ HELD_OUT_RULE = (
     "blocked two-fold cross-validation: the training period cut into {blocks} consecutive "
     "time blocks, alternately in two folds; each front candidate, put into the model, "
     "refitted ({refit}, {steps} L-BFGS steps) on one fold and scored on the other "
-    "(mse / variance per block and site); selected: the least complex candidate whose mean "
-    "log held-out error is within one standard error of the lowest one's"
+    "(mse / variance per block and site); selected: among the candidates whose mean log "
+    "held-out error is within one standard error of the lowest one's, the one with the "
+    "fewest constants estimated from data (then the lowest error)"
 )
 
 
@@ -220,9 +221,17 @@ class HeldOutChoice:
     margin: float
 
 
-def one_standard_error_choice(complexities: Sequence[int], errors: np.ndarray) -> HeldOutChoice:
-    """The least complex candidate whose held-out error is within one standard error of the
-    lowest one (the one-standard-error rule of cross-validation), on the log scale.
+def one_standard_error_choice(
+    constants: Sequence[int], complexities: Sequence[int], errors: np.ndarray
+) -> HeldOutChoice:
+    """The most parsimonious candidate whose held-out error is within one standard error of
+    the lowest one (the one-standard-error rule of cross-validation), on the log scale.
+
+    Parsimony is first the number of constants estimated from data (the degrees of freedom
+    a candidate can spend on the noise, as ``k`` in BIC): among eligible candidates with
+    the fewest, the lowest score wins, then the lowest complexity (``0.8*x*y`` over
+    ``0.25*y`` when it predicts the held-out blocks better; expression size alone is no
+    reason to prefer a worse fit with as many constants).
 
     A candidate's score is the mean of ``ln(error)`` over the units; the tolerance is the
     standard error of that mean for the best candidate (its spread over units /
@@ -232,6 +241,7 @@ def one_standard_error_choice(complexities: Sequence[int], errors: np.ndarray) -
     orders of magnitude between units) resolve only large ratios.
 
     Args:
+        constants: ``[candidate]`` constants estimated from data of each candidate.
         complexities: ``[candidate]`` complexity of each candidate.
         errors: ``[candidate, unit]`` held-out error per unit (positive; inf for a
             candidate whose model failed, NaN where undefined).
@@ -240,10 +250,10 @@ def one_standard_error_choice(complexities: Sequence[int], errors: np.ndarray) -
         ValueError: shapes disagree, or no candidate has a finite error.
     """
     errors = np.asarray(errors, dtype=float)
-    if errors.ndim != 2 or errors.shape[0] != len(complexities):
+    if errors.ndim != 2 or not errors.shape[0] == len(complexities) == len(constants):
         raise ValueError(
-            f"errors must be [candidate, unit] with {len(complexities)} candidates; "
-            f"got shape {errors.shape}"
+            f"errors must be [candidate, unit] with {len(complexities)} candidates, as many "
+            f"as constants ({len(constants)}); got shape {errors.shape}"
         )
     failed = np.isposinf(errors).any(axis=1) | ~np.isfinite(errors).any(axis=1)
     if failed.all():
@@ -257,5 +267,5 @@ def one_standard_error_choice(complexities: Sequence[int], errors: np.ndarray) -
     units = logs[best][np.isfinite(logs[best])]
     margin = float(np.std(units, ddof=1) / np.sqrt(units.size)) if units.size > 1 else 0.0
     eligible = [i for i in range(len(scores)) if scores[i] <= scores[best] + margin]
-    selected = min(eligible, key=lambda i: (complexities[i], scores[i]))
+    selected = min(eligible, key=lambda i: (constants[i], scores[i], complexities[i]))
     return HeldOutChoice(selected, best, [float(s) for s in scores], margin)

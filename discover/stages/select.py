@@ -157,8 +157,9 @@ class HeldOutSelection:
     the slot, is refitted as for ``bic`` (``distill.selection.refit`` and ``refit_steps``)
     on the observations of one fold, its simulation scored on the blocks of the other
     (normalised squared error per block and site), and the other way round; the model is
-    put back afterwards. The least complex candidate whose mean log held-out error is
-    within one standard error of the lowest one wins
+    put back afterwards. Among the candidates whose mean log held-out error is within one
+    standard error of the lowest one, the one with the fewest constants estimated from
+    data wins, then the lowest error
     (:func:`~discover.distill.selection.one_standard_error_choice`).
 
     Unlike BIC, which counts every observation as independent evidence, the tolerance is
@@ -197,7 +198,8 @@ class HeldOutSelection:
         width = len(blocks) * observed.shape[1]
         table = np.stack([e if e is not None else np.full(width, np.inf) for e in found])
         try:
-            choice = one_standard_error_choice([c.complexity for c in scored], table)
+            parsimony = [estimated_constants(c.expression) for c in scored]
+            choice = one_standard_error_choice(parsimony, [c.complexity for c in scored], table)
         except ValueError as err:
             log.warning("%s: %s; keeping the engine's choice", slot, err)
             return Selection(front)

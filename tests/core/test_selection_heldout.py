@@ -142,11 +142,14 @@ def test_one_standard_error_choice():
     best = np.exp(rng.normal(-5.0, 1.0, 10))  # errors spread over blocks, as without noise
     close = best * 1.1  # consistently 10 % worse: within the precision of the best
     far = best * 5.0
-    choice = one_standard_error_choice([3, 9], np.stack([close, best]))
+    choice = one_standard_error_choice([1, 2], [3, 9], np.stack([close, best]))
     assert choice.selected == 0 and choice.best == 1 and choice.margin > np.log(1.1)
-    assert one_standard_error_choice([3, 9], np.stack([far, best])).selected == 1
-    failed = one_standard_error_choice([1, 9], np.stack([np.full(10, np.inf), best]))
+    assert one_standard_error_choice([1, 2], [3, 9], np.stack([far, best])).selected == 1
+    failed = one_standard_error_choice([0, 2], [1, 9], np.stack([np.full(10, np.inf), best]))
     assert failed.selected == 1 and failed.scores[0] == np.inf
     with pytest.raises(ValueError, match="no candidate"):
-        one_standard_error_choice([1], np.full((1, 10), np.inf))
+        one_standard_error_choice([0], [1], np.full((1, 10), np.inf))
+    # as many constants: the better one within the tolerance wins, whatever its size
+    same = one_standard_error_choice([1, 1], [3, 5], np.stack([close, best]))
+    assert same.selected == 1
     assert [len(b) for b in time_blocks(25)] == [3] * 5 + [2] * 5
