@@ -30,7 +30,7 @@ FLAT_SELECTION_KEYS = {
 class SelectionConfig(Strict):
     """How a slot's equation is chosen from its Pareto front: the rule and its settings."""
 
-    rule: str = "heldout"
+    rule: str = "bic"
     """Name of a registered selection rule: ``bic`` (each candidate of the front and of
     the next Pareto layer put into the trained model, refitted briefly, lowest BIC on the
     training data), ``heldout`` (the same candidates refitted on alternate time blocks of

@@ -43,7 +43,7 @@ def test_every_field_has_a_meaning_and_its_section_lists_every_key(model):
 
 def test_known_keys_have_their_dotted_path_type_and_default():
     text = reference()
-    assert "| `distill.selection.rule` | text | `heldout` |" in text
+    assert "| `distill.selection.rule` | text | `bic` |" in text
     assert "| `train.split` | number, > 0, < 1 | `0.7` |" in text
     assert "| `model.neural.<slot>.hidden` | list of integer, > 0, ≤ 4096, at most 16 items" in text
     assert "| `hypotheses.<name>.expression` | expression | required |" in text

@@ -39,7 +39,7 @@ def test_mapping_and_flat_keys_give_the_same_settings():
 def test_a_rule_name_is_the_mapping_with_default_settings():
     named = parse_config(_raw({"selection": "front"})).distill.selection
     assert named == SelectionConfig(rule="front")
-    assert parse_config(_raw({})).distill.selection.rule == "heldout"
+    assert parse_config(_raw({})).distill.selection.rule == "bic"
 
 
 def test_a_setting_given_both_ways_is_refused_naming_both_keys():
