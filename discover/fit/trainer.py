@@ -21,6 +21,7 @@ from discover.fit.diagnose import divergence_error
 from discover.fit.interrupt import deferred_interrupt
 from discover.fit.resume import ResumeError, check_resumable, training_settings
 from discover.fit.world import current_world
+from discover.models.parameters import ForcingLSTM, denormals_flushed
 from discover.processes.neural import Neural
 
 log = logging.getLogger("discover")
@@ -184,10 +185,12 @@ class Trainer:
             leave=None,  # a bar inside another one (a candidate's) vanishes when done
             dynamic_ncols=True,
         )
+        lstm = any(isinstance(m, ForcingLSTM) for m in self.model.modules())
         try:
-            while self.iteration < self.total_steps and self.result.stopped == "iterations":
-                if not self._step(bar):
-                    break
+            with denormals_flushed(lstm):  # an LSTM's gradient is slow on denormals
+                while self.iteration < self.total_steps and self.result.stopped == "iterations":
+                    if not self._step(bar):
+                        break
         except KeyboardInterrupt:
             self._interrupted(started)
             raise

@@ -19,8 +19,8 @@ space from the first step instead of moving as one.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -176,15 +176,23 @@ class AttributeMLP(nn.Module):
         return self.bounded.scale(self.network(self.normalise(attributes)))
 
 
-@functools.cache
-def flush_denormals() -> bool:
-    """Have the CPU treat denormal numbers (below about 1e-38 in float32, 2e-308 in
-    float64) as zero, once per process; returns whether the CPU supports it. An LSTM's
-    gradient decays through them on its way back over a long window (static parameters
-    come from the last day), and x86 CPUs compute on denormals many times slower: the
-    backward pass of a batch of 100 sites × 730 days with ``nmul`` 16 and 64 units took
-    1.4 s with them, 0.7 s without (float32, one thread)."""
-    return torch.set_flush_denormal(True)
+@contextlib.contextmanager
+def denormals_flushed(enabled: bool = True) -> Iterator[None]:
+    """While inside (and ``enabled``), have the CPU treat denormal numbers (below about
+    1e-38 in float32, 2e-308 in float64) as zero, in this thread; as before afterwards
+    (denormals kept, the default). An LSTM's gradient decays through denormals on its way
+    back over a long window (static parameters come from the last day), and x86 CPUs
+    compute on them many times slower: the backward pass of a batch of 100 sites × 730
+    days with ``nmul`` 16 and 64 units took 1.4 s with them, 0.7 s without (float32, one
+    thread). The trainer trains a model holding a :class:`ForcingLSTM` inside it."""
+    if not enabled:
+        yield
+        return
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 class ForcingLSTM(nn.Module):
@@ -241,9 +249,7 @@ class ForcingLSTM(nn.Module):
 
     def forward(self, inputs: Tensor, static: Tensor | None = None) -> dict[str, Tensor]:
         """Parameters from ``inputs`` [time, site, var] and ``static`` [site, attr]
-        (needed when the learner was built with ``n_static`` > 0). Denormal numbers are
-        flushed to zero from the first call on, process-wide (:func:`flush_denormals`)."""
-        flush_denormals()
+        (needed when the learner was built with ``n_static`` > 0)."""
         _check_inputs(inputs, 3, self.normalise.loc.numel(), "inputs [time, site, var]")
         series = self.normalise(inputs)
         n_static = self.normalise_static.loc.numel()
