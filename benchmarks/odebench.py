@@ -40,11 +40,11 @@ from pathlib import Path
 import numpy as np
 import sympy
 import torch
-from odebench_forms import has_true_form
+from odebench_forms import has_true_form, run_systems
 from scipy.integrate import solve_ivp
 
 from discover.config import StudyConfig
-from discover.data.odebench import OdeSystem, load_odebench
+from discover.data.odebench import OdeSystem
 from discover.rundir import RunWriter
 from discover.stages.pipeline import distill_all
 from discover.study import Study
@@ -154,11 +154,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.ERROR)
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
-    ids = [int(s) for s in args.systems.split(",") if s.strip()] or None
-    results = []
-    for system in load_odebench(ids):
-        print(f"system {system.id}: {system.description}", flush=True)
-        results.append(run_system(system, args))
+    results = run_systems(args.systems, lambda system: run_system(system, args))
     n = len(results)
     shares = [100 * sum(r[k] for r in results) / n for k in range(3)]
     median = statistics.median(r[3] for r in results)

@@ -36,9 +36,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import sympy
-from odebench_forms import has_true_form, held_out_selection
+from odebench_forms import has_true_form, held_out_selection, run_systems
 
-from discover.data.odebench import OdeSystem, load_odebench
+from discover.data.odebench import OdeSystem
 from discover.distill import symbolic_fit
 
 
@@ -91,11 +91,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     warnings.simplefilter("ignore")
-    ids = [int(s) for s in args.systems.split(",") if s.strip()] or None
-    results = []
-    for system in load_odebench(ids):
-        print(f"system {system.id}: {system.description}", flush=True)
-        results.append(run_system(system, args))
+    results = run_systems(args.systems, lambda system: run_system(system, args))
     n = len(results)
     share = {key: 100 * sum(r[key] for r in results) / n for key in results[0] if key != "seconds"}
     median = statistics.median(r["seconds"] for r in results)

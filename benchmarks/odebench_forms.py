@@ -12,11 +12,13 @@ A candidate has the true form when both hold:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 import sympy
 
+from discover.data.odebench import OdeSystem, load_odebench
 from discover.distill.constants import refit_constants
 from discover.distill.pareto import Candidate, ParetoFront
 from discover.distill.postprocess import numpy_function
@@ -116,3 +118,17 @@ def held_out_selection(
     constants = [estimated_constants(c.expression) for c in scored]
     choice = one_standard_error_choice(constants, [c.complexity for c in scored], table)
     return scored[choice.selected], scored
+
+
+Result = TypeVar("Result")
+
+
+def run_systems(systems: str, run: Callable[[OdeSystem], Result]) -> list[Result]:
+    """``run`` on each ODEBench system ``systems`` lists (ids, e.g. ``"1,5,17"``; all 63
+    when empty), each announced by its id and description first."""
+    ids = [int(s) for s in systems.split(",") if s.strip()] or None
+    results = []
+    for system in load_odebench(ids):
+        print(f"system {system.id}: {system.description}", flush=True)
+        results.append(run(system))
+    return results
