@@ -15,7 +15,7 @@ SOURCE_KEYS: dict[str, tuple[str, ...]] = {
     "attributes": ("table", "camels_us"),
     "units": ("table",),
     "fill": ("table", "fulda", "hymod", "netcdf", "camels_us", "caravan"),
-    "gauges": ("camels_us", "caravan"),
+    "gauges": ("netcdf", "camels_us", "caravan"),
     "forcing": ("camels_us",),
     "format": ("caravan",),
     "pet": ("camels_us", "caravan"),
@@ -31,21 +31,22 @@ class DataConfig(Strict):
     one long table with a ``site`` column, and a site-attribute table (``attributes``);
     ``twin``: a synthetic HBV twin of ``sites`` sites and ``days`` days with ``planted``
     processes (slot → expression) and relative streamflow ``noise``; ``fulda``/``hymod``:
-    the shipped example catchments; ``netcdf``: a file (``path``) in the dataset layout;
-    ``camels_us``/``caravan``: the folder (``path``) of the published CAMELS-US or Caravan
-    layout, with the ``gauges`` to load.
+    the shipped example catchments; ``netcdf``: a NetCDF file or a Zarr store (``path``)
+    in the dataset layout; ``camels_us``/``caravan``: the folder (``path``) of the
+    published CAMELS-US or Caravan layout, with the ``gauges`` to load.
     """
 
     source: Literal["table", "twin", "fulda", "hymod", "netcdf", "camels_us", "caravan"] = "table"
     """Kind of data: CSV/Parquet ``table`` files, a synthetic HBV ``twin``, the shipped
-    ``fulda`` or ``hymod`` catchment, a ``netcdf`` file in the dataset layout, or a
-    ``camels_us`` or ``caravan`` folder in its published layout (HBV)."""
+    ``fulda`` or ``hymod`` catchment, a ``netcdf`` file (or Zarr store) in the dataset
+    layout, or a ``camels_us`` or ``caravan`` folder in its published layout (HBV)."""
     path: Path | None = None
-    """A ``table`` or ``netcdf`` file, relative to the config file's folder; for HBV
-    tables also a folder (every ``.csv`` and ``.parquet`` file in it, one per site) or a
-    file pattern (``catchments/*.csv``); for ``camels_us`` the folder holding
-    ``basin_mean_forcing`` and ``usgs_streamflow``, for ``caravan`` the one holding
-    ``timeseries`` and ``attributes``."""
+    """A ``table`` or ``netcdf`` file (``netcdf``: also a Zarr store, a ``*.zarr``
+    folder), relative to the config file's folder; for HBV tables also a folder (every
+    ``.csv`` and ``.parquet`` file in it, one per site) or a file pattern
+    (``catchments/*.csv``); for ``camels_us`` the folder holding ``basin_mean_forcing``
+    and ``usgs_streamflow``, for ``caravan`` the one holding ``timeseries`` and
+    ``attributes``."""
     time: str | None = None
     """Column of a ``table`` holding the time (``null``: ``time`` for ODE tables, in the
     model's time unit; ``date`` for HBV tables, ``YYYY-MM-DD``)."""
@@ -76,10 +77,11 @@ class DataConfig(Strict):
     ``netcdf``, ``camels_us``, ``caravan``); without it a missing or non-finite forcing is
     an error naming the variable, site and time."""
     gauges: list[str] | Path | None = None
-    """``camels_us``, ``caravan``: the gauges to load, a list of ids in quotes
-    (``["01013500", "01022500"]``; Caravan ids name their source, ``camels_01013500``) or a
-    text file of ids, one a line (``#`` starts a comment; relative to the config file's
-    folder). ``null``: every gauge with a time-series file."""
+    """``netcdf``, ``camels_us``, ``caravan``: the gauges (sites) to load, a list of ids in
+    quotes (``["01013500", "01022500"]``; Caravan ids name their source,
+    ``camels_01013500``) or a text file of ids, one a line (``#`` starts a comment;
+    relative to the config file's folder). ``null``: every site of the file (``netcdf``),
+    every gauge with a time-series file (``camels_us``, ``caravan``)."""
     forcing: Literal["daymet", "maurer", "nldas", "maurer_extended", "nldas_extended"] = "daymet"
     """``camels_us``: the forcing product, a folder of ``basin_mean_forcing``."""
     format: Literal["csv", "netcdf"] = "csv"

@@ -32,14 +32,20 @@ def read_gauge_ids(path: Path) -> list[str]:
     return ids
 
 
+def configured_gauges(spec: DataConfig, base: Path) -> list[str] | None:
+    """The gauge ids ``data.gauges`` names: its list, or those of its file (relative to
+    ``base``, :func:`read_gauge_ids`); ``None`` (every gauge) when unset."""
+    if isinstance(spec.gauges, Path):
+        return read_gauge_ids(base / spec.gauges)
+    return spec.gauges
+
+
 def load_large_sample(spec: DataConfig, base: Path) -> xr.Dataset:
     """The CAMELS-US or Caravan gauges ``spec`` names (paths relative to ``base``): forcings
     [time, site], ``pet`` by ``spec.pet`` (CAMELS-US: Oudin's formula by default; Caravan:
     its ERA5-Land PET unless a formula is named), ``streamflow`` [mm/day] and attributes."""
     root = base / spec.path
-    gauges = spec.gauges
-    if isinstance(gauges, Path):
-        gauges = read_gauge_ids(base / gauges)
+    gauges = configured_gauges(spec, base)
     if spec.source == "camels_us":
         return load_camels_us(
             root,

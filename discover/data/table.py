@@ -10,8 +10,9 @@ Per-site tables (``load_site_tables``, ``data.source: table`` of an HBV model): 
 CSV/Parquet file per site, or one long table with a ``site`` column, whose columns carry
 the standard names (:data:`SITE_TABLE_COLUMNS`), and a site-attribute table.
 
-NetCDF: a file already in the container layout (dims ``time`` and ``site``, attrs
-``units`` and ``role`` on every variable); units are converted to the standard ones.
+NetCDF (or Zarr): a dataset already in the container layout (dims ``time`` and
+``site``, attrs ``units`` and ``role`` on every variable), read lazily; units are
+converted to the standard ones.
 
 Every layout, with an example: ``docs/data.md``.
 """
@@ -19,9 +20,10 @@ Every layout, with an example: ``docs/data.md``.
 from __future__ import annotations
 
 import glob
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -34,7 +36,7 @@ from discover.data.assemble import (
     standardize_attributes,
 )
 from discover.data.container import STANDARD_UNITS, DataError
-from discover.data.units import to_standard
+from discover.data.stored import open_stored, read_stored
 
 
 def strip_column_names(frame: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -207,28 +209,31 @@ def _site_series(
     return series, units
 
 
-def load_netcdf(path: str | Path, *, fill: str | None = None, pet: str | None = None) -> xr.Dataset:
-    """Load a NetCDF file in the container layout; convert units to the standard ones
-    (volumetric streamflow with the ``area`` attribute), fill/add PET if asked, validate."""
+PET_INPUTS = ("temperature", "temperature_min", "temperature_max")
+"""Series a PET formula may read (:func:`~discover.data.pet.add_pet`)."""
+
+
+def load_netcdf(
+    path: str | Path,
+    *,
+    fill: str | None = None,
+    pet: str | None = None,
+    series: Collection[str] | None = None,
+    sites: Sequence[str] | None = None,
+    dtype: str | np.dtype = "float64",
+) -> xr.Dataset:
+    """Load a NetCDF file, or a Zarr store (a ``*.zarr`` folder; needs ``zarr``), in the
+    container layout, reading lazily (:mod:`discover.data.stored`): only the time series
+    named in ``series`` (all when ``None``), of the ``sites`` given (all when ``None``),
+    are read, each once, into ``dtype``; every attribute [site] is read. Units are
+    converted to the standard ones (volumetric streamflow with the ``area`` attribute);
+    fill/add PET if asked (``pet`` also reads the temperatures it needs); validate."""
     source = str(path)
-    if not Path(path).is_file():
-        raise DataError("file not found", file=source)
-    ds = xr.load_dataset(path)
+    if series is not None and pet is not None:
+        series = {*series, *PET_INPUTS}
     try:
-        # attributes first, so that streamflow is converted with the area in km2
-        names = sorted(ds.data_vars, key=lambda n: ds[n].attrs.get("role") != "attribute")
-        for name in names:
-            var = ds[name]
-            if "units" not in var.attrs or "role" not in var.attrs:
-                raise DataError("needs attrs 'units' and 'role'", variable=str(name))
-            if var.dims == ("site", "time"):
-                var = var.transpose("time", "site")
-            area = None
-            if "area" in ds.data_vars and name != "area" and var.dims == ("time", "site"):
-                area = ds["area"].values
-            values, unit = to_standard(str(name), var.values, var.attrs["units"], area_km2=area)
-            ds[name] = (var.dims, values, {**var.attrs, "units": unit})
-        ds = ds.assign_coords(site=ds["site"].astype(str)) if "site" in ds.coords else ds
+        with open_stored(path) as stored:
+            ds = read_stored(stored, series=series, sites=sites, dtype=dtype)
         return finish(ds, fill=fill, pet=pet)
     except DataError as err:
         raise err.located(source) from None

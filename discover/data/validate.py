@@ -149,15 +149,23 @@ def _span(valid: np.ndarray, times: np.ndarray) -> str:
     return f"{str(times[idx[0]])[:10]}..{str(times[idx[-1]])[:10]}"
 
 
+def _any_finite(ds: xr.Dataset, names: list[str]) -> np.ndarray:
+    """[time, site]: whether any of the series ``names`` is finite, one series at a time
+    (no stacked copy of their values)."""
+    found = np.zeros((ds.sizes["time"], ds.sizes["site"]), dtype=bool)
+    for name in names:
+        found |= np.isfinite(ds[name].transpose("time", "site").values)
+    return found
+
+
 def _check_overlap(ds: xr.Dataset, forcings: list[str], observations: list[str]) -> list[str]:
     warnings: list[str] = []
     if not forcings or not observations:
         return warnings
     times = ds["time"].values
-    f_ok = np.isfinite(ds[forcings].to_array()).any("variable").transpose("time", "site")
-    o_ok = np.isfinite(ds[observations].to_array()).any("variable").transpose("time", "site")
+    f_ok, o_ok = _any_finite(ds, forcings), _any_finite(ds, observations)
     for j, site in enumerate(ds["site"].values):
-        f, o = f_ok.values[:, j], o_ok.values[:, j]
+        f, o = f_ok[:, j], o_ok[:, j]
         if not o.any():
             warnings.append(f"site {site!r} has no observations")
             continue

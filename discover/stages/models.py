@@ -25,7 +25,7 @@ def load_data(config: StudyConfig, base: Path) -> Any:
     """The data a config names, loaded and checked: an ``xarray.Dataset`` for HBV models,
     an :class:`~discover.workflows.ode_data.ODEData` for ODE models."""
     if config.model.type == "hbv":
-        return load_hbv_dataset(config.data, base, config.seed)
+        return load_hbv_dataset(config.data, base, config.seed, dtype=config.dtype)
     return load_ode_data(config, base)
 
 

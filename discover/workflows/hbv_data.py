@@ -10,18 +10,24 @@ import xarray as xr
 from discover.config import ConfigError, DataConfig
 from discover.data.synthetic import synthetic_weather
 from discover.data.twin import make_twin
-from discover.models.hbv_processes import HBV_BOUNDS
+from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS
+
+HBV_SERIES = (*FORCINGS, "streamflow")
+"""The time series an HBV model reads; a stored dataset (``data.source: netcdf``) is read
+for these only."""
 
 
-def load_hbv_dataset(spec: DataConfig, base: Path, seed: int) -> xr.Dataset:
+def load_hbv_dataset(spec: DataConfig, base: Path, seed: int, dtype: str = "float64") -> xr.Dataset:
     """The daily dataset a config names: a synthetic twin, an example catchment, a NetCDF
-    file, per-site tables or a CAMELS-US or Caravan folder (layouts: ``docs/data.md``),
-    with the attributes ``data.attribute_names`` (all when unset), gaps in them filled by
-    ``data.attribute_fill``."""
+    file or Zarr store, per-site tables or a CAMELS-US or Caravan folder (layouts:
+    ``docs/data.md``), with the attributes ``data.attribute_names`` (all when unset), gaps
+    in them filled by ``data.attribute_fill``. A NetCDF file or Zarr store is read lazily:
+    only :data:`HBV_SERIES` of the ``data.gauges`` (all when unset), in ``dtype`` (the
+    study's ``dtype``, so that its tensors need no second copy)."""
     from discover.data.attributes import fill_attributes, select_attributes
     from discover.data.container import DataError
 
-    dataset = _read_hbv_dataset(spec, base, seed)
+    dataset = _read_hbv_dataset(spec, base, seed, dtype)
     if spec.attribute_names is not None:
         try:
             dataset = select_attributes(dataset, spec.attribute_names)
@@ -32,7 +38,7 @@ def load_hbv_dataset(spec: DataConfig, base: Path, seed: int) -> xr.Dataset:
     return dataset
 
 
-def _read_hbv_dataset(spec: DataConfig, base: Path, seed: int) -> xr.Dataset:
+def _read_hbv_dataset(spec: DataConfig, base: Path, seed: int, dtype: str) -> xr.Dataset:
     if spec.source in ("camels_us", "caravan"):
         from discover.data.large_sample import load_large_sample
 
@@ -50,9 +56,13 @@ def _read_hbv_dataset(spec: DataConfig, base: Path, seed: int) -> xr.Dataset:
 
         return getattr(examples, f"load_{spec.source}")(fill=spec.fill)
     if spec.source == "netcdf":
+        from discover.data.large_sample import configured_gauges
         from discover.data.table import load_netcdf
 
-        return load_netcdf(base / spec.path, fill=spec.fill)
+        gauges = configured_gauges(spec, base)
+        return load_netcdf(
+            base / spec.path, fill=spec.fill, series=HBV_SERIES, sites=gauges, dtype=dtype
+        )
     if spec.source == "table":
         from discover.data.table import load_site_tables
 
