@@ -43,8 +43,11 @@ class RunWriter:
 
     def history(self, result: FitResult) -> None:
         """``history.csv``: training, validation and held-out loss per iteration (empty
-        where not evaluated)."""
+        where not evaluated), and the ``epoch`` reached when training drew mini-batches
+        (``train.batch``)."""
         columns = ["iteration", "train", "validation", "test", "lr"]
+        if any("epoch" in row for row in result.history):
+            columns.append("epoch")
         lines = [",".join(columns)]
         for row in result.history:
             lines.append(",".join("" if row.get(c) is None else repr(row[c]) for c in columns))
