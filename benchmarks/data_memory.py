@@ -11,8 +11,9 @@ netcdf``) and :func:`~discover.stages.models.build_workflow`, an
 :class:`~discover.workflows.hbv.HBVWorkflow` holding the ``[time, site]`` tensors of
 the study (``dtype: float32`` unless ``--dtype``; an LSTM parameter learner,
 ``nmul`` 16, ``train.batch`` of 100 sites × 730 days). It prints the resident set after
-its imports, its peak (``VmHWM`` of /proc/self/status, and ``getrusage``'s
-``ru_maxrss``) and the seconds of each part; the file is written by another child, so
+its imports, after loading and at the end, the peak of loading and the overall peak
+(``VmHWM`` of /proc/self/status, and ``getrusage``'s ``ru_maxrss``), and the seconds of
+each part; the file is written by another child, so
 that neither figure counts the writer's memory.
 
     python benchmarks/data_memory.py                       # the issue's size
@@ -115,12 +116,16 @@ def load_as_a_study(path: Path, dtype: str) -> None:
     loading = time.perf_counter()
     data = load_data(config, path.parent)
     building = time.perf_counter()
+    loaded, loading_peak = resident()
     workflow = build_workflow(config, path.parent, data)
     done = time.perf_counter()
     now, peak = resident()
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(f"resident after imports: {imported / GiB:.2f} GiB ({loading - started:.1f} s)")
-    print(f"load_data: {building - loading:.1f} s; build_workflow: {done - building:.1f} s")
+    print(
+        f"load_data: {building - loading:.1f} s, resident {loaded / GiB:.2f} GiB, "
+        f"peak {loading_peak / GiB:.2f} GiB; build_workflow: {done - building:.1f} s"
+    )
     print(f"resident at the end: {now / GiB:.2f} GiB (holding {len(workflow.sites)} sites)")
     print(f"peak: {peak / GiB:.3f} GiB (VmHWM), {maxrss / GiB:.3f} GiB (ru_maxrss)")
 
