@@ -34,13 +34,18 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import xarray as xr
+
 GiB = 2**30
 ATTRIBUTES = {"area": "km2", "latitude": "degrees_north", "longitude": "degrees_east"}
 """Standard attributes of the synthetic set with their units; the others are unitless."""
 
 
 def resident() -> tuple[int, int]:
-    """Current and peak resident set of this process (bytes; ``VmRSS``, ``VmHWM``)."""
+    """Current and peak resident set of this process (bytes; ``VmRSS``, ``VmHWM`` of
+    /proc/self/status: Linux)."""
     status = {}
     for line in Path("/proc/self/status").read_text().splitlines():
         key, _, value = line.partition(":")
@@ -50,10 +55,6 @@ def resident() -> tuple[int, int]:
 
 def write_dataset(path: Path, sites: int, years: int, n_attributes: int) -> None:
     """A synthetic CAMELS-size dataset at ``path`` (NetCDF, float32 series [time, site])."""
-    import numpy as np
-    import pandas as pd
-    import xarray as xr
-
     rng = np.random.default_rng(0)
     times = pd.date_range("1980-01-01", periods=round(years * 365.25), freq="D")
     shape = (len(times), sites)
@@ -154,7 +155,7 @@ def main() -> None:
             started = time.perf_counter()
             subprocess.run([*itself, "--write", str(path)], check=True)
             print(f"written {path.name} in {time.perf_counter() - started:.1f} s")
-        print(f"load average: {os.getloadavg()[0]:.1f} (2 cores shared with other work)")
+        print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         out = subprocess.run(
             [*itself, "--dtype", args.dtype, "--load", str(path)],
             check=True,
@@ -163,11 +164,13 @@ def main() -> None:
         ).stdout
         print(out, end="")
         peak = float(out.split("peak: ")[1].split()[0])
-        days = round(args.years * 365.25)
+        with xr.open_dataset(path) as stored:  # the header only
+            days = stored.sizes["time"]
+            series = sum(v.dims == ("time", "site") for v in stored.data_vars.values())
         size = path.stat().st_size / GiB
         print(
-            f"data memory: peak {peak:.2f} GiB loading {args.sites} sites x {days} days x 10 "
-            f"variables ({size:.2f} GiB on disk)"
+            f"data memory: peak {peak:.2f} GiB loading {args.sites} sites x {days} days x "
+            f"{series} variables ({size:.2f} GiB on disk)"
         )
 
 
