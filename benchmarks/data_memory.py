@@ -4,20 +4,22 @@ A synthetic dataset of ``--sites`` (671) sites × ``--years`` (35) years of dail
 time series in float32 (``precipitation``, ``temperature``, ``temperature_min``,
 ``temperature_max``, ``pet``, ``streamflow``, ``daylength``, ``radiation``, ``swe``,
 ``vapour_pressure``; 5 % of streamflow missing) and ``--attributes`` (20) static site
-attributes, is written in the NetCDF layout of ``docs/data.md`` to a temporary folder
-(``--keep DIR``: there, and kept). A fresh child process then does what ``discover run``
-does before training: :func:`~discover.stages.models.load_data` (``data.source:
-netcdf``) and :func:`~discover.stages.models.build_workflow`, an
+attributes, is written in the NetCDF layout of ``docs/data.md`` (``--zarr``: as a Zarr
+store) to a temporary folder (``--keep DIR``: there, and kept). A fresh child process
+then does what ``discover run`` does before training:
+:func:`~discover.stages.models.load_data` (``data.source: netcdf``) and
+:func:`~discover.stages.models.build_workflow`, an
 :class:`~discover.workflows.hbv.HBVWorkflow` holding the ``[time, site]`` tensors of
 the study (``dtype: float32`` unless ``--dtype``; an LSTM parameter learner,
 ``nmul`` 16, ``train.batch`` of 100 sites × 730 days). It prints the resident set after
 its imports, after loading and at the end, the peak of loading and the overall peak
 (``VmHWM`` of /proc/self/status, and ``getrusage``'s ``ru_maxrss``), and the seconds of
-each part; the file is written by another child, so
-that neither figure counts the writer's memory.
+each part; the file is written by another child, so that neither figure counts the
+writer's memory.
 
     python benchmarks/data_memory.py                       # the issue's size
     python benchmarks/data_memory.py --sites 50 --years 5  # a quick run
+    python benchmarks/data_memory.py --zarr                # a Zarr store (needs zarr)
 
 The last line reads ``data memory: peak <g> GiB loading <n> sites x <d> days x <v>
 variables (<size on disk> GiB on disk)``.
@@ -54,7 +56,8 @@ def resident() -> tuple[int, int]:
 
 
 def write_dataset(path: Path, sites: int, years: int, n_attributes: int) -> None:
-    """A synthetic CAMELS-size dataset at ``path`` (NetCDF, float32 series [time, site])."""
+    """A synthetic CAMELS-size dataset at ``path`` (float32 series [time, site]): a Zarr
+    store when ``path`` ends in ``.zarr``, else a NetCDF file."""
     rng = np.random.default_rng(0)
     times = pd.date_range("1980-01-01", periods=round(years * 365.25), freq="D")
     shape = (len(times), sites)
@@ -89,7 +92,11 @@ def write_dataset(path: Path, sites: int, years: int, n_attributes: int) -> None
         attrs = {"units": ATTRIBUTES.get(name, "1"), "role": "attribute"}
         data[name] = (("site",), rng.uniform(low, high, sites), attrs)
     site_ids = [f"{i:08d}" for i in range(sites)]
-    xr.Dataset(data, coords={"time": times, "site": site_ids}).to_netcdf(path)
+    dataset = xr.Dataset(data, coords={"time": times, "site": site_ids})
+    if path.suffix == ".zarr":
+        dataset.to_zarr(path)
+    else:
+        dataset.to_netcdf(path)
 
 
 def role_of(name: str) -> str:
@@ -138,6 +145,7 @@ def main() -> None:
     parser.add_argument("--attributes", type=int, default=20)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--keep", type=Path, help="write (or reuse) the file in this folder")
+    parser.add_argument("--zarr", action="store_true", help="a Zarr store instead (needs zarr)")
     parser.add_argument("--write", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--load", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -148,7 +156,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"synthetic_{args.sites}x{args.years}y.nc"
+        path = folder / f"synthetic_{args.sites}x{args.years}y.{'zarr' if args.zarr else 'nc'}"
         itself = [sys.executable, __file__, "--sites", str(args.sites), "--years"]
         itself += [str(args.years), "--attributes", str(args.attributes)]
         if not path.exists():
@@ -167,7 +175,8 @@ def main() -> None:
         with xr.open_dataset(path) as stored:  # the header only
             days = stored.sizes["time"]
             series = sum(v.dims == ("time", "site") for v in stored.data_vars.values())
-        size = path.stat().st_size / GiB
+        files = path.rglob("*") if path.is_dir() else [path]
+        size = sum(file.stat().st_size for file in files if file.is_file()) / GiB
         print(
             f"data memory: peak {peak:.2f} GiB loading {args.sites} sites x {days} days x "
             f"{series} variables ({size:.2f} GiB on disk)"
