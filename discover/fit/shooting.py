@@ -112,20 +112,28 @@ class MultipleShooting(nn.Module):
         self.initialise(workflow)
 
     def initialise(self, workflow: ODEWorkflow) -> None:
-        """Set every segment's initial state from the observations (see
-        :func:`initial_segment_states`; unobserved states from a single shot of the
+        """Set every segment's initial state from the observations
+        (:meth:`observed_states`)."""
+        with torch.no_grad():
+            self.segment_states.copy_(torch.as_tensor(self.observed_states(workflow)))
+
+    def observed_states(self, workflow: ODEWorkflow, keep: np.ndarray | None = None) -> np.ndarray:
+        """Every segment's initial state [segment - 1, site, state] from the observations
+        at the steps ``keep`` ``[time]`` of the training period (all when ``None``) alone
+        (:func:`initial_segment_states`; unobserved states from a single shot of the
         workflow's current model)."""
         steps = self.starts[-1] + self.segment + 1
+        observed = workflow.observed[:steps]
+        if keep is not None:
+            observed = np.where(self._checked(keep)[:, None, None], observed, np.nan)
 
         def single_shot() -> np.ndarray:
             with torch.no_grad():
                 return workflow.simulate(steps).cpu().numpy()
 
-        states = initial_segment_states(
-            workflow.observed[:steps], workflow.times_index()[:steps], self.starts, single_shot
+        return initial_segment_states(
+            observed, workflow.times_index()[:steps], self.starts, single_shot
         )
-        with torch.no_grad():
-            self.segment_states.copy_(torch.as_tensor(states))
 
     def simulate(self, workflow: ODEWorkflow) -> Tensor:
         """Every segment integrated from its initial state: [step, segment, site, state]."""
@@ -139,12 +147,27 @@ class MultipleShooting(nn.Module):
             forcing = forcing.reshape(steps, segments * sites, -1)
         return workflow.model.simulate(y0, grid, forcing).reshape(steps, segments, sites, -1)
 
-    def loss(self, workflow: ODEWorkflow) -> Tensor:
+    def loss(self, workflow: ODEWorkflow, keep: np.ndarray | None = None) -> Tensor:
         """Scaled masked MSE of the segments against the observations, plus
-        ``continuity`` times the scaled mean squared gap at each segment's start."""
+        ``continuity`` times the scaled mean squared gap at each segment's start.
+
+        Args:
+            keep: ``[time]`` over the training steps ``0 .. n - 1``: only the observations
+                at kept steps are scored (``None``: every step). The gaps count
+                everywhere: continuity is a property of the trajectory, not of the data.
+
+        Raises:
+            ValueError: ``keep`` does not cover the training steps, or keeps no
+                observation.
+        """
         simulated = self.simulate(workflow)
         observed = workflow.observations[self.index].transpose(0, 1)  # [step, segment, site, state]
-        observed = torch.where(self.owned[:, :, None, None], observed, torch.nan)
+        scored = self.owned
+        if keep is not None:
+            scored = (
+                scored & torch.as_tensor(self._checked(keep), device=scored.device)[self.index.T]
+            )
+        observed = torch.where(scored[:, :, None, None], observed, torch.nan)
         fit = masked_mse(simulated, observed, workflow.loss_scale)
         return fit + self.continuity * self.gap(simulated, workflow.loss_scale)
 
@@ -155,6 +178,13 @@ class MultipleShooting(nn.Module):
         offsets = torch.tensor(self.starts[1:]) - torch.tensor(self.starts[:-1])
         ends = simulated[offsets, torch.arange(len(offsets))]  # [segment - 1, site, state]
         return (((ends - self.segment_states) / scale) ** 2).mean()
+
+    def _checked(self, keep: np.ndarray) -> np.ndarray:
+        """``keep`` as booleans, checked to be ``[time]`` over the training steps."""
+        steps = self.starts[-1] + self.segment + 1
+        if np.shape(keep) != (steps,):
+            raise ValueError(f"keep must be [time] over the {steps} training steps")
+        return np.asarray(keep, bool)
 
 
 def multiple_shooting(workflow: ODEWorkflow, settings: ShootingConfig) -> MultipleShooting | None:

@@ -88,15 +88,48 @@ def score_in_model(
     return scores
 
 
-def masked_loss(workflow: Workflow, part: slice, keep: np.ndarray) -> Callable[[], torch.Tensor]:
-    """Mean squared error of the simulation over ``part`` at the times ``keep`` ``[time]``
-    of it (each variable scaled by its standard deviation over ``part``), one shot."""
-    observed = np.where(keep[:, None, None], workflow.observed[part], np.nan)
-    scale = np.nanstd(workflow.observed[part], axis=(0, 1))
-    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-    target = torch.as_tensor(observed, dtype=workflow.dtype, device=workflow.device)
-    weight = torch.as_tensor(scale, dtype=workflow.dtype, device=workflow.device)
-    return lambda: masked_mse(workflow.simulate()[part], target, weight)
+def masked_refit(
+    workflow: Workflow, part: slice, keep: np.ndarray
+) -> Callable[[list[torch.Tensor], int], None]:
+    """``refit(parameters, steps)``: a few L-BFGS steps on ``parameters`` (as
+    :func:`refitted_loss`) against the training loss of ``workflow`` restricted to the
+    times ``keep`` ``[time]`` of ``part`` (the observations at the other times masked out).
+
+    When the workflow trains by multiple shooting (an ODE model's ``train.shooting``,
+    :mod:`discover.fit.shooting`), that is its shooting loss with ``keep``: the segments
+    are integrated in one batch, so a refit costs about what ``bic``'s does. The
+    segments' initial states are refitted too, starting from the kept observations alone
+    (:meth:`~discover.fit.shooting.MultipleShooting.observed_states`; the trained ones were
+    fitted to every observation, held-out ones included), continuity bridging the
+    held-out stretches; they are put back afterwards. Otherwise the loss is the mean
+    squared error of a one-shot simulation over ``part`` (each variable scaled by its
+    standard deviation over ``part``).
+    """
+    shooting = getattr(workflow, "shooting", None)
+    if shooting is None:
+        observed = np.where(keep[:, None, None], workflow.observed[part], np.nan)
+        scale = np.nanstd(workflow.observed[part], axis=(0, 1))
+        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+        target = torch.as_tensor(observed, dtype=workflow.dtype, device=workflow.device)
+        weight = torch.as_tensor(scale, dtype=workflow.dtype, device=workflow.device)
+        one_shot = lambda: masked_mse(workflow.simulate()[part], target, weight)  # noqa: E731
+        return lambda parameters, steps: refitted_loss(workflow, parameters, steps, one_shot)
+    steps = np.ones(part.stop, bool)  # the steps before part: the initial condition
+    steps[part] = keep
+    states = shooting.segment_states
+    start = torch.as_tensor(shooting.observed_states(workflow, steps), dtype=states.dtype)
+
+    def refit(parameters: list[torch.Tensor], iterations: int) -> None:
+        trained = states.detach().clone()
+        try:
+            restore([states], [start])
+            others = [p for p in parameters if p is not states]
+            loss = lambda: shooting.loss(workflow, steps)  # noqa: E731
+            refitted_loss(workflow, [*others, states], iterations, loss)
+        finally:
+            restore([states], [trained])
+
+    return refit
 
 
 def refitted_loss(

@@ -43,7 +43,7 @@ from discover.distill.selection import (
 )
 from discover.stages.in_model import (
     in_play,
-    masked_loss,
+    masked_refit,
     refitted_loss,
     reselected,
     restore,
@@ -157,10 +157,17 @@ class HeldOutSelection:
     the slot, is refitted as for ``bic`` (``distill.selection.refit`` and ``refit_steps``)
     on the observations of one fold, its simulation scored on the blocks of the other
     (normalised squared error per block and site), and the other way round; the model is
-    put back afterwards. Among the candidates whose mean log held-out error is within one
-    standard error of the lowest one, the one with the fewest constants estimated from
-    data wins, then the lowest error
-    (:func:`~discover.distill.selection.one_standard_error_choice`).
+    put back afterwards. The refit minimises the training loss restricted to the fold
+    (:func:`~discover.stages.in_model.masked_refit`): for a model trained by multiple
+    shooting, the shooting loss over the fold's steps (segment starts refitted from the
+    fold's observations), about as cheap as ``bic``'s refit; else a one-shot simulation.
+    The score is always a one-shot simulation of the training period from the initial
+    state, without gradients (one forward pass): scored segment by segment, each held-out
+    segment would start from a state set from the held-out observations, and a candidate
+    would be judged on short steps from them rather than on predicting them. Among the
+    candidates whose mean log held-out error is within one standard error of the lowest
+    one, the one with the fewest constants estimated from data wins, then the lowest
+    error (:func:`~discover.distill.selection.one_standard_error_choice`).
 
     Unlike BIC, which counts every observation as independent evidence, the tolerance is
     what the data measure: with autocorrelated or nearly noise-free residuals a nested
@@ -180,14 +187,14 @@ class HeldOutSelection:
         folds = [np.zeros(observed.shape[0], bool) for _ in range(2)]
         for b, indices in enumerate(blocks):
             folds[b % 2][indices] = True
-        losses = [masked_loss(workflow, part, ~fold) for fold in folds]
+        refits = [masked_refit(workflow, part, ~fold) for fold in folds]
 
         def score(candidate: Candidate, trainable: list[torch.Tensor]) -> np.ndarray:
             errors = np.full((len(blocks), observed.shape[1]), np.nan)
             start = [p.detach().clone() for p in trainable]
-            for parity, loss in enumerate(losses):
+            for parity, refit in enumerate(refits):
                 restore(trainable, start)
-                refitted_loss(workflow, trainable, settings.refit_steps, loss)
+                refit(trainable, settings.refit_steps)
                 with torch.no_grad():
                     simulated = workflow.simulate().cpu().numpy()[part]
                 errors[parity::2] = block_errors(simulated, observed, blocks[parity::2])

@@ -104,6 +104,32 @@ def test_a_perfect_model_from_true_segment_starts_has_zero_loss_and_gap(tmp_path
         assert float(workflow.loss("train")) > gap
 
 
+def test_the_shooting_loss_ignores_the_observations_at_masked_steps(tmp_path):
+    times = np.round(np.arange(0, 6.01, 0.1), 10)  # 43 training steps, segments of 5
+    workflow = ODEWorkflow(lv_config(tmp_path, times, shooting={"segment": 5}), tmp_path)
+    _plant(workflow, ["F", "G"])
+    shooting = workflow.shooting
+    keep = np.ones(workflow.n_fit, bool)
+    keep[12:24] = False
+    loss = lambda: float(shooting.loss(workflow, keep))  # noqa: E731
+    with torch.no_grad():
+        before, full = loss(), float(shooting.loss(workflow))
+        workflow.observations[[13, 20], 0, 1] += 5.0  # masked steps, one a segment start
+        assert loss() == before
+        assert float(shooting.loss(workflow)) > full
+        workflow.observations[30, 0, 0] += 0.1  # a kept step
+        assert loss() > before
+    # segment starts from the kept observations alone: 15 and 20 lie in the masked stretch
+    states = shooting.observed_states(workflow, keep)
+    assert shooting.starts[3:5] == [15, 20]
+    observed = workflow.observed
+    between = np.interp(times[[15, 20]], times[[11, 24]], observed[[11, 24], 0, 1])
+    np.testing.assert_allclose(states[2:4, 0, 1], between)
+    np.testing.assert_allclose(states[0, 0], observed[5, 0])
+    with pytest.raises(ValueError, match="training steps"):
+        shooting.loss(workflow, keep[1:])
+
+
 def test_a_single_shot_is_kept_when_shooting_is_off(tmp_path):
     times = np.round(np.arange(0, 4.01, 0.1), 10)
     config = lv_config(tmp_path, times, shooting=False)
