@@ -161,15 +161,7 @@ def parsimonious_choice(
     Raises:
         ValueError: shapes disagree, or no candidate has a finite error.
     """
-    errors = np.asarray(errors, dtype=float)
-    if errors.ndim != 2 or errors.shape[0] != len(complexities):
-        raise ValueError(
-            f"errors must be [candidate, unit] with {len(complexities)} candidates; "
-            f"got shape {errors.shape}"
-        )
-    failed = np.isposinf(errors).any(axis=1) | ~np.isfinite(errors).any(axis=1)
-    if failed.all():
-        raise ValueError("no candidate has a finite validation error")
+    errors, failed = _checked_errors(errors, len(complexities), "validation")
     means = np.full(len(complexities), np.inf)
     for i in np.flatnonzero(~failed):
         means[i] = np.nanmean(errors[i])
@@ -181,6 +173,28 @@ def parsimonious_choice(
     eligible = [i for i in range(len(means)) if i == best or p_worse[i] >= alpha]
     selected = min(eligible, key=lambda i: (complexities[i], means[i]))
     return RetrainChoice(selected, best, [float(m) for m in means], [float(p) for p in p_worse])
+
+
+def _checked_errors(
+    errors: np.ndarray, candidates: int, kind: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """``errors`` ``[candidate, unit]`` as floats, and which candidates failed ``[candidate]``
+    (an inf error, or no finite one).
+
+    Raises:
+        ValueError: ``errors`` is not ``[candidate, unit]`` with ``candidates`` rows, or no
+            candidate has a finite (``kind``) error.
+    """
+    errors = np.asarray(errors, dtype=float)
+    if errors.ndim != 2 or errors.shape[0] != candidates:
+        raise ValueError(
+            f"errors must be [candidate, unit] with {candidates} candidates; "
+            f"got shape {errors.shape}"
+        )
+    failed = np.isposinf(errors).any(axis=1) | ~np.isfinite(errors).any(axis=1)
+    if failed.all():
+        raise ValueError(f"no candidate has a finite {kind} error")
+    return errors, failed
 
 
 def _p_worse(errors: np.ndarray, best: np.ndarray, failed: bool) -> float:
@@ -249,15 +263,9 @@ def one_standard_error_choice(
     Raises:
         ValueError: shapes disagree, or no candidate has a finite error.
     """
-    errors = np.asarray(errors, dtype=float)
-    if errors.ndim != 2 or not errors.shape[0] == len(complexities) == len(constants):
-        raise ValueError(
-            f"errors must be [candidate, unit] with {len(complexities)} candidates, as many "
-            f"as constants ({len(constants)}); got shape {errors.shape}"
-        )
-    failed = np.isposinf(errors).any(axis=1) | ~np.isfinite(errors).any(axis=1)
-    if failed.all():
-        raise ValueError("no candidate has a finite held-out error")
+    if len(constants) != len(complexities):
+        raise ValueError(f"{len(constants)} constants counts for {len(complexities)} candidates")
+    errors, failed = _checked_errors(errors, len(complexities), "held-out")
     with np.errstate(divide="ignore", invalid="ignore"):
         logs = np.log(np.maximum(errors, np.finfo(float).tiny))
     scores = np.full(len(complexities), np.inf)
