@@ -179,3 +179,46 @@ def test_search_scale_is_geometric_for_wide_positive_ranges_only():
     )
     assert edges[0].max() == 0.0 and edges[1].max() <= 1.0
     assert edges[1].min() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-6])
+def test_search_stops_when_the_best_loss_falls_by_less_than_its_share(monkeypatch, scale):
+    """A loss falling by 0.05 % per generation stalls after ``patience`` generations
+    (0.5 % < 1 % over 10), one falling by 2 % per generation runs the whole budget; the
+    rule is relative, so the same holds for a loss a million times smaller."""
+    workflow = twin_workflow()
+    calls = []
+
+    def falling(rate):
+        def losses(self, points):
+            calls.append(None)
+            return torch.full((points.shape[0], self.sites), scale * rate ** len(calls))
+
+        return losses
+
+    settings = CalibrationConfig(population=4, generations=30, parameters=["uzl", "k0"])
+    assert (settings.tolerance, settings.patience) == (0.01, 10)  # the defaults
+    monkeypatch.setattr(PopulationLoss, "losses", falling(0.9995))
+    assert calibrate(workflow, settings).generations == settings.patience
+    monkeypatch.setattr(PopulationLoss, "losses", falling(0.98))
+    assert calibrate(workflow, settings).generations == settings.generations
+
+
+def test_search_from_the_optimum_stops_after_patience_and_keeps_it():
+    """Started at the twin's planted parameters, the default search finds nothing better
+    and stops after ``patience`` generations of its budget, the planted values kept."""
+    workflow = twin_workflow()
+    bounded = workflow.learner.bounded
+    planted = THRESHOLD | SLOW_UPPER_ZONE
+    with torch.no_grad():
+        for name, wanted in planted.items():
+            bound = bounded.bounds[name]
+            share = (wanted - bound.low) / (bound.high - bound.low)
+            workflow.learner.raw[:, bounded.names.index(name)] = torch.logit(
+                torch.tensor(share, dtype=torch.float64)
+            )
+    settings = CalibrationConfig(population=8, parameters=list(planted))
+    result = calibrate(workflow, settings, seed=0)
+    assert result.generations == settings.patience < settings.generations
+    for name, wanted in planted.items():
+        assert float(value(workflow, name)[0]) == pytest.approx(wanted, rel=1e-6)
