@@ -11,9 +11,11 @@ one forward pass per generation for the whole population). DE: scipy defaults
 ``polish=False`` (scipy's polish is a serial finite-difference L-BFGS-B); its best over
 ``--seeds`` is the reference optimum. For each DE run the time until it first came
 within 0.005 of its own final loss is printed too. discover: :func:`calibrate` with its
-default settings (CMA-ES, log scale for wide ranges, 16 members per value, no polish),
-once per seed; the generation at which its best came within 0.005 of DE's reference loss
-is printed too.
+default settings (CMA-ES, log scale for wide ranges, 16 members per value, stopped when
+the best loss fell by less than 1 % of itself in 10 generations, no polish), once per seed;
+the generation at which its best came within 0.005 of DE's reference loss is printed too.
+The two stopping rules are alike: DE stops when its population's losses spread less than
+1 % of their mean (``tol=0.01``).
 
     python benchmarks/calibration.py [--seeds 0 1] [--threads 1]
 
