@@ -13,9 +13,10 @@ HBV is vectorised over sites, so a population is a wider batch: the forcings are
 ``P`` times along the site axis (column ``p·sites + s`` is member ``p`` at site ``s``) and
 each symbolic constant becomes a column vector [P·site, 1] for the run
 (:func:`torch.func.functional_call`), so that every column runs with its own constants.
-No gradients are kept. Per-site losses are the workflow's training loss
-(:meth:`~discover.workflows.hbv.HBVWorkflow.loss` on ``"train"``) taken site by site:
-its value is their mean over the observed sites.
+No gradients are kept. Per-site losses are the workflow objective's training loss taken
+site by site (:meth:`~discover.fit.objective.Objective.site_losses` on ``"train"``): its
+value (:meth:`~discover.fit.objective.Objective.loss`) is their mean over the observed
+sites.
 """
 
 from __future__ import annotations
@@ -72,9 +73,10 @@ class PopulationLoss:
         self.constant_start = [m.relative.detach().clone() for m in self.constant_modules.values()]
         self.constant_dim = sum(r.numel() for r in self.constant_start)
         self.spread = spread
-        self.start, self.end = workflow.split_slices()["train"].start, workflow.n_fit
-        observed = workflow.flow_seen[self.start : self.end]
-        self.observed_sites = torch.isfinite(observed).any(0)
+        self.objective = workflow.objective
+        train = self.objective.splits["train"]
+        self.start, self.end = train.start, train.stop
+        self.observed_sites = self.objective.observed_sites("train")
         if not bool(self.observed_sites.any()):
             raise CalibrationError("data: no site has a finite streamflow in the training period")
 
@@ -99,7 +101,7 @@ class PopulationLoss:
                 f"points must be [member, {self.sites}, {self.dim}], got {tuple(points.shape)}"
             )
         workflow, members = self.workflow, points.shape[0]
-        points = points.to(workflow.flow.device, workflow.dtype)
+        points = points.to(self.objective.seen.device, workflow.dtype)
         columns = points.reshape(members * self.sites, self.dim)
         raw = torch.logit(columns[:, : self.site_dim].clamp(SHARE_FLOOR, 1 - SHARE_FLOOR))
         parameters = self.learner.bounded.scale(raw)
@@ -120,13 +122,7 @@ class PopulationLoss:
                 workflow.model, overrides, (forcings, parameters), {"warmup": workflow.warmup}
             )
         simulated = out.streamflow[self.start - workflow.warmup :]  # [time, member·site]
-        observed = workflow.flow_seen[self.start : self.end].repeat(1, members)
-        scale = workflow.flow_scale.repeat(members)
-        mask = torch.isfinite(observed)
-        error = torch.where(mask, (simulated - observed.nan_to_num()) / scale, 0.0)
-        count = mask.sum(0).clamp_min(1)
-        loss = (error**2).sum(0) / count
-        loss = torch.where(torch.isfinite(loss), loss, torch.inf)
+        loss = self.objective.site_losses(simulated[..., None], "train")
         return loss.reshape(members, self.sites).double()
 
     def total(self, losses: Tensor) -> Tensor:

@@ -88,7 +88,7 @@ class ODETraining:
         if not isinstance(workflow, ODEWorkflow):
             raise TypeError(f"the 'ode' strategy trains ODE workflows, not {type(workflow)}")
         if settings.collocation and not run.resuming:
-            steps = workflow.n_fit
+            steps = workflow.objective.splits["train"].stop
             forcings = workflow.forcings[:steps] if workflow.data.forcing_names else None
             prefit = collocation_prefit(
                 workflow.model,

@@ -11,16 +11,19 @@ import torch
 from torch import Tensor
 
 from discover.config import ConfigError
+from discover.fit.objective import Objective
 from discover.models.base import HybridModel
 
 log = logging.getLogger("discover")
 
 
 class Workflow(Protocol):
-    """A hybrid model bound to its data, splits and loss (one per model type).
+    """A hybrid model bound to its data (one per model type); its splits, hidden sites
+    and losses are its :class:`~discover.fit.objective.Objective`'s.
 
     Attributes:
         model: the hybrid model whose slots are trained, distilled and replaced.
+        objective: the observations, splits, hidden sites and losses.
         dtype, device: where tensors live.
         variables: names of the observed variables, in the order of the last axis.
         sites: site (or trajectory) ids.
@@ -28,6 +31,7 @@ class Workflow(Protocol):
     """
 
     model: HybridModel
+    objective: Objective
     dtype: torch.dtype
     device: torch.device
     variables: list[str]
@@ -66,6 +70,31 @@ class Workflow(Protocol):
 
     def to(self, *args: Any, **kwargs: Any) -> Workflow:
         """Move every tensor to a device or dtype (in place; returns the workflow)."""
+
+
+class WithObjective:
+    """The :class:`Workflow` methods that a workflow (an ``nn.Module`` holding an
+    ``objective``) leaves to its :class:`~discover.fit.objective.Objective`."""
+
+    objective: Objective
+
+    def loss(self, split: str, generator: torch.Generator | None = None) -> Tensor:
+        """The objective's loss on ``split`` (:meth:`Objective.loss`)."""
+        return self.objective.loss(split, generator)
+
+    def split_slices(self) -> dict[str, slice]:
+        """Time slices of each split (:meth:`Objective.split_slices`)."""
+        return self.objective.split_slices()
+
+    @property
+    def observed(self) -> np.ndarray:
+        """Observations [time, site, variable], NaN where missing (none hidden)."""
+        return self.objective.observed
+
+    @property
+    def batches_per_epoch(self) -> int | None:
+        """Training batches in an epoch with ``train.batch``, else ``None``."""
+        return self.objective.batches_per_epoch
 
 
 def validation_start(first: int, n_train: int, validation: float | None) -> int:

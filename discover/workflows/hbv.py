@@ -18,13 +18,18 @@ from discover.config import (
 )
 from discover.data.validate import require_finite_attributes
 from discover.fit.batches import Batch, BatchSampler
-from discover.fit.losses import masked_mse
-from discover.fit.world import current_world
+from discover.fit.objective import Objective, forget_legacy_buffers
 from discover.models.hbv import HBV
 from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS, UNITS, default_range, textbook
 from discover.models.parameters import AttributeMLP, ForcingLSTM, SiteParameters
 from discover.processes import Neural
-from discover.workflows.base import log, log_missing, time_splits, validation_start
+from discover.workflows.base import (
+    WithObjective,
+    log,
+    log_missing,
+    time_splits,
+    validation_start,
+)
 from discover.workflows.hbv_data import load_hbv_dataset
 from discover.workflows.periods import date_splits
 
@@ -44,8 +49,8 @@ whose warm start was logged at INFO; every fresh model of a study (baseline, can
 folds) warm-starts again, and those repeats are logged at DEBUG."""
 
 
-class HBVWorkflow(nn.Module):
-    """Binds :class:`~discover.models.hbv.HBV` to daily data, parameters and the loss.
+class HBVWorkflow(WithObjective, nn.Module):
+    """Binds :class:`~discover.models.hbv.HBV` to daily data, parameters and its objective.
 
     Parameters are learned from static attributes (dPL, ``model.parameters: attributes``),
     by an LSTM over the forcings and the attributes (``lstm``: parameters per day, those in
@@ -62,7 +67,8 @@ class HBVWorkflow(nn.Module):
     :func:`~discover.workflows.periods.date_splits`: then only the warm-up and the periods
     are kept). ``model.spinup`` runs the first year that many times before the first day
     (:class:`~discover.models.hbv.HBV`'s ``spinup_years``); no output shows those days.
-    With ``train.batch``, each training step scores a random batch of sites and days
+    The loss is a per-site :class:`~discover.fit.objective.Objective` on streamflow: with
+    ``train.batch``, each training step scores a random batch of sites and days
     (:mod:`discover.fit.batches`); every other loss runs whole periods.
 
     Args:
@@ -82,13 +88,11 @@ class HBVWorkflow(nn.Module):
             dataset = load_hbv_dataset(config.data, base, config.seed)
         self.warmup = spec.warmup
         if config.train.period is None:
-            self.slices = self._share_splits(dataset.sizes["time"])
+            splits = self._share_splits(dataset.sizes["time"])
         else:
-            window, self.slices = date_splits(dataset["time"].values, config, self.warmup)
+            window, splits = date_splits(dataset["time"].values, config, self.warmup)
             dataset = dataset.isel(time=window)
         self.dataset = dataset
-        self.n_fit = self.slices["train"].stop
-        """End of the training days (exclusive), where validation or test begins."""
         self.variables = [OBSERVED]
         self.sites = [str(s) for s in self.dataset["site"].values]
         self.model = HBV(
@@ -97,7 +101,7 @@ class HBVWorkflow(nn.Module):
             spinup_years=spec.spinup,
             capillary=spec.capillary,
         )
-        self._tensors()
+        self._tensors(splits)
         log_missing(self.observed, self.variables, f"data ({config.data.source})")
         self.parameter_slots: list[str] = []
         self.calibrated_start = False
@@ -107,9 +111,7 @@ class HBVWorkflow(nn.Module):
         if spec.parameters != "site" or self.parameter_slots:
             require_finite_attributes(self.dataset, self.attribute_names, "the model")
         self.learner = self._parameter_learner(spec)
-        batch = config.train.batch
-        self.sampler = None if batch is None else BatchSampler(batch, self.slices["train"])
-        """Draws the training batches (``train.batch``); ``None``: full batch."""
+        self.register_load_state_dict_pre_hook(forget_legacy_buffers)
         self.to(device=self.device, dtype=self.dtype)
 
     # -- set-up ------------------------------------------------------------------------
@@ -125,7 +127,7 @@ class HBVWorkflow(nn.Module):
         fit_end = validation_start(self.warmup, held_out, train.validation)
         return time_splits(self.warmup, fit_end, held_out)
 
-    def _tensors(self) -> None:
+    def _tensors(self, splits: dict[str, slice]) -> None:
         def series(name: str) -> Tensor:
             values = self.dataset[name].transpose("time", "site").values
             return torch.as_tensor(values, dtype=self.dtype)
@@ -136,15 +138,16 @@ class HBVWorkflow(nn.Module):
             self.register_buffer(f"forcing_{name}", series(name))
         if OBSERVED not in self.dataset:
             raise ConfigError(f"data: the dataset has no {OBSERVED!r} observations")
-        self.register_buffer("flow", series(OBSERVED))
-        self.register_buffer("flow_seen", self.flow.clone(), persistent=False)
-        self.hidden_sites: list[int] = []
-        fitted = slice(self.slices["train"].start, self.slices["test"].start)
-        train = self.flow[fitted]  # the loss scale: every day before the held-out period
-        scale = torch.stack(
-            [column[torch.isfinite(column)].std() for column in train.unbind(-1)]
-        ).nan_to_num(1.0)
-        self.register_buffer("flow_scale", torch.where(scale > 0, scale, torch.ones_like(scale)))
+        self.objective = Objective(
+            self._run,
+            series(OBSERVED).numpy()[..., None],
+            splits,
+            per_site=True,
+            dtype=self.dtype,
+            warmup=self.warmup,
+            batch=self.config.train.batch,
+            chunks=self._site_chunks,
+        )
         names = [n for n, v in self.dataset.data_vars.items() if v.attrs.get("role") == "attribute"]
         self.attribute_names = names
         columns = [self.dataset[n].values.astype(float) for n in names]
@@ -283,7 +286,8 @@ class HBVWorkflow(nn.Module):
             n_static=len(self.attribute_names),
             seed=self.config.seed,
         )
-        learner.set_normalisation(self._forcing_series(slice(0, self.n_fit)), self.attributes)
+        fit_end = self.objective.splits["train"].stop
+        learner.set_normalisation(self._forcing_series(slice(0, fit_end)), self.attributes)
         return learner
 
     def _forcing_series(self, days: slice, sites: Tensor | slice = slice(None)) -> Tensor:
@@ -323,11 +327,12 @@ class HBVWorkflow(nn.Module):
 
     # -- running -----------------------------------------------------------------------
     def _run(self, batch: Batch, sites: Tensor | slice) -> Tensor:
-        """Streamflow [time, site] of ``sites`` over the batch's days after its warm-up."""
+        """Streamflow [time, site, 1] of ``sites`` over the batch's days after its warm-up
+        (the objective's :data:`~discover.fit.objective.Run`)."""
         days = slice(batch.first, batch.end)
         forcings = {name: getattr(self, f"forcing_{name}")[days, sites] for name in FORCINGS}
         out = self.model(forcings, self.parameters_by_name(sites, days), warmup=batch.warmup)
-        return out.streamflow
+        return out.streamflow[..., None]
 
     def simulate(self) -> Tensor:
         """Streamflow [time, site, 1] (mm/day) over the whole period; NaN in the warm-up.
@@ -335,8 +340,12 @@ class HBVWorkflow(nn.Module):
         (:meth:`_site_chunks`)."""
         batch = self._whole(self.warmup, self.flow.shape[0])
         flow = torch.cat([self._run(batch, part) for part in self._site_chunks(batch)], 1)
-        pad = flow.new_full((self.warmup, flow.shape[1]), float("nan"))
-        return torch.cat([pad, flow])[..., None]
+        pad = flow.new_full((self.warmup, *flow.shape[1:]), float("nan"))
+        return torch.cat([pad, flow])
+
+    def _whole(self, scored: int, end: int) -> Batch:
+        """Every site over days ``[0, end)``, scored from ``scored``."""
+        return self.objective.whole(scored, end)
 
     def _site_chunks(self, batch: Batch, sites: Tensor | slice | None = None) -> list[slice]:
         """``sites`` (default: the batch's; a slice) in consecutive chunks whose run keeps
@@ -350,69 +359,32 @@ class HBVWorkflow(nn.Module):
         size = max(1, RUN_BYTES // per_site)
         return [slice(i, min(i + size, sites.stop)) for i in range(sites.start, sites.stop, size)]
 
-    def loss(self, split: str, generator: torch.Generator | None = None) -> Tensor:
-        """Masked MSE of streamflow scaled per site by its spread (an NSE-like loss) on
-        ``"train"``, ``"validation"`` or the held-out ``"test"``: over a random batch of
-        sites and days (:mod:`discover.fit.batches`) for ``"train"`` with ``generator``
-        and ``train.batch`` set, else over every site and the whole split. A run shared
-        among processes scores each process's share of the sites; every process
-        returns the whole batch's loss (:meth:`~discover.fit.world.World.mean`). Without
-        gradients (evaluation), a study too large for one run is scored in chunks of
-        sites (:meth:`_site_chunks`)."""
-        batch = self._batch(split, generator)
-        world = current_world()
-        parts = [
-            self._share_loss(batch, part) for part in self._site_chunks(batch, batch.share(world))
-        ]
-        counted = sum(n for _, n in parts)  # the sites the mean is over
-        if counted == 0 and world.alone:
-            raise ValueError("no finite observation to compute a loss on")
-        if counted == 0:  # other processes' shares hold the batch's observations
-            return world.mean(parts[0][0], 0)
-        if len(parts) == 1:
-            return world.mean(parts[0][0], counted)
-        return world.mean(sum(loss * n for loss, n in parts if n) / counted, counted)
-
-    def _share_loss(self, batch: Batch, sites: Tensor | slice) -> tuple[Tensor, int]:
-        """The loss of ``sites`` on the batch's scored days, and how many of them have
-        observations there (the loss is the mean over those; NaN-free zero when none)."""
-        simulated = self._run(batch, sites)[batch.scored - batch.first - batch.warmup :]
-        observed = self.flow_seen[batch.scored : batch.end, sites]
-        counted = int(torch.isfinite(observed).any(0).sum())
-        if counted == 0:
-            return simulated.sum() * 0.0, 0
-        return masked_mse(simulated, observed, self.flow_scale[sites]), counted
-
-    def _batch(self, split: str, generator: torch.Generator | None) -> Batch:
-        """The sites and days the loss on ``split`` runs on."""
-        slices = self.split_slices()
-        if split not in slices:
-            raise ValueError(f"unknown split {split!r}; use one of {list(slices)}")
-        if split == "train" and generator is not None and self.sampler is not None:
-            return self.sampler.draw(generator, self.flow_seen)
-        return self._whole(slices[split].start, slices[split].stop or self.flow.shape[0])
-
-    def _whole(self, scored: int, end: int) -> Batch:
-        """Every site over days ``[0, end)``, scored from ``scored``."""
-        return Batch(slice(0, len(self.sites)), 0, self.warmup, scored, end)
-
-    @property
-    def batches_per_epoch(self) -> int | None:
-        """Training batches in an epoch (:mod:`discover.fit.batches`); ``None`` without
-        ``train.batch``."""
-        return None if self.sampler is None else self.sampler.epoch(self.flow_seen)
-
     def hide_sites(self, indices: list[int]) -> None:
-        """Hide the streamflow of the sites at ``indices`` from every loss (masked as
-        missing), so that they can be held out: dPL still gives them parameters from
-        their attributes, and :attr:`observed` still shows their observations."""
-        self.hidden_sites = sorted(set(self.hidden_sites) | set(indices))
-        self.flow_seen[:, self.hidden_sites] = float("nan")
+        """Hide the streamflow of the sites at ``indices`` from every loss
+        (:meth:`Objective.hide_sites`), so that they can be held out: dPL still gives
+        them parameters from their attributes, and :attr:`observed` still shows them."""
+        self.objective.hide_sites(indices)
 
     @property
-    def observed(self) -> np.ndarray:
-        """Observed streamflow [time, site, 1] (mm/day), NaN where missing."""
-        return self.flow.detach().cpu().numpy()[..., None]
+    def flow(self) -> Tensor:
+        """Observed streamflow [time, site] (mm/day), NaN where missing."""
+        return self.objective.target[..., 0]
+
+    @property
+    def flow_seen(self) -> Tensor:
+        """:attr:`flow` with the hidden sites masked [time, site] (a view: what the loss
+        compares with)."""
+        return self.objective.seen[..., 0]
+
+    @property
+    def flow_scale(self) -> Tensor:
+        """Spread of each site's streamflow [site] that the loss divides errors by."""
+        return self.objective.scale[:, 0]
+
+    @property
+    def sampler(self) -> BatchSampler | None:
+        """Draws the training batches (``train.batch``); ``None``: whole split."""
+        return self.objective.sampler
 
     def units(self) -> dict[str, str]:
         """Units by name: HBV forcings, states, parameters, slot inputs and outputs,
@@ -423,7 +395,3 @@ class HBVWorkflow(nn.Module):
     def times_index(self) -> np.ndarray:
         """Daily dates [time]."""
         return self.dataset["time"].values
-
-    def split_slices(self) -> dict[str, slice]:
-        """Training, validation and held-out days (the warm-up is in none)."""
-        return dict(self.slices)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -11,16 +12,21 @@ from torch import Tensor, nn
 
 from discover.config import ConfigError, ODEModelConfig, StudyConfig
 from discover.expressions import ExpressionError, parse_expression
-from discover.fit.losses import masked_mse
+from discover.fit.batches import Batch
+from discover.fit.objective import Objective, forget_legacy_buffers
 from discover.fit.shooting import multiple_shooting
 from discover.models.ode import TIME, ODEModel
 from discover.processes import Neural
-from discover.workflows.base import log_missing, time_splits, validation_start
+from discover.workflows.base import WithObjective, log_missing, time_splits, validation_start
 from discover.workflows.ode_data import ODEData, read_ode_table
 
 
-class ODEWorkflow(nn.Module):
-    """Binds an :class:`ODEModel` to its data: initial states, splits and the loss.
+class ODEWorkflow(WithObjective, nn.Module):
+    """Binds an :class:`ODEModel` to its data: initial states and its objective, a pooled
+    :class:`~discover.fit.objective.Objective` over the states (the first time is the
+    initial condition, in no split), whose training loss is multiple shooting
+    (:mod:`discover.fit.shooting`) when ``train.shooting`` applies; the other splits are
+    always integrated in one shot from the initial states.
 
     Args:
         config: the validated study config (``model.type == "ode"``).
@@ -44,19 +50,21 @@ class ODEWorkflow(nn.Module):
         self._tensors()
         self._initial_states(spec)
         self._fill_neural_slots(spec)
+        self.register_load_state_dict_pre_hook(forget_legacy_buffers)
         self.to(device=self.device, dtype=self.dtype)
         self.shooting = multiple_shooting(self, config.train.shooting)
+        if self.shooting is not None:
+            self.objective.score_training_by(partial(self.shooting.loss, self))
 
     # -- set-up ------------------------------------------------------------------------
     def _tensors(self) -> None:
         as_tensor = lambda a: torch.as_tensor(a, dtype=self.dtype)  # noqa: E731
         self.register_buffer("times", as_tensor(self.data.times))
-        self.register_buffer("observations", as_tensor(self.data.states))
         self.register_buffer("forcings", as_tensor(self.data.forcings))
-        train = self.data.states[: self.n_train]
-        scale = np.nanstd(np.where(np.isfinite(train), train, np.nan), axis=(0, 1))
-        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-        self.register_buffer("loss_scale", as_tensor(scale))
+        splits = time_splits(1, self.n_fit, self.n_train)
+        self.objective = Objective(
+            self._run, self.data.states, splits, per_site=False, dtype=self.dtype
+        )
 
     def _initial_states(self, spec: ODEModelConfig) -> None:
         first = self.data.states[0].copy()  # [site, state]
@@ -96,9 +104,15 @@ class ODEWorkflow(nn.Module):
             self.model.set_slot(name, process)
 
     @property
-    def observed(self) -> np.ndarray:
-        """Observed states [time, site, state] (NaN where not observed)."""
-        return self.data.states
+    def observations(self) -> Tensor:
+        """Observed states [time, site, state] as the objective's losses see them (NaN
+        where not observed; read by multiple shooting)."""
+        return self.objective.seen
+
+    @property
+    def loss_scale(self) -> Tensor:
+        """Spread of each state [state] that the losses divide errors by."""
+        return self.objective.scale
 
     # -- running -----------------------------------------------------------------------
     def simulate(self, steps: int | None = None) -> Tensor:
@@ -107,19 +121,11 @@ class ODEWorkflow(nn.Module):
         forcing = self.forcings[:end] if self.data.forcing_names else None
         return self.model.simulate(self.y0, self.times[:end], forcing)
 
-    def loss(self, split: str, generator: torch.Generator | None = None) -> Tensor:
-        """Scaled masked MSE on the ``"train"``, ``"validation"`` or held-out ``"test"``
-        part of the series; on ``"train"`` with multiple shooting (``train.shooting``),
-        the loss over its segments (:mod:`discover.fit.shooting`). The other splits are
-        always integrated in one shot from the initial states."""
-        slices = self.split_slices()
-        if split not in slices:
-            raise ValueError(f"unknown split {split!r}; use one of {list(slices)}")
-        if split == "train" and self.shooting is not None:
-            return self.shooting.loss(self)
-        start, end = slices[split].start, slices[split].stop or len(self.data.times)
-        simulated = self.simulate(end)[start:]
-        return masked_mse(simulated, self.observations[start:end], self.loss_scale)
+    def _run(self, batch: Batch, sites: Tensor | slice) -> Tensor:
+        """Simulated states [time, site, state] of every site over times ``[0,
+        batch.end)`` (the objective's :data:`~discover.fit.objective.Run`; its objective
+        is pooled, so ``sites`` are all of them)."""
+        return self.simulate(batch.end)
 
     def units(self) -> dict[str, str]:
         """Units by name: none are declared for an ``ode`` model."""
@@ -128,10 +134,6 @@ class ODEWorkflow(nn.Module):
     def times_index(self) -> np.ndarray:
         """The time coordinate [time]."""
         return self.data.times
-
-    def split_slices(self) -> dict[str, slice]:
-        """Time slices of each split (the first time is the initial condition)."""
-        return time_splits(1, self.n_fit, self.n_train)
 
 
 def load_ode_data(config: StudyConfig, base: Path) -> ODEData:

@@ -14,7 +14,8 @@ from discover.workflows.hbv import HBVWorkflow
 from discover.workflows.ode import ODEWorkflow
 
 PACKAGE = Path(discover.__file__).parent
-HBV_ONLY = {"hide_sites"}  # holding sites out (validate.site_folds) needs an hbv model
+HBV_ONLY = {"hide_sites"}  # ODE multiple shooting starts its segments at observed states
+OBJECTIVE_INTERNALS = r"\bworkflow\.(flow|flow_seen|flow_scale|observations|loss_scale|n_fit)\b"
 
 
 def _declared() -> set[str]:
@@ -46,3 +47,18 @@ def test_both_workflows_have_every_declared_method():
     for cls in (HBVWorkflow, ODEWorkflow):
         expected = methods if cls is HBVWorkflow else methods - HBV_ONLY
         assert all(callable(getattr(cls, name, None)) for name in expected), cls
+
+
+def test_both_workflows_leave_their_loss_splits_and_observations_to_an_objective():
+    assert "objective" in _declared()
+    for cls in (HBVWorkflow, ODEWorkflow):
+        assert issubclass(cls, base.WithObjective), cls
+        for name in ("loss", "split_slices", "observed", "batches_per_epoch"):
+            assert getattr(cls, name) is getattr(base.WithObjective, name), (cls, name)
+
+
+def test_population_and_stages_read_observations_through_the_objective():
+    paths = [PACKAGE / "fit" / "population.py", *sorted((PACKAGE / "stages").glob("*.py"))]
+    for path in paths:
+        found = re.findall(OBJECTIVE_INTERNALS, path.read_text())
+        assert not found, f"{path.name} reads workflow.{found} (use workflow.objective)"

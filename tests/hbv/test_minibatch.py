@@ -11,11 +11,11 @@ import xarray as xr
 
 from discover.config import ConfigError, parse_config
 from discover.config.stage_settings import BatchConfig
+from discover.fit import objective
 from discover.fit.batches import BatchSampler
 from discover.fit.trainer import Trainer
 from discover.fit.world import World
 from discover.models.hbv_processes import FORCINGS
-from discover.workflows import hbv as hbv_workflow
 from discover.workflows.hbv import HBVWorkflow
 from discover.workflows.hbv_data import load_hbv_dataset
 
@@ -140,7 +140,7 @@ def test_shares_of_the_sites_average_to_the_whole_loss(twin, monkeypatch, batch)
         expected = float(workflow.loss("train", generator))
         for rank in (0, 1):
             generator.set_state(state)  # every process draws the same batch
-            monkeypatch.setattr(hbv_workflow, "current_world", lambda r=rank: _Share(r, 2))
+            monkeypatch.setattr(objective, "current_world", lambda r=rank: _Share(r, 2))
             workflow.loss("train", generator)
     (a, wa), (b, wb) = _Share.parts
     assert (a * wa + b * wb) / (wa + wb) == pytest.approx(expected, rel=1e-12)
