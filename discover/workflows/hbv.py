@@ -85,7 +85,7 @@ class HBVWorkflow(WithObjective, nn.Module):
         self.dtype = getattr(torch, config.dtype)
         self.device = torch.device(config.device)
         if dataset is None:
-            dataset = load_hbv_dataset(config.data, base, config.seed)
+            dataset = load_hbv_dataset(config.data, base, config.seed, dtype=config.dtype)
         self.warmup = spec.warmup
         if config.train.period is None:
             splits = self._share_splits(dataset.sizes["time"])
