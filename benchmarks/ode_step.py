@@ -1,0 +1,105 @@
+"""Cost of one ODE training step: the Lotka–Volterra case study's loss and its gradient.
+
+Builds the workflow of ``case_studies/lotka_volterra/config.yaml`` (2 states, 28 training
+times, RK4 with 1 substep, neural ``F`` and ``G`` 2→32→32→1 softplus) through the normal
+API, then times, on one thread:
+
+- one loss-and-backward on the training split (single shot, as the case study trains),
+- the same with multiple shooting (``train.shooting: {segment: 10}``),
+- a whole short training: ``--steps`` Adam steps through :class:`~discover.fit.trainer.
+  Trainer` (no L-BFGS, no checkpoints), with the case study's other train settings.
+
+Times are CPU seconds of this process (``time.process_time``): on a machine shared with
+other jobs they move far less than wall times (printed beside them). A loss-and-backward
+figure is the median over ``--repeats`` rounds of ``--evaluations`` each.
+
+    python benchmarks/ode_step.py [--evaluations 20] [--repeats 5] [--steps 50]
+
+The last line reads ``ode step: <ms> ms per loss+backward (LV, 28 times), <ms> ms with
+shooting, training <s> s for <n> steps``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from discover.config import StudyConfig
+from discover.config.loading import load_config
+from discover.fit.trainer import Trainer
+from discover.workflows.ode import ODEWorkflow
+
+CASE = Path(__file__).resolve().parents[1] / "case_studies" / "lotka_volterra" / "config.yaml"
+
+
+def case_study(shooting: bool, **train) -> tuple[StudyConfig, Path]:
+    """The case study's config (with multiple shooting when ``shooting``) and its folder."""
+    config, base = load_config(CASE)
+    raw = config.model_dump()
+    raw["train"].update({"shooting": {"segment": 10} if shooting else False, **train})
+    return StudyConfig.model_validate(raw), base
+
+
+def workflow(shooting: bool, seed: int = 0) -> ODEWorkflow:
+    """The case study's workflow, its networks initialised from ``seed``."""
+    config, base = case_study(shooting)
+    torch.manual_seed(seed)
+    return ODEWorkflow(config, base)
+
+
+def step_seconds(shooting: bool, evaluations: int, repeats: int) -> tuple[float, float]:
+    """Median CPU and wall seconds of one training loss and its backward pass."""
+    flow = workflow(shooting)
+    flow.train()
+
+    def once() -> None:
+        flow.zero_grad(set_to_none=True)
+        flow.loss("train", None).backward()
+
+    once()  # warm-up
+    cpu, wall = [], []
+    for _ in range(repeats):
+        c0, w0 = time.process_time(), time.perf_counter()
+        for _ in range(evaluations):
+            once()
+        cpu.append((time.process_time() - c0) / evaluations)
+        wall.append((time.perf_counter() - w0) / evaluations)
+    return statistics.median(cpu), statistics.median(wall)
+
+
+def training_seconds(steps: int) -> tuple[float, float, float]:
+    """CPU and wall seconds of ``steps`` Adam steps of the case study, and its last loss."""
+    config, base = case_study(False, iterations=steps, lbfgs_iterations=0)
+    torch.manual_seed(config.seed)
+    flow = ODEWorkflow(config, base)
+    trainer = Trainer(flow, flow.loss, config.train, seed=config.seed, progress=False)
+    c0, w0 = time.process_time(), time.perf_counter()
+    result = trainer.fit()
+    return time.process_time() - c0, time.perf_counter() - w0, result.final_train
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--evaluations", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=50)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    single = step_seconds(False, args.evaluations, args.repeats)
+    print(f"single shot: {1e3 * single[0]:.1f} ms CPU ({1e3 * single[1]:.1f} ms wall)")
+    shooting = step_seconds(True, args.evaluations, args.repeats)
+    print(f"shooting:    {1e3 * shooting[0]:.1f} ms CPU ({1e3 * shooting[1]:.1f} ms wall)")
+    cpu, wall, loss = training_seconds(args.steps)
+    print(f"training:    {cpu:.2f} s CPU ({wall:.2f} s wall), final loss {loss:.6g}")
+    print(
+        f"ode step: {1e3 * single[0]:.1f} ms per loss+backward (LV, 28 times), "
+        f"{1e3 * shooting[0]:.1f} ms with shooting, training {cpu:.2f} s for {args.steps} steps"
+    )
+
+
+if __name__ == "__main__":
+    main()
