@@ -37,16 +37,18 @@ def rk4(
         raise ValueError(f"substeps must be >= 1, got {substeps}")
     y = _clip(y0, bounds)
     out = [y]
-    for t0, t1 in zip(times[:-1], times[1:], strict=True):
-        h = (t1 - t0) / substeps
+    steps = (times[1:] - times[:-1]) / substeps  # [time - 1] or [time - 1, batch]
+    for t0, h in zip(times[:-1].unbind(0), steps.unbind(0), strict=True):
         dt = h.unsqueeze(-1) if h.dim() else h  # per-row steps act on [batch, state]
+        half, half_dt, sixth_dt = h / 2, dt / 2, dt / 6
         t = t0
         for _ in range(substeps):
+            middle = t + half
             k1 = func(t, y)
-            k2 = func(t + h / 2, y + dt / 2 * k1)
-            k3 = func(t + h / 2, y + dt / 2 * k2)
+            k2 = func(middle, y + half_dt * k1)
+            k3 = func(middle, y + half_dt * k2)
             k4 = func(t + h, y + dt * k3)
-            y = _clip(y + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4), bounds)
+            y = _clip(y + sixth_dt * (k1 + 2 * k2 + 2 * k3 + k4), bounds)
             t = t + h
         out.append(y)
     return torch.stack(out)

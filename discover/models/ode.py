@@ -16,7 +16,8 @@ Each unknown function is a slot whose inputs are its declared argument names; a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 from sympy.core.function import AppliedUndef
@@ -97,6 +98,8 @@ class ODEModel(HybridModel):
         self.parameter_names = tuple(parameters)
         self.solver = dict(method=solver, substeps=substeps, rtol=rtol, atol=atol, adjoint=adjoint)
         self._forcing: LinearInterpolation | None = None
+        self._shared: _Setting | None = None
+        """The right-hand side's shared setting during :meth:`simulate`."""
         self.bounded = bool(bounds)
         lower, upper = _bound_vectors(self.states, bounds or {})
         self.register_buffer("lower", lower, persistent=False)
@@ -111,7 +114,7 @@ class ODEModel(HybridModel):
             if self._forcing is None:
                 raise RuntimeError("this model has forcings: call simulate(..., forcing=...)")
             forcing = self._forcing(t).to(y.dtype)  # [batch, forcing]
-        return self.rates(t, y, forcing)
+        return self._rates(self._shared or self._setting(y.dtype), t, y, forcing)
 
     def rates(self, t: Tensor, y: Tensor, forcing: Tensor | None = None) -> Tensor:
         """``dy/dt`` [batch, state] at times ``t`` (scalar or [batch]) for states ``y``
@@ -119,25 +122,34 @@ class ODEModel(HybridModel):
 
         A bounded state enters the equations clipped into its bounds, and at a bound its
         rate may not point further out."""
+        return self._rates(self._setting(y.dtype), t, y, forcing)
+
+    def _setting(self, dtype: torch.dtype) -> _Setting:
+        """What every evaluation of the right-hand side with states of ``dtype`` shares
+        until a slot or constant changes (built once per simulation)."""
+        parameters = dict(zip(self.parameter_names, self.parameter_values.to(dtype), strict=True))
+        slots = {name: self._slot_caller(name) for name in self.functions}
+        constants = [module.constants for module in self.rhs_modules]
+        return _Setting(parameters, slots, constants)
+
+    def _rates(
+        self, setting: _Setting, t: Tensor, y: Tensor, forcing: Tensor | None = None
+    ) -> Tensor:
         if self.bounded:
             y = torch.minimum(torch.maximum(y, self.lower), self.upper)
         values: dict[str, Tensor] = dict(zip(self.states, y.unbind(-1), strict=True))
-        for name, value in zip(self.parameter_names, self.parameter_values, strict=True):
-            values[name] = value.to(y.dtype)
+        values.update(setting.parameters)
         values[TIME] = t.to(y.dtype)
         if self.forcing_names:
             if forcing is None:
                 raise ValueError(f"forcing values of {list(self.forcing_names)} are required")
             values.update(zip(self.forcing_names, forcing.unbind(-1), strict=True))
-        slots = {name: self._slot_caller(name) for name in self.functions}
-        reference = y[..., 0]
-        derivatives = torch.stack(
-            [
-                torch.broadcast_to(module(values, slots), reference.shape)
-                for module in self.rhs_modules
-            ],
-            dim=-1,
-        )
+        shape = y.shape[:-1]
+        rates = []
+        for module, constants in zip(self.rhs_modules, setting.constants, strict=True):
+            rate = module.evaluate(values, constants, setting.slots)
+            rates.append(rate if rate.shape == shape else torch.broadcast_to(rate, shape))
+        derivatives = torch.stack(rates, dim=-1)
         if self.bounded:
             outward = ((y <= self.lower) & (derivatives < 0)) | (
                 (y >= self.upper) & (derivatives > 0)
@@ -145,14 +157,16 @@ class ODEModel(HybridModel):
             derivatives = torch.where(outward, torch.zeros_like(derivatives), derivatives)
         return derivatives
 
-    def _slot_caller(self, name: str):
+    def _slot_caller(self, name: str) -> Callable[..., Tensor]:
         if name not in self.slots:
             raise RuntimeError(f"slot {name!r} is empty: fill it with set_slot({name!r}, ...)")
         slot = self.slots[name]
         inputs = self.functions[name]
 
         def call(*args: Tensor) -> Tensor:
-            return slot(dict(zip(inputs, torch.broadcast_tensors(*args), strict=True)))
+            if any(a.shape != args[0].shape for a in args[1:]):
+                args = torch.broadcast_tensors(*args)
+            return slot(dict(zip(inputs, args, strict=True)))
 
         return call
 
@@ -177,9 +191,22 @@ class ODEModel(HybridModel):
             self._forcing = LinearInterpolation(times, forcing)
         try:
             bounds = (self.lower.to(y0.dtype), self.upper.to(y0.dtype)) if self.bounded else None
+            self._shared = self._setting(y0.dtype)
             return solve(self, y0, times, **self.solver, bounds=bounds)
         finally:
             self._forcing = None
+            self._shared = None
+
+
+@dataclass(frozen=True)
+class _Setting:
+    """What the evaluations of the right-hand side share: the known constants by name
+    (0-dim, in the states' dtype), the slot callers by function name and each equation's
+    float constants."""
+
+    parameters: dict[str, Tensor]
+    slots: dict[str, Callable[..., Tensor]]
+    constants: list[Tensor]
 
 
 def _bound_vectors(

@@ -74,9 +74,20 @@ class ExpressionModule(nn.Module):
         functions: Mapping[str, Callable[..., Tensor]] | None = None,
     ) -> Tensor:
         """Evaluate with ``values`` (name → tensor, broadcastable) and callable ``functions``."""
-        out = self._root(values, self.constants, functions or {})
+        out = self.evaluate(values, self.constants, functions or {})
         shape = torch.broadcast_shapes(out.shape, *(value.shape for value in values.values()))
         return out if out.shape == shape else torch.broadcast_to(out, shape)
+
+    def evaluate(
+        self,
+        values: Mapping[str, Tensor],
+        constants: Tensor,
+        functions: Mapping[str, Callable[..., Tensor]],
+    ) -> Tensor:
+        """The expression at ``values`` with ``constants`` (:attr:`constants`, computed once
+        by a caller that evaluates many times, e.g. an ODE solver), not broadcast to the
+        values' shape (a scalar for a constant expression)."""
+        return self._root(values, constants, functions)
 
     def current_expression(self, digits: int | None = None) -> sympy.Expr:
         """The expression with the current (fitted) constant values substituted."""
