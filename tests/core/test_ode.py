@@ -83,3 +83,40 @@ def test_declaration_errors_are_clear():
         ODEModel(["x"], {"x": "-F(x)"}, functions={"F": ["x"]}).simulate(
             torch.ones(1, 1), torch.linspace(0, 1, 3)
         )
+
+
+def test_simulation_steps_the_rates_rk4_would_with_every_input_kind():
+    # The solver's right-hand side (set up once per simulation) gives what `rates` gives
+    # step by step: bounds, a forcing, a time-dependent term and a neural slot included.
+    model = ODEModel(
+        ["x", "y"],
+        {"x": "alpha*x - F(x, y) + P", "y": "-delta*y + 0.8*x*y + t/10"},
+        {"alpha": 1.3, "delta": 1.8},
+        {"F": ["x", "y"]},
+        forcings=["P"],
+        substeps=2,
+        bounds={"x": (0.0, None)},
+    ).double()
+    torch.manual_seed(0)
+    model.set_slot("F", Neural(["x", "y"], output_range=">=0").double())
+    times = torch.linspace(0, 1, 6, dtype=torch.float64)
+    rain = torch.rand(6, 2, 1, dtype=torch.float64)
+    y0 = torch.tensor([[0.44, 4.63], [1.0, 2.0]], dtype=torch.float64)
+    simulated = model.simulate(y0, times, rain)
+
+    def rates(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        i = int(torch.searchsorted(times, t.reshape(1), right=True).clamp(1, 5)[0])
+        w = (t - times[i - 1]) / (times[i] - times[i - 1])
+        return model.rates(t, y, rain[i - 1] + w * (rain[i] - rain[i - 1]))
+
+    y, expected = y0, [y0]
+    for t0, t1 in zip(times[:-1], times[1:], strict=True):
+        h = (t1 - t0) / 2
+        for t in (t0, t0 + h):
+            k1 = rates(t, y)
+            k2 = rates(t + h / 2, y + h / 2 * k1)
+            k3 = rates(t + h / 2, y + h / 2 * k2)
+            k4 = rates(t + h, y + h * k3)
+            y = (y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)).clamp_min(torch.tensor([0.0, -torch.inf]))
+        expected.append(y)
+    torch.testing.assert_close(simulated, torch.stack(expected), rtol=1e-12, atol=1e-12)
