@@ -142,7 +142,7 @@ class MultipleShooting(nn.Module):
         y0 = torch.cat([workflow.y0[None], self.segment_states]).reshape(segments * sites, -1)
         grid = workflow.times[self.index].T.repeat_interleave(sites, dim=1)  # [step, row]
         forcing = None
-        if workflow.data.forcing_names:
+        if workflow.forcing_names:
             forcing = workflow.forcings[self.index].transpose(0, 1)  # [step, segment, site, f]
             forcing = forcing.reshape(steps, segments * sites, -1)
         return workflow.model.simulate(y0, grid, forcing).reshape(steps, segments, sites, -1)

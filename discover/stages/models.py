@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
+import xarray as xr
 
 from discover.config import StudyConfig
 from discover.distill.pareto import Candidate, ParetoFront
@@ -21,15 +21,17 @@ from discover.workflows.hbv_data import load_hbv_dataset
 from discover.workflows.ode import ODEWorkflow, load_ode_data
 
 
-def load_data(config: StudyConfig, base: Path) -> Any:
-    """The data a config names, loaded and checked: an ``xarray.Dataset`` for HBV models,
-    an :class:`~discover.workflows.ode_data.ODEData` for ODE models."""
+def load_data(config: StudyConfig, base: Path) -> xr.Dataset:
+    """The data a config names, loaded and checked into one ``xarray.Dataset`` container
+    (dims ``time`` and ``site``, each variable's ``role`` in its attributes) for either
+    model type: the daily series of an HBV model, the states and forcings of an ODE model
+    (:mod:`discover.workflows.ode_data`)."""
     if config.model.type == "hbv":
         return load_hbv_dataset(config.data, base, config.seed, dtype=config.dtype)
     return load_ode_data(config, base)
 
 
-def build_workflow(config: StudyConfig, base: Path, data: Any = None) -> Workflow:
+def build_workflow(config: StudyConfig, base: Path, data: xr.Dataset | None = None) -> Workflow:
     """The model of the config bound to ``data`` (loaded from the config when ``None``)."""
     if config.model.type == "hbv":
         return HBVWorkflow(config, base, dataset=data)

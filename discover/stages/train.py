@@ -89,7 +89,7 @@ class ODETraining:
             raise TypeError(f"the 'ode' strategy trains ODE workflows, not {type(workflow)}")
         if settings.collocation and not run.resuming:
             steps = workflow.objective.splits["train"].stop
-            forcings = workflow.forcings[:steps] if workflow.data.forcing_names else None
+            forcings = workflow.forcings[:steps] if workflow.forcing_names else None
             prefit = collocation_prefit(
                 workflow.model,
                 workflow.times[:steps],

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import xarray as xr
 from sympy.core.function import AppliedUndef
 from torch import Tensor, nn
 
@@ -18,7 +19,14 @@ from discover.fit.shooting import multiple_shooting
 from discover.models.ode import TIME, ODEModel
 from discover.processes import Neural
 from discover.workflows.base import WithObjective, log_missing, time_splits, validation_start
-from discover.workflows.ode_data import ODEData, read_ode_table
+from discover.workflows.ode_data import (
+    forcing_names,
+    forcings_array,
+    read_ode_table,
+    split_index,
+    state_names,
+    states_array,
+)
 
 
 class ODEWorkflow(WithObjective, nn.Module):
@@ -31,22 +39,24 @@ class ODEWorkflow(WithObjective, nn.Module):
     Args:
         config: the validated study config (``model.type == "ode"``).
         base: folder that relative data paths refer to.
-        data: the study's data (:func:`load_ode_data`), read from the config when ``None``.
+        data: the study's dataset (:func:`load_ode_data`), read from the config when
+            ``None``.
     """
 
-    def __init__(self, config: StudyConfig, base: Path, data: ODEData | None = None):
+    def __init__(self, config: StudyConfig, base: Path, data: xr.Dataset | None = None):
         super().__init__()
         spec: ODEModelConfig = config.model
         self.config = config
         self.dtype = getattr(torch, config.dtype)
         self.device = torch.device(config.device)
         self.data = data if data is not None else load_ode_data(config, base)
-        self.model = build_ode_model(spec, self.data.forcing_names)
-        self.n_train = self.data.split_index(config.train.split)
+        self.forcing_names = forcing_names(self.data)
+        self.model = build_ode_model(spec, self.forcing_names)
+        self.n_train = split_index(self.data, config.train.split)
         self.n_fit = validation_start(1, self.n_train, config.train.validation)
-        log_missing(self.data.states, self.data.state_names, self.data.source)
-        self.variables = list(self.data.state_names)
-        self.sites = list(self.data.sites)
+        self.variables = state_names(self.data)
+        log_missing(states_array(self.data), self.variables, self.data.attrs["source"])
+        self.sites = [str(s) for s in self.data["site"].to_numpy()]
         self._tensors()
         self._initial_states(spec)
         self._fill_neural_slots(spec)
@@ -59,22 +69,22 @@ class ODEWorkflow(WithObjective, nn.Module):
     # -- set-up ------------------------------------------------------------------------
     def _tensors(self) -> None:
         as_tensor = lambda a: torch.as_tensor(a, dtype=self.dtype)  # noqa: E731
-        self.register_buffer("times", as_tensor(self.data.times))
-        self.register_buffer("forcings", as_tensor(self.data.forcings))
+        self.register_buffer("times", as_tensor(self.times_index()))
+        self.register_buffer("forcings", as_tensor(forcings_array(self.data)))
         splits = time_splits(1, self.n_fit, self.n_train)
         self.objective = Objective(
-            self._run, self.data.states, splits, per_site=False, dtype=self.dtype
+            self._run, states_array(self.data), splits, per_site=False, dtype=self.dtype
         )
 
     def _initial_states(self, spec: ODEModelConfig) -> None:
-        first = self.data.states[0].copy()  # [site, state]
+        first = states_array(self.data)[0].copy()  # [site, state]
         for i, name in enumerate(spec.states):
             if name in spec.initial:
                 first[:, i] = spec.initial[name]
             elif not np.isfinite(first[:, i]).all():
                 raise ConfigError(
                     f"model.initial.{name}: state {name!r} is not observed at the first time "
-                    f"for every site of {self.data.source}; give its initial value"
+                    f"for every site of {self.data.attrs['source']}; give its initial value"
                 )
         y0 = torch.as_tensor(first, dtype=self.dtype)
         if spec.learn_initial:
@@ -83,12 +93,9 @@ class ODEWorkflow(WithObjective, nn.Module):
             self.register_buffer("y0", y0)
 
     def _fill_neural_slots(self, spec: ODEModelConfig) -> None:
-        observed = dict(
-            zip(self.data.state_names, np.moveaxis(self.data.states, -1, 0), strict=True)
-        )
-        observed.update(
-            zip(self.data.forcing_names, np.moveaxis(self.data.forcings, -1, 0), strict=True)
-        )
+        states, forcings = states_array(self.data), forcings_array(self.data)
+        observed = dict(zip(self.variables, np.moveaxis(states, -1, 0), strict=True))
+        observed.update(zip(self.forcing_names, np.moveaxis(forcings, -1, 0), strict=True))
         derivative_scale = _typical_rate(self.data)
         for name, slot in spec.neural.items():
             process = Neural(
@@ -117,8 +124,8 @@ class ODEWorkflow(WithObjective, nn.Module):
     # -- running -----------------------------------------------------------------------
     def simulate(self, steps: int | None = None) -> Tensor:
         """Simulated states [time, site, state] over the first ``steps`` times (all if None)."""
-        end = len(self.data.times) if steps is None else steps
-        forcing = self.forcings[:end] if self.data.forcing_names else None
+        end = self.data.sizes["time"] if steps is None else steps
+        forcing = self.forcings[:end] if self.forcing_names else None
         return self.model.simulate(self.y0, self.times[:end], forcing)
 
     def _run(self, batch: Batch, sites: Tensor | slice) -> Tensor:
@@ -133,11 +140,12 @@ class ODEWorkflow(WithObjective, nn.Module):
 
     def times_index(self) -> np.ndarray:
         """The time coordinate [time]."""
-        return self.data.times
+        return self.data["time"].to_numpy()
 
 
-def load_ode_data(config: StudyConfig, base: Path) -> ODEData:
-    """The table an ODE study's config names (``data.source: table``), read and checked."""
+def load_ode_data(config: StudyConfig, base: Path) -> xr.Dataset:
+    """The table an ODE study's config names (``data.source: table``), read and checked
+    into the dataset container (:func:`~discover.workflows.ode_data.read_ode_table`)."""
     if config.data.source != "table":
         raise ConfigError(f"data.source: an ode model reads a table, not {config.data.source!r}")
     spec: ODEModelConfig = config.model
@@ -188,9 +196,9 @@ def build_ode_model(spec: ODEModelConfig, forcings: list[str]) -> ODEModel:
         raise ConfigError(f"model: {err}") from None
 
 
-def _typical_rate(data: ODEData) -> float:
+def _typical_rate(data: xr.Dataset) -> float:
     """Typical magnitude of the observed rates of change, to scale network outputs."""
-    steps = np.diff(data.times)[:, None, None]
-    rates = np.abs(np.diff(data.states, axis=0) / steps)
+    steps = np.diff(data["time"].to_numpy())[:, None, None]
+    rates = np.abs(np.diff(states_array(data), axis=0) / steps)
     value = float(np.nanmedian(rates)) if np.isfinite(rates).any() else 1.0
     return value if np.isfinite(value) and value > 0 else 1.0

@@ -1,69 +1,89 @@
-"""Tabular data for ODE models: observed states and forcings on a common time grid."""
+"""Tabular data for ODE models: observed states and forcings on a common time grid, in the
+dataset container (``discover/data/container.py``) that HBV models read too."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from discover.data.container import DataError
 from discover.data.table import read_table
 
+COORDINATES = ("time", "site")
+"""The container's dimensions; no data column may take their names."""
 
-@dataclass
-class ODEData:
-    """States and forcings of one or more trajectories (sites) on a shared time grid.
 
-    Attributes:
-        times: increasing times [time].
-        sites: trajectory ids [site].
-        states: observed states [time, site, state]; NaN where not observed.
-        forcings: forcing values [time, site, forcing]; always finite.
-        state_names, forcing_names: variable names in the order of the last axis.
-        source: where the data came from, for messages.
+def state_names(data: xr.Dataset) -> list[str]:
+    """The states, in the order of the model's ``states``: the ``observation`` variables."""
+    return _names(data, "observation")
+
+
+def forcing_names(data: xr.Dataset) -> list[str]:
+    """The forcings, in the table's column order: the ``forcing`` variables."""
+    return _names(data, "forcing")
+
+
+def states_array(data: xr.Dataset) -> np.ndarray:
+    """Observed states [time, site, state]; NaN where not observed."""
+    return _stacked(data, state_names(data))
+
+
+def forcings_array(data: xr.Dataset) -> np.ndarray:
+    """Forcing values [time, site, forcing]; always finite."""
+    return _stacked(data, forcing_names(data))
+
+
+def _names(data: xr.Dataset, role: str) -> list[str]:
+    return [str(name) for name, v in data.data_vars.items() if v.attrs.get("role") == role]
+
+
+def _stacked(data: xr.Dataset, names: list[str]) -> np.ndarray:
+    """Variables ``names`` as one array [time, site, variable]."""
+    shape = (data.sizes["time"], data.sizes["site"])
+    if not names:
+        return np.empty((*shape, 0))
+    return np.stack([data[name].transpose(*COORDINATES).to_numpy() for name in names], axis=-1)
+
+
+def split_index(data: xr.Dataset, fraction: float) -> int:
+    """Number of leading time steps in the training part for a split ``fraction``.
+
+    Raises:
+        DataError: either part would hold no observation.
     """
-
-    times: np.ndarray
-    sites: list[str]
-    states: np.ndarray
-    forcings: np.ndarray
-    state_names: list[str]
-    forcing_names: list[str]
-    source: str
-
-    def split_index(self, fraction: float) -> int:
-        """Number of leading time steps in the training part for a split ``fraction``.
-
-        Raises:
-            DataError: either part would hold no observation.
-        """
-        n = len(self.times)
-        n_train = int(round(fraction * n))
-        if n_train < 2:
-            raise DataError(
-                f"train split {fraction} leaves {n_train} time step(s) of {n} for training"
-            )
-        if n_train >= n or not np.isfinite(self.states[n_train:]).any():
-            raise DataError(
-                f"train split {fraction} leaves no validation data after time "
-                f"{self.times[n_train - 1]} in {self.source}; lower train.split"
-            )
-        if not np.isfinite(self.states[1:n_train]).any():
-            raise DataError(f"no observation in the training part of {self.source}")
-        return n_train
+    times, states = data["time"].to_numpy(), states_array(data)
+    n = len(times)
+    n_train = int(round(fraction * n))
+    if n_train < 2:
+        raise DataError(f"train split {fraction} leaves {n_train} time step(s) of {n} for training")
+    if n_train >= n or not np.isfinite(states[n_train:]).any():
+        raise DataError(
+            f"train split {fraction} leaves no validation data after time "
+            f"{times[n_train - 1]} in {data.attrs['source']}; lower train.split"
+        )
+    if not np.isfinite(states[1:n_train]).any():
+        raise DataError(f"no observation in the training part of {data.attrs['source']}")
+    return n_train
 
 
 def read_ode_table(
     path: str | Path, time: str, states: list[str], site: str | None = None
-) -> ODEData:
+) -> xr.Dataset:
     """Read a CSV or Parquet table (:func:`discover.data.table.read_table`): a time
     column, observed states, and forcings.
 
     Columns named like a state are observations (may be missing or hold NaN); every
     other numeric column (besides ``time`` and ``site``) is a forcing and must be finite.
     Spaces around column names are ignored.
+
+    Returns:
+        A dataset with dims (time, site): coordinates ``time`` (the table's times) and
+        ``site`` (trajectory ids, ``"0"`` without a site column); one variable per state
+        (``role: observation``, all NaN if the table lacks it) and per forcing
+        (``role: forcing``); ``attrs["source"]`` names the file.
 
     Raises:
         DataError: missing file or column, bad time index, non-finite forcing, or no data.
@@ -81,13 +101,26 @@ def read_ode_table(
     if not pd.api.types.is_numeric_dtype(table[time]):
         raise DataError(f"time column {time!r} of {path} must be numeric")
     _check_time_index(table, time, site, path)
-    state_names = [s for s in states if s in table.columns]
-    if not state_names:
+    if not any(s in table.columns for s in states):
         raise DataError(f"{path} has no column for any state {states}")
     forcing_names = [c for c in value_columns if c not in states]
+    clash = [c for c in [*states, *forcing_names] if c in COORDINATES]
+    if clash:
+        raise DataError(
+            f"column or state {clash[0]!r} of {path} has the name of a dataset coordinate "
+            f"{COORDINATES}; rename it (the time and site columns are named by data.time "
+            "and data.site)"
+        )
     times, sites, observed, forcings = _on_grid(table, time, site, states, forcing_names)
     _check_values(forcings, observed, (times, sites, time), states, forcing_names, path)
-    return ODEData(times, sites, observed, forcings, list(states), forcing_names, str(path))
+    roles = [("observation", states, observed), ("forcing", forcing_names, forcings)]
+    variables = {
+        name: (COORDINATES, values[:, :, i], {"role": role})
+        for role, names, values in roles
+        for i, name in enumerate(names)
+    }
+    coords = {"time": times, "site": sites}
+    return xr.Dataset(variables, coords=coords, attrs={"source": str(path)})
 
 
 def _check_columns(table: pd.DataFrame, time: str, site: str | None, path: Path) -> None:

@@ -48,7 +48,7 @@ def test_ode_validation_split_lies_between_training_and_held_out(lv_case, tmp_pa
     def expected(simulated, part):
         return masked_mse(simulated[part], workflow.observations[part], workflow.loss_scale)
 
-    _check_splits(study, 1, len(workflow.data.times), expected)
+    _check_splits(study, 1, workflow.data.sizes["time"], expected)
     fit_end = study.workflow.split_slices()["train"].stop
     assert fit_end == study.workflow.n_train - round(0.25 * (study.workflow.n_train - 1))
 

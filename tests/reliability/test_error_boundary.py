@@ -42,7 +42,7 @@ def test_spaces_around_column_names_are_ignored(lv_case, capsys):
     data.write_text("\n".join(["t, x , y", *table[1:]]) + "\n")
     assert main(["check", str(path)]) == 0
     workflow = Study.from_config(path).workflow
-    assert workflow.variables == ["x", "y"] and workflow.data.forcing_names == []
+    assert workflow.variables == ["x", "y"] and workflow.forcing_names == []
     assert np.isfinite(workflow.observed).all()
 
     data.write_text("\n".join(["t,x, x", *table[1:]]) + "\n")
