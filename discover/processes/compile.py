@@ -108,8 +108,7 @@ class ExpressionModule(nn.Module):
         if isinstance(expr, sympy.Float):
             return self._constant(float(expr))
         if isinstance(expr, sympy.Number | sympy.NumberSymbol):
-            fixed = float(expr)
-            return lambda v, c, f: c.new_tensor(fixed)
+            return _fixed_number(float(expr))
         if isinstance(expr, sympy.Add):
             parts = [self._compile(a) for a in expr.args]
             return lambda v, c, f: reduce(torch.add, (p(v, c, f) for p in parts))
@@ -155,6 +154,21 @@ class ExpressionModule(nn.Module):
             return lambda v, c, f: torch.pow(base(v, c, f), power)
         exp = self._compile(exponent)
         return lambda v, c, f: torch.pow(base(v, c, f), exp(v, c, f))
+
+
+def _fixed_number(value: float) -> Node:
+    """A node giving ``value`` as a 0-dim tensor like the constants, made once per dtype
+    and device (not at every evaluation: an ODE solver evaluates thousands of times)."""
+    made: dict[tuple[torch.dtype, torch.device], Tensor] = {}
+
+    def number(v, c, f):
+        key = (c.dtype, c.device)
+        if key not in made:
+            with torch.inference_mode(False):  # usable with autograd when first made without
+                made[key] = c.new_tensor(value)
+        return made[key]
+
+    return number
 
 
 def _replace_floats(expr: sympy.Basic, replace: Callable[[sympy.Float], sympy.Expr]) -> sympy.Expr:
