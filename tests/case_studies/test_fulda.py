@@ -5,7 +5,8 @@ stated hypotheses) with finite held-out scores, a paired comparison for every pa
 textbook model that is clearly calibrated: its held-out NSE must beat the day-of-year
 climatology of the training flows (NSE 0.13 on 1986–1988) by a wide margin. The floor,
 0.6, sits halfway between that climatology and what a calibrated HBV reaches on these years
-(0.82 by Adam, 0.86 by differential evolution; see the case study's README), so it fails when
+(0.82–0.83 by discover's calibration and by differential evolution on the same equations,
+0.86 reported for another HBV; see the case study's README), so it fails when
 calibration breaks, not when a seed or a machine shifts the result by a few hundredths.
 """
 
