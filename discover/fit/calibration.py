@@ -61,7 +61,8 @@ and barely grows with the batch up to a few hundred columns, so a wide populatio
 needs fewer generations, is nearly free; with many sites, set ``population`` lower. On
 Fulda's 14 parameters 448 and 896 members need fewer generations than 224 but cost 1.2 and
 1.5 times as much per generation, about the same wall time to the same loss; a few members
-(CMA-ES's own 4 + 3 ln n) cost 0.8 times as much per generation and need many more."""
+(CMA-ES's own 4 + 3 ln n) cost 0.8 times as much per generation and, learning
+less per generation, need more generations (not measured here)."""
 
 GEOMETRIC_SPAN = 10.0
 """A parameter whose bounds satisfy ``0 < low`` and ``high >= GEOMETRIC_SPAN·low`` is
