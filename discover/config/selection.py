@@ -27,6 +27,12 @@ FLAT_SELECTION_KEYS = {
 """Deprecated flat keys of ``distill`` → their key under ``distill.selection``."""
 
 
+ODE_SELECTION_RULE = "heldout"
+"""The selection rule of an ``ode`` study whose config names none (an ``hbv`` study's is
+the field's default, ``bic``): on nearly noise-free or autocorrelated residuals BIC
+favours nested forms that follow a network's wiggles over the law."""
+
+
 class SelectionConfig(Strict):
     """How a slot's equation is chosen from its Pareto front: the rule and its settings."""
 
@@ -38,7 +44,10 @@ class SelectionConfig(Strict):
     error of the best held-out error), ``retrain`` (each shortlisted candidate trained in
     a fresh model, the simplest one not significantly worse on the validation split; its
     model becomes the ``symbolic`` variant), ``front`` (the engine's own choice), or one
-    added by ``register_selection_rule``."""
+    added by ``register_selection_rule``. Unset, an ``ode`` study uses ``heldout``
+    (:data:`ODE_SELECTION_RULE`; with multiple shooting its refits are as cheap per step
+    as ``bic``'s) and an ``hbv`` study ``bic`` (its refits simulate the whole period,
+    and ``heldout`` refits twice)."""
     refit: Literal["constants", "all"] = "constants"
     """``bic``, ``heldout``: what is refitted before each candidate is scored: its
     constants, or also everything else the model trains (put back afterwards), as

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from discover.config.base import ExpressionText, Strict
 from discover.config.data_and_model import DataConfig, HBVModelConfig, ODEModelConfig
 from discover.config.periods import PeriodConfig, follow_on
+from discover.config.selection import ODE_SELECTION_RULE
 from discover.config.stage_settings import (
     DistillConfig,
     HypothesisConfig,
@@ -135,6 +136,8 @@ class StudyConfig(Strict):
         if self.distill is None:
             return self
         selection = self.distill.selection
+        if "rule" not in selection.model_fields_set and self.model.type == "ode":
+            selection.rule = ODE_SELECTION_RULE
         if selection.rule == "retrain" and not self.train.validation:
             raise ValueError(
                 "distill.selection: 'retrain' scores candidates on the validation split; "
