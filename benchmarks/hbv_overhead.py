@@ -1,0 +1,115 @@
+"""Per-day overhead of discover's HBV: seconds per simulated day in the two shapes the
+calibration uses, on one thread by default.
+
+    no-grad forward   1 site × 224 parameter sets × 2,557 days (a population's losses)
+    forward+backward  6 sites × 16 parameter sets × 500 days (a candidate's refit step)
+
+Each case runs ``--repeats`` times after one untimed warm-up run; the median and the
+least seconds are printed, with the load averages at the start and the end (other work
+on the machine slows every run). ``--ops`` also counts the torch operations one day of
+the no-grad run calls (``torch.profiler``).
+
+    python benchmarks/hbv_overhead.py [--repeats 5] [--threads 1] [--ops]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+
+from discover.models.hbv import HBV
+from discover.models.hbv_processes import HBV_BOUNDS
+
+CASES = {"no-grad forward": (1, 224, 2557, False), "forward+backward": (6, 16, 500, True)}
+"""Case name → (sites, parameter sets, days, gradients)."""
+
+
+def inputs(
+    model: HBV, sites: int, nmul: int, days: int, grad: bool
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Random forcings [days, sites] and parameters [sites, nmul] within HBV's bounds."""
+    gen = torch.Generator().manual_seed(0)
+    forcings = {
+        "precipitation": torch.rand(days, sites, generator=gen) ** 3 * 20,
+        "temperature": torch.randn(days, sites, generator=gen) * 8 + 5,
+        "pet": torch.rand(days, sites, generator=gen) * 4,
+    }
+    parameters = {}
+    for name in model.parameter_names():
+        bound = HBV_BOUNDS[name]
+        share = torch.rand(sites, nmul, generator=gen)
+        parameters[name] = (bound.low + (bound.high - bound.low) * share).requires_grad_(grad)
+    return forcings, parameters
+
+
+def run_case(model: HBV, sites: int, nmul: int, days: int, grad: bool) -> Callable[[], None]:
+    """One run of a case: a forward without gradients, or a forward and backward."""
+    forcings, parameters = inputs(model, sites, nmul, days, grad)
+
+    def run() -> None:
+        with torch.set_grad_enabled(grad):
+            out = model(forcings, parameters, warmup=min(365, days // 2))
+            if grad:
+                out.streamflow.square().mean().backward()
+
+    return run
+
+
+def seconds(run: Callable[[], None], repeats: int) -> list[float]:
+    """Wall seconds of ``repeats`` runs after one untimed warm-up run."""
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def ops_per_day(model: HBV, days: int = 200) -> float:
+    """Torch operations (profiler events at the top level) per simulated day of a
+    no-grad run of 1 site × 224 parameter sets, from the difference of two lengths."""
+    counts = []
+    for length in (days, 2 * days):
+        run = run_case(model, 1, 224, length, False)
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            run()
+        counts.append(sum(e.count for e in prof.key_averages() if e.key.startswith("aten::")))
+    return (counts[1] - counts[0]) / days
+
+
+def load() -> str:
+    """The time of day (UTC) and the machine's load averages over 1, 5 and 15 minutes."""
+    now = time.strftime("%H:%M:%S UTC", time.gmtime())
+    return f"{now}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per case")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--ops", action="store_true", help="count torch ops per day")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    print(f"float32, CPU, {args.threads} thread(s); start {load()}")
+    model = HBV()
+    for name, (sites, nmul, days, grad) in CASES.items():
+        times = seconds(run_case(model, sites, nmul, days, grad), args.repeats)
+        median = statistics.median(times)
+        print(
+            f"{name:>17}: {sites} site x {nmul} sets x {days} days: median {median:.3f} s "
+            f"({1e3 * median / days:.3f} ms/day), least {min(times):.3f} s"
+        )
+    if args.ops:
+        print(f"aten ops per simulated day (no grad): {ops_per_day(model):.1f}")
+    print(f"end {load()}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
