@@ -9,7 +9,8 @@ time, each equation reinserted and the model refitted before the next slot) must
 - the reinserted system stays within L2 < 0.5 and L-infinity < 0.15 of the noise-free
   trajectory.
 The figures are read from the run directory by the case study's own `check.py`. The run
-takes two to three minutes, so it is in the slow suite; the default suite runs the same
+(the config selects by held-out error, its README says at what cost) takes several
+minutes, so it is in the slow suite; the default suite runs the same
 pipeline on Lotka–Volterra through notebook 02 (tests/notebooks) and the small ODE studies of
 tests/core.
 """
