@@ -44,8 +44,9 @@ input checks :mod:`discover.models.hbv_inputs` and the output series
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from itertools import islice
 
 import torch
 from torch import Tensor
@@ -190,8 +191,14 @@ class HBV(HybridModel):
             raise ValueError(f"routing parameters {bad} must be static [site, nmul]")
         shape = (steps, sites, nmul)
         series = self._whole_series((precipitation, temperature, pet), static, dynamic, shape)
-        ready, per_step, static = self._daily_inputs(series, static, dynamic, shape)
+        ready = {
+            name: torch.broadcast_to(self.slots[name](series), shape)
+            for name in STEP_SLOTS
+            if set(self.slots[name].inputs) <= set(series)
+        }
         plan = Plan.of(self.slots, skip=set(ready), capillary=self.capillary)
+        ready = {name: plan.clip(name, value) for name, value in ready.items()}
+        per_step, static = self._daily_inputs(series, static, dynamic, ready, shape)
         if initial_states is None and self.spinup and warmup > 0:
             initial_states = self._spun_up(forcings, parameters, warmup)
         state = initial_storages(initial_states, (sites, nmul), precipitation)
@@ -203,17 +210,13 @@ class HBV(HybridModel):
         series: dict[str, Tensor],
         static: dict[str, Tensor],
         dynamic: dict[str, Tensor],
+        ready: dict[str, Tensor],
         shape: tuple[int, int, int],
-    ) -> tuple[dict[str, Tensor], dict[str, tuple[Tensor, ...]], dict[str, Tensor]]:
-        """The outputs [time, site, nmul] of the slots that see no state (evaluated once
-        over the whole series), the values that change every day split into days, and the
-        static values [site, nmul] with ``inverse_fc`` = 1/fc when fc is static and
+    ) -> tuple[dict[str, tuple[Tensor, ...]], dict[str, Tensor]]:
+        """The values that change every day split into days (with ``ready``, the clipped
+        outputs [time, site, nmul] of the slots that see no state, as ``slot:<name>``), and
+        the static values [site, nmul] with ``inverse_fc`` = 1/fc when fc is static and
         ``no_flux`` (zeros)."""
-        ready = {
-            name: torch.broadcast_to(self.slots[name](series), shape)
-            for name in STEP_SLOTS
-            if set(self.slots[name].inputs) <= set(series)
-        }
         per_step = {
             name: series[name].expand(shape).unbind(0)
             for name in ("temperature", "pet", "rain", "snowfall", *dynamic)
@@ -226,7 +229,7 @@ class HBV(HybridModel):
         else:
             static = {**static, "inverse_fc": inverse_fc[0]}
         static["no_flux"] = torch.zeros(shape[1:], dtype=inverse_fc.dtype, device=inverse_fc.device)
-        return ready, per_step, static
+        return per_step, static
 
     def _days(
         self,
@@ -237,21 +240,39 @@ class HBV(HybridModel):
         warmup: int,
     ) -> tuple[list[tuple[Tensor, ...]], dict[str, Tensor]]:
         """The daily loop: each day's fluxes of ``STEP_FLUXES`` and storages of ``STATES``
-        [site, nmul], and the storages at the first day after the warm-up."""
+        [site, nmul], and the storages at the first day after the warm-up.
+
+        Everything that does not change from day to day is settled before the loop: one
+        dict of values, updated with each day's values (every step overwrites the storages
+        and derived values it sets before a slot reads them), and the gradient mode, set
+        once for the warm-up days and once for the rest."""
         records: list[tuple[Tensor, ...]] = []
-        start: dict[str, Tensor] = {}
-        for t in range(len(per_step["temperature"])):
-            if t == warmup:
-                start = dict(zip(STATES, state, strict=True))
-            values = dict(static)
-            for name, value in per_step.items():
-                values[name] = value[t]
-            with torch.set_grad_enabled(
-                torch.is_grad_enabled() and (t >= warmup or self.warmup_grad)
-            ):
-                state, fluxes = step(state, values, plan, self.smooth)
-            records.append((*fluxes, *state))
+        days = (zip(per_step, day, strict=True) for day in zip(*per_step.values(), strict=True))
+        values = dict(static)
+        grad = torch.is_grad_enabled()
+        with torch.set_grad_enabled(grad and self.warmup_grad):
+            state = self._advance(state, islice(days, warmup), values, plan, records)
+        start = dict(zip(STATES, state, strict=True))
+        with torch.set_grad_enabled(grad):
+            self._advance(state, days, values, plan, records)
         return records, start
+
+    def _advance(
+        self,
+        state: tuple[Tensor, ...],
+        days: Iterable[Iterable[tuple[str, Tensor]]],
+        values: dict[str, Tensor],
+        plan: Plan,
+        records: list[tuple[Tensor, ...]],
+    ) -> tuple[Tensor, ...]:
+        """Step ``state`` through ``days`` (each day's changing values as (name, value)
+        pairs), appending each day's fluxes and storages to ``records``; the storages after
+        the last day."""
+        for day in days:
+            values.update(day)
+            state, fluxes = step(state, values, plan, self.smooth)
+            records.append((*fluxes, *state))
+        return state
 
     def _output(
         self,

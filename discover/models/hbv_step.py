@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 
 import torch
 from torch import Tensor
 
 from discover.models.hbv_processes import SLOT_INPUTS
 from discover.processes.base import Process
+from discover.processes.physical import Physical
 
 STEP_SLOTS = tuple(name for name in SLOT_INPUTS if name != "routing")
 """Slots evaluated every day (routing acts on the whole series after the loop)."""
@@ -99,16 +101,18 @@ def spill(storage: Tensor, capacity: Tensor, smooth: float | None) -> tuple[Tens
 
 @dataclass
 class Plan:
-    """How each daily slot is evaluated in one run: its call (``None`` when its output was
-    computed for the whole series before the loop) and whether its output must be clipped
-    into range, plus the slots that read ``soil_wetness``.
+    """How each daily slot is evaluated in one run: per slot, a call from the day's named
+    [site, nmul] values to its output, clipped into range unless guaranteed (at 0, and at 1
+    for the fraction ``recharge``), plus the slots that read ``soil_wetness``.
 
-    Inside the loop every input is a [site, nmul] tensor, so a slot that is not recording
-    is evaluated directly (:meth:`Process.evaluate`, without the module call, the input
-    broadcast and the recording check of :meth:`Process.forward`, a few microseconds a
-    slot and day; module hooks are not run); a recording one through its ``forward``."""
+    A slot whose output was computed for the whole series before the loop is read from the
+    day's values (``slot:<name>``, clipped there already, see :meth:`clip`). A slot that is
+    not recording is evaluated directly (a parameter-free :class:`Physical` calls its
+    function, other slots :meth:`Process.evaluate`), without the module call, the input
+    broadcast and the recording check of :meth:`Process.forward` (a few microseconds a slot
+    and day; module hooks are not run); a recording one through its ``forward``."""
 
-    calls: dict[str, Callable[[dict[str, Tensor]], Tensor] | None]
+    calls: dict[str, Callable[[dict[str, Tensor]], Tensor]]
     clip_low: dict[str, bool]
     clip_high: dict[str, bool]
     wetness: frozenset[str]
@@ -122,29 +126,53 @@ class Plan:
         computed for the whole series beforehand; ``capillary``: the lower zone refills
         the soil (:func:`capillary_rise`)."""
         slots = {name: model_slots[name] for name in STEP_SLOTS}
-        return cls(
-            calls={name: None if name in skip else _daily(slot) for name, slot in slots.items()},
-            clip_low={name: not _guarantees(slot, low=0.0) for name, slot in slots.items()},
-            clip_high={name: not _guarantees(slot, high=1.0) for name, slot in slots.items()},
-            wetness=frozenset(n for n, slot in slots.items() if "soil_wetness" in slot.inputs),
-            capillary=capillary,
-        )
+        low = {name: not _guarantees(slot, low=0.0) for name, slot in slots.items()}
+        high = {
+            name: name in FRACTION_SLOTS and not _guarantees(slot, high=1.0)
+            for name, slot in slots.items()
+        }
+        calls = {
+            name: itemgetter(f"slot:{name}")
+            if name in skip
+            else _clipped(_daily(slot), low[name], high[name])
+            for name, slot in slots.items()
+        }
+        wet = frozenset(n for n, slot in slots.items() if "soil_wetness" in slot.inputs)
+        return cls(calls, low, high, wet, capillary)
 
-    def demand(self, name: str, values: dict[str, Tensor]) -> Tensor:
-        """Output of slot ``name`` for the day, clipped at 0 unless guaranteed >= 0."""
-        call = self.calls[name]
-        out = values[f"slot:{name}"] if call is None else call(values)
-        return torch.relu(out) if self.clip_low[name] else out
+    def clip(self, name: str, output: Tensor) -> Tensor:
+        """Output of slot ``name`` clipped into its range unless guaranteed: at 0, and at
+        1 for a fraction (any shape; the same values day by day or for a whole series)."""
+        return _clip(output, self.clip_low[name], self.clip_high[name])
 
     def fraction(self, name: str, values: dict[str, Tensor]) -> Tensor:
-        """Output of slot ``name`` clipped into [0, 1] unless guaranteed."""
-        out = self.demand(name, values)
-        return out.clamp_max(1.0) if self.clip_high[name] else out
+        """Output of slot ``name`` for the day, within [0, 1]."""
+        return self.calls[name](values)
 
     def take(self, name: str, values: dict[str, Tensor], storage: Tensor) -> tuple[Tensor, Tensor]:
         """Outflow of slot ``name`` from ``storage``, limited to it: (outflow, new storage)."""
-        outflow = self.demand(name, values).clamp(max=storage)
+        outflow = self.calls[name](values).clamp(max=storage)
         return outflow, storage - outflow
+
+
+FRACTION_SLOTS = frozenset({"recharge"})
+"""Slots whose output is a fraction, clipped at 1 as well as at 0."""
+
+
+def _clip(output: Tensor, low: bool, high: bool) -> Tensor:
+    """``output`` clipped at 0 (``low``) and then at 1 (``high``)."""
+    if low:
+        output = torch.relu(output)
+    return output.clamp_max(1.0) if high else output
+
+
+def _clipped(
+    call: Callable[[dict[str, Tensor]], Tensor], low: bool, high: bool
+) -> Callable[[dict[str, Tensor]], Tensor]:
+    """``call`` with its output clipped (:func:`_clip`); ``call`` itself when neither."""
+    if not (low or high):
+        return call
+    return lambda values: _clip(call(values), low, high)
 
 
 def _daily(process: Process) -> Callable[[dict[str, Tensor]], Tensor]:
@@ -152,6 +180,9 @@ def _daily(process: Process) -> Callable[[dict[str, Tensor]], Tensor]:
     if process.recording:
         return process
     inputs = process.inputs
+    if type(process).evaluate is Physical.evaluate and not len(process.parameters_):
+        function = process.function
+        return lambda values: function(**{name: values[name] for name in inputs})
     return lambda values: process.evaluate([values[name] for name in inputs])
 
 
