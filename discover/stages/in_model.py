@@ -97,7 +97,7 @@ def masked_refit(
 
     When the workflow trains by multiple shooting (an ODE model's ``train.shooting``,
     :mod:`discover.fit.shooting`), that is its shooting loss with ``keep``: the segments
-    are integrated in one batch, so a refit costs about what ``bic``'s does. The
+    are integrated in one batch, so a loss costs as much as one in ``bic``'s refit. The
     segments' initial states are refitted too, starting from the kept observations alone
     (:meth:`~discover.fit.shooting.MultipleShooting.observed_states`; the trained ones were
     fitted to every observation, held-out ones included), continuity bridging the

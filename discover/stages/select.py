@@ -160,7 +160,8 @@ class HeldOutSelection:
     put back afterwards. The refit minimises the training loss restricted to the fold
     (:func:`~discover.stages.in_model.masked_refit`): for a model trained by multiple
     shooting, the shooting loss over the fold's steps (segment starts refitted from the
-    fold's observations), about as cheap as ``bic``'s refit; else a one-shot simulation.
+    fold's observations; a selection took 2.4-4.3x ``bic``'s on ODEBench systems, against
+    over 20x with one-shot fold refits); else a one-shot simulation (about 5x ``bic``'s).
     The score is always a one-shot simulation of the training period from the initial
     state, without gradients (one forward pass): scored segment by segment, each held-out
     segment would start from a state set from the held-out observations, and a candidate
