@@ -196,7 +196,7 @@ class HBV(HybridModel):
             for name in STEP_SLOTS
             if set(self.slots[name].inputs) <= set(series)
         }
-        plan = Plan.of(self.slots, skip=set(ready), capillary=self.capillary)
+        plan = Plan.of(self.slots, set(ready), self.capillary, grad=torch.is_grad_enabled())
         ready = {name: plan.clip(name, value) for name, value in ready.items()}
         per_step, static = self._daily_inputs(series, static, dynamic, ready, shape)
         if initial_states is None and self.spinup and warmup > 0:

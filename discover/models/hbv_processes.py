@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 
 import torch
 from torch import Tensor
@@ -140,6 +140,19 @@ def default_range(slot: str, inputs: Sequence[str]) -> str:
     return ">=0"
 
 
+def number(value: float, like: Tensor) -> Tensor:
+    """``value`` as a 0-dim tensor of ``like``'s dtype and device, made once: an op on a
+    Python number copies it into a new tensor at every call, ~1 µs each time a day is
+    simulated (the same values: the number is rounded to the dtype either way)."""
+    return _number(value, like.dtype, like.device)
+
+
+@lru_cache(maxsize=64)
+def _number(value: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The cached tensor of :func:`number`."""
+    return torch.tensor(value, dtype=dtype, device=device)
+
+
 def ramp(x: Tensor, smooth: float | None) -> Tensor:
     """``max(0, x)``, or ``smooth·softplus(x/smooth)`` when ``smooth`` is given."""
     if smooth is None:
@@ -173,7 +186,9 @@ def recharge(soil_wetness: Tensor, beta: Tensor) -> Tensor:
     calling thread. (For exponents below 1 this form loses accuracy near SW = 0.)
     """
     fraction = soil_wetness.clamp_max(1.0)
-    return torch.exp2(torch.log1p(fraction - 1.0) * (beta * _LOG2_E))
+    return torch.exp2(
+        torch.log1p(fraction - number(1.0, fraction)) * (beta * number(_LOG2_E, beta))
+    )
 
 
 def evapotranspiration(pet: Tensor, soil_wetness: Tensor, lp: Tensor) -> Tensor:

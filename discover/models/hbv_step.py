@@ -10,7 +10,7 @@ from operator import itemgetter
 import torch
 from torch import Tensor
 
-from discover.models.hbv_processes import SLOT_INPUTS
+from discover.models.hbv_processes import SLOT_INPUTS, number
 from discover.processes.base import Process
 from discover.processes.physical import Physical
 
@@ -84,7 +84,7 @@ def capillary_rise(
     ``kcap`` (at most 1/day), so it never exceeds the lower zone nor fills the soil above
     ``fc``. HBV-96's capillary flux ``CFLUX·(1 − SM/FC)`` (Lindström et al. 1997, J.
     Hydrol. 201), drawn from the lower zone in proportion to its storage."""
-    deficit = torch.relu(1.0 - soil * inverse_fc)
+    deficit = torch.relu(number(1.0, soil) - soil * inverse_fc)
     return deficit * torch.minimum(kcap * lower, fc)
 
 
@@ -97,6 +97,11 @@ def spill(storage: Tensor, capacity: Tensor, smooth: float | None) -> tuple[Tens
     above = smooth * torch.nn.functional.softplus((storage - capacity) / smooth)
     remaining = torch.relu(storage - above)
     return storage - remaining, remaining
+
+
+def _clamp_max(value: Tensor, limit: Tensor) -> Tensor:
+    """``value`` at most ``limit``; its gradient goes to ``value`` where they tie."""
+    return value.clamp(max=limit)
 
 
 @dataclass
@@ -117,14 +122,21 @@ class Plan:
     clip_high: dict[str, bool]
     wetness: frozenset[str]
     capillary: bool = False
+    limit: Callable[[Tensor, Tensor], Tensor] = _clamp_max
 
     @classmethod
     def of(
-        cls, model_slots: Mapping[str, Process], skip: set[str], capillary: bool = False
+        cls,
+        model_slots: Mapping[str, Process],
+        skip: set[str],
+        capillary: bool = False,
+        grad: bool = True,
     ) -> Plan:
         """The plan for the daily slots of a model's ``model_slots``, ``skip`` those
         computed for the whole series beforehand; ``capillary``: the lower zone refills
-        the soil (:func:`capillary_rise`)."""
+        the soil (:func:`capillary_rise`); ``grad``: gradients may be needed (without, an
+        outflow is limited to its storage by the cheaper ``torch.minimum``, the same values;
+        its gradient would split ties, as an empty storage's outflow is, in half)."""
         slots = {name: model_slots[name] for name in STEP_SLOTS}
         low = {name: not _guarantees(slot, low=0.0) for name, slot in slots.items()}
         high = {
@@ -138,7 +150,7 @@ class Plan:
             for name, slot in slots.items()
         }
         wet = frozenset(n for n, slot in slots.items() if "soil_wetness" in slot.inputs)
-        return cls(calls, low, high, wet, capillary)
+        return cls(calls, low, high, wet, capillary, _clamp_max if grad else torch.minimum)
 
     def clip(self, name: str, output: Tensor) -> Tensor:
         """Output of slot ``name`` clipped into its range unless guaranteed: at 0, and at
@@ -151,7 +163,7 @@ class Plan:
 
     def take(self, name: str, values: dict[str, Tensor], storage: Tensor) -> tuple[Tensor, Tensor]:
         """Outflow of slot ``name`` from ``storage``, limited to it: (outflow, new storage)."""
-        outflow = self.calls[name](values).clamp(max=storage)
+        outflow = self.limit(self.calls[name](values), storage)
         return outflow, storage - outflow
 
 
