@@ -21,9 +21,13 @@ clipped into it.)
 
 Speed: the daily loop is the hot path. Forcings and dynamic parameters are split into
 days once (``unbind``), slots that see no state (e.g. textbook snowmelt) are evaluated
-once over the whole series, quick and base flow are stacked once after the loop (other
-fluxes and the states only when read), and routing is a convolution over the whole
-series, so the cost grows linearly with the number of days.
+once over the whole series (and clipped there), each daily slot's call and clipping is
+bound once per run (:class:`discover.models.hbv_step.Plan`), quick and base flow are
+stacked once after the loop (other fluxes and the states only when read), and routing is
+a convolution over the whole series, so the cost grows linearly with the number of days.
+What remains per day is about 60 small torch operations (``benchmarks/hbv_overhead.py
+--ops``), whose dispatch rather than arithmetic sets the cost of a day for up to a few
+hundred parameter sets.
 Python's cyclic garbage collector is paused during a run (it would rescan the thousands
 of tensors a run keeps alive every few days), and the C allocator is asked to keep freed
 memory for reuse (:mod:`discover.models.memory`): otherwise a run longer than its adaptive
