@@ -27,6 +27,14 @@ FLAT_SELECTION_KEYS = {
 """Deprecated flat keys of ``distill`` → their key under ``distill.selection``."""
 
 
+SHOOTING_SELECTION_RULE = "heldout"
+"""The selection rule of an ODE study trained by multiple shooting whose config names none
+(others get the field's default, ``bic``): on nearly noise-free or autocorrelated
+residuals BIC favours nested forms that follow a network's wiggles over the law, and with
+multiple shooting the held-out rule's fold refits cost about as much per step as BIC's
+refit (one-shot fold refits cost many times BIC's selection)."""
+
+
 class SelectionConfig(Strict):
     """How a slot's equation is chosen from its Pareto front: the rule and its settings."""
 
@@ -38,7 +46,11 @@ class SelectionConfig(Strict):
     error of the best held-out error), ``retrain`` (each shortlisted candidate trained in
     a fresh model, the simplest one not significantly worse on the validation split; its
     model becomes the ``symbolic`` variant), ``front`` (the engine's own choice), or one
-    added by ``register_selection_rule``."""
+    added by ``register_selection_rule``. Unset, an ``ode`` study trained by multiple
+    shooting (``train.shooting`` on, ``rk4`` solver) uses ``heldout``
+    (:data:`SHOOTING_SELECTION_RULE`) and every other study ``bic`` (their refits simulate
+    the whole period in one shot, and ``heldout`` refits each candidate twice from a
+    starting point BIC's refit is already near)."""
     refit: Literal["constants", "all"] = "constants"
     """``bic``, ``heldout``: what is refitted before each candidate is scored: its
     constants, or also everything else the model trains (put back afterwards), as

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from discover.config.base import ExpressionText, Strict
 from discover.config.data_and_model import DataConfig, HBVModelConfig, ODEModelConfig
 from discover.config.periods import PeriodConfig, follow_on
+from discover.config.selection import SHOOTING_SELECTION_RULE
 from discover.config.stage_settings import (
     DistillConfig,
     HypothesisConfig,
@@ -135,6 +136,8 @@ class StudyConfig(Strict):
         if self.distill is None:
             return self
         selection = self.distill.selection
+        if "rule" not in selection.model_fields_set and self._trains_by_shooting():
+            selection.rule = SHOOTING_SELECTION_RULE
         if selection.rule == "retrain" and not self.train.validation:
             raise ValueError(
                 "distill.selection: 'retrain' scores candidates on the validation split; "
@@ -147,6 +150,15 @@ class StudyConfig(Strict):
                 "scratch and adopts it; remove reinsert.refit"
             )
         return self
+
+    def _trains_by_shooting(self) -> bool:
+        """Whether the model is an ODE model trained by multiple shooting (``train.shooting``
+        on, fixed-step ``rk4`` solver; see :func:`discover.fit.shooting.multiple_shooting`)."""
+        return (
+            self.model.type == "ode"
+            and self.train.shooting.segment is not None
+            and self.model.solver.method == "rk4"
+        )
 
     def resolved(self) -> dict[str, Any]:
         """Plain data with every default filled in (JSON/YAML ready)."""

@@ -39,7 +39,14 @@ def test_mapping_and_flat_keys_give_the_same_settings():
 def test_a_rule_name_is_the_mapping_with_default_settings():
     named = parse_config(_raw({"selection": "front"})).distill.selection
     assert named == SelectionConfig(rule="front")
-    assert parse_config(_raw({})).distill.selection.rule == "bic"
+    # unset, an ode study trained by multiple shooting selects by held-out error, one
+    # integrated in one shot by bic; a named rule is kept
+    assert parse_config(_raw({})).distill.selection.rule == "heldout"
+    assert parse_config(_raw({"selection": {"refit": "all"}})).distill.selection.rule == "heldout"
+    assert parse_config(_raw({"selection": "bic"})).distill.selection.rule == "bic"
+    one_shot = {"validation": 0.2, "shooting": False}
+    assert parse_config(_raw({}, train=one_shot)).distill.selection.rule == "bic"
+    assert SelectionConfig().rule == "bic"  # what an hbv study gets
 
 
 def test_a_setting_given_both_ways_is_refused_naming_both_keys():
