@@ -110,10 +110,17 @@ class _Standardise(nn.Module):
         self.register_buffer("scale", torch.ones(size))
 
     def fit(self, samples: Tensor) -> None:
-        """Set loc and scale from samples [..., size] (NaN ignored, constant columns kept)."""
-        flat = samples.detach().reshape(-1, samples.shape[-1]).double()
-        loc = flat.nanmean(0)
-        scale = (flat - loc).pow(2).nanmean(0).sqrt()
+        """Set loc and scale from samples [..., size] (NaN ignored, constant columns kept).
+
+        Moments are taken in float64 one column at a time, so a long forcing record
+        ([time·site, size]) is never copied to float64 whole."""
+        flat = samples.detach().reshape(-1, samples.shape[-1])
+        loc = torch.empty(flat.shape[-1], dtype=torch.float64)
+        scale = torch.empty_like(loc)
+        for j in range(flat.shape[-1]):
+            column = flat[:, j].double()
+            loc[j] = column.nanmean()
+            scale[j] = (column - loc[j]).pow(2).nanmean().sqrt()
         if not bool(torch.isfinite(loc).all()):
             raise ValueError("every input column needs at least one finite value")
         self.loc.copy_(loc)

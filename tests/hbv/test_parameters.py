@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,6 +15,7 @@ from discover.models.parameters import (
     AttributeMLP,
     ForcingLSTM,
     SiteParameters,
+    _Standardise,
     denormals_flushed,
 )
 from discover.workflows.hbv import HBVWorkflow
@@ -183,3 +185,16 @@ def test_forcing_lstm_gives_each_day_of_the_dynamic_parameters_the_last_of_the_o
     for name, value in values.items():
         expected = every_day[name] if name in ("k0", "beta") else every_day[name][-1]
         torch.testing.assert_close(value, expected)
+
+
+def test_standardisation_takes_nan_aware_moments_of_each_column():
+    rng = np.random.default_rng(3)
+    x = rng.normal([1.0, -50.0, 1e4, 7.0], [0.1, 3.0, 2e3, 0.0], size=(400, 9, 4))
+    x[rng.random(x.shape) < 0.2] = np.nan
+    standardise = _Standardise(4).double()
+    standardise.fit(torch.as_tensor(x))
+    flat = x.reshape(-1, 4)
+    np.testing.assert_allclose(standardise.loc.numpy(), np.nanmean(flat, 0), rtol=1e-12)
+    expected = np.nanstd(flat, 0)
+    expected[expected == 0] = 1.0  # a constant column is kept as it is
+    np.testing.assert_allclose(standardise.scale.numpy(), expected, rtol=1e-12)
