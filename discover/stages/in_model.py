@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from discover.config import SelectionConfig
 from discover.distill.pareto import Candidate, ParetoFront
 from discover.fit.losses import masked_mse
+from discover.fit.objective import pooled_spread
 from discover.fit.trainer import lbfgs_step
 from discover.stages.models import symbolic_process
 from discover.workflows.base import Workflow
@@ -108,8 +109,7 @@ def masked_refit(
     shooting = getattr(workflow, "shooting", None)
     if shooting is None:
         observed = np.where(keep[:, None, None], workflow.observed[part], np.nan)
-        scale = np.nanstd(workflow.observed[part], axis=(0, 1))
-        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+        scale = pooled_spread(workflow.observed, part)
         target = torch.as_tensor(observed, dtype=workflow.dtype, device=workflow.device)
         weight = torch.as_tensor(scale, dtype=workflow.dtype, device=workflow.device)
         one_shot = lambda: masked_mse(workflow.simulate()[part], target, weight)  # noqa: E731
