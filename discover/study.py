@@ -138,15 +138,15 @@ class Study:
     def distill(self, slot: str, progress: bool = False) -> ParetoFront:
         """Probe ``slot`` over the data, fit equations to what it learned, and select one
         by the rule ``distill.selection`` (:mod:`discover.stages.select`)."""
-        settings = self.config.distill
+        settings, seed = self.config.distill, self.config.seed
         if settings is None:
             raise ValueError("this config has no distill section")
         with self.timings(f"distill {slot}"):
-            found = distill_slot(self.workflow, slot, settings, self.config.seed)
+            found = distill_slot(self.workflow, slot, settings, seed)
         self.samples[slot] = found.samples
         self.rankings[slot] = (found.ranking, found.kept)
         trainer = lambda c: self._train_candidate(slot, c, found.front.inputs, progress)  # noqa: E731
-        context = SelectionContext(self.workflow, found.samples, settings, trainer, progress)
+        context = SelectionContext(self.workflow, found.samples, settings, trainer, progress, seed)
         with self.timings(f"select {slot}"):
             selection = select(settings.selection.rule, found.front, slot, context)
         self.trained.update({slot: selection.trained} if selection.trained else {})

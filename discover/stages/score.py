@@ -11,7 +11,7 @@ import pandas as pd
 
 from discover.distill.probe import ProbeSamples
 from discover.processes import Process
-from discover.validate.checks import check_function
+from discover.validate.checks import check_function, sampled_domain
 from discover.validate.compare import compare_series, compare_variants
 from discover.validate.metrics import median_scores, score_sites
 from discover.workflows.base import Workflow
@@ -122,21 +122,16 @@ def physical_checks(
     probed ``samples``) and beyond it (declared range, finite values, behaviour at the
     edges): ``{variant: {slot: [{"check", "passed", "sentence"}]}}``.
 
-    Inputs whose visited values are all non-negative are taken as physically
-    non-negative, so the extrapolated box does not cross zero.
+    The domain is :func:`~discover.validate.checks.sampled_domain`'s: inputs whose
+    visited values are all non-negative are taken as physically non-negative, so the
+    extrapolated box does not cross zero.
     """
     checks: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for variant, slots in variant_slots.items():
         for slot, process in slots.items():
             if process.kind != "symbolic" or slot not in samples:
                 continue
-            visited = samples[slot]
-            domain = {
-                name: visited.X[:, i]
-                for i, name in enumerate(visited.names)
-                if name in process.inputs
-            }
-            bounds = {n: (0.0, None) for n, v in domain.items() if float(v.min()) >= 0}
+            domain, bounds = sampled_domain(process, samples[slot].X, samples[slot].names)
             report = check_function(process, domain, bounds=bounds, seed=seed)
             checks.setdefault(variant, {})[slot] = [
                 {"check": f"{r.check} ({r.region})", "passed": r.passed, "sentence": r.sentence}

@@ -13,6 +13,10 @@ its settings are the rest of ``distill.selection``):
 - ``retrain``: each shortlisted candidate trained from scratch in a fresh model and scored
   on the validation split; the simplest one not significantly worse than the best wins
   (:class:`RetrainSelection`).
+
+Whatever the rule, it chooses only among the candidates that stay in the slot's declared
+output range wherever the physical checks look (:class:`WithinRange`, which
+:func:`selection_rule` puts around every registered rule; :mod:`discover.stages.in_range`).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from discover.stages.in_model import (
     restore,
     score_in_model,
 )
+from discover.stages.in_range import leaving_range, leaving_rows, noted, restored, within
 from discover.validate.parsimony import bic, estimated_constants
 from discover.workflows.base import Workflow
 
@@ -67,6 +72,7 @@ class SelectionContext:
         train_candidate: trains a fresh model with a candidate in the slot (the slots
             distilled before keep their selected equations); returns it and why it stopped.
         progress: show progress bars.
+        seed: the study's seed (the physical checks' points, for the range test).
     """
 
     workflow: Workflow
@@ -74,6 +80,7 @@ class SelectionContext:
     settings: DistillConfig
     train_candidate: Callable[[Candidate], tuple[Workflow, str]]
     progress: bool = False
+    seed: int = 0
 
 
 @dataclass
@@ -332,7 +339,8 @@ def register_selection_rule(name: str, rule: SelectionRule) -> None:
 
 
 def selection_rule(name: str) -> SelectionRule:
-    """The rule registered as ``name``.
+    """The rule registered as ``name``, choosing only among candidates that stay in range
+    (:class:`WithinRange`).
 
     Raises:
         ConfigError: no rule of that name (the message lists the registered ones).
@@ -341,4 +349,50 @@ def selection_rule(name: str) -> SelectionRule:
         raise ConfigError(
             f"distill.selection.rule: no rule {name!r}; use one of {sorted(SELECTION_RULES)}"
         )
-    return SELECTION_RULES[name]
+    return WithinRange(SELECTION_RULES[name])
+
+
+class WithinRange:
+    """``rule`` applied to the candidates of the front (and near front) that stay in the
+    slot's declared output range wherever the physical checks look
+    (:mod:`discover.stages.in_range`); those that leave it go back on the front the rule
+    returns, marked ``leaves_range`` in its metadata and named in its ``selection_rule``.
+    When no candidate of the front stays in range, the rule chooses among all of them,
+    with a warning that the metadata keep as ``range_warning``."""
+
+    def __init__(self, rule: SelectionRule):
+        self.rule = rule
+        self.trains_models = bool(getattr(rule, "trains_models", False))
+
+    def select(self, front: ParetoFront, slot: str, context: SelectionContext) -> Selection:
+        """The rule's selection among the candidates that stay in range."""
+        scored = in_play(front)
+        limits = context.workflow.model.slots[slot].output_range
+        leaving = leaving_range(context.workflow, slot, scored, context.samples, context.seed)
+        if not leaving:
+            return self.rule.select(front, slot, context)
+        kept = within(front, leaving)
+        if kept is None:
+            warning = (
+                f"no candidate of the front stays within {limits} wherever the physical "
+                "checks look, so the rule chose among all of them (leaves_range)"
+            )
+            log.warning("%s: %s", slot, warning)
+            chosen = self.rule.select(front, slot, context)
+            rows = leaving_rows(scored, leaving, len(front))
+            marked = noted(chosen.front, warning, range_warning=warning, leaves_range=rows)
+            return Selection(marked, chosen.trained)
+        log.info(
+            "%s: %d of %d candidates leave %s where the checks look and are not eligible",
+            slot,
+            len(leaving),
+            len(scored),
+            limits,
+        )
+        note = (
+            f"only among the candidates that stay within {limits} wherever the physical "
+            f"checks look ({len(leaving)} of {len(scored)} do not: leaves_range)"
+        )
+        chosen = self.rule.select(kept, slot, context)
+        back, moved = restored(front, chosen.front, scored, leaving, note)
+        return Selection(back, {moved[i]: model for i, model in chosen.trained.items()})

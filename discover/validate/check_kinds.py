@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +39,17 @@ class CheckResult:
     sentence: str
 
 
+@dataclass(frozen=True)
+class Region:
+    """Where a function is checked: a box, points in it and random points on each face
+    of the box (``(label, points)``, e.g. ``("pet=0 (low edge)", {...})``)."""
+
+    name: str
+    box: Box
+    points: Points
+    faces: tuple[tuple[str, Points], ...]
+
+
 def evaluate_at(evaluate: Callable[[Points], np.ndarray], points: Points) -> np.ndarray:
     """Values [n] of ``evaluate`` at ``points`` (a scalar is broadcast), NaN/inf unwarned."""
     n = next(iter(points.values())).size
@@ -57,6 +68,22 @@ def _at(points: Points, i: int) -> str:
 def uniform(box: Box, n: int, rng: np.random.Generator) -> Points:
     """``n`` uniform random points in ``box``, drawn input by input."""
     return {name: rng.uniform(low, high, n) for name, (low, high) in box.items()}
+
+
+def concat(*parts: Points) -> Points:
+    """The points of ``parts`` one after another."""
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def box_faces(box: Box, n_face: int, rng: np.random.Generator) -> tuple[tuple[str, Points], ...]:
+    """``n_face`` uniform random points on each face of ``box``, labelled by the face."""
+    faces = []
+    for name, edges in box.items():
+        for side, edge in zip(("low", "high"), edges, strict=True):
+            points = uniform(box, n_face, rng)
+            points[name] = np.full(n_face, edge)
+            faces.append((f"{name}={edge:.4g} ({side} edge)", points))
+    return tuple(faces)
 
 
 def finite_check(values: np.ndarray, points: Points, region: str) -> CheckResult:
@@ -93,20 +120,28 @@ def _worst(values: np.ndarray, points: Points, limits: OutputRange) -> str:
 
 
 def range_check(
-    values: np.ndarray, points: Points, limits: OutputRange, region: str, rtol: float
-) -> CheckResult:
+    evaluate: Callable[[Points], np.ndarray], region: Region, limits: OutputRange, rtol: float
+) -> tuple[CheckResult, list[str]]:
+    """Whether ``evaluate`` stays in ``limits`` at the points of ``region`` (the ``range``
+    check), and the faces of its box where it leaves them (the ``limits`` check reports
+    those): the one range test of both the checks and the selection of an equation."""
+    values = evaluate_at(evaluate, region.points)
+    faces = [
+        where
+        for where, points in region.faces
+        if limits.outside(evaluate_at(evaluate, points), points, rtol).any()
+    ]
     finite = values[np.isfinite(values)]
     span = f"[{finite.min():.4g}, {finite.max():.4g}]" if finite.size else "nothing finite"
-    bad = limits.outside(values, points, rtol)
+    bad = limits.outside(values, region.points, rtol)
     if not bad.any():
-        return CheckResult("range", region, True, f"outputs {span} stay within {limits}.")
-    return CheckResult(
-        "range",
-        region,
-        False,
+        sentence = f"outputs {span} stay within {limits}."
+        return CheckResult("range", region.name, True, sentence), faces
+    sentence = (
         f"outputs {span} leave {limits} at {int(bad.sum())} of {values.size} points; "
-        f"{_worst(values, points, limits)}.",
+        f"{_worst(values, region.points, limits)}."
     )
+    return CheckResult("range", region.name, False, sentence), faces
 
 
 def clipped_check(process: Symbolic, max_clipped: float) -> CheckResult | None:
@@ -160,73 +195,71 @@ def monotone_check(
 
 def limits_check(
     evaluate: Callable[[Points], np.ndarray],
-    box: Box,
-    limits: OutputRange | None,
+    region: Region,
+    outside: tuple[OutputRange, list[str]] | None,
     reference: float,
     growth: float,
-    region: str,
-    n_face: int,
-    rng: np.random.Generator,
-    rtol: float,
 ) -> CheckResult:
-    faces = []
-    for name, edges in box.items():
-        for side, edge in zip(("low", "high"), edges, strict=True):
-            points = uniform(box, n_face, rng)
-            points[name] = np.full(n_face, edge)
-            faces.append(
-                (f"{name}={edge:.4g} ({side} edge)", points, evaluate_at(evaluate, points))
-            )
+    """Finite, in range (``outside``: the range and the faces where :func:`range_check`
+    found the function leaving it) and bounded growth on the faces of ``region``'s box."""
+    faces = [(where, evaluate_at(evaluate, points)) for where, points in region.faces]
     problems = []
-    for where, points, values in faces:
+    for where, values in faces:
         if not np.isfinite(values).all():
             problems.append(f"NaN or inf at {where}")
-        elif limits is not None and limits.outside(values, points, rtol).any():
-            problems.append(f"outside {limits} at {where}")
+        elif outside is not None and where in outside[1]:
+            problems.append(f"outside {outside[0]} at {where}")
         elif np.abs(values).max() > growth * reference:
             problems.append(
                 f"|output| up to {np.abs(values).max():.4g} at {where}, more than "
                 f"{growth:g} x the largest visited {reference:.4g}"
             )
-    finite = np.concatenate([v[np.isfinite(v)] for _, _, v in faces])
+    finite = np.concatenate([v[np.isfinite(v)] for _, v in faces])
     span = f"[{finite.min():.4g}, {finite.max():.4g}]" if finite.size else "nothing finite"
     if not problems:
-        return CheckResult("limits", region, True, f"outputs on the edges of the box span {span}.")
+        return CheckResult(
+            "limits", region.name, True, f"outputs on the edges of the box span {span}."
+        )
     return CheckResult(
-        "limits", region, False, f"outputs on the edges span {span}; " + "; ".join(problems) + "."
+        "limits",
+        region.name,
+        False,
+        f"outputs on the edges span {span}; " + "; ".join(problems) + ".",
     )
 
 
 def region_checks(
     evaluate: Callable[[Points], np.ndarray],
-    regions: Mapping[str, tuple[Box, Points]],
+    regions: Sequence[Region],
     limits: OutputRange | None,
     monotone: Mapping[str, int],
     rng: np.random.Generator,
     settings: Settings,
 ) -> list[CheckResult]:
     """The ``finite``, ``range`` (when ``limits``), ``monotone in x`` and ``limits`` checks
-    of each region (its box and points), in that order; the ``limits`` check compares the
-    faces with the largest finite ``|output|`` on the ``visited`` points."""
-    visited_values = evaluate_at(evaluate, regions["visited"][1])
+    of each region, in that order; the ``limits`` check compares the faces with the
+    largest finite ``|output|`` on the points of the first region (``visited``)."""
+    visited_values = evaluate_at(evaluate, regions[0].points)
     finite_visited = np.abs(visited_values[np.isfinite(visited_values)])
     reference = max(float(finite_visited.max(initial=0.0)), 1e-12)
     n_lines, rtol = settings.n_lines, settings.rtol
     results: list[CheckResult] = []
-    for region, (box, points) in regions.items():
-        values = visited_values if region == "visited" else evaluate_at(evaluate, points)
-        results.append(finite_check(values, points, region))
+    for i, region in enumerate(regions):
+        points = region.points
+        values = visited_values if i == 0 else evaluate_at(evaluate, points)
+        results.append(finite_check(values, points, region.name))
+        outside = None
         if limits is not None:
-            results.append(range_check(values, points, limits, region, rtol))
+            in_range, faces = range_check(evaluate, region, limits, rtol)
+            results.append(in_range)
+            outside = (limits, faces)
         lines = rng.choice(next(iter(points.values())).size, size=n_lines)
         base = {k: v[lines] for k, v in points.items()}
         for name, direction in monotone.items():
             results.append(
-                monotone_check(evaluate, base, name, direction, box, region, settings.n_steps, rtol)
+                monotone_check(
+                    evaluate, base, name, direction, region.box, region.name, settings.n_steps, rtol
+                )
             )
-        results.append(
-            limits_check(
-                evaluate, box, limits, reference, settings.growth, region, n_lines, rng, rtol
-            )
-        )
+        results.append(limits_check(evaluate, region, outside, reference, settings.growth))
     return results

@@ -12,8 +12,10 @@ evaluated on two regions:
   ``bounds`` of each input when given.
 
 On each region four kinds of check run, each with a pass/fail and a sentence:
-``finite`` (no NaN/inf), ``range`` (the declared output range holds, with ends that an
-input sets, e.g. ``[0, pet]``, evaluated at each point; a failure names the worst point),
+``finite`` (no NaN/inf), ``range`` (the declared output range holds at the region's points
+and on the faces of its box, with ends that an input sets, e.g. ``[0, pet]``, evaluated at
+each point; a failure names the worst point; :func:`range_checks` runs it alone, at the
+same points, and the selection of an equation uses it),
 ``monotone in x`` (the declared direction holds along ``n_lines`` sweeps of ``x`` with the
 other inputs held at sampled values) and ``limits`` (on the faces of the box: finite, in
 range, and no larger in magnitude than ``growth`` times the largest magnitude seen on the
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -40,13 +43,23 @@ from discover.validate.check_kinds import (
     Box,
     CheckResult,
     Points,
+    Region,
     Settings,
+    box_faces,
     clipped_check,
+    concat,
+    range_check,
     region_checks,
     uniform,
 )
 
-__all__ = ["CheckReport", "CheckResult", "check_function"]
+__all__ = ["CheckReport", "CheckResult", "check_function", "range_checks", "sampled_domain"]
+
+Domain = Mapping[str, Sequence[float] | np.ndarray | tuple[float, float]]
+Bounds = Mapping[str, tuple[float | None, float | None]]
+WIDEN, N_POINTS, N_LINES, RTOL = 0.5, 2000, 50, 1e-6
+"""Defaults of :func:`check_function` and :func:`range_checks`: extrapolation, random
+points per region, sweeps per monotonicity check (and points per face), tolerance."""
 
 
 @dataclass(frozen=True)
@@ -164,23 +177,19 @@ def _corners(box: Box) -> Points:
     return {name: grid[i] for i, name in enumerate(names)}
 
 
-def _concat(*parts: Points) -> Points:
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-
-
 def check_function(
     function: Process | Callable[[Points], np.ndarray],
-    domain: Mapping[str, Sequence[float] | np.ndarray | tuple[float, float]],
+    domain: Domain,
     declared_range: OutputRange | str | tuple[float | None, float | None] | None = None,
     monotone: Mapping[str, int] | None = None,
     *,
-    bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
-    widen: float = 0.5,
-    n_points: int = 2000,
-    n_lines: int = 50,
+    bounds: Bounds | None = None,
+    widen: float = WIDEN,
+    n_points: int = N_POINTS,
+    n_lines: int = N_LINES,
     n_steps: int = 41,
     growth: float = 10.0,
-    rtol: float = 1e-6,
+    rtol: float = RTOL,
     max_clipped: float = 0.001,
     seed: int = 0,
 ) -> CheckReport:
@@ -205,21 +214,98 @@ def check_function(
             that may have been clipped into its range.
         seed: seed of the random points (the report is reproducible).
     """
+    probe = _probe(function, domain, declared_range, bounds, widen, n_points, n_lines, seed)
+    monotone = _check_monotone(dict(monotone or {}), probe.regions[0].box)
+    settings = Settings(n_lines, n_steps, growth, rtol)
+    results = region_checks(
+        probe.evaluate, probe.regions, probe.limits, monotone, probe.rng, settings
+    )
+    clipped = clipped_check(function, max_clipped) if isinstance(function, Symbolic) else None
+    if clipped is not None:
+        results.append(clipped)
+    box, wide = (region.box for region in probe.regions)
+    return CheckReport(probe.description, tuple(results), box, wide)
+
+
+def range_checks(
+    function: Process | Callable[[Points], np.ndarray],
+    domain: Domain,
+    declared_range: OutputRange | str | tuple[float | None, float | None] | None = None,
+    *,
+    bounds: Bounds | None = None,
+    seed: int = 0,
+) -> tuple[CheckResult, ...]:
+    """The range test of :func:`check_function` alone, with its defaults and at the same
+    points for the same ``domain``, ``bounds`` and ``seed``: per region, its ``range``
+    check, failed too where the ``limits`` check finds the function outside the range on
+    a face of the box. A function that passes them leaves its range nowhere the checks
+    look (empty when the range is unbounded)."""
+    probe = _probe(function, domain, declared_range, bounds, WIDEN, N_POINTS, N_LINES, seed)
+    if probe.limits is None:
+        return ()
+    results = []
+    for region in probe.regions:
+        result, faces = range_check(probe.evaluate, region, probe.limits, RTOL)
+        if faces:
+            edges = f" It leaves {probe.limits} on the faces of the box at {'; '.join(faces)}."
+            result = CheckResult(result.check, result.region, False, result.sentence + edges)
+        results.append(result)
+    return tuple(results)
+
+
+def sampled_domain(
+    process: Process, X: np.ndarray, names: Sequence[str]
+) -> tuple[dict[str, np.ndarray], dict[str, tuple[float | None, float | None]]]:
+    """The domain of ``process``'s inputs in the probed samples ``X`` [n, len(names)] and
+    their bounds: inputs whose samples are all non-negative are taken as physically
+    non-negative, so the extrapolated box does not cross zero."""
+    domain = {name: X[:, i] for i, name in enumerate(names) if name in process.inputs}
+    bounds = {n: (0.0, None) for n, v in domain.items() if float(v.min()) >= 0}
+    return domain, bounds
+
+
+class _Probe(NamedTuple):
+    """What :func:`_probe` prepares: the function as ``points -> values``, its
+    description, its bounded range (or ``None``), the regions and the random generator
+    the checks go on drawing from."""
+
+    evaluate: Callable[[Points], np.ndarray]
+    description: str
+    limits: OutputRange | None
+    regions: tuple[Region, ...]
+    rng: np.random.Generator
+
+
+def _probe(
+    function: Process | Callable[[Points], np.ndarray],
+    domain: Domain,
+    declared_range: OutputRange | str | tuple[float | None, float | None] | None,
+    bounds: Bounds | None,
+    widen: float,
+    n_points: int,
+    n_lines: int,
+    seed: int,
+) -> _Probe:
+    """The regions where ``function`` is checked (the module docstring), drawn from
+    ``seed``; ``n_lines`` random points on each face of each box."""
     evaluate, names, process_range, description = _as_evaluator(function)
     limits = _limits(process_range if declared_range is None else declared_range)
     box, samples = _read_domain(domain, names)
-    monotone = _check_declarations(limits, dict(monotone or {}), box)
+    unknown = [name for name in (limits.inputs if limits else ()) if name not in box]
+    if unknown:
+        raise ValueError(
+            f"declared range {limits} is bounded by {unknown}, not inputs of the domain"
+        )
     if widen < 0:
         raise ValueError(f"widen must be >= 0, got {widen}")
     wide = _widen(box, widen, bounds or {})
     rng = np.random.default_rng(seed)
-    regions = _regions(box, wide, samples, n_points, rng)
-    settings = Settings(n_lines, n_steps, growth, rtol)
-    results = region_checks(evaluate, regions, limits, monotone, rng, settings)
-    clipped = clipped_check(function, max_clipped) if isinstance(function, Symbolic) else None
-    if clipped is not None:
-        results.append(clipped)
-    return CheckReport(description, tuple(results), box, wide)
+    visited, extrapolated = _regions(box, wide, samples, n_points, rng)
+    regions = tuple(
+        Region(name, region_box, points, box_faces(region_box, n_lines, rng))
+        for name, (region_box, points) in (("visited", visited), ("extrapolated", extrapolated))
+    )
+    return _Probe(evaluate, description, limits, regions, rng)
 
 
 def _limits(
@@ -230,16 +316,9 @@ def _limits(
     return limits if limits is not None and limits.bounded else None
 
 
-def _check_declarations(
-    limits: OutputRange | None, monotone: dict[str, int], box: Box
-) -> dict[str, int]:
-    """``monotone`` once checked: the range's bounding inputs and every monotone input are
-    inputs of the domain ``box``, and every direction is +1 or -1."""
-    unknown = [name for name in (limits.inputs if limits else ()) if name not in box]
-    if unknown:
-        raise ValueError(
-            f"declared range {limits} is bounded by {unknown}, not inputs of the domain"
-        )
+def _check_monotone(monotone: dict[str, int], box: Box) -> dict[str, int]:
+    """``monotone`` once checked: every monotone input is an input of the domain ``box``,
+    and every direction is +1 or -1."""
     for name, direction in monotone.items():
         if name not in box:
             raise ValueError(f"monotonicity declared for unknown input {name!r}")
@@ -250,7 +329,7 @@ def _check_declarations(
 
 def _regions(
     box: Box, wide: Box, samples: Points | None, n_points: int, rng: np.random.Generator
-) -> dict[str, tuple[Box, Points]]:
+) -> tuple[tuple[Box, Points], tuple[Box, Points]]:
     """The box and points of each region: ``visited`` (up to ``n_points`` of the joint
     samples, else uniform points and the corners of ``box``) and ``extrapolated``
     (uniform points and the corners of ``wide``)."""
@@ -259,8 +338,5 @@ def _regions(
         keep = rng.choice(n, size=min(n, n_points), replace=False)
         visited_points = {k: v[keep] for k, v in samples.items()}
     else:
-        visited_points = _concat(uniform(box, n_points, rng), _corners(box))
-    return {
-        "visited": (box, visited_points),
-        "extrapolated": (wide, _concat(uniform(wide, n_points, rng), _corners(wide))),
-    }
+        visited_points = concat(uniform(box, n_points, rng), _corners(box))
+    return (box, visited_points), (wide, concat(uniform(wide, n_points, rng), _corners(wide)))
