@@ -128,7 +128,7 @@ class ODEModel(HybridModel):
         """What every evaluation of the right-hand side with states of ``dtype`` shares
         until a slot or constant changes (built once per simulation)."""
         parameters = dict(zip(self.parameter_names, self.parameter_values.to(dtype), strict=True))
-        slots = {name: self._slot_caller(name) for name in self.functions}
+        slots = {name: self._slot_caller(name, dtype) for name in self.functions}
         constants = [module.constants for module in self.rhs_modules]
         return _Setting(parameters, slots, constants)
 
@@ -157,16 +157,22 @@ class ODEModel(HybridModel):
             derivatives = torch.where(outward, torch.zeros_like(derivatives), derivatives)
         return derivatives
 
-    def _slot_caller(self, name: str) -> Callable[..., Tensor]:
+    def _slot_caller(self, name: str, dtype: torch.dtype) -> Callable[..., Tensor]:
         if name not in self.slots:
             raise RuntimeError(f"slot {name!r} is empty: fill it with set_slot({name!r}, ...)")
         slot = self.slots[name]
         inputs = self.functions[name]
+        if slot.recording:
+            return lambda *args: slot(dict(zip(inputs, args, strict=True)))
+        evaluate = slot.function(dtype)  # what the slot's call does past checks and records
+        taken = [inputs.index(i) for i in slot.inputs]  # the slot may use some, in its order
+        if taken == list(range(len(inputs))):
+            taken = None
 
         def call(*args: Tensor) -> Tensor:
             if any(a.shape != args[0].shape for a in args[1:]):
                 args = torch.broadcast_tensors(*args)
-            return slot(dict(zip(inputs, args, strict=True)))
+            return evaluate(args if taken is None else [args[i] for i in taken])
 
         return call
 

@@ -7,7 +7,7 @@ potential rate)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,6 +157,8 @@ class OutputRange:
         low, high = self.limits(inputs or {})
         if low is not None and high is not None:
             return low + (high - low) * torch.sigmoid(z)
+        if isinstance(low, float) and low == 0:  # adding 0 to a softplus >= +0 changes no bit
+            return scale * nn.functional.softplus(z)
         if low is not None:
             return low + scale * nn.functional.softplus(z)
         if high is not None:
@@ -266,6 +268,11 @@ class Process(nn.Module):
     def evaluate(self, args: Sequence[Tensor]) -> Tensor:
         """Compute the output from the inputs, given in the order of ``self.inputs``."""
         raise NotImplementedError
+
+    def function(self, dtype: torch.dtype) -> Callable[[Sequence[Tensor]], Tensor]:
+        """:meth:`evaluate` for many calls with inputs of ``dtype`` while the process
+        does not change (e.g. one ODE simulation); subclasses may prepare it once."""
+        return self.evaluate
 
     def forward(self, inputs: Mapping[str, Tensor]) -> Tensor:
         try:
