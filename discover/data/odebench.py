@@ -24,6 +24,14 @@ from discover.expressions import parse_expression
 
 ODEBENCH_FILE = "odebench.json"
 
+BLOW_UP = 1e6
+"""A trajectory ends when a state's magnitude passes this many times the larger of 1 and the
+initial state's largest magnitude (the systems' own trajectories stay within 61 times)."""
+
+MAX_EVALUATIONS = 100_000
+"""Evaluations of the right-hand sides after which an integration is given up (the systems'
+own trajectories take a few hundred)."""
+
 
 class OdeBenchError(UserError):
     """An ODEBench system id, initial condition or simulation setting was refused."""
@@ -82,7 +90,11 @@ class OdeSystem:
 
         Returns:
             ``(t [time], X [time, states])``; the trajectory ends early (fewer rows) when
-            the solver stops, e.g. at a blow-up.
+            the solver stops or a state blows up (:data:`BLOW_UP`).
+
+        Raises:
+            OdeBenchError: for an unknown condition, a negative noise level, or an
+                integration that takes over :data:`MAX_EVALUATIONS` evaluations.
         """
         if not 0 <= condition < len(self.initial_conditions):
             raise OdeBenchError(
@@ -91,20 +103,50 @@ class OdeSystem:
             )
         if noise < 0:
             raise OdeBenchError(f"noise must be a non-negative relative level, got {noise}")
-        f = self.derivative()
-        t_eval = np.linspace(*self.t_span, n_times)
+        initial = self.initial_conditions[condition]
+        t, X = integrate(self.derivative(), initial, self.t_span, n_times)
+        rng = np.random.default_rng(seed)
+        return t, X * (1 + noise * rng.normal(size=X.shape))
+
+
+def integrate(
+    f: Callable[[np.ndarray], np.ndarray],
+    initial: Sequence[float],
+    t_span: tuple[float, float],
+    n_times: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(t [time], X [time, states])`` of ``dX/dt = f(X)`` (LSODA, tolerances 1e-9) from
+    ``initial`` at ``n_times`` evenly spaced times of ``t_span``, ended at a blow-up.
+
+    LSODA never returns once a state overflows (it retries its step without end), so a
+    state past :data:`BLOW_UP` times its initial scale ends the trajectory first, and
+    :data:`MAX_EVALUATIONS` bounds the work."""
+    bound = BLOW_UP * max(1.0, float(np.max(np.abs(initial))))
+    evaluations = 0
+
+    def rhs(_: float, x: np.ndarray) -> np.ndarray:
+        nonlocal evaluations
+        evaluations += 1
+        if evaluations > MAX_EVALUATIONS:
+            raise OdeBenchError(f"integration gave up after {MAX_EVALUATIONS} evaluations")
+        return f(x[None, :])[0]
+
+    def blow_up(_: float, x: np.ndarray) -> float:
+        return bound - float(np.max(np.abs(x)))
+
+    blow_up.terminal = True  # type: ignore[attr-defined]
+    with np.errstate(all="ignore"):
         solution = solve_ivp(
-            lambda t, x: f(x[None, :])[0],
-            self.t_span,
-            self.initial_conditions[condition],
-            t_eval=t_eval,
+            rhs,
+            t_span,
+            initial,
+            t_eval=np.linspace(*t_span, n_times),
             method="LSODA",
             rtol=1e-9,
             atol=1e-9,
+            events=blow_up,
         )
-        X = solution.y.T
-        rng = np.random.default_rng(seed)
-        return solution.t, X * (1 + noise * rng.normal(size=X.shape))
+    return solution.t, solution.y.T
 
 
 def load_odebench(ids: Sequence[int] | None = None) -> list[OdeSystem]:

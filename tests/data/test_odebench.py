@@ -1,9 +1,12 @@
 """ODEBench definitions: every system parses, and simulated trajectories are right."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import sympy
 
+from discover.data import odebench
 from discover.data.odebench import OdeBenchError, load_odebench
 
 
@@ -47,3 +50,19 @@ def test_bad_ids_and_conditions_are_refused_by_name():
     (system,) = load_odebench([2])
     with pytest.raises(OdeBenchError, match="system 2 has initial conditions 0..1, not 5"):
         system.simulate(5)
+
+
+def test_a_finite_time_blow_up_ends_the_trajectory_early():
+    (system,) = load_odebench([4])
+    x = sympy.Symbol("x_0", real=True)
+    blowing = dataclasses.replace(system, rhs=(x**2,), initial_conditions=((1.0,),))
+    t, X = blowing.simulate(0, n_times=100)  # x = 1 / (1 - t): infinite at t = 1
+    assert 1 < len(t) < 100 and t[-1] < 1
+    np.testing.assert_allclose(X[:, 0], 1 / (1 - t), rtol=1e-5)
+
+
+def test_an_integration_past_its_evaluation_budget_is_refused(monkeypatch):
+    monkeypatch.setattr(odebench, "MAX_EVALUATIONS", 10)
+    (system,) = load_odebench([2])
+    with pytest.raises(OdeBenchError, match="gave up after 10 evaluations"):
+        system.simulate(0)
