@@ -15,12 +15,15 @@ both initial conditions and compared with the noise-free truth:
 * exact form: every state's equation has the true form
   (:func:`odebench_forms.has_true_form`, on the trajectory from the second condition).
 
-A system whose study fails, a slot left undistilled or an integration that stops early
-counts as a miss on all three.
+A system whose study fails, a slot left undistilled, an integration that stops early (a
+blow-up, :meth:`OdeSystem.simulate`) or a study still running after ``--limit-s`` wall
+seconds counts as a miss on all three. Each system runs in a child process of its own
+(killed at the limit) and prints one line as it finishes; an interrupted run (Ctrl-C)
+still prints the summary of the systems finished.
 
 Usage::
 
-    python benchmarks/odebench.py --systems 1,2,24,26 --noise 0.05
+    OMP_NUM_THREADS=1 python benchmarks/odebench.py --systems 1,2,24,26 --noise 0.05
 
 The last line reads ``odebench: <a>% R2>=0.9 reconstruction, <b>% new initial conditions,
 <c>% exact form, median <s> s per system (<n> systems, noise <x>)``.
@@ -30,24 +33,29 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import statistics
 import tempfile
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
 import sympy
 import torch
 from odebench_forms import has_true_form, run_systems
-from scipy.integrate import solve_ivp
 
 from discover.config import StudyConfig
-from discover.data.odebench import OdeSystem
+from discover.data.odebench import OdeBenchError, OdeSystem, load_odebench
 from discover.rundir import RunWriter
 from discover.stages.pipeline import distill_all
 from discover.study import Study
+
+Outcome = tuple[bool, bool, bool, float]
+"""(reconstruction R² ≥ 0.9, new initial condition R² ≥ 0.9, exact form, seconds)."""
 
 
 def study_config(system: OdeSystem, data: Path, selection: str | None) -> StudyConfig:
@@ -83,30 +91,24 @@ def found_equations(system: OdeSystem, study: Study) -> list[sympy.Expr] | None:
 
 def r_squared(system: OdeSystem, equations: Sequence[sympy.Expr], condition: int, n: int) -> float:
     """Mean over states of the R² of ``equations`` integrated from the system's initial
-    condition ``condition`` against its true trajectory (-inf when it stops early)."""
+    condition ``condition`` against its true trajectory (-inf when it stops early: a
+    blow-up, or an integration given up, :meth:`OdeSystem.simulate`)."""
     t, truth = system.simulate(condition, n_times=n)
-    symbols = [sympy.Symbol(name, real=True) for name in system.names]
-    f = sympy.lambdify(symbols, list(equations), modules="numpy")
-    with np.errstate(all="ignore"):
-        solution = solve_ivp(
-            lambda _, x: np.asarray(f(*x), dtype=float),
-            system.t_span,
-            system.initial_conditions[condition],
-            t_eval=t,
-            method="LSODA",
-            rtol=1e-8,
-            atol=1e-8,
-        )
-    if solution.y.shape[1] != len(t) or not np.all(np.isfinite(solution.y)):
+    try:
+        with np.errstate(all="ignore"):
+            found_t, found = replace(system, rhs=tuple(equations)).simulate(condition, n_times=n)
+    except OdeBenchError as err:
+        print(f"  {system.id:>2} condition {condition}: {err}", flush=True)
         return -np.inf
-    error = ((solution.y.T - truth) ** 2).sum(0)
+    if len(found_t) != len(t) or not np.all(np.isfinite(found)):
+        return -np.inf
+    error = ((found - truth) ** 2).sum(0)
     spread = np.maximum(((truth - truth.mean(0)) ** 2).sum(0), 1e-12)
     return float(np.mean(1 - error / spread))
 
 
-def run_system(system: OdeSystem, args: argparse.Namespace) -> tuple[bool, bool, bool, float]:
-    """Run one system's study; prints one line. Returns (reconstruction R² ≥ 0.9, new
-    initial condition R² ≥ 0.9, exact form, seconds)."""
+def run_system(system: OdeSystem, args: argparse.Namespace) -> Outcome:
+    """Run one system's study; prints one line. Returns its :data:`Outcome`."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -143,26 +145,74 @@ def run_system(system: OdeSystem, args: argparse.Namespace) -> tuple[bool, bool,
     return r2[0] >= 0.9, r2[1] >= 0.9, exact, seconds
 
 
+def quiet() -> None:
+    """Errors only in the log, no warnings, one torch thread (in each process)."""
+    logging.basicConfig(level=logging.ERROR)
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(1)
+
+
+def child(system_id: int, args: argparse.Namespace, sender: Connection) -> None:
+    """:func:`run_system` in a process of its own, its outcome sent back."""
+    quiet()
+    (system,) = load_odebench([system_id])
+    sender.send(run_system(system, args))
+
+
+def run_limited(system: OdeSystem, args: argparse.Namespace) -> Outcome:
+    """:func:`run_system` in a child process, stopped after ``args.limit_s`` seconds (then,
+    or when the child dies, a miss on all three)."""
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=child, args=(system.id, args, sender), daemon=True)
+    started = time.monotonic()
+    process.start()
+    sender.close()
+    outcome = None
+    if receiver.poll(args.limit_s):
+        try:
+            outcome = receiver.recv()
+        except EOFError:  # the child died without an answer
+            pass
+    process.kill()
+    process.join()
+    seconds = time.monotonic() - started
+    if outcome is None:
+        why = "stopped at the limit" if seconds >= args.limit_s else f"died ({process.exitcode})"
+        print(f"  {system.id:>2} {why} after {seconds:.0f} s: a miss", flush=True)
+        return False, False, False, seconds
+    return outcome
+
+
+def summary(results: Sequence[Outcome], noise: float) -> str:
+    """The last line (see the module docstring)."""
+    n = len(results)
+    shares = [100 * sum(r[k] for r in results) / n for k in range(3)]
+    median = statistics.median(r[3] for r in results)
+    return (
+        f"odebench: {shares[0]:.0f}% R2>=0.9 reconstruction, {shares[1]:.0f}% new initial "
+        f"conditions, {shares[2]:.0f}% exact form, median {median:.0f} s per system "
+        f"({n} systems, noise {noise:g})"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--systems", default="", help="comma-separated ids (default: all)")
     parser.add_argument("--noise", type=float, default=0.0, help="relative noise on states")
     parser.add_argument("--points", type=int, default=150, help="times of the trajectory")
     parser.add_argument("--selection", default=None, help="selection rule (default: config's)")
+    parser.add_argument("--limit-s", type=float, default=600.0, help="wall seconds per system")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.ERROR)
-    warnings.simplefilter("ignore")
-    torch.set_num_threads(1)
-    results = run_systems(args.systems, lambda system: run_system(system, args))
-    n = len(results)
-    shares = [100 * sum(r[k] for r in results) / n for k in range(3)]
-    median = statistics.median(r[3] for r in results)
-    print(
-        f"odebench: {shares[0]:.0f}% R2>=0.9 reconstruction, {shares[1]:.0f}% new initial "
-        f"conditions, {shares[2]:.0f}% exact form, median {median:.0f} s per system "
-        f"({n} systems, noise {args.noise:g})"
-    )
+    quiet()
+    results: list[Outcome] = []
+    try:
+        run_systems(args.systems, lambda system: results.append(run_limited(system, args)))
+    except KeyboardInterrupt:  # the systems finished so far still make a summary
+        print(f"interrupted after {len(results)} systems", flush=True)
+    if results:
+        print(summary(results, args.noise), flush=True)
 
 
 if __name__ == "__main__":
