@@ -43,13 +43,13 @@ def rk4(
         half, half_dt, sixth_dt = h / 2, dt / 2, dt / 6
         t = t0
         for _ in range(substeps):
-            middle = t + half
+            middle, end = t + half, t + h
             k1 = func(t, y)
             k2 = func(middle, y + half_dt * k1)
             k3 = func(middle, y + half_dt * k2)
-            k4 = func(t + h, y + dt * k3)
+            k4 = func(end, y + dt * k3)
             y = _clip(y + sixth_dt * (k1 + 2 * k2 + 2 * k3 + k4), bounds)
-            t = t + h
+            t = end
         out.append(y)
     return torch.stack(out)
 

@@ -110,11 +110,9 @@ class ExpressionModule(nn.Module):
         if isinstance(expr, sympy.Number | sympy.NumberSymbol):
             return _fixed_number(float(expr))
         if isinstance(expr, sympy.Add):
-            parts = [self._compile(a) for a in expr.args]
-            return lambda v, c, f: reduce(torch.add, (p(v, c, f) for p in parts))
+            return self._compile_add(expr.args)
         if isinstance(expr, sympy.Mul):
-            parts = [self._compile(a) for a in expr.args]
-            return lambda v, c, f: reduce(torch.mul, (p(v, c, f) for p in parts))
+            return _product([self._compile(a) for a in expr.args])
         if isinstance(expr, sympy.Pow):
             return self._compile_pow(expr)
         if isinstance(expr, sympy.Min | sympy.Max):
@@ -142,6 +140,31 @@ class ExpressionModule(nn.Module):
             return lambda v, c, f: op(inner(v, c, f))
         raise ValueError(f"cannot compile {type(expr).__name__} in {self.expression}")
 
+    def _compile_add(self, terms: tuple[sympy.Basic, ...]) -> Node:
+        """A sum whose terms ``-1·rest`` are subtracted rather than multiplied by -1 and
+        added: the same numbers bit for bit (IEEE negation is exact and ``a + (-b)`` is
+        ``a - b``), one operation fewer each. The terms are evaluated in their order;
+        when only the first one is negated, the second is the one subtracted from."""
+        negated, parts = [], []
+        for term in terms:
+            minus = isinstance(term, sympy.Mul) and term.args[0] is sympy.S.NegativeOne
+            factors = [self._compile(a) for a in (term.args[1:] if minus else [term])]
+            negated.append(minus)
+            parts.append(factors[0] if len(factors) == 1 else _product(factors))
+        swap = negated[0] and not negated[1]  # -a + b as b - a
+
+        def add(v, c, f):
+            values = [p(v, c, f) for p in parts]
+            if swap:
+                total = torch.sub(values[1], values[0])
+            else:
+                total = torch.neg(values[0]) if negated[0] else values[0]
+            for minus, value in zip(negated[1 + swap :], values[1 + swap :], strict=True):
+                total = torch.sub(total, value) if minus else torch.add(total, value)
+            return total
+
+        return add
+
     def _compile_pow(self, expr: sympy.Pow) -> Node:
         base = self._compile(expr.base)
         exponent = expr.exp
@@ -154,6 +177,11 @@ class ExpressionModule(nn.Module):
             return lambda v, c, f: torch.pow(base(v, c, f), power)
         exp = self._compile(exponent)
         return lambda v, c, f: torch.pow(base(v, c, f), exp(v, c, f))
+
+
+def _product(parts: list[Node]) -> Node:
+    """The product of the nodes, left to right."""
+    return lambda v, c, f: reduce(torch.mul, (p(v, c, f) for p in parts))
 
 
 def _fixed_number(value: float) -> Node:
