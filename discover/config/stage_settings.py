@@ -128,6 +128,11 @@ class TrainConfig(Strict):
     held-out split is only watched."""
     restore_best: bool = True
     """With a validation split, end with the weights of its best loss (else the last)."""
+    starts: int = Field(default=1, ge=1, le=20)
+    """HBV models whose parameters a network learns (``model.parameters: attributes`` or
+    ``lstm``): trainings from this many random starts of the network (start k draws its
+    weights with seed + k), of which the one with the lowest validation loss (training
+    loss without ``validation``) is kept. Each start costs a whole training."""
     batch: BatchConfig | None = None
     """Mini-batches of sites × time windows for the Adam steps, ``{sites: 100, days: 730,
     warmup: 365}`` (HBV models; ``null``: every step runs the whole training split)."""

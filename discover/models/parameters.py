@@ -139,6 +139,24 @@ def _check_inputs(x: Tensor, dims: int, size: int, what: str) -> None:
         raise ValueError(f"{what} contain NaN or inf; fill or drop them first")
 
 
+def _spread_sets(bounded: _Bounded, output: nn.Linear, seed: int) -> None:
+    """Shift the biases of ``output`` so that the parameter sets start at
+    :func:`spread_shares` of their bounds (seed ``seed``)."""
+    shares = spread_shares((len(bounded.names),), bounded.nmul, seed)
+    with torch.no_grad():  # logit(1/2) = 0: a single set keeps the default bias
+        output.bias.add_(bounded.raw({}, shares).reshape(-1))
+
+
+def _redraw(network: nn.Module, seed: int) -> None:
+    """Draw the weights of every layer of ``network`` anew, as torch initialises them,
+    from ``seed`` (the global random state is left as it was)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        for layer in network.modules():
+            if isinstance(layer, nn.Linear | nn.LSTM):
+                layer.reset_parameters()
+
+
 class AttributeMLP(nn.Module):
     """Static attributes [site, attr] → static parameters ``{name: [site, nmul]}``.
 
@@ -170,9 +188,14 @@ class AttributeMLP(nn.Module):
             layers += [nn.Linear(n_in, n_out), nn.Tanh()]
         layers.append(nn.Linear(widths[-1], self.bounded.size))
         self.network = nn.Sequential(*layers)
-        shares = spread_shares((len(self.bounded.names),), nmul, seed)
-        with torch.no_grad():  # logit(1/2) = 0: a single set keeps the default bias
-            layers[-1].bias.add_(self.bounded.raw({}, shares).reshape(-1))
+        self.spread_seed = seed
+        _spread_sets(self.bounded, layers[-1], seed)
+
+    def redraw(self, seed: int) -> None:
+        """New random weights (drawn with ``seed``; the sets' spread is kept), as a
+        network built afresh would have: another start of its training."""
+        _redraw(self.network, seed)
+        _spread_sets(self.bounded, self.network[-1], self.spread_seed)
 
     def set_normalisation(self, attributes: Tensor) -> None:
         """Standardise attributes with the mean and spread of ``attributes`` [site, attr]."""
@@ -243,9 +266,14 @@ class ForcingLSTM(nn.Module):
         self.normalise_static = _Standardise(n_static)
         self.lstm = nn.LSTM(n_inputs + n_static, hidden)
         self.head = nn.Linear(hidden, self.bounded.size)
-        shares = spread_shares((len(self.bounded.names),), nmul, seed)
-        with torch.no_grad():  # logit(1/2) = 0: a single set keeps the default bias
-            self.head.bias.add_(self.bounded.raw({}, shares).reshape(-1))
+        self.spread_seed = seed
+        _spread_sets(self.bounded, self.head, seed)
+
+    def redraw(self, seed: int) -> None:
+        """New random weights (drawn with ``seed``; the sets' spread is kept), as a
+        network built afresh would have: another start of its training."""
+        _redraw(nn.ModuleList([self.lstm, self.head]), seed)
+        _spread_sets(self.bounded, self.head, self.spread_seed)
 
     def set_normalisation(self, inputs: Tensor, static: Tensor | None = None) -> None:
         """Standardise each input variable with its mean and spread in ``inputs``

@@ -6,12 +6,14 @@ checkpoints and early stopping: :class:`~discover.fit.trainer.Trainer`) is the d
 ``ode`` (chosen for ODE workflows) runs the collocation pre-fit
 (:mod:`discover.fit.collocation`, with ``train.collocation``) before it, and
 ``calibrated`` (chosen for HBV workflows whose ``train.calibration`` is on) the global
-calibration (:func:`~discover.fit.calibration.calibrate`).
+calibration (:func:`~discover.fit.calibration.calibrate`), and ``starts`` (chosen for HBV
+workflows with a parameter network and ``train.starts`` > 1) several random starts.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +78,42 @@ class GradientTraining:
             description=run.description,
         )
         return trainer.fit(resume=run.resume)
+
+
+class SeveralStarts:
+    """For a model whose parameters a network learns (a ``learner`` with ``redraw``):
+    ``train.starts`` gradient trainings, each from the model as it was given with the
+    network's weights drawn anew (start k with seed + k; the first keeps them; checkpoints
+    of start k > 0 in the subfolder ``start<k>``). The start with the lowest validation
+    loss (training loss without a validation split) is kept; ``stopped`` says which."""
+
+    def fit(self, workflow: Workflow, settings: TrainConfig, run: TrainingRun) -> FitResult:
+        """Train ``workflow`` from each start and leave it at the best one."""
+        learner = getattr(workflow, "learner", None)
+        if not hasattr(learner, "redraw"):
+            raise TypeError(f"'starts' needs a parameter network, not {type(learner)}")
+        split = "validation" if settings.validation else "train"
+        given, best = copy.deepcopy(workflow.state_dict()), None
+        for k in range(settings.starts):
+            workflow.load_state_dict(given)
+            if k:
+                learner.redraw(run.seed + k)
+            folder = run.checkpoint_dir
+            if k and folder is not None:
+                folder = folder / f"start{k}"
+            what = f"{run.description} (start {k + 1} of {settings.starts})"
+            start = dataclasses.replace(run, checkpoint_dir=folder, description=what)
+            result = GradientTraining().fit(workflow, settings, start)
+            loss = _loss(workflow, split)
+            log.info("%s: %s loss %.5g", what, split, loss)
+            if best is None or loss < best[0]:
+                best = (loss, k, copy.deepcopy(workflow.state_dict()), result)
+        loss, k, state, result = best
+        workflow.load_state_dict(state)
+        result.stopped = (
+            f"start {k + 1} of {settings.starts} kept ({split} loss {loss:.5g}), {result.stopped}"
+        )
+        return result
 
 
 class ODETraining:
@@ -166,6 +204,7 @@ TRAINING_STRATEGIES: dict[str, TrainingStrategy] = {
     "gradient": GradientTraining(),
     "ode": ODETraining(),
     "calibrated": CalibratedTraining(),
+    "starts": SeveralStarts(),
 }
 """Training strategies by name; a new one is a class with ``fit`` and a line here."""
 
@@ -183,7 +222,8 @@ def train(
 ) -> FitResult:
     """Train ``workflow``'s trainable parameters by ``strategy`` (default: ``ode`` for an
     ODE workflow, ``calibrated`` for an HBV workflow whose calibration is on
-    (:func:`calibration_settings`), else ``gradient``), with a progress bar named
+    (:func:`calibration_settings`), ``starts`` for one whose parameter network has
+    ``train.starts`` > 1, else ``gradient``), with a progress bar named
     ``description`` when ``progress``; a model with nothing trainable is left as it is
     (``stopped: "nothing to fit"``)."""
     if not any(p.requires_grad for p in workflow.parameters()):
@@ -193,6 +233,8 @@ def train(
             strategy = "ode"
         elif calibration_settings(workflow, settings) is not None:
             strategy = "calibrated"
+        elif settings.starts > 1 and hasattr(getattr(workflow, "learner", None), "redraw"):
+            strategy = "starts"
         else:
             strategy = "gradient"
     run = TrainingRun(seed, checkpoint_dir, resume, progress, description)
