@@ -122,18 +122,22 @@ class MultipleShooting(nn.Module):
         at the steps ``keep`` ``[time]`` of the training period (all when ``None``) alone
         (:func:`initial_segment_states`; unobserved states from a single shot of the
         workflow's current model)."""
-        steps = self.starts[-1] + self.segment + 1
-        observed = workflow.observed[:steps]
+        observed = workflow.observed[: self.steps]
         if keep is not None:
             observed = np.where(self._checked(keep)[:, None, None], observed, np.nan)
 
         def single_shot() -> np.ndarray:
             with torch.no_grad():
-                return workflow.simulate(steps).cpu().numpy()
+                return workflow.simulate(self.steps).cpu().numpy()
 
         return initial_segment_states(
-            observed, workflow.times_index()[:steps], self.starts, single_shot
+            observed, workflow.times_index()[: self.steps], self.starts, single_shot
         )
+
+    @property
+    def steps(self) -> int:
+        """Time steps the segments cover: the training period ``0 .. steps - 1``."""
+        return self.starts[-1] + self.segment + 1
 
     def simulate(self, workflow: ODEWorkflow) -> Tensor:
         """Every segment integrated from its initial state: [step, segment, site, state]."""
@@ -181,9 +185,8 @@ class MultipleShooting(nn.Module):
 
     def _checked(self, keep: np.ndarray) -> np.ndarray:
         """``keep`` as booleans, checked to be ``[time]`` over the training steps."""
-        steps = self.starts[-1] + self.segment + 1
-        if np.shape(keep) != (steps,):
-            raise ValueError(f"keep must be [time] over the {steps} training steps")
+        if np.shape(keep) != (self.steps,):
+            raise ValueError(f"keep must be [time] over the {self.steps} training steps")
         return np.asarray(keep, bool)
 
 
