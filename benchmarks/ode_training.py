@@ -6,7 +6,8 @@ Setting: Lotka–Volterra with both interaction terms neural (``F``, ``G``, outp
 make_data.py`` (5% noise, seed 0) but over ``--points`` times 0.1 apart (150: t in
 [0, 14.9], five cycles). Everything else is the default config (``train.split`` 0.7,
 1000 Adam steps, RK4 with 4 substeps, networks 2→32→32→1). For each variant the wall
-time of training, its Adam iterations per second and the held-out trajectory R² (the
+time of training (and the CPU seconds of this process, which a machine busy with other
+jobs moves far less), its Adam iterations per second and the held-out trajectory R² (the
 whole period integrated from the first observation, scored on the last 30% against the
 noise-free trajectory, mean over x and y) are printed.
 
@@ -14,7 +15,7 @@ noise-free trajectory, mean over x and y) are printed.
 
 ``--iterations`` trains every variant for N Adam steps instead of the default 1000 (the
 time then is not the default config's). The last line reads ``ode training: <s> s
-(shooting+collocation) vs <s0> s (single shot), held-out R2 <r> vs <r0>``.
+(<c> s CPU, shooting+collocation) vs <s0> s (single shot), held-out R2 <r> vs <r0>``.
 """
 
 from __future__ import annotations
@@ -83,16 +84,18 @@ def held_out_r2(workflow: ODEWorkflow, truth: np.ndarray) -> float:
 
 
 def run(folder: Path, variant: dict, iterations: int | None, seed: int = 0) -> dict[str, float]:
-    """Train one variant from seed ``seed``; its time, iterations/s and held-out R²."""
+    """Train one variant from seed ``seed``; its wall and CPU seconds, iterations/s and
+    held-out R²."""
     torch.manual_seed(seed)
     settings = config(folder, variant, iterations)
     workflow = ODEWorkflow(settings, folder)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = train(workflow, settings.train, seed=seed, progress=False)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     truth = np.loadtxt(folder / "truth.csv", delimiter=",", skiprows=1)[:, 1:]
     return {
         "seconds": seconds,
+        "cpu": cpu,
         "iterations_per_s": settings.train.iterations / result.seconds,
         "r2": held_out_r2(workflow, truth),
         "stopped": result.stopped,
@@ -115,14 +118,16 @@ def main() -> None:
             results[name] = run(folder, VARIANTS[name], args.iterations)
             r = results[name]
             print(
-                f"{name:>22}: {r['seconds']:7.1f} s, {r['iterations_per_s']:6.1f} it/s, "
+                f"{name:>22}: {r['seconds']:7.1f} s ({r['cpu']:.1f} s CPU), "
+                f"{r['iterations_per_s']:6.1f} it/s, "
                 f"held-out R2 {r['r2']:.4f} ({r['stopped']})",
                 flush=True,
             )
     new, old = results.get("shooting+collocation"), results.get("single shot")
     if new and old:
         print(
-            f"ode training: {new['seconds']:.1f} s (shooting+collocation) vs "
+            f"ode training: {new['seconds']:.1f} s ({new['cpu']:.1f} s CPU, "
+            f"shooting+collocation) vs "
             f"{old['seconds']:.1f} s (single shot), held-out R2 {new['r2']:.4f} vs {old['r2']:.4f}"
         )
 
