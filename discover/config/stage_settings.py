@@ -37,16 +37,17 @@ class CalibrationConfig(Strict):
     """Calibrate before gradient training. ``null``: on for HBV models with
     ``model.parameters: site``, off otherwise; ``true`` is refused for other models."""
     population: int | None = Field(default=None, ge=4)
-    """Members per generation and site; ``null``: 16 per searched value (a generation costs
+    """Members per generation and site; ``null``: 32 per searched value (a generation costs
     about the same for a few or a few hundred members on a CPU; with many sites, lower)."""
     generations: int = Field(default=400, ge=1)
     """Most generations; the budget is ``population·generations`` simulations per site."""
     sigma: float = Field(default=0.25, gt=0, le=0.5)
     """Initial step of the search, as a share of each parameter's range."""
-    tolerance: float = Field(default=0.01, ge=0)
+    tolerance: float = Field(default=0.003, ge=0)
     """The search stops when no site's best training loss has fallen by more than this
-    share of itself over the last ``patience`` generations (0.01: by 1 %, about 0.002 of
-    NSE at NSE 0.8; 0: only when it stops falling at all)."""
+    over the last ``patience`` generations. The loss is the squared error over the
+    observations' variance, so this is in units of NSE (0.003: by 0.003 of NSE, whatever
+    the NSE; 0: only when it stops falling at all)."""
     patience: int = Field(default=10, ge=1)
     """Generations over which ``tolerance`` is judged."""
     constant_spread: float = Field(default=2.0, gt=0)
