@@ -164,11 +164,11 @@ def calibrate(
             loss = float(workflow.loss("train"))
         return CalibrationResult(loss, loss, 0, 0, time.perf_counter() - started)
     best, history, evaluations = _search(objective, settings, seed)
+    search_loss = history[-1]  # the training loss of ``best``, without another run
     if objective.constant_dim and objective.sites > 1:
         most = settings.population or MEMBERS_PER_VALUE * objective.dim
-        best = _shared_constants(objective, best, most)
+        best, search_loss = _shared_constants(objective, best, most)
     objective.apply(torch.from_numpy(best))
-    search_loss = float(objective.total(objective.losses(torch.from_numpy(best)[None]))[0])
     loss = _polish(workflow, settings.polish_steps, search_loss)
     seconds = time.perf_counter() - started
     log.info(
@@ -257,15 +257,18 @@ def _free_columns(objective: PopulationLoss, names: list[str] | None) -> np.ndar
     return np.array([*columns, *constants])
 
 
-def _shared_constants(objective: PopulationLoss, best: np.ndarray, most: int) -> np.ndarray:
+def _shared_constants(
+    objective: PopulationLoss, best: np.ndarray, most: int
+) -> tuple[np.ndarray, float]:
     """``best`` [site, dim] with every site's constants set to those of the site optimum
     (of up to ``most`` sites, evenly spread) whose constants give the lowest training
-    loss over all sites, each site keeping its own parameters."""
+    loss over all sites, each site keeping its own parameters; and that training loss."""
     sites = np.unique(np.linspace(0, objective.sites - 1, min(most, objective.sites)).round())
     candidates = np.repeat(best[None], len(sites), 0)  # [candidate, site, dim]
     candidates[:, :, objective.site_dim :] = best[sites.astype(int), None, objective.site_dim :]
     totals = objective.total(objective.losses(torch.from_numpy(candidates)))
-    return candidates[int(totals.argmin())]
+    chosen = int(totals.argmin())
+    return candidates[chosen], float(totals[chosen])
 
 
 def _polish(workflow: HBVWorkflow, steps: int, before: float) -> float:

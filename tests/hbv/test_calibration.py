@@ -74,6 +74,7 @@ def test_search_recovers_the_threshold_that_adam_cannot_move():
     result = calibrate(found, settings, seed=0)
     with torch.no_grad():
         assert result.loss < 1e-3 < float(adam.loss("train"))
+        assert result.search_loss == pytest.approx(float(found.loss("train")), rel=1e-9)
     for site in range(2):  # each site found on its own
         assert float(value(found, "uzl")[site]) == pytest.approx(THRESHOLD["uzl"], abs=1.5)
         assert float(value(found, "k0")[site]) == pytest.approx(THRESHOLD["k0"], abs=0.1)
