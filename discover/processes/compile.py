@@ -181,6 +181,9 @@ class ExpressionModule(nn.Module):
 
 def _product(parts: list[Node]) -> Node:
     """The product of the nodes, left to right."""
+    if len(parts) == 2:  # the common case without reduce's overhead
+        first, second = parts
+        return lambda v, c, f: torch.mul(first(v, c, f), second(v, c, f))
     return lambda v, c, f: reduce(torch.mul, (p(v, c, f) for p in parts))
 
 

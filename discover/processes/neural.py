@@ -99,27 +99,32 @@ class Neural(Process):
             self.output_range,
             self.inputs,
         )
+        modules = list(self.network)  # linear layers, each but the last followed by its activation
         layers = [
-            [layer.weight, layer.bias] if isinstance(layer, nn.Linear) else layer.forward
-            for layer in self.network
+            [layer.weight, layer.bias, modules[i + 1].forward if i + 1 < len(modules) else None]
+            for i, layer in enumerate(modules)
+            if isinstance(layer, nn.Linear)
         ]
         if fold:
             layers[0][0] = layers[0][0] / scale
             layers[0][1] = layers[0][1] - layers[0][0] @ loc
-        layers = [(*layer, layer[0].t()) if isinstance(layer, list) else layer for layer in layers]
+        plan = [(weight, bias, weight.t(), after) for weight, bias, after in layers]
+        bounded_by_inputs = bool(output_range.inputs)
 
         def evaluate(args: Sequence[Tensor]) -> Tensor:
             x = torch.stack(list(args), dim=-1)
             if not fold:
                 x = (x - loc) / scale
-            for layer in layers:
-                if not isinstance(layer, tuple):
-                    x = layer(x)
-                elif x.dim() == 2:  # what nn.functional.linear does then
-                    x = torch.addmm(layer[1], x, layer[2])
-                else:
-                    x = nn.functional.linear(x, layer[0], layer[1])
-            named = dict(zip(inputs, args, strict=True))
+            matrix = x.dim() == 2  # nn.functional.linear is addmm then
+            for weight, bias, weight_t, after in plan:
+                x = (
+                    torch.addmm(bias, x, weight_t)
+                    if matrix
+                    else nn.functional.linear(x, weight, bias)
+                )
+                if after is not None:
+                    x = after(x)
+            named = dict(zip(inputs, args, strict=True)) if bounded_by_inputs else None
             return output_range.squash(x.squeeze(-1), output_scale, named)
 
         return evaluate
