@@ -10,7 +10,7 @@ import torch
 
 from discover.distill.pareto import Candidate
 from discover.models.base import HybridModel
-from discover.processes import Process
+from discover.processes import Process, Symbolic
 from discover.workflows.base import Workflow
 
 
@@ -39,7 +39,11 @@ class Variants:
         self._variants: dict[str, Variant] = {}
 
     def record(self, name: str, workflow: Workflow) -> None:
-        """Simulate ``workflow`` over the whole period and keep it as variant ``name``."""
+        """Simulate ``workflow`` over the whole period and keep it as variant ``name``; the
+        clipping its equations count is that of this simulation alone (not of a search)."""
+        for process in workflow.model.slots.values():
+            if isinstance(process, Symbolic):
+                process.clip_counts.zero_()
         with torch.no_grad():
             simulation = workflow.simulate().cpu().numpy()
         slots = {k: copy.deepcopy(v) for k, v in workflow.model.slots.items()}

@@ -23,8 +23,10 @@ visited points).
 
 A :class:`~discover.processes.Symbolic` process is checked as the equation it is, without
 the clipping it gets in a model; when it counted clipped evaluations in a model
-(:meth:`~discover.processes.Symbolic.clipped_share`), a ``clipped`` check (region
-``model``) fails if more than ``max_clipped`` of them were clipped into the range.
+(:meth:`~discover.processes.Symbolic.clipped_share`; a study counts those of the variant's
+recorded simulation, :meth:`~discover.stages.variants.Variants.record`), a ``clipped``
+check (region ``model``) fails if more than ``max_clipped`` of them were clipped into the
+range.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import torch
 
 from discover.distill import Candidate, ParetoFront
 from discover.distill.probe import ProbeSamples
-from discover.processes import Neural
+from discover.processes import Neural, Symbolic
 from discover.stages.in_range import restored, within
 from discover.stages.models import symbolic_process
 from discover.stages.score import physical_checks
@@ -22,6 +22,7 @@ from discover.stages.select import (
     register_selection_rule,
     selection_rule,
 )
+from discover.stages.variants import Variants
 
 SLOT = "evapotranspiration"
 PET, SW = (sympy.Symbol(n, real=True) for n in ("pet", "soil_wetness"))
@@ -117,3 +118,23 @@ def test_rows_with_a_front_index_and_trained_models_follow_their_candidates():
     assert moved == {0: 0, 1: 2} and back.selected.expression == INSIDE
     assert [r["index"] for r in back.metadata["shortlist"]] == [0, 2]
     assert back.metadata["selection_rule"].endswith("; note")
+
+
+def test_a_recorded_variant_counts_the_clipping_of_its_own_simulation_alone():
+    process = Symbolic("c*pet", ["pet"], {"c": 0.8}, output_range="0 <= out <= pet")
+    pet = torch.linspace(0.0, 4.0, 50, dtype=torch.float64)
+    (constant,) = process.parameters()
+    with torch.no_grad():
+        constant.fill_(1.5)  # a search trying a constant above 1
+        process({"pet": pet})
+        constant.fill_(0.8)
+    assert process.clipped_share()[0] > 0.5
+
+    def simulate():
+        return process({"pet": pet})[:, None, None]
+
+    variants = Variants()
+    model = SimpleNamespace(slots={SLOT: process})
+    variants.record("symbolic", SimpleNamespace(model=model, simulate=simulate))
+    share, counted = variants.slots["symbolic"][SLOT].clipped_share()
+    assert (share, counted) == (0.0, 50)
