@@ -24,12 +24,15 @@ The last line reads ``calibration fulda: test NSE <ours> vs DE <ref>, calibratio
 <ours> vs <ref>, time <ours> s vs <ref> s, CPU <ours> s vs <ref> s``: discover's mean over
 seeds, DE's best run for the NSE and DE's mean times.
 
-Last run (seeds 0 1, one thread, load 2.5–5 from other jobs): discover stopped after 34
-and 37 generations of 448 (within 0.005 of DE's best loss at generations 22 and 24), DE
-after 104 of 210; ``test NSE 0.819 vs DE 0.817, calibration NSE 0.824 vs 0.825, time 35 s
-vs 65 s, CPU 18 s vs 42 s`` (CPU ratio 0.43). A generation of 448 members costs about
-1.3 times one of 210 (the daily loop's per-day overhead dominates), so the ratio is
-close to the ratio of generations times 1.3.
+Last runs (one thread, load 2.5–5.6 from other jobs), ``--seeds 0 1``: discover stopped
+after 34 and 37 generations of 448 (within 0.005 of DE's best loss at generations 22 and
+24), DE after 104 and 104 of 210; ``test NSE 0.819 vs DE 0.817, calibration NSE 0.824 vs
+0.825, time 35 s vs 65 s, CPU 18 s vs 42 s`` (CPU ratio 0.43). ``--seeds 2 3``: 35 and 30
+generations against DE's 111 and 154; ``test NSE 0.818 vs DE 0.829, calibration NSE
+0.823 vs 0.826, time 32 s vs 106 s, CPU 16 s vs 53 s`` (0.30). Over the four seeds: CPU
+17 s vs 47 s (0.36), every discover seed within 0.003 of DE's best calibration NSE.
+A generation of 448 members costs about 1.3 times one of 210 (the daily loop's per-day
+overhead dominates), so the ratio is close to the ratio of generations times 1.3.
 """
 
 from __future__ import annotations
