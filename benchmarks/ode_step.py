@@ -18,14 +18,14 @@ figure is the median over ``--repeats`` rounds of ``--evaluations`` each.
 The last line reads ``ode step: <ms> ms per loss+backward (LV, 28 times), <ms> ms with
 shooting, training <s> s for <n> steps``.
 
-Last run (2 cores, load 6-7; medians of 3 runs alternating with the code before the
-right-hand side was set up once per simulation): 72.1 ms per loss+backward (was 90.4),
-28.1 ms with shooting (was 34.4), 3.44 s for 50 steps (was 4.99). The results are the same
-bit for bit. A hand-written right-hand side with the same two networks costs about 40 ms:
-the rest is PyTorch's cost per operation (some 4000 operations and as many backward nodes
-for 108 right-hand sides of batch 1). The case study's whole training (300 Adam steps,
-then 100 L-BFGS iterations) took 132.5 s of CPU, 108 s of it in the L-BFGS stage (1235
-loss evaluations).
+Last run (2 cores, load 4-5, alongside the code before the slots were called through
+functions prepared once per simulation, Process.function): 31.9 ms per loss+backward
+(was 49.0), 12.7 ms with shooting (was 19.3), 1.66 s for 50 steps (was 2.38), the same
+final loss. What remains is PyTorch's cost per operation: about 28 operations and as many
+backward nodes per right-hand side of batch 1 (two 2→32→32→1 networks, the equations and
+the RK4 stage). Before these changes the case study's whole training (300 Adam
+steps, then 100 L-BFGS iterations) took 132.5 s of CPU, 108 s of it in the L-BFGS stage
+(1235 loss evaluations).
 """
 
 from __future__ import annotations
