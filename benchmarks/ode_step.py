@@ -6,6 +6,10 @@ API, then times, on one thread:
 
 - one loss-and-backward on the training split (single shot, as the case study trains),
 - the same with multiple shooting (``train.shooting: {segment: 10}``),
+- one loss-and-backward of the model with symbolic slots ``F = c*x*y``, ``G = d*x*y`` (free
+  constants ``c``, ``d``) on the 150 times of ``benchmarks/ode_training.py``'s data, with
+  multiple shooting and the default config otherwise (split 0.7, RK4 with 4 substeps): the
+  kind of model that distillation's candidate refits and held-out selection fit,
 - a whole short training: ``--steps`` Adam steps through :class:`~discover.fit.trainer.
   Trainer` (no L-BFGS, no checkpoints), with the case study's other train settings.
 
@@ -16,7 +20,7 @@ figure is the median over ``--repeats`` rounds of ``--evaluations`` each.
     python benchmarks/ode_step.py [--evaluations 20] [--repeats 5] [--steps 50]
 
 The last line reads ``ode step: <ms> ms per loss+backward (LV, 28 times), <ms> ms with
-shooting, training <s> s for <n> steps``.
+shooting, <ms> ms symbolic, training <s> s for <n> steps``.
 
 Last run (2 cores, load 4-5, alongside the code before the slots were called through
 functions prepared once per simulation, Process.function): 31.9 ms per loss+backward
@@ -32,14 +36,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
 import torch
+from ode_training import config as training_config
+from ode_training import make_data
 
 from discover.config import StudyConfig
 from discover.config.loading import load_config
 from discover.fit.trainer import Trainer
+from discover.processes import Symbolic
 from discover.workflows.ode import ODEWorkflow
 
 CASE = Path(__file__).resolve().parents[1] / "case_studies" / "lotka_volterra" / "config.yaml"
@@ -60,9 +68,19 @@ def workflow(shooting: bool, seed: int = 0) -> ODEWorkflow:
     return ODEWorkflow(config, base)
 
 
-def step_seconds(shooting: bool, evaluations: int, repeats: int) -> tuple[float, float]:
-    """Median CPU and wall seconds of one training loss and its backward pass."""
-    flow = workflow(shooting)
+def symbolic_workflow(folder: Path) -> ODEWorkflow:
+    """Lotka–Volterra over 150 times with multiple shooting and symbolic ``F``, ``G``."""
+    make_data(folder, 150)
+    config = training_config(folder, {"shooting": True, "collocation": False}, None)
+    flow = ODEWorkflow(config, folder)
+    for name, constant in (("F", "c"), ("G", "d")):
+        slot = Symbolic(f"{constant}*x*y", ["x", "y"], parameters={constant: 0.5})
+        flow.model.set_slot(name, slot)
+    return flow
+
+
+def step_seconds(flow: ODEWorkflow, evaluations: int, repeats: int) -> tuple[float, float]:
+    """Median CPU and wall seconds of one training loss of ``flow`` and its backward pass."""
     flow.train()
 
     def once() -> None:
@@ -98,15 +116,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    single = step_seconds(False, args.evaluations, args.repeats)
+    timing = args.evaluations, args.repeats
+    single = step_seconds(workflow(False), *timing)
     print(f"single shot: {1e3 * single[0]:.1f} ms CPU ({1e3 * single[1]:.1f} ms wall)")
-    shooting = step_seconds(True, args.evaluations, args.repeats)
+    shooting = step_seconds(workflow(True), *timing)
     print(f"shooting:    {1e3 * shooting[0]:.1f} ms CPU ({1e3 * shooting[1]:.1f} ms wall)")
+    with tempfile.TemporaryDirectory() as folder:
+        symbolic = step_seconds(symbolic_workflow(Path(folder)), *timing)
+    print(f"symbolic:    {1e3 * symbolic[0]:.1f} ms CPU ({1e3 * symbolic[1]:.1f} ms wall)")
     cpu, wall, loss = training_seconds(args.steps)
     print(f"training:    {cpu:.2f} s CPU ({wall:.2f} s wall), final loss {loss:.6g}")
     print(
         f"ode step: {1e3 * single[0]:.1f} ms per loss+backward (LV, 28 times), "
-        f"{1e3 * shooting[0]:.1f} ms with shooting, training {cpu:.2f} s for {args.steps} steps"
+        f"{1e3 * shooting[0]:.1f} ms with shooting, {1e3 * symbolic[0]:.1f} ms symbolic, "
+        f"training {cpu:.2f} s for {args.steps} steps"
     )
 
 
