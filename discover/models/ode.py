@@ -27,7 +27,7 @@ from discover.expressions import parse_expression
 from discover.models.base import HybridModel
 from discover.models.integrate import solve
 from discover.models.interpolate import LinearInterpolation
-from discover.processes.compile import ExpressionModule
+from discover.processes.compile import Constants, ExpressionModule
 
 TIME = "t"
 """Name under which equations may use the current time."""
@@ -129,7 +129,7 @@ class ODEModel(HybridModel):
         until a slot or constant changes (built once per simulation)."""
         parameters = dict(zip(self.parameter_names, self.parameter_values.to(dtype), strict=True))
         slots = {name: self._slot_caller(name, dtype) for name in self.functions}
-        constants = [module.constants for module in self.rhs_modules]
+        constants = [module.split_constants() for module in self.rhs_modules]
         return _Setting(parameters, slots, constants)
 
     def _rates(
@@ -209,11 +209,11 @@ class ODEModel(HybridModel):
 class _Setting:
     """What the evaluations of the right-hand side share: the known constants by name
     (0-dim, in the states' dtype), the slot callers by function name and each equation's
-    float constants."""
+    float constants (split once)."""
 
     parameters: dict[str, Tensor]
     slots: dict[str, Callable[..., Tensor]]
-    constants: list[Tensor]
+    constants: list[Constants]
 
 
 def _bound_vectors(

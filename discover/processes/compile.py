@@ -27,6 +27,20 @@ _UNARY: dict[type, Callable[[Tensor], Tensor]] = {
 }
 
 
+class Constants(tuple):
+    """An expression's constants as 0-dim tensors, with their dtype and device: what
+    :meth:`ExpressionModule.evaluate` indexes without a tensor operation (a caller that
+    evaluates thousands of times, e.g. an ODE solver, splits them once)."""
+
+    dtype: torch.dtype
+    device: torch.device
+
+    def __new__(cls, constants: Tensor) -> Constants:
+        split = super().__new__(cls, constants.unbind())
+        split.dtype, split.device = constants.dtype, constants.device
+        return split
+
+
 class ExpressionModule(nn.Module):
     """A sympy expression as a torch module.
 
@@ -68,6 +82,10 @@ class ExpressionModule(nn.Module):
         """The current constants [n_constants], in the order of the expression's floats."""
         return self.relative * self.scale
 
+    def split_constants(self) -> Constants:
+        """:attr:`constants` split once into 0-dim tensors, for many evaluations."""
+        return Constants(self.constants)
+
     def forward(
         self,
         values: Mapping[str, Tensor],
@@ -81,12 +99,13 @@ class ExpressionModule(nn.Module):
     def evaluate(
         self,
         values: Mapping[str, Tensor],
-        constants: Tensor,
+        constants: Tensor | Constants,
         functions: Mapping[str, Callable[..., Tensor]],
     ) -> Tensor:
-        """The expression at ``values`` with ``constants`` (:attr:`constants`, computed once
-        by a caller that evaluates many times, e.g. an ODE solver), not broadcast to the
-        values' shape (a scalar for a constant expression)."""
+        """The expression at ``values`` with ``constants`` (:attr:`constants`, or
+        :meth:`split_constants` taken once by a caller that evaluates many times, e.g. an
+        ODE solver), not broadcast to the values' shape (a scalar for a constant
+        expression)."""
         return self._root(values, constants, functions)
 
     def current_expression(self, digits: int | None = None) -> sympy.Expr:
@@ -196,7 +215,7 @@ def _fixed_number(value: float) -> Node:
         key = (c.dtype, c.device)
         if key not in made:
             with torch.inference_mode(False):  # usable with autograd when first made without
-                made[key] = c.new_tensor(value)
+                made[key] = torch.tensor(value, dtype=c.dtype, device=c.device)
         return made[key]
 
     return number

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import sympy
 import torch
@@ -11,7 +11,10 @@ from torch import Tensor
 
 from discover.expressions import parse_expression
 from discover.processes.base import OutputRange, Process
-from discover.processes.compile import ExpressionModule
+from discover.processes.compile import Constants, ExpressionModule
+
+_NO_FUNCTIONS: Mapping[str, Callable[..., Tensor]] = {}
+"""A symbolic process's expression calls no functions."""
 
 
 class Symbolic(Process):
@@ -77,8 +80,23 @@ class Symbolic(Process):
         self.register_buffer("clip_counts", torch.zeros(2, dtype=torch.long), persistent=False)
 
     def evaluate(self, args: Sequence[Tensor]) -> Tensor:
+        return self._evaluate(args, self.module.constants)
+
+    def function(self, dtype: torch.dtype) -> Callable[[Sequence[Tensor]], Tensor]:
+        """:meth:`evaluate` for many calls while the constants do not change (e.g. one
+        ODE simulation): the constants computed and split once (no product with their
+        scale and no indexing of them per call), no module call."""
+        constants = self.module.split_constants()
+        return lambda args: self._evaluate(args, constants)
+
+    def _evaluate(self, args: Sequence[Tensor], constants: Tensor | Constants) -> Tensor:
+        """The (clipped) expression at ``args`` [inputs, each shaped alike] with
+        ``constants``, broadcast to the inputs' shape."""
         values = dict(zip(self.inputs, args, strict=True))
-        out = self.module(values)
+        out = self.module.evaluate(values, constants, _NO_FUNCTIONS)
+        shapes = [a.shape for a in args if a.shape != out.shape]
+        if shapes:
+            out = torch.broadcast_to(out, torch.broadcast_shapes(out.shape, *shapes))
         limits = self.output_range if self.clip else self._input_limits
         if not limits.bounded:
             return out
