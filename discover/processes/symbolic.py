@@ -80,26 +80,36 @@ class Symbolic(Process):
         self.register_buffer("clip_counts", torch.zeros(2, dtype=torch.long), persistent=False)
 
     def evaluate(self, args: Sequence[Tensor]) -> Tensor:
-        return self._evaluate(args, self.module.constants)
+        return self._prepared(self.module.constants)(args)
 
     def function(self, dtype: torch.dtype) -> Callable[[Sequence[Tensor]], Tensor]:
         """:meth:`evaluate` for many calls while the constants do not change (e.g. one
         ODE simulation): the constants computed and split once (no product with their
         scale and no indexing of them per call), no module call."""
-        constants = self.module.split_constants()
-        return lambda args: self._evaluate(args, constants)
+        return self._prepared(self.module.split_constants())
 
-    def _evaluate(self, args: Sequence[Tensor], constants: Tensor | Constants) -> Tensor:
-        """The (clipped) expression at ``args`` [inputs, each shaped alike] with
-        ``constants``, broadcast to the inputs' shape."""
-        values = dict(zip(self.inputs, args, strict=True))
-        out = self.module.evaluate(values, constants, _NO_FUNCTIONS)
-        shapes = [a.shape for a in args if a.shape != out.shape]
-        if shapes:
-            out = torch.broadcast_to(out, torch.broadcast_shapes(out.shape, *shapes))
+    def _prepared(self, constants: Tensor | Constants) -> Callable[[Sequence[Tensor]], Tensor]:
+        """The (clipped) expression with ``constants`` as a function of the inputs [each
+        shaped alike], broadcast to their shape."""
+        evaluate, inputs = self.module.evaluate, self.inputs
         limits = self.output_range if self.clip else self._input_limits
-        if not limits.bounded:
-            return out
+        clamp = self._clamp if limits.bounded else None
+
+        def call(args: Sequence[Tensor]) -> Tensor:
+            values = dict(zip(inputs, args, strict=True))
+            out = evaluate(values, constants, _NO_FUNCTIONS)
+            shape = out.shape
+            for arg in args:
+                if arg.shape != shape:  # a constant, or an input it does not use
+                    shapes = (a.shape for a in args)
+                    out = torch.broadcast_to(out, torch.broadcast_shapes(shape, *shapes))
+                    break
+            return out if clamp is None else clamp(limits, out, values)
+
+        return call
+
+    def _clamp(self, limits: OutputRange, out: Tensor, values: Mapping[str, Tensor]) -> Tensor:
+        """``out`` clipped into ``limits``, counted in evaluations without gradients."""
         clipped = limits.clamp(out, values)
         if not torch.is_grad_enabled():
             self.clip_counts[0] += ((clipped - out).abs() > 0).sum()
