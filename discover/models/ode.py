@@ -139,7 +139,7 @@ class ODEModel(HybridModel):
             y = torch.minimum(torch.maximum(y, self.lower), self.upper)
         values: dict[str, Tensor] = dict(zip(self.states, y.unbind(-1), strict=True))
         values.update(setting.parameters)
-        values[TIME] = t.to(y.dtype)
+        values[TIME] = t if t.dtype == y.dtype else t.to(y.dtype)
         if self.forcing_names:
             if forcing is None:
                 raise ValueError(f"forcing values of {list(self.forcing_names)} are required")
@@ -170,8 +170,11 @@ class ODEModel(HybridModel):
             taken = None
 
         def call(*args: Tensor) -> Tensor:
-            if any(a.shape != args[0].shape for a in args[1:]):
-                args = torch.broadcast_tensors(*args)
+            shape = args[0].shape
+            for arg in args:
+                if arg.shape != shape:
+                    args = torch.broadcast_tensors(*args)
+                    break
             return evaluate(args if taken is None else [args[i] for i in taken])
 
         return call

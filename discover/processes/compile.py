@@ -200,9 +200,12 @@ class ExpressionModule(nn.Module):
 
 def _product(parts: list[Node]) -> Node:
     """The product of the nodes, left to right."""
-    if len(parts) == 2:  # the common case without reduce's overhead
+    if len(parts) == 2:  # the common cases without reduce's overhead
         first, second = parts
         return lambda v, c, f: torch.mul(first(v, c, f), second(v, c, f))
+    if len(parts) == 3:
+        first, second, third = parts
+        return lambda v, c, f: torch.mul(torch.mul(first(v, c, f), second(v, c, f)), third(v, c, f))
     return lambda v, c, f: reduce(torch.mul, (p(v, c, f) for p in parts))
 
 
