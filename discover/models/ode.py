@@ -127,7 +127,7 @@ class ODEModel(HybridModel):
     def _setting(self, dtype: torch.dtype) -> _Setting:
         """What every evaluation of the right-hand side with states of ``dtype`` shares
         until a slot or constant changes (built once per simulation)."""
-        parameters = dict(zip(self.parameter_names, self.parameter_values.to(dtype), strict=True))
+        parameters = self.parameter_values.to(dtype).unbind()
         slots = {name: self._slot_caller(name, dtype) for name in self.functions}
         constants = [module.split_constants() for module in self.rhs_modules]
         return _Setting(parameters, slots, constants)
@@ -137,13 +137,14 @@ class ODEModel(HybridModel):
     ) -> Tensor:
         if self.bounded:
             y = torch.minimum(torch.maximum(y, self.lower), self.upper)
-        values: dict[str, Tensor] = dict(zip(self.states, y.unbind(-1), strict=True))
-        values.update(setting.parameters)
-        values[TIME] = t if t.dtype == y.dtype else t.to(y.dtype)
+        time = t if t.dtype == y.dtype else t.to(y.dtype)
+        # the equations' names in order: states, parameters, forcings, time
         if self.forcing_names:
             if forcing is None:
                 raise ValueError(f"forcing values of {list(self.forcing_names)} are required")
-            values.update(zip(self.forcing_names, forcing.unbind(-1), strict=True))
+            values = [*y.unbind(-1), *setting.parameters, *forcing.unbind(-1), time]
+        else:
+            values = [*y.unbind(-1), *setting.parameters, time]
         shape = y.shape[:-1]
         rates = []
         for module, constants in zip(self.rhs_modules, setting.constants, strict=True):
@@ -210,11 +211,11 @@ class ODEModel(HybridModel):
 
 @dataclass(frozen=True)
 class _Setting:
-    """What the evaluations of the right-hand side share: the known constants by name
-    (0-dim, in the states' dtype), the slot callers by function name and each equation's
-    float constants (split once)."""
+    """What the evaluations of the right-hand side share: the known constants in the
+    order of their names (0-dim, in the states' dtype), the slot callers by function name
+    and each equation's float constants (split once)."""
 
-    parameters: dict[str, Tensor]
+    parameters: tuple[Tensor, ...]
     slots: dict[str, Callable[..., Tensor]]
     constants: list[Constants]
 

@@ -10,8 +10,9 @@ import torch
 from sympy.core.function import AppliedUndef
 from torch import Tensor, nn
 
-Node = Callable[[Mapping[str, Tensor], Tensor, Mapping[str, Callable[..., Tensor]]], Tensor]
-"""A compiled node: ``node(values, constants, functions) -> Tensor``."""
+Node = Callable[[Sequence[Tensor], Tensor, Mapping[str, Callable[..., Tensor]]], Tensor]
+"""A compiled node: ``node(values, constants, functions) -> Tensor``, ``values`` in the
+order of the module's names."""
 
 _UNARY: dict[type, Callable[[Tensor], Tensor]] = {
     sympy.exp: torch.exp,
@@ -67,6 +68,7 @@ class ExpressionModule(nn.Module):
             raise ValueError(f"expression {expression} uses undeclared symbol(s) {sorted(unknown)}")
         self.expression = expression
         self.names = tuple(names)
+        self._positions = {name: i for i, name in enumerate(self.names)}
         self._values: list[float] = []
         self._root = self._compile(expression)
         values = torch.tensor(self._values, dtype=torch.float64)  # exact; 0-dim use keeps dtype
@@ -91,21 +93,23 @@ class ExpressionModule(nn.Module):
         values: Mapping[str, Tensor],
         functions: Mapping[str, Callable[..., Tensor]] | None = None,
     ) -> Tensor:
-        """Evaluate with ``values`` (name → tensor, broadcastable) and callable ``functions``."""
-        out = self.evaluate(values, self.constants, functions or {})
+        """Evaluate with ``values`` (name → tensor, broadcastable; each of :attr:`names`)
+        and callable ``functions``."""
+        ordered = [values[name] for name in self.names]
+        out = self.evaluate(ordered, self.constants, functions or {})
         shape = torch.broadcast_shapes(out.shape, *(value.shape for value in values.values()))
         return out if out.shape == shape else torch.broadcast_to(out, shape)
 
     def evaluate(
         self,
-        values: Mapping[str, Tensor],
+        values: Sequence[Tensor],
         constants: Tensor | Constants,
         functions: Mapping[str, Callable[..., Tensor]],
     ) -> Tensor:
-        """The expression at ``values`` with ``constants`` (:attr:`constants`, or
-        :meth:`split_constants` taken once by a caller that evaluates many times, e.g. an
-        ODE solver), not broadcast to the values' shape (a scalar for a constant
-        expression)."""
+        """The expression at ``values`` (in the order of :attr:`names`) with ``constants``
+        (:attr:`constants`, or :meth:`split_constants` taken once by a caller that
+        evaluates many times, e.g. an ODE solver), not broadcast to the values' shape (a
+        scalar for a constant expression)."""
         return self._root(values, constants, functions)
 
     def current_expression(self, digits: int | None = None) -> sympy.Expr:
@@ -122,8 +126,8 @@ class ExpressionModule(nn.Module):
 
     def _compile(self, expr: sympy.Basic) -> Node:
         if isinstance(expr, sympy.Symbol):
-            name = expr.name
-            return lambda v, c, f: v[name]
+            position = self._positions[expr.name]
+            return lambda v, c, f: v[position]
         if isinstance(expr, sympy.Float):
             return self._constant(float(expr))
         if isinstance(expr, sympy.Number | sympy.NumberSymbol):

@@ -96,15 +96,16 @@ class Symbolic(Process):
         clamp = self._clamp if limits.bounded else None
 
         def call(args: Sequence[Tensor]) -> Tensor:
-            values = dict(zip(inputs, args, strict=True))
-            out = evaluate(values, constants, _NO_FUNCTIONS)
+            out = evaluate(args, constants, _NO_FUNCTIONS)  # the module's names are the inputs
             shape = out.shape
             for arg in args:
                 if arg.shape != shape:  # a constant, or an input it does not use
                     shapes = (a.shape for a in args)
                     out = torch.broadcast_to(out, torch.broadcast_shapes(shape, *shapes))
                     break
-            return out if clamp is None else clamp(limits, out, values)
+            if clamp is None:
+                return out
+            return clamp(limits, out, dict(zip(inputs, args, strict=True)))
 
         return call
 
