@@ -17,16 +17,25 @@ class SlotError(UserError):
 class HybridModel(nn.Module):
     """Base class of every model with process slots.
 
-    Subclasses call ``super().__init__(available_inputs)`` with, per slot name, the
-    inputs that slot may see, then fill the slots with :meth:`set_slot`. Inside the
-    model a slot is evaluated as ``self.slots[name](inputs_by_name)``.
+    Subclasses call ``super().__init__(available_inputs, input_bounds)`` with, per slot
+    name, the inputs that slot may see (and the bounds the model holds some inputs in),
+    then fill the slots with :meth:`set_slot`. Inside the model a slot is evaluated as
+    ``self.slots[name](inputs_by_name)``.
     """
 
-    def __init__(self, available_inputs: Mapping[str, Sequence[str]]):
+    def __init__(
+        self,
+        available_inputs: Mapping[str, Sequence[str]],
+        input_bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
+    ):
         super().__init__()
         self.available_inputs: dict[str, tuple[str, ...]] = {
             name: tuple(inputs) for name, inputs in available_inputs.items()
         }
+        self.input_bounds: dict[str, tuple[float | None, float | None]] = dict(input_bounds or {})
+        """``{input: (low, high)}`` (``None``: unbounded) of slot inputs the model holds in
+        bounds by construction (HBV soil wetness in [0, 1], an ODE's bounded states): the
+        physical checks do not extrapolate a slot's equation beyond them."""
         self.slots = nn.ModuleDict()
 
     def add_slot(self, name: str, inputs: Sequence[str]) -> None:

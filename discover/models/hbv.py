@@ -128,7 +128,7 @@ class HBV(HybridModel):
         capillary: bool = False,
     ):
         slots = {k: v for k, v in SLOT_INPUTS.items() if routing or k != "routing"}
-        super().__init__(slots)
+        super().__init__(slots, {"soil_wetness": (0.0, 1.0)})  # soil <= fc: spilled
         if smooth is not None and not smooth > 0:
             raise ValueError(f"smooth must be positive or None, got {smooth}")
         self.smooth = smooth

@@ -66,7 +66,7 @@ class ODEModel(HybridModel):
         bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
     ):
         functions = {name: tuple(inputs) for name, inputs in (functions or {}).items()}
-        super().__init__(functions)
+        super().__init__(functions, bounds)  # a bounded state is a bounded slot input
         parameters = dict(parameters or {})
         self.states = tuple(states)
         self.forcing_names = tuple(forcings)

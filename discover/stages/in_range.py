@@ -36,7 +36,8 @@ def leaving_range(
     leaving = {}
     for i, candidate in enumerate(candidates):
         process = symbolic_process(workflow, slot, candidate)
-        domain, bounds = sampled_domain(process, samples.X, samples.names)
+        known = workflow.model.input_bounds
+        domain, bounds = sampled_domain(process, samples.X, samples.names, known)
         results = range_checks(process, domain, bounds=bounds, seed=seed)
         failed = [r for r in results if not r.passed]
         if failed:

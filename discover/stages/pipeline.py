@@ -57,7 +57,10 @@ def run_stages(study: Study, writer: RunWriter, resume: bool, progress: bool) ->
         writer.parameters(study.workflow, study.variants.parameters)
         splits = ["test", score.SITE_FOLDS] if study.site_fold_simulations else ["test"]
         writer.comparisons(pd.concat([study.compare(s, table) for s in splits]))
-        writer.checks(score.physical_checks(study.variants.slots, study.samples, config.seed))
+        bounds = study.model.input_bounds
+        writer.checks(
+            score.physical_checks(study.variants.slots, study.samples, config.seed, bounds)
+        )
     write_provenance(study, writer)  # the report reads it
     with study.timings("report"):
         build_report(writer.out)

@@ -117,6 +117,7 @@ def physical_checks(
     variant_slots: Mapping[str, Mapping[str, Process]],
     samples: Mapping[str, ProbeSamples],
     seed: int,
+    input_bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """Checks of every symbolic slot of every variant over its visited domain (the slot's
     probed ``samples``) and beyond it (declared range, finite values, behaviour at the
@@ -124,14 +125,16 @@ def physical_checks(
 
     The domain is :func:`~discover.validate.checks.sampled_domain`'s: inputs whose
     visited values are all non-negative are taken as physically non-negative, so the
-    extrapolated box does not cross zero.
+    extrapolated box does not cross zero, nor the ``input_bounds`` the model holds its
+    inputs in (:attr:`~discover.models.base.HybridModel.input_bounds`).
     """
     checks: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for variant, slots in variant_slots.items():
         for slot, process in slots.items():
             if process.kind != "symbolic" or slot not in samples:
                 continue
-            domain, bounds = sampled_domain(process, samples[slot].X, samples[slot].names)
+            X, names = samples[slot].X, samples[slot].names
+            domain, bounds = sampled_domain(process, X, names, input_bounds)
             report = check_function(process, domain, bounds=bounds, seed=seed)
             checks.setdefault(variant, {})[slot] = [
                 {"check": f"{r.check} ({r.region})", "passed": r.passed, "sentence": r.sentence}

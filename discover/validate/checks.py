@@ -256,13 +256,27 @@ def range_checks(
 
 
 def sampled_domain(
-    process: Process, X: np.ndarray, names: Sequence[str]
+    process: Process,
+    X: np.ndarray,
+    names: Sequence[str],
+    known: Mapping[str, tuple[float | None, float | None]] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, tuple[float | None, float | None]]]:
     """The domain of ``process``'s inputs in the probed samples ``X`` [n, len(names)] and
-    their bounds: inputs whose samples are all non-negative are taken as physically
-    non-negative, so the extrapolated box does not cross zero."""
+    their bounds: the ``known`` ones (``{input: (low, high)}``, those the model holds its
+    inputs in, :attr:`~discover.models.base.HybridModel.input_bounds`), and inputs whose
+    samples are all non-negative taken as physically non-negative, so the extrapolated box
+    does not cross zero."""
     domain = {name: X[:, i] for i, name in enumerate(names) if name in process.inputs}
     bounds = {n: (0.0, None) for n, v in domain.items() if float(v.min()) >= 0}
+    for name, (low, high) in (known or {}).items():
+        if name in domain:
+            inferred = bounds.get(name, (None, None))[0]
+            lows = [v for v in (low, inferred) if v is not None]
+            highest = float(domain[name].max())  # never below what was visited
+            bounds[name] = (
+                max(lows) if lows else None,
+                None if high is None else max(high, highest),
+            )
     return domain, bounds
 
 

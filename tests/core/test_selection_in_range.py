@@ -54,7 +54,7 @@ def _context(seed: int = 3) -> SelectionContext:
         np.stack([pet, wet], 1), pet * np.minimum(1, wet / 0.6), ("pet", "soil_wetness")
     )
     net = Neural(["pet", "soil_wetness"], output_range="0 <= out <= pet", hidden=[4])
-    model = SimpleNamespace(slots={SLOT: net})
+    model = SimpleNamespace(slots={SLOT: net}, input_bounds={})
     workflow = SimpleNamespace(model=model, dtype=torch.float64, device=torch.device("cpu"))
     return SelectionContext(workflow, samples, None, None, seed=seed)
 

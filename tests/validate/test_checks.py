@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from discover.processes import Neural, Physical, Symbolic
-from discover.validate.checks import check_function
+from discover.validate.checks import check_function, range_checks, sampled_domain
 
 
 def _result(report, check, region):
@@ -130,3 +130,19 @@ def test_report_table():
     assert list(table.columns) == ["check", "region", "passed", "sentence"]
     assert len(table) == len(report.results) == 8
     assert table.passed.tolist().count(False) == 2  # range and limits beyond [0, 1]
+
+
+def test_the_checks_extrapolate_no_input_beyond_the_bounds_the_model_holds_it_in():
+    # pet*(0.5*SW + 0.5) stays <= pet exactly while soil wetness SW <= 1
+    process = Symbolic(
+        "pet*(0.5*soil_wetness + 0.5)", ["pet", "soil_wetness"], output_range="0 <= out <= pet"
+    )
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.uniform(0.1, 5.0, 400), rng.uniform(0.05, 0.95, 400)])
+    names = ["pet", "soil_wetness"]
+    for known, passes in [(None, False), ({"soil_wetness": (0.0, 1.0)}, True)]:
+        domain, bounds = sampled_domain(process, X, names, known)
+        assert all(r.passed for r in range_checks(process, domain, bounds=bounds)) is passes
+    # a bound below what was visited does not shrink the box under the samples
+    _, bounds = sampled_domain(process, X, names, {"soil_wetness": (None, 0.5)})
+    assert bounds["soil_wetness"] == (0.0, pytest.approx(X[:, 1].max()))
