@@ -174,6 +174,7 @@ def run_limited(system: OdeSystem, args: argparse.Namespace) -> Outcome:
             outcome = receiver.recv()
         except EOFError:  # the child died without an answer
             pass
+    process.join(timeout=60 if outcome is not None else 0)  # a finished child cleans up
     process.kill()
     process.join()
     seconds = time.monotonic() - started
