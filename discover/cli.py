@@ -211,16 +211,20 @@ def run_study(
 
 def open_study(config: Path, out: Path | None, launch: Launch | None) -> Study:
     """The study configured in ``config`` (its data loaded) with run directory ``out``
-    (default ``runs/<name>``), on this process's device.
+    (default ``runs/<name>``), on this process's device and with its ``threads``.
 
     Raises:
         UserError: an HBV study with fewer sites (in a batch) than processes."""
+    import torch
+
     from discover.config import load_config
     from discover.fit.launch import use_device
     from discover.study import Study
 
     settings, base = load_config(config)
     use_device(launch, settings.device)
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
     study = Study(settings, base, out or Path("runs") / settings.name)
     processes = launch.size if launch else 1
     if settings.model.type == "hbv" and processes > 1:  # HBV losses share out their sites

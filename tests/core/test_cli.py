@@ -6,10 +6,11 @@ import sys
 
 import pytest
 import sympy
+import torch
 import xarray as xr
 import yaml
 
-from discover.cli import main
+from discover.cli import main, open_study
 from discover.config import ConfigError, load_config
 
 
@@ -144,3 +145,16 @@ def test_demo_prints_its_results_and_ends_with_the_report_line(lv_config, tmp_pa
     assert any(line.startswith("neural: held-out median NSE") for line in lines)
     assert re.fullmatch(r"report: .*demo/report\.html \(\d+ s\)", lines[-1])
     assert (tmp_path / "demo" / "report.html").exists()
+
+
+@pytest.mark.parametrize("threads", [1, 2, None])
+def test_a_run_takes_the_configured_cpu_threads(lv_case, threads):
+    config, write = lv_case
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        path = write(config | {"threads": threads})
+        open_study(path, path.parent / "run", None)
+        assert torch.get_num_threads() == (3 if threads is None else threads)
+    finally:
+        torch.set_num_threads(before)
