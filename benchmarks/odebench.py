@@ -25,6 +25,8 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/odebench.py --systems 1,2,24,26 --noise 0.05
 
+The last runs and their figures: ``docs/odebench.md``.
+
 The last line reads ``odebench: <a>% R2>=0.9 reconstruction, <b>% new initial conditions,
 <c>% exact form, median <s> s per system (<n> systems, noise <x>)``.
 """
