@@ -33,10 +33,9 @@ def leaving_range(
     slot's range is unbounded."""
     if not workflow.model.slots[slot].output_range.bounded:
         return {}
-    leaving = {}
+    leaving, known = {}, workflow.model.input_bounds
     for i, candidate in enumerate(candidates):
         process = symbolic_process(workflow, slot, candidate)
-        known = workflow.model.input_bounds
         domain, bounds = sampled_domain(process, samples.X, samples.names, known)
         results = range_checks(process, domain, bounds=bounds, seed=seed)
         failed = [r for r in results if not r.passed]

@@ -259,8 +259,8 @@ def sampled_domain(
     process: Process,
     X: np.ndarray,
     names: Sequence[str],
-    known: Mapping[str, tuple[float | None, float | None]] | None = None,
-) -> tuple[dict[str, np.ndarray], dict[str, tuple[float | None, float | None]]]:
+    known: Bounds | None = None,
+) -> tuple[dict[str, np.ndarray], Bounds]:
     """The domain of ``process``'s inputs in the probed samples ``X`` [n, len(names)] and
     their bounds: the ``known`` ones (``{input: (low, high)}``, those the model holds its
     inputs in, :attr:`~discover.models.base.HybridModel.input_bounds`), and inputs whose
