@@ -212,7 +212,8 @@ HELD_OUT_RULE = (
     "blocked two-fold cross-validation: the training period cut into {blocks} consecutive "
     "time blocks, alternately in two folds; each front candidate, put into the model, "
     "refitted ({refit}, {steps} L-BFGS steps) on one fold and scored on the other "
-    "(mse / variance per block and site); selected: among the candidates whose mean log "
+    "(mse / variance per block and site, errors below the refit's tolerance {resolution:g} "
+    "counted as it); selected: among the candidates whose mean log "
     "held-out error is within one standard error of the lowest one's, the one with the "
     "fewest constants estimated from data (then the lowest error)"
 )
@@ -236,7 +237,10 @@ class HeldOutChoice:
 
 
 def one_standard_error_choice(
-    constants: Sequence[int], complexities: Sequence[int], errors: np.ndarray
+    constants: Sequence[int],
+    complexities: Sequence[int],
+    errors: np.ndarray,
+    resolution: float = 0.0,
 ) -> HeldOutChoice:
     """The most parsimonious candidate whose held-out error is within one standard error of
     the lowest one (the one-standard-error rule of cross-validation), on the log scale.
@@ -254,11 +258,17 @@ def one_standard_error_choice(
     with a large error does not drown the others, and noise-free data (errors spread over
     orders of magnitude between units) resolve only large ratios.
 
+    Errors below ``resolution`` count as ``resolution``: where the refit that produced them
+    stops improving (:data:`~discover.stages.in_model.REFIT_TOLERANCE`), two candidates that
+    both reach it are not told apart by which one the optimiser happened to leave lower
+    (noise-free data: a law at 2e-10 and a four-constant threshold form at 8e-11).
+
     Args:
         constants: ``[candidate]`` constants estimated from data of each candidate.
         complexities: ``[candidate]`` complexity of each candidate.
         errors: ``[candidate, unit]`` held-out error per unit (positive; inf for a
             candidate whose model failed, NaN where undefined).
+        resolution: the smallest error told apart from zero (0: every error counts).
 
     Raises:
         ValueError: shapes disagree, or no candidate has a finite error.
@@ -267,7 +277,7 @@ def one_standard_error_choice(
         raise ValueError(f"{len(constants)} constants counts for {len(complexities)} candidates")
     errors, failed = _checked_errors(errors, len(complexities), "held-out")
     with np.errstate(divide="ignore", invalid="ignore"):
-        logs = np.log(np.maximum(errors, np.finfo(float).tiny))
+        logs = np.log(np.maximum(errors, max(resolution, np.finfo(float).tiny)))
     scores = np.full(len(complexities), np.inf)
     for i in np.flatnonzero(~failed):
         scores[i] = np.nanmean(logs[i])

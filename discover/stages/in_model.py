@@ -22,6 +22,12 @@ from discover.workflows.base import Workflow
 
 log = logging.getLogger("discover")
 
+REFIT_TOLERANCE = 1e-9
+"""A refit's L-BFGS stops when its loss changes by less than this (torch's default
+``tolerance_change``, stated here). The losses are squared errors over each state's spread,
+as the held-out errors of the ``heldout`` rule (mse / variance), so a held-out error below
+it is beneath what the refit resolves."""
+
 Score = Callable[[Candidate, list[torch.Tensor]], Any]
 """``score(candidate, trainable)``: a candidate's score with it in the slot; ``trainable``
 are the tensors a refit may change (put back by :func:`score_in_model`)."""
@@ -150,7 +156,13 @@ def refitted_loss(
     if not parameters or steps <= 0:
         return before
     saved = [p.detach().clone() for p in parameters]
-    optimiser = torch.optim.LBFGS(parameters, lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+    optimiser = torch.optim.LBFGS(
+        parameters,
+        lr=1.0,
+        max_iter=steps,
+        tolerance_change=REFIT_TOLERANCE,
+        line_search_fn="strong_wolfe",
+    )
     lbfgs_step(optimiser, loss)
     with torch.no_grad():
         after = float(loss())

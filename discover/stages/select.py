@@ -46,6 +46,7 @@ from discover.distill.selection import (
     validation_errors,
 )
 from discover.stages.in_model import (
+    REFIT_TOLERANCE,
     in_play,
     masked_refit,
     refitted_loss,
@@ -172,7 +173,10 @@ class HeldOutSelection:
     The score is always a one-shot simulation of the training period from the initial
     state, without gradients (one forward pass): scored segment by segment, each held-out
     segment would start from a state set from the held-out observations, and a candidate
-    would be judged on short steps from them rather than on predicting them. Among the
+    would be judged on short steps from them rather than on predicting them. Errors
+    below the refit's own tolerance (:data:`~discover.stages.in_model.REFIT_TOLERANCE`)
+    count as it: on noise-free data the law and a threshold form that mimics it both
+    reach it, and which one the refit left lower is no evidence. Among the
     candidates whose mean log held-out error is within one standard error of the lowest
     one, the one with the fewest constants estimated from data wins, then the lowest
     error (:func:`~discover.distill.selection.one_standard_error_choice`).
@@ -214,7 +218,8 @@ class HeldOutSelection:
         table = np.stack([e if e is not None else np.full(width, np.inf) for e in found])
         try:
             parsimony = [estimated_constants(c.expression) for c in scored]
-            choice = one_standard_error_choice(parsimony, [c.complexity for c in scored], table)
+            complexities = [c.complexity for c in scored]
+            choice = one_standard_error_choice(parsimony, complexities, table, REFIT_TOLERANCE)
         except ValueError as err:
             log.warning("%s: %s; keeping the engine's choice", slot, err)
             return Selection(front)
@@ -223,7 +228,10 @@ class HeldOutSelection:
             for i, (c, s) in enumerate(zip(scored, choice.scores, strict=True))
         ]
         rule = HELD_OUT_RULE.format(
-            blocks=len(blocks), refit=settings.refit, steps=settings.refit_steps
+            blocks=len(blocks),
+            refit=settings.refit,
+            steps=settings.refit_steps,
+            resolution=REFIT_TOLERANCE,
         )
         metadata = {**front.metadata, "selection_rule": rule, "held_out": rows}
         return Selection(reselected(front, scored, choice.selected, metadata))

@@ -204,3 +204,21 @@ def test_heldout_with_shooting_picks_the_planted_ode_term(tmp_path):
     chosen = selection_rule("heldout").select(front, "F", context).front
     assert chosen.selected_index == 1
     assert workflow.model.slots["F"].kind != "symbolic"  # the network is put back
+
+
+def test_errors_below_the_refit_tolerance_do_not_outweigh_constants():
+    # noise-free data with a real but tiny wiggle (1e-6 of the signal): the law's held-out
+    # error (~1e-13 of the variance) and the wiggle's (exact) are both below what a refit
+    # resolves, so the law with fewer constants wins; a wiggle the data resolve still wins
+    x, _ = _planted(0)
+    y = 0.5 * x**2 + 1e-6 * np.sin(3 * x)
+    front = _select("heldout", x, y, [LAW, "0.5*x**2 + 1.0e-6*sin(3.0*x)"])
+    assert front.selected.text() == LAW
+    assert "tolerance 1e-09" in front.metadata["selection_rule"]
+    y = 0.5 * x**2 + 1e-3 * np.sin(3 * x)
+    assert _select("heldout", x, y, [LAW, "0.5*x**2 + 1.0e-3*sin(3.0*x)"]).selected_index == 1
+    errors = np.exp(np.random.default_rng(0).normal(-25.0, 1.0, (2, 10)))
+    errors[0] *= 3.0  # three times the other's error, all far below the resolution
+    choice = one_standard_error_choice([1, 3], [3, 9], errors, resolution=1e-9)
+    assert choice.selected == 0 and choice.scores[0] == choice.scores[1]
+    assert one_standard_error_choice([1, 3], [3, 9], errors).selected == 1
