@@ -14,6 +14,7 @@ import sympy
 from discover.distill.engines import ENGINES, SearchOptions, get_engine
 from discover.distill.pareto import Candidate, ParetoFront, expression_complexity
 from discover.distill.postprocess import blows_up, numpy_function, polish
+from discover.distill.snapping import snapped_candidates
 from discover.processes.base import OutputRange
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,23 @@ def symbolic_fit(
         {k: round(v, 3) for k, v in seconds.items()}, raw_candidates=len(raw), seed=seed
     )
     log.info("engine %s: %d raw candidates in %.1f s", engine, len(raw), searched - started)
-    return ParetoFront.build(candidates, names, engine, selection_tolerance, metadata)
+    front = ParetoFront.build(candidates, names, engine, selection_tolerance, metadata)
+    return _with_snapped(front, X, y, rounding_tolerance)
+
+
+def _with_snapped(
+    front: ParetoFront, X: np.ndarray, y: np.ndarray, tolerance: float
+) -> ParetoFront:
+    """``front`` with the integer-exponent variants of its and its near front's candidates
+    (:func:`~discover.distill.snapping.snapped_candidates`, polished with ``tolerance``)
+    added to its ``near_front``, where the selection rules that refit in the model score
+    them."""
+    near = front.metadata.get("near_front", [])
+    scored = [*front, *(Candidate.from_dict(e, front.inputs, front.engine) for e in near)]
+    variants = snapped_candidates(scored, front.inputs, X, y, tolerance)
+    if variants:
+        front.metadata["near_front"] = [*near, *(v.to_dict() for v in variants)]
+    return front
 
 
 def _engines(requested: str, metadata: dict[str, Any]) -> tuple[str, list[str]]:

@@ -28,16 +28,19 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+import sympy
 import torch
 from tqdm.auto import tqdm
 
 from discover.config import ConfigError, DistillConfig, SelectionConfig
-from discover.distill.pareto import Candidate, ParetoFront
+from discover.distill.pareto import Candidate, ParetoFront, expression_complexity
+from discover.distill.postprocess import mse
 from discover.distill.probe import ProbeSamples
 from discover.distill.selection import (
     HELD_OUT_RULE,
     RETRAIN_RULE,
     SHORTLIST_RULE,
+    HeldOutChoice,
     block_errors,
     one_standard_error_choice,
     parsimonious_choice,
@@ -45,6 +48,7 @@ from discover.distill.selection import (
     time_blocks,
     validation_errors,
 )
+from discover.distill.snapping import integer_exponents
 from discover.stages.in_model import (
     REFIT_TOLERANCE,
     in_play,
@@ -213,13 +217,19 @@ class HeldOutSelection:
             return errors.reshape(-1)
 
         scored = in_play(front)
-        found = score_in_model(workflow, slot, scored, settings, score, context.progress)
         width = len(blocks) * observed.shape[1]
-        table = np.stack([e if e is not None else np.full(width, np.inf) for e in found])
+
+        def scores(candidates: list[Candidate]) -> np.ndarray:
+            found = score_in_model(workflow, slot, candidates, settings, score, context.progress)
+            return np.stack([e if e is not None else np.full(width, np.inf) for e in found])
+
+        table = scores(scored)
         try:
-            parsimony = [estimated_constants(c.expression) for c in scored]
-            complexities = [c.complexity for c in scored]
-            choice = one_standard_error_choice(parsimony, complexities, table, REFIT_TOLERANCE)
+            choice = _held_out_choice(scored, table)
+            snapped = snapped_refit(workflow, slot, scored[choice.selected], settings, context)
+            if snapped is not None:
+                scored, table = [*scored, snapped], np.vstack([table, scores([snapped])])
+                choice = _held_out_choice(scored, table)
         except ValueError as err:
             log.warning("%s: %s; keeping the engine's choice", slot, err)
             return Selection(front)
@@ -235,6 +245,44 @@ class HeldOutSelection:
         )
         metadata = {**front.metadata, "selection_rule": rule, "held_out": rows}
         return Selection(reselected(front, scored, choice.selected, metadata))
+
+
+def _held_out_choice(scored: list[Candidate], table: np.ndarray) -> HeldOutChoice:
+    """The one-standard-error choice among ``scored`` by their held-out errors ``table``
+    ``[candidate, unit]``, errors below the refit's tolerance counted as it."""
+    parsimony = [estimated_constants(c.expression) for c in scored]
+    complexities = [c.complexity for c in scored]
+    return one_standard_error_choice(parsimony, complexities, table, REFIT_TOLERANCE)
+
+
+def snapped_refit(
+    workflow: Workflow,
+    slot: str,
+    candidate: Candidate,
+    settings: SelectionConfig,
+    context: SelectionContext,
+) -> Candidate | None:
+    """``candidate`` refitted in the model on the training data (as for ``bic``), with the
+    float exponents the refit brought near integers made integers
+    (:func:`~discover.distill.snapping.integer_exponents`); ``None`` when it has none.
+
+    A float exponent moves in the model (``-1.2*x**1.5`` refits to ``-1.00009*x**2.99977``
+    on ``dx/dt = -x**3``) and keeps moving when the equation is reinserted; the integer is
+    the form and stays fixed, so it is offered to the rule as one more candidate (its loss
+    against the network on the probed samples).
+    """
+
+    def refitted(_: Candidate, trainable: list[torch.Tensor]) -> sympy.Expr:
+        refitted_loss(workflow, trainable, settings.refit_steps)
+        return workflow.model.slots[slot].expression()
+
+    [expression] = score_in_model(workflow, slot, [candidate], settings, refitted)
+    snapped = None if expression is None else integer_exponents(expression)
+    if snapped is None:
+        return None
+    samples = context.samples
+    loss = mse(snapped, samples.names, samples.X, samples.y)
+    return Candidate(snapped, expression_complexity(snapped), loss, candidate.engine)
 
 
 def _annotate_near_front(metadata: dict[str, Any], scores: np.ndarray, key: str) -> None:
