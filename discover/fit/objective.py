@@ -34,6 +34,7 @@ from discover.config.stage_settings import BatchConfig
 from discover.fit.batches import Batch, BatchSampler
 from discover.fit.losses import masked_mse
 from discover.fit.world import current_world
+from discover.processes.symbolic import RangeExcess
 
 Run = Callable[[Batch, Tensor | slice], Tensor]
 """A model's simulation of a batch: ``run(batch, sites)`` gives the simulated variables
@@ -159,8 +160,14 @@ class Objective(nn.Module):
             ValueError: an unknown split, or no finite observation to score.
         """
         batch = self._batch(split, generator)
-        if split == "train" and self.training_loss is not None:
-            return self.training_loss()
+        if split != "train":
+            return self._fit(batch)
+        with RangeExcess() as excess:
+            fit = self.training_loss() if self.training_loss is not None else self._fit(batch)
+        return fit + excess.penalty()
+
+    def _fit(self, batch: Batch) -> Tensor:
+        """The scaled masked MSE of a run over ``batch`` (see :meth:`loss`)."""
         if not self.per_site:
             return masked_mse(*self._pair(batch, batch.sites), self.scale)
         world = current_world()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,7 +12,10 @@ import torch
 from discover.distill.pareto import Candidate
 from discover.models.base import HybridModel
 from discover.processes import Process, Symbolic
+from discover.validate.range_guard import RangeGuard, keep_in_range
 from discover.workflows.base import Workflow
+
+log = logging.getLogger("discover")
 
 
 @dataclass
@@ -40,12 +44,16 @@ class Variants:
 
     def record(self, name: str, workflow: Workflow) -> None:
         """Simulate ``workflow`` over the whole period and keep it as variant ``name``; the
-        clipping its equations count is that of this simulation alone (not of a search)."""
-        for process in workflow.model.slots.values():
-            if isinstance(process, Symbolic):
-                process.clip_counts.zero_()
-        with torch.no_grad():
-            simulation = workflow.simulate().cpu().numpy()
+        clipping its equations count is that of this simulation alone (not of a search).
+
+        An equation whose refitted constants leave its declared range at the inputs of
+        that simulation is first taken back inside it (:func:`~discover.validate.
+        range_guard.keep_in_range`; its ``range_guard`` says how, and a warning is
+        logged), and the model simulated again."""
+        simulation, guards = simulate_in_range(workflow)
+        if guards:
+            said = " ".join(f"{slot}: {g.sentence()}" for slot, g in guards.items())
+            log.warning("%s: a refitted equation left its declared range; %s", name, said)
         slots = {k: copy.deepcopy(v) for k, v in workflow.model.slots.items()}
         self._variants[name] = Variant(name, simulation, slots, static_parameters(workflow))
 
@@ -90,3 +98,47 @@ def variant_kind(model: HybridModel) -> str:
     ``physics``."""
     kinds = set(model.slot_kinds().values())
     return next((k for k in ("neural", "symbolic") if k in kinds), "physics")
+
+
+def range_guards(model: HybridModel) -> dict[str, RangeGuard]:
+    """``{slot: what was done}`` for ``model``'s equations taken back into their declared
+    ranges (:func:`~discover.validate.range_guard.keep_in_range`)."""
+    return {
+        slot: p.range_guard
+        for slot, p in model.slots.items()
+        if isinstance(p, Symbolic) and p.range_guard is not None
+    }
+
+
+def simulate_in_range(workflow: Workflow) -> tuple[np.ndarray, dict[str, RangeGuard]]:
+    """``workflow``'s simulation [time, site, variable] with its equations in their
+    declared ranges, and ``{slot: what was done}`` for those taken back
+    (:func:`~discover.validate.range_guard.keep_in_range`, at the inputs each saw in the
+    simulation; then the model is simulated again). Each equation's clip counts are
+    those of the returned simulation alone."""
+    bounded = {
+        slot: p
+        for slot, p in workflow.model.slots.items()
+        if isinstance(p, Symbolic) and p.output_range.bounded
+    }
+    for process in bounded.values():
+        process.range_guard = None
+        process.start_recording()
+    try:
+        simulation = _simulation(workflow)
+    finally:
+        seen = {slot: p.stop_recording()[0].cpu().numpy() for slot, p in bounded.items()}
+    known = workflow.model.input_bounds
+    guards = {slot: keep_in_range(p, seen[slot], known) for slot, p in bounded.items()}
+    guards = {slot: g for slot, g in guards.items() if g is not None}
+    return (_simulation(workflow) if guards else simulation), guards
+
+
+def _simulation(workflow: Workflow) -> np.ndarray:
+    """``workflow``'s simulation [time, site, variable] without gradients, its equations'
+    clip counts set to this simulation's alone."""
+    for process in workflow.model.slots.values():
+        if isinstance(process, Symbolic):
+            process.clip_counts.zero_()
+    with torch.no_grad():
+        return workflow.simulate().cpu().numpy()

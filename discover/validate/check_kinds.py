@@ -1,6 +1,6 @@
 """The checks on one region of a function's domain (see :mod:`discover.validate.checks`):
-``finite``, ``range``, ``monotone in x`` and ``limits``, and the ``clipped`` check of a
-:class:`~discover.processes.Symbolic` process in a model. Each returns a
+``finite``, ``range``, ``monotone in x`` and ``limits``, and the ``clipped`` check and
+``refit`` note of a :class:`~discover.processes.Symbolic` process in a model. Each returns a
 :class:`CheckResult` with a pass/fail and a sentence naming the worst point."""
 
 from __future__ import annotations
@@ -156,6 +156,16 @@ def clipped_check(process: Symbolic, max_clipped: float) -> CheckResult | None:
         f"the model clipped {share:.2%} of {counted} evaluations (simulations without "
         f"gradients) into {process.output_range} (more than {max_clipped:.2%} fails).",
     )
+
+
+def refit_note(process: Symbolic) -> CheckResult | None:
+    """What was done to ``process``'s refitted constants to keep it in its range
+    (:func:`~discover.validate.range_guard.keep_in_range`), if anything: a passed
+    ``refit`` row (region ``model``), since the equation checked is the one kept."""
+    guard = process.range_guard
+    if guard is None:
+        return None
+    return CheckResult("refit", "model", True, guard.sentence())
 
 
 def monotone_check(

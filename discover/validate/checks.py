@@ -26,7 +26,9 @@ the clipping it gets in a model; when it counted clipped evaluations in a model
 (:meth:`~discover.processes.Symbolic.clipped_share`; a study counts those of the variant's
 recorded simulation, :meth:`~discover.stages.variants.Variants.record`), a ``clipped``
 check (region ``model``) fails if more than ``max_clipped`` of them were clipped into the
-range.
+range. When its refitted constants were taken back into the range
+(:func:`~discover.validate.range_guard.keep_in_range`), a passed ``refit`` row (region
+``model``) says how.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from discover.validate.check_kinds import (
     clipped_check,
     concat,
     range_check,
+    refit_note,
     region_checks,
     uniform,
 )
@@ -222,9 +225,9 @@ def check_function(
     results = region_checks(
         probe.evaluate, probe.regions, probe.limits, monotone, probe.rng, settings
     )
-    clipped = clipped_check(function, max_clipped) if isinstance(function, Symbolic) else None
-    if clipped is not None:
-        results.append(clipped)
+    if isinstance(function, Symbolic):
+        model = (clipped_check(function, max_clipped), refit_note(function))
+        results.extend(r for r in model if r is not None)
     box, wide = (region.box for region in probe.regions)
     return CheckReport(probe.description, tuple(results), box, wide)
 

@@ -134,7 +134,7 @@ def test_a_recorded_variant_counts_the_clipping_of_its_own_simulation_alone():
         return process({"pet": pet})[:, None, None]
 
     variants = Variants()
-    model = SimpleNamespace(slots={SLOT: process})
+    model = SimpleNamespace(slots={SLOT: process}, input_bounds={})
     variants.record("symbolic", SimpleNamespace(model=model, simulate=simulate))
     share, counted = variants.slots["symbolic"][SLOT].clipped_share()
     assert (share, counted) == (0.0, 50)

@@ -1,0 +1,119 @@
+"""Keeping a refitted equation inside its declared output range.
+
+A reinserted equation passes the range test as it was selected (:mod:`discover.stages.
+in_range`), but refitting its constants in the model (calibration, gradient training) can
+move it out: the model clips it into the range, and clipping has no gradient outside it.
+Gradient training adds the out-of-range excess to the training loss
+(:class:`~discover.processes.symbolic.RangeExcess`), which pulls the constants back, but a
+penalty only keeps the excess small, not zero: an equation that sits on an end of its
+range by construction (``max(0.5·pet + 0.4, …) − 0.4`` is 0 at ``pet = 0``) leaves it
+after any step that breaks the cancellation. :func:`keep_in_range` therefore tests the
+refitted equation with the checks' range test (:func:`~discover.validate.checks.
+range_checks`) on the inputs the model gave it, and when it fails while the constants it
+started from pass, takes the constants back along the straight line towards those: to
+the largest share of the refit's move that passes (bisection), the starting constants
+themselves when no share does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from discover.processes.symbolic import Symbolic
+from discover.validate.checks import Bounds, range_checks, sampled_domain
+
+BISECTIONS = 30
+"""Halvings of the share of the refit's move that is searched (resolution 1e-9)."""
+
+
+@dataclass(frozen=True)
+class RangeGuard:
+    """What :func:`keep_in_range` did to a refitted equation that left its range.
+
+    Attributes:
+        refitted: the equation as refitted (outside its range).
+        why: the first failing range check of the refitted equation.
+        share: share of the refit's move from the starting constants that was kept
+            (0: the starting constants).
+        kept: the equation kept (inside its range).
+    """
+
+    refitted: str
+    why: str
+    share: float
+    kept: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def sentence(self) -> str:
+        """One line for a report."""
+        if self.share == 0:
+            kept = "the constants it was reinserted with were restored"
+        else:
+            kept = f"{self.share:.3g} of the refit's move of its constants was kept"
+        return f"the refitted {self.refitted} left its range ({self.why}); {kept}: {self.kept}."
+
+
+def keep_in_range(
+    process: Symbolic,
+    inputs: np.ndarray,
+    known: Bounds | None = None,
+    seed: int = 0,
+) -> RangeGuard | None:
+    """Put ``process``'s constants back inside its declared range, if they left it.
+
+    Args:
+        process: a symbolic process whose constants were refitted from
+            :attr:`~discover.processes.symbolic.Symbolic.start`.
+        inputs: the inputs it was evaluated at [n, len(process.inputs)], in its order
+            (e.g. recorded over a simulation).
+        known: bounds the model holds inputs in (:attr:`~discover.models.base.
+            HybridModel.input_bounds`).
+        seed: seed of the range test's random points.
+
+    Returns:
+        What was done, or ``None`` when nothing was: the range is unbounded, the refitted
+        equation stays in it, or the starting constants leave it too.
+    """
+    if not process.output_range.bounded or inputs.size == 0:
+        return None
+    domain, bounds = sampled_domain(process, inputs, process.inputs, known)
+
+    def failure() -> str | None:
+        failed = [
+            r for r in range_checks(process, domain, bounds=bounds, seed=seed) if not r.passed
+        ]
+        return f"{failed[0].region}: {failed[0].sentence}" if failed else None
+
+    why = failure()
+    if why is None:
+        return None
+    relative = process.module.relative
+    refitted, start = relative.detach().clone(), process.start.to(relative)
+    refitted_text = str(process.expression(4))
+
+    def move_to(share: float) -> None:
+        with torch.no_grad():
+            relative.copy_(start + share * (refitted - start))
+
+    move_to(0.0)
+    if failure() is not None:
+        move_to(1.0)
+        return None
+    inside, outside = 0.0, 1.0
+    for _ in range(BISECTIONS):
+        middle = (inside + outside) / 2
+        move_to(middle)
+        if failure() is None:
+            inside = middle
+        else:
+            outside = middle
+    move_to(inside)
+    guard = RangeGuard(refitted_text, why, inside, str(process.expression(4)))
+    process.range_guard = guard
+    return guard

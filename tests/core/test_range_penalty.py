@@ -1,0 +1,205 @@
+"""A refitted equation stays in its declared range: the out-of-range excess in the
+training loss (``RangeExcess``), and the guard that takes a refit still outside back in
+(``keep_in_range``) when a variant is recorded.
+
+The planted twin: ET is observed directly, the truth is ``pet·min(1, 0.4 + 0.9·SW)`` (never
+above PET), and the equation ``pet·(0.4 + 0.4·SW)`` is refitted in a model that clips it into
+``[0, pet]``. Refitted without a penalty, its constants go to the truth's unclipped
+``pet·(0.4 + 0.9·SW)``, up to 1.3·PET in wet soil, and the clip hides it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from discover.config import TrainConfig
+from discover.fit.objective import Objective
+from discover.fit.trainer import Trainer
+from discover.models.base import HybridModel
+from discover.processes import Symbolic
+from discover.processes.symbolic import RangeExcess
+from discover.stages.variants import Variants
+from discover.validate.checks import check_function, range_checks, sampled_domain
+from discover.validate.range_guard import keep_in_range
+
+SLOT, RANGE = "evapotranspiration", "0 <= out <= pet"
+STEPS, SITES, TRAIN = 120, 4, 80
+
+
+class Twin(nn.Module):
+    """A model with one ET slot, observed directly: the smallest study a variant is
+    recorded from (``model``, ``loss``, ``simulate``)."""
+
+    def __init__(self, expression: str = "pet*(0.4 + 0.4*soil_wetness)"):
+        super().__init__()
+        rng = np.random.default_rng(0)
+        pet = rng.uniform(0.0, 5.0, (STEPS, SITES))
+        wetness = rng.uniform(0.0, 1.0, (STEPS, SITES))
+        truth = pet * np.minimum(1.0, 0.4 + 0.9 * wetness)
+        self.model = HybridModel({SLOT: ("pet", "soil_wetness")}, {"soil_wetness": (0.0, 1.0)})
+        self.model.set_slot(SLOT, Symbolic(expression, ["pet", "soil_wetness"], output_range=RANGE))
+        self.model.to(torch.float64)
+        self.register_buffer("pet", torch.as_tensor(pet))
+        self.register_buffer("wetness", torch.as_tensor(wetness))
+        splits = {"train": slice(0, TRAIN), "test": slice(TRAIN, None)}
+        self.objective = Objective(
+            self._run, truth[..., None], splits, per_site=True, dtype=torch.float64
+        )
+
+    def _run(self, batch, sites) -> torch.Tensor:
+        steps = slice(batch.first + batch.warmup, batch.end)
+        inputs = {"pet": self.pet[steps, sites], "soil_wetness": self.wetness[steps, sites]}
+        return self.model.slots[SLOT](inputs)[..., None]
+
+    def loss(self, split: str, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.objective.loss(split, generator)
+
+    def simulate(self) -> torch.Tensor:
+        return self._run(self.objective.whole(0, STEPS), slice(None))
+
+    @property
+    def process(self) -> Symbolic:
+        return self.model.slots[SLOT]
+
+    def inputs(self) -> np.ndarray:
+        """The slot's inputs over the whole period [n, 2]."""
+        return np.stack([self.pet.numpy().ravel(), self.wetness.numpy().ravel()], -1)
+
+    def highest_share_of_pet(self) -> float:
+        """Largest unclipped ET/PET of the equation over soil wetness in [0, 1]."""
+        wetness = torch.linspace(0.0, 1.0, 101, dtype=torch.float64)
+        with torch.no_grad():
+            out = self.process.module({"pet": torch.ones_like(wetness), "soil_wetness": wetness})
+        return float(out.max())
+
+
+def refit(twin: Twin) -> None:
+    """Adam on the twin's training loss, as a study refits a reinserted equation."""
+    config = TrainConfig(iterations=150, lr=0.05, eval_every=50, lbfgs_iterations=0)
+    Trainer(twin, twin.loss, config, progress=False).fit()
+
+
+def leaves_range(twin: Twin) -> bool:
+    """Whether the twin's equation fails the checks' range test at its inputs."""
+    domain, bounds = domain_of(twin)
+    return not all(r.passed for r in range_checks(twin.process, domain, bounds=bounds))
+
+
+def domain_of(twin: Twin):
+    """The checks' domain and bounds of the twin's equation at its inputs."""
+    names = ["pet", "soil_wetness"]
+    return sampled_domain(twin.process, twin.inputs(), names, twin.model.input_bounds)
+
+
+@pytest.fixture
+def no_penalty(monkeypatch):
+    """Training without the range penalty (as before it existed)."""
+    monkeypatch.setattr(RangeExcess, "penalty", lambda self: 0.0)
+
+
+def test_penalty_is_zero_inside_and_pulls_back_outside():
+    inputs = {
+        "pet": torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64),
+        "soil_wetness": torch.tensor([0.5, 1.0, 0.2], dtype=torch.float64),
+    }
+    inside = Symbolic("0.5*pet", ["pet", "soil_wetness"], output_range=RANGE).double()
+    with RangeExcess() as excess:
+        inside(inputs)
+    assert float(excess.penalty().detach()) == 0.0
+    outside = Symbolic("1.5*pet + 0.2", ["pet", "soil_wetness"], output_range=RANGE).double()
+    with RangeExcess() as excess:
+        outside(inputs)
+    penalty = excess.penalty()
+    unclipped = 1.5 * inputs["pet"] + 0.2
+    above = unclipped - inputs["pet"]  # output units beyond the upper end
+    expected = above.abs().mean() / unclipped.square().mean().sqrt()
+    assert float(penalty.detach()) == pytest.approx(float(expected))
+    penalty.backward()
+    assert (outside.module.relative.grad > 0).all()  # descent lowers both constants
+    with torch.no_grad(), RangeExcess() as excess:  # only evaluations with gradients tally
+        outside(inputs)
+    assert excess.penalty() == 0.0
+
+
+def test_training_loss_adds_the_penalty_and_other_splits_do_not():
+    twin = Twin("1.2*pet")
+    with torch.no_grad():
+        fitted = float(twin.objective.loss("train"))  # no tally without gradients
+    train = twin.loss("train")
+    assert float(train.detach()) > fitted
+    with torch.no_grad():
+        assert float(twin.loss("train")) == fitted
+    train.backward()
+    assert float(twin.process.module.relative.grad) > 0
+
+
+def test_unconstrained_refit_leaves_the_range(no_penalty):
+    """The planted failure: without the penalty the refit goes where the clip hides it."""
+    twin = Twin()
+    assert not leaves_range(twin)
+    refit(twin)
+    assert twin.highest_share_of_pet() > 1.2
+    assert leaves_range(twin)
+
+
+def test_penalty_holds_the_refit_closer_to_the_range(monkeypatch):
+    twin = Twin()
+    refit(twin)
+    with monkeypatch.context() as patch:
+        patch.setattr(RangeExcess, "penalty", lambda self: 0.0)
+        unconstrained = Twin()
+        refit(unconstrained)
+    excess, unconstrained_excess = (t.highest_share_of_pet() - 1 for t in (twin, unconstrained))
+    assert unconstrained_excess > 0.1
+    assert excess < 0.75 * unconstrained_excess
+
+
+def test_recorded_variant_stays_in_range_after_the_refit():
+    twin = Twin()
+    refit(twin)
+    variants = Variants()
+    variants.record("symbolic", twin)
+    recorded = variants.slots["symbolic"][SLOT]
+    assert not leaves_range(twin)
+    assert twin.highest_share_of_pet() <= 1.0 + 1e-6
+    share, counted = recorded.clipped_share()
+    assert counted == STEPS * SITES and share <= 0.001
+    domain, bounds = domain_of(twin)
+    report = check_function(recorded, domain, bounds=bounds)
+    assert all(r.passed for r in report.results if r.check in ("range", "limits", "clipped"))
+
+
+def test_guard_keeps_the_largest_share_of_the_move_inside(no_penalty):
+    twin = Twin()
+    refit(twin)
+    start = twin.process.start.clone()
+    moved = twin.process.module.relative.detach().clone()
+    guard = keep_in_range(twin.process, twin.inputs(), {"soil_wetness": (0.0, 1.0)})
+    assert guard is not None and 0 < guard.share < 1
+    kept = twin.process.module.relative.detach()
+    assert torch.allclose(kept, start + guard.share * (moved - start))
+    assert not leaves_range(twin)
+    a, b = (float(c) for c in twin.process.module.constants.detach())
+    assert a + b == pytest.approx(1.0, abs=1e-6)  # on the end, not short of it
+    domain, bounds = domain_of(twin)
+    report = check_function(twin.process, domain, bounds=bounds)
+    refit_rows = [r for r in report.results if r.check == "refit"]
+    assert len(refit_rows) == 1 and "left its range" in refit_rows[0].sentence
+    assert keep_in_range(twin.process, twin.inputs(), twin.model.input_bounds) is None
+
+
+def test_guard_leaves_an_equation_whose_start_is_outside_too():
+    twin = Twin("1.1*pet")
+    assert keep_in_range(twin.process, twin.inputs()) is None
+    assert float(twin.process.module.constants.detach()[0]) == pytest.approx(1.1)
+
+
+def test_tally_is_innermost_and_restored():
+    assert RangeExcess.active() is None
+    with RangeExcess() as outer:
+        with RangeExcess() as inner:
+            assert RangeExcess.active() is inner
+        assert RangeExcess.active() is outer
+    assert RangeExcess.active() is None
