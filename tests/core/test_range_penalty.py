@@ -18,6 +18,7 @@ from discover.config import TrainConfig
 from discover.fit.objective import Objective
 from discover.fit.trainer import Trainer
 from discover.models.base import HybridModel
+from discover.models.ode import ODEModel
 from discover.processes import Symbolic
 from discover.processes.symbolic import RangeExcess
 from discover.stages.variants import Variants
@@ -203,3 +204,23 @@ def test_tally_is_innermost_and_restored():
             assert RangeExcess.active() is inner
         assert RangeExcess.active() is outer
     assert RangeExcess.active() is None
+
+
+def test_an_ode_slot_tallies_its_excess_in_a_simulation_with_gradients():
+    """ODE right-hand sides call their slots through ``Symbolic.function``: the same
+    tally reaches an ODE's training loss (its ``Objective``, multiple shooting or not)."""
+    model = ODEModel(["x"], {"x": "-F(x)"}, functions={"F": ["x"]}).double()
+    model.set_slot("F", Symbolic("1.2*x", ["x"], output_range="0 <= out <= x"))
+    y0, times = torch.tensor([[1.0], [2.0]], dtype=torch.float64), torch.linspace(0, 1, 5)
+    with RangeExcess() as excess:
+        states = model.simulate(y0, times.double())
+    penalty = excess.penalty()
+    # mean |0.2·x| over the RMS of 1.2·x: 0.2/1.2 times mean |x| / RMS x, which is <= 1
+    assert 0.1 < float(penalty.detach()) <= 0.2 / 1.2
+    penalty.backward()
+    assert float(model.slots["F"].module.relative.grad) > 0
+    with RangeExcess() as excess:
+        model.set_slot("F", Symbolic("0.8*x", ["x"], output_range="0 <= out <= x").double())
+        model.simulate(y0, times.double())
+    assert float(excess.penalty().detach()) == 0.0
+    assert torch.isfinite(states).all()
