@@ -117,6 +117,11 @@ class TrainConfig(Strict):
     """Adam steps between checkpoints of the full training state (for ``--resume``)."""
     lbfgs_iterations: int = Field(default=0, ge=0)
     """L-BFGS steps on the whole training split after Adam (0: none)."""
+    lbfgs_tolerance: float = Field(default=1e-9, ge=0)
+    """An L-BFGS step (up to 20 iterations) that lowers the training loss by less than
+    this ends the L-BFGS stage: it has converged. In the units of the training loss (with
+    its ``weight_decay`` penalty); the default is the change at which each iteration of
+    torch's L-BFGS stops."""
     grad_clip: float | None = Field(default=10.0, gt=0)
     """Largest norm of the gradient of an Adam step (``null``: not clipped)."""
     weight_decay: float = Field(default=0.0, ge=0)

@@ -83,8 +83,10 @@ class Trainer:
 
     Adam (with an optional cosine or plateau schedule and gradient clipping) runs for
     ``config.iterations`` steps, evaluating every ``eval_every`` steps; an optional
-    L-BFGS stage then refines on the full training split. ``weight_decay`` adds an L2
-    penalty on the weights of every neural network to the training loss, in both stages.
+    L-BFGS stage then refines on the full training split, for ``lbfgs_iterations`` steps
+    or until a step lowers the training loss by less than ``lbfgs_tolerance``.
+    ``weight_decay`` adds an L2 penalty on the weights of every neural network to the
+    training loss, in both stages.
 
     With ``config.validation`` set, the evaluations are on the validation split (history
     column ``validation``): early stopping ends training after ``patience`` evaluations
@@ -283,6 +285,9 @@ class Trainer:
         return float(loss.detach())
 
     def _lbfgs_step(self) -> float:
+        """One L-BFGS step; returns the training loss at its start. The stage ends
+        (``converged``) when the line search fails, or when the step before lowered the
+        training loss by less than ``lbfgs_tolerance``."""
         self.model.train()
         loss = lbfgs_step(self.lbfgs, lambda: self._training_loss(None))
         if loss is None:
@@ -290,6 +295,16 @@ class Trainer:
             self.result.stopped = "converged"
             with torch.no_grad():
                 return float(self._training_loss(None))
+        previous = self.result.final_train  # the start of the step before, if L-BFGS's
+        if self.iteration > self.config.iterations and (
+            previous - loss < self.config.lbfgs_tolerance
+        ):
+            log.info(
+                "L-BFGS converged at iteration %d: the training loss moved by %.3g",
+                self.iteration + 1,
+                previous - loss,
+            )
+            self.result.stopped = "converged"
         return loss
 
     @property

@@ -68,7 +68,7 @@ def test_choices_on_data_need_a_validation_split(choice):
 def test_training_recovers_parameters():
     model = Decay()
     result = Trainer(model, model.loss, config(), progress=False).fit()
-    assert result.stopped == "iterations"
+    assert result.stopped in ("iterations", "converged")  # neither diverged nor stopped early
     assert model.a.item() == pytest.approx(2.0, abs=0.02)
     assert model.k.item() == pytest.approx(0.7, abs=0.02)
     assert result.best_val < 1e-3
