@@ -200,7 +200,8 @@ class HBV(HybridModel):
             for name in STEP_SLOTS
             if set(self.slots[name].inputs) <= set(series)
         }
-        plan = Plan.of(self.slots, set(ready), self.capillary, grad=torch.is_grad_enabled())
+        grad, dtype = torch.is_grad_enabled(), precipitation.dtype
+        plan = Plan.of(self.slots, set(ready), self.capillary, grad=grad, dtype=dtype)
         ready = {name: plan.clip(name, value) for name, value in ready.items()}
         per_step, static = self._daily_inputs(series, static, dynamic, ready, shape)
         if initial_states is None and self.spinup and warmup > 0:
@@ -248,17 +249,18 @@ class HBV(HybridModel):
 
         Everything that does not change from day to day is settled before the loop: one
         dict of values, updated with each day's values (every step overwrites the storages
-        and derived values it sets before a slot reads them), and the gradient mode, set
-        once for the warm-up days and once for the rest."""
+        and derived values it sets before a slot reads them), and the gradient mode and
+        the slots' calls (:meth:`Plan.bind`), set once for the warm-up days and once for
+        the rest."""
         records: list[tuple[Tensor, ...]] = []
         days = (zip(per_step, day, strict=True) for day in zip(*per_step.values(), strict=True))
         values = dict(static)
         grad = torch.is_grad_enabled()
         with torch.set_grad_enabled(grad and self.warmup_grad):
-            state = self._advance(state, islice(days, warmup), values, plan, records)
+            state = self._advance(state, islice(days, warmup), values, plan.bind(), records)
         start = dict(zip(STATES, state, strict=True))
         with torch.set_grad_enabled(grad):
-            self._advance(state, days, values, plan, records)
+            self._advance(state, days, values, plan.bind(), records)
         return records, start
 
     def _advance(

@@ -4,7 +4,7 @@ storage it drains (see :mod:`discover.models.hbv` for the order of the processes
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from operator import itemgetter
 
 import torch
@@ -112,17 +112,23 @@ class Plan:
 
     A slot whose output was computed for the whole series before the loop is read from the
     day's values (``slot:<name>``, clipped there already, see :meth:`clip`). A slot that is
-    not recording is evaluated directly (a parameter-free :class:`Physical` calls its
-    function, other slots :meth:`Process.evaluate`), without the module call, the input
-    broadcast and the recording check of :meth:`Process.forward` (a few microseconds a slot
-    and day; module hooks are not run); a recording one through its ``forward``."""
+    not recording is evaluated directly, without the module call, the input broadcast and
+    the recording check of :meth:`Process.forward` (a few microseconds a slot and day;
+    module hooks are not run): a parameter-free :class:`Physical` calls its function, a
+    :class:`Physical` with parameters :meth:`Process.evaluate`, other slots the function
+    :meth:`Process.function` prepared by :meth:`bind` (a neural slot's layers, a symbolic
+    slot's constants, taken once instead of every day); a recording one through its
+    ``forward``."""
 
-    calls: dict[str, Callable[[dict[str, Tensor]], Tensor]]
+    slots: dict[str, Process]
+    skip: frozenset[str]
     clip_low: dict[str, bool]
     clip_high: dict[str, bool]
     wetness: frozenset[str]
     capillary: bool = False
     limit: Callable[[Tensor, Tensor], Tensor] = _clamp_max
+    dtype: torch.dtype = torch.float64
+    calls: dict[str, Callable[[dict[str, Tensor]], Tensor]] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -131,26 +137,35 @@ class Plan:
         skip: set[str],
         capillary: bool = False,
         grad: bool = True,
+        dtype: torch.dtype = torch.float64,
     ) -> Plan:
         """The plan for the daily slots of a model's ``model_slots``, ``skip`` those
         computed for the whole series beforehand; ``capillary``: the lower zone refills
         the soil (:func:`capillary_rise`); ``grad``: gradients may be needed (without, an
         outflow is limited to its storage by the cheaper ``torch.minimum``, the same values;
-        its gradient would split ties, as an empty storage's outflow is, in half)."""
+        its gradient would split ties, as an empty storage's outflow is, in half); ``dtype``:
+        that of the day's values, for which :meth:`bind` prepares the slots' functions."""
         slots = {name: model_slots[name] for name in STEP_SLOTS}
         low = {name: not _guarantees(slot, low=0.0) for name, slot in slots.items()}
         high = {
             name: name in FRACTION_SLOTS and not _guarantees(slot, high=1.0)
             for name, slot in slots.items()
         }
+        wet = frozenset(n for n, slot in slots.items() if "soil_wetness" in slot.inputs)
+        limit = _clamp_max if grad else torch.minimum
+        return cls(slots, frozenset(skip), low, high, wet, capillary, limit, dtype)
+
+    def bind(self) -> Plan:
+        """This plan with every slot's daily call prepared now, in the current gradient
+        mode (a slot may prepare its function differently with and without gradients, so
+        a run binds its warm-up days and the others apart)."""
         calls = {
             name: itemgetter(f"slot:{name}")
-            if name in skip
-            else _clipped(_daily(slot), low[name], high[name])
-            for name, slot in slots.items()
+            if name in self.skip
+            else _clipped(_daily(slot, self.dtype), self.clip_low[name], self.clip_high[name])
+            for name, slot in self.slots.items()
         }
-        wet = frozenset(n for n, slot in slots.items() if "soil_wetness" in slot.inputs)
-        return cls(calls, low, high, wet, capillary, _clamp_max if grad else torch.minimum)
+        return replace(self, calls=calls)
 
     def clip(self, name: str, output: Tensor) -> Tensor:
         """Output of slot ``name`` clipped into its range unless guaranteed: at 0, and at
@@ -158,11 +173,12 @@ class Plan:
         return _clip(output, self.clip_low[name], self.clip_high[name])
 
     def fraction(self, name: str, values: dict[str, Tensor]) -> Tensor:
-        """Output of slot ``name`` for the day, within [0, 1]."""
+        """Output of slot ``name`` for the day, within [0, 1] (a bound plan)."""
         return self.calls[name](values)
 
     def take(self, name: str, values: dict[str, Tensor], storage: Tensor) -> tuple[Tensor, Tensor]:
-        """Outflow of slot ``name`` from ``storage``, limited to it: (outflow, new storage)."""
+        """Outflow of slot ``name`` from ``storage``, limited to it: (outflow, new storage)
+        (a bound plan)."""
         outflow = self.limit(self.calls[name](values), storage)
         return outflow, storage - outflow
 
@@ -187,15 +203,19 @@ def _clipped(
     return lambda values: _clip(call(values), low, high)
 
 
-def _daily(process: Process) -> Callable[[dict[str, Tensor]], Tensor]:
-    """How the loop calls ``process`` on the day's named [site, nmul] values."""
+def _daily(process: Process, dtype: torch.dtype) -> Callable[[dict[str, Tensor]], Tensor]:
+    """How the loop calls ``process`` on the day's named [site, nmul] values of ``dtype``."""
     if process.recording:
         return process
     inputs = process.inputs
-    if type(process).evaluate is Physical.evaluate and not len(process.parameters_):
-        function = process.function
-        return lambda values: function(**{name: values[name] for name in inputs})
-    return lambda values: process.evaluate([values[name] for name in inputs])
+    if type(process).evaluate is Physical.evaluate:  # its ``function`` is the textbook one
+        if not len(process.parameters_):
+            function = process.function
+            return lambda values: function(**{name: values[name] for name in inputs})
+        evaluate = process.evaluate
+    else:
+        evaluate = process.function(dtype)
+    return lambda values: evaluate([values[name] for name in inputs])
 
 
 def _guarantees(process: Process, low: float | None = None, high: float | None = None) -> bool:

@@ -91,8 +91,10 @@ class Neural(Process):
 
     def _function(self, dtype: torch.dtype, fold: bool) -> Callable[[Sequence[Tensor]], Tensor]:
         """The operations of ``self.network`` on the standardised [..., input] stack
-        without a module call per layer, the weights transposed once (``fold``: with the
-        standardisation folded into the first layer)."""
+        without a module call per layer: the stack as a matrix [rows, input] through one
+        ``addmm`` a layer with its weights transposed once (what ``nn.functional.linear``
+        does for a matrix or a contiguous 3-d stack, without its per-call transposes and
+        reshapes), ``fold``: with the standardisation folded into the first layer."""
         loc, scale = self.loc.to(dtype), self.scale.to(dtype)
         output_scale, output_range, inputs = (
             self.output_scale.to(dtype),
@@ -108,24 +110,23 @@ class Neural(Process):
         if fold:
             layers[0][0] = layers[0][0] / scale
             layers[0][1] = layers[0][1] - layers[0][0] @ loc
-        plan = [(weight, bias, weight.t(), after) for weight, bias, after in layers]
+        plan = [(bias, weight.t(), after) for weight, bias, after in layers]
         bounded_by_inputs = bool(output_range.inputs)
+        width = len(inputs)
 
         def evaluate(args: Sequence[Tensor]) -> Tensor:
             x = torch.stack(list(args), dim=-1)
             if not fold:
                 x = (x - loc) / scale
-            matrix = x.dim() == 2  # nn.functional.linear is addmm then
-            for weight, bias, weight_t, after in plan:
-                x = (
-                    torch.addmm(bias, x, weight_t)
-                    if matrix
-                    else nn.functional.linear(x, weight, bias)
-                )
+            shape = x.shape[:-1]
+            if len(shape) != 1:
+                x = x.reshape(-1, width)
+            for bias, weight_t, after in plan:
+                x = torch.addmm(bias, x, weight_t)
                 if after is not None:
                     x = after(x)
             named = dict(zip(inputs, args, strict=True)) if bounded_by_inputs else None
-            return output_range.squash(x.squeeze(-1), output_scale, named)
+            return output_range.squash(x.reshape(shape), output_scale, named)
 
         return evaluate
 
