@@ -215,7 +215,8 @@ HELD_OUT_RULE = (
     "(mse / variance per block and site, errors below the refit's tolerance {resolution:g} "
     "counted as it); selected: among the candidates whose mean log "
     "held-out error is within one standard error of the lowest one's, the one with the "
-    "fewest constants estimated from data (then the lowest error)"
+    "fewest constants estimated from data (then the lowest error); the choice's float "
+    "exponents that its refit in the model brings near integers are scored as integers too"
 )
 
 

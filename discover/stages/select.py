@@ -183,7 +183,10 @@ class HeldOutSelection:
     reach it, and which one the refit left lower is no evidence. Among the
     candidates whose mean log held-out error is within one standard error of the lowest
     one, the one with the fewest constants estimated from data wins, then the lowest
-    error (:func:`~discover.distill.selection.one_standard_error_choice`).
+    error (:func:`~discover.distill.selection.one_standard_error_choice`). When the
+    chosen candidate, refitted in the model, has float exponents near integers, it is
+    scored once more with them made integers (:func:`snapped_refit`) and the rule applied
+    again.
 
     Unlike BIC, which counts every observation as independent evidence, the tolerance is
     what the data measure: with autocorrelated or nearly noise-free residuals a nested
