@@ -12,7 +12,9 @@ refitted equation with the checks' range test (:func:`~discover.validate.checks.
 range_checks`) on the inputs the model gave it, and when it fails while the constants it
 started from pass, takes the constants back along the straight line towards those: to
 the largest share of the refit's move that passes (bisection), the starting constants
-themselves when no share does.
+themselves when no share does. Passing also asks that, at those inputs, the equation lie
+no further beyond its range than with the starting constants: the range test allows a
+relative 1e-6, which would let the model clip an equation kept a rounding error outside.
 """
 
 from __future__ import annotations
@@ -67,6 +69,11 @@ def keep_in_range(
 ) -> RangeGuard | None:
     """Put ``process``'s constants back inside its declared range, if they left it.
 
+    The constants kept pass the range test and, at ``inputs``, lie no further beyond the
+    range than the starting constants do (so that the model clips them no more than it
+    clips those: an equation at an end of its range by construction is not kept a
+    rounding error outside it).
+
     Args:
         process: a symbolic process whose constants were refitted from
             :attr:`~discover.processes.symbolic.Symbolic.start`.
@@ -83,33 +90,42 @@ def keep_in_range(
     if not process.output_range.bounded or inputs.size == 0:
         return None
     domain, bounds = sampled_domain(process, inputs, process.inputs, known)
-
-    def failure() -> str | None:
-        failed = [
-            r for r in range_checks(process, domain, bounds=bounds, seed=seed) if not r.passed
-        ]
-        return f"{failed[0].region}: {failed[0].sentence}" if failed else None
-
-    why = failure()
-    if why is None:
-        return None
     relative = process.module.relative
     refitted, start = relative.detach().clone(), process.start.to(relative)
-    refitted_text = str(process.expression(4))
 
     def move_to(share: float) -> None:
         with torch.no_grad():
             relative.copy_(start + share * (refitted - start))
 
+    def failure(allowed: float) -> str | None:
+        failed = [
+            r for r in range_checks(process, domain, bounds=bounds, seed=seed) if not r.passed
+        ]
+        if failed:
+            return f"{failed[0].region}: {failed[0].sentence}"
+        beyond = excess(process, inputs)
+        return (
+            f"{beyond:.3g} beyond its range where the model evaluated it"
+            if beyond > allowed
+            else None
+        )
+
     move_to(0.0)
-    if failure() is not None:
+    allowed = excess(process, inputs)
+    move_to(1.0)
+    why = failure(allowed)
+    if why is None:
+        return None
+    refitted_text = str(process.expression(4))
+    move_to(0.0)
+    if failure(allowed) is not None:
         move_to(1.0)
         return None
     inside, outside = 0.0, 1.0
     for _ in range(BISECTIONS):
         middle = (inside + outside) / 2
         move_to(middle)
-        if failure() is None:
+        if failure(allowed) is None:
             inside = middle
         else:
             outside = middle
@@ -117,3 +133,20 @@ def keep_in_range(
     guard = RangeGuard(refitted_text, why, inside, str(process.expression(4)))
     process.range_guard = guard
     return guard
+
+
+def excess(process: Symbolic, inputs: np.ndarray) -> float:
+    """Largest distance (output units) by which ``process``'s unclipped output lies
+    beyond its declared range at ``inputs`` [n, len(process.inputs)]; 0 inside."""
+    points = {name: inputs[:, i] for i, name in enumerate(process.inputs)}
+    dtype = process.start.dtype
+    with torch.no_grad():
+        values = process.module({k: torch.as_tensor(v, dtype=dtype) for k, v in points.items()})
+    values = np.broadcast_to(values.cpu().double().numpy(), inputs.shape[:1])
+    low, high = process.output_range.limits(points)
+    beyond = np.zeros_like(values)
+    if low is not None:
+        beyond = np.maximum(beyond, low - values)
+    if high is not None:
+        beyond = np.maximum(beyond, values - high)
+    return float(np.nanmax(beyond, initial=0.0))

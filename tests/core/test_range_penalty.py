@@ -224,3 +224,22 @@ def test_an_ode_slot_tallies_its_excess_in_a_simulation_with_gradients():
         model.simulate(y0, times.double())
     assert float(excess.penalty().detach()) == 0.0
     assert torch.isfinite(states).all()
+
+
+def test_guard_restores_an_equation_at_its_end_by_construction_exactly():
+    """``max(0.5·pet + 0.4, 0.6·pet) − 0.4`` is 0 at PET 0 only while its two 0.4 cancel:
+    any share of a refit that breaks that leaves the range there, if only by rounding,
+    and the model would clip it; the guard keeps none of it."""
+    process = Symbolic("Max(0.5*pet + 0.4, 0.6*pet) - 0.4", ["pet"], output_range=RANGE)
+    process = process.double()
+    relative = process.module.relative
+    assert relative.numel() == 4
+    with torch.no_grad():
+        relative.mul_(torch.tensor([1.2, 0.9, 1.1, 0.8], dtype=torch.float64))
+    pet = np.concatenate([np.zeros(10), np.linspace(0.0, 6.0, 200)])[:, None]
+    guard = keep_in_range(process, pet)
+    assert guard is not None and guard.share == 0.0
+    assert torch.equal(relative.detach(), process.start)
+    with torch.no_grad():
+        process({"pet": torch.as_tensor(pet[:, 0])})
+    assert process.clipped_share() == (0.0, 210)
