@@ -18,7 +18,10 @@ set, the held-out ``test``). Errors are divided by a scale and averaged in one o
 The loss on ``"train"`` is a random batch of sites and days with the trainer's generator
 and ``batch`` (:mod:`discover.fit.batches`), the model's own training loss when one is set
 (:meth:`Objective.score_training_by`: multiple shooting, :mod:`discover.fit.shooting`),
-else one run over the whole split, as on every other split.
+else one run over the whole split, as on every other split. With gradients, the loss on
+``"train"`` also adds the penalty of symbolic slots whose unclipped outputs leave their
+declared ranges (:class:`~discover.processes.symbolic.RangeExcess`; 0 inside them), so
+that training, not only the clip, keeps reinserted equations physical.
 """
 
 from __future__ import annotations

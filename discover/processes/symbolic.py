@@ -92,7 +92,10 @@ class Symbolic(Process):
     added to ``inputs`` when the expression's inputs lack it. In evaluations made without
     gradients (the simulations that score and report a model, not training steps) the
     clipped share is counted: :meth:`clipped_share`. :attr:`module` is the unclipped
-    equation.
+    equation. In evaluations with gradients while a :class:`RangeExcess` is active (a
+    training loss), how far the unclipped output lies beyond the whole declared range is
+    tallied, so that training keeps the constants where the equation is physical;
+    :attr:`start` keeps the constants it was made with.
 
     Args:
         expression: a sympy expression or an equation string (parsed safely).
