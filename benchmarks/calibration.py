@@ -40,10 +40,14 @@ overhead dominates), so the ratio is close to the ratio of generations times 1.3
 Structures, ``--seeds 0`` (load 12–14 from other jobs; NSE calibration / test):
 ``--smooth none``: discover 0.829 / 0.829 (36 generations, CPU 22 s), DE 0.822 / 0.852
 (CPU 41 s). ``--smooth none --capillary``: discover 0.868 / 0.862 (65 generations, CPU
-42 s), DE 0.850 / 0.815 (stopped by ``tol`` after 96 generations, CPU 44 s). Capillary rise
-raises the calibration NSE by 0.03–0.04; hard thresholds and the smoothing of 1 fit the
-calibration years alike without it (0.822–0.829 against 0.824–0.825) and their near-equal
-optima spread over 0.815–0.862 in test NSE.
+42 s), DE 0.850 / 0.815 (stopped by ``tol`` after 96 generations, CPU 44 s); seeds 1 and 2
+of discover 0.851 / 0.815–0.817 (39 generations; with ``tolerance`` 0.001 0.852 / 0.815).
+``--capillary`` (smoothing 1): discover 0.856 / 0.845 (38 generations, CPU 28 s), DE 0.848 /
+0.807 (155 generations, CPU 83 s). Capillary rise raises the calibration NSE by 0.03–0.04;
+without it hard thresholds and the smoothing fit the calibration years alike (0.822–0.829
+against 0.824–0.825). With it and hard thresholds there are two optima, ``uzl`` ≈ 31–33 mm
+(calibration NSE 0.850–0.852, test 0.815) and ``uzl`` ≈ 11 mm (0.868 / 0.862, found by
+discover's seed 0 alone).
 """
 
 from __future__ import annotations
