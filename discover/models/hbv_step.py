@@ -10,7 +10,7 @@ from operator import itemgetter
 import torch
 from torch import Tensor
 
-from discover.models.hbv_processes import SLOT_INPUTS, number
+from discover.models.hbv_processes import SLOT_INPUTS, number, ramp
 from discover.processes.base import Process
 from discover.processes.physical import Physical
 
@@ -94,7 +94,7 @@ def spill(storage: Tensor, capacity: Tensor, smooth: float | None) -> tuple[Tens
     if smooth is None:
         remaining = storage.clamp(max=capacity)
         return storage - remaining, remaining
-    above = smooth * torch.nn.functional.softplus((storage - capacity) / smooth)
+    above = ramp(storage - capacity, smooth)
     remaining = torch.relu(storage - above)
     return storage - remaining, remaining
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from discover.models.hbv_processes import SLOT_INPUTS, textbook
+from discover.models.hbv_processes import SLOT_INPUTS, ramp, textbook
 from discover.models.routing import route, unit_hydrograph
 
 
@@ -95,3 +95,16 @@ def test_unknown_slot_is_named():
         "baseflow",
         "routing",
     }
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_unit_smoothing_ramp_is_the_scaled_softplus_bit_for_bit(dtype):
+    x = torch.linspace(-40.0, 40.0, 4001, dtype=dtype, requires_grad=True)
+    one = torch.tensor(1.0, dtype=dtype)  # a tensor: no shortcut on the reference side
+    wanted = one * torch.nn.functional.softplus(x / one)
+    got = ramp(x, 1.0)
+    assert torch.equal(got, wanted)
+    weights = torch.rand(x.shape, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    (grad_got,) = torch.autograd.grad((got * weights).sum(), x)
+    (grad_wanted,) = torch.autograd.grad((wanted * weights).sum(), x)
+    assert torch.equal(grad_got, grad_wanted)
