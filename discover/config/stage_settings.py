@@ -111,8 +111,11 @@ class TrainConfig(Strict):
     patience: int | None = Field(default=None, ge=1)
     """Early stopping after this many evaluations without a better validation loss
     (needs ``validation``; ``null``: no early stopping)."""
-    eval_every: int = Field(default=10, ge=1)
-    """Adam steps between evaluations of the validation (else held-out) loss."""
+    eval_every: int = Field(default=50, ge=1)
+    """Adam steps between evaluations of the validation (else held-out) loss. An
+    evaluation integrates the whole period up to the end of its split in one shot, which
+    can cost several training steps (an ODE model trained by multiple shooting: about 4);
+    every 50 steps, a 1000-step training is evaluated 20 times."""
     checkpoint_every: int = Field(default=50, ge=1)
     """Adam steps between checkpoints of the full training state (for ``--resume``)."""
     lbfgs_iterations: int = Field(default=0, ge=0)
