@@ -111,6 +111,10 @@ class TrainConfig(Strict):
     patience: int | None = Field(default=None, ge=1)
     """Early stopping after this many evaluations without a better validation loss
     (needs ``validation``; ``null``: no early stopping)."""
+    min_improvement: float = Field(default=0.0, ge=0)
+    """For ``patience``: a validation loss is better only when it is lower than the best
+    so far by more than this, in the units of the validation loss (the best weights are
+    kept on any improvement)."""
     eval_every: int = Field(default=50, ge=1)
     """Adam steps between evaluations of the validation (else held-out) loss. An
     evaluation integrates the whole period up to the end of its split in one shot, which

@@ -90,9 +90,10 @@ class Trainer:
 
     With ``config.validation`` set, the evaluations are on the validation split (history
     column ``validation``): early stopping ends training after ``patience`` evaluations
-    without improvement, and the weights with the best validation loss are restored at
-    the end (unless ``restore_best`` is off). Without it, the evaluations are on the
-    held-out split (column ``test``) and only recorded: held-out data choose nothing.
+    that did not lower the best validation loss by more than ``min_improvement``, and the
+    weights with the best validation loss are restored at the end (unless
+    ``restore_best`` is off). Without it, the evaluations are on the held-out split
+    (column ``test``) and only recorded: held-out data choose nothing.
 
     Every ``checkpoint_every`` steps the full state (model, optimiser, schedule, random
     generators, history) is written atomically to ``checkpoint_dir/last.pt``, so that
@@ -321,10 +322,12 @@ class Trainer:
             return val
         if isinstance(self.schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.schedule.step(val)
-        if math.isfinite(val) and val < self.result.best_val:
+        better = self.result.best_val - val if math.isfinite(val) else -math.inf
+        if better > 0:
             self.result.best_val = val
             self.result.best_iteration = self.iteration
             self.best_state = copy.deepcopy(self.model.state_dict())
+        if better > self.config.min_improvement:
             self.stale_evaluations = 0
         else:
             self.stale_evaluations += 1
