@@ -8,9 +8,13 @@ Each case runs ``--repeats`` times after one untimed warm-up run; the median and
 least wall seconds and the median CPU seconds of the thread are printed, with the load
 averages at the start and the end (other work on the machine slows every run).
 ``--ops`` also counts the torch operations one day of the no-grad run calls
-(``torch.profiler``).
+(``torch.profiler``). ``--smooth`` sets the model's threshold smoothing and ``--et`` fills
+the evapotranspiration slot with a network (``neural``: 16x16 over pet and soil wetness,
+``0 <= out <= pet``) or an equation (``symbolic``: ``pet*soil_wetness**b``), the slots a
+study such as case_studies/fulda runs every day (textbook by default).
 
     python benchmarks/hbv_overhead.py [--repeats 5] [--threads 1] [--ops]
+        [--smooth TAU] [--et textbook|neural|symbolic]
 """
 
 from __future__ import annotations
@@ -26,9 +30,22 @@ import torch
 
 from discover.models.hbv import HBV
 from discover.models.hbv_processes import HBV_BOUNDS
+from discover.processes import Neural, Symbolic
+from discover.processes.base import Process
 
 CASES = {"no-grad forward": (1, 224, 2557, False), "forward+backward": (6, 16, 500, True)}
 """Case name → (sites, parameter sets, days, gradients)."""
+
+
+def evapotranspiration(kind: str) -> Process | None:
+    """The evapotranspiration slot of ``--et`` (``None``: the textbook one)."""
+    torch.manual_seed(0)
+    if kind == "neural":
+        return Neural(["pet", "soil_wetness"], "0 <= out <= pet", hidden=(16, 16))
+    if kind == "symbolic":
+        inputs, bounds = ["pet", "soil_wetness"], "0 <= out <= pet"
+        return Symbolic("pet*soil_wetness**b", inputs, {"b": 0.5}, bounds)
+    return None
 
 
 def inputs(
@@ -98,10 +115,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--ops", action="store_true", help="count torch ops per day")
+    parser.add_argument("--smooth", type=float, default=None, help="threshold smoothing")
+    parser.add_argument("--et", choices=("textbook", "neural", "symbolic"), default="textbook")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(f"float32, CPU, {args.threads} thread(s); start {load()}")
-    model = HBV()
+    print(
+        f"float32, CPU, {args.threads} thread(s), smooth {args.smooth}, {args.et} "
+        f"evapotranspiration; start {load()}"
+    )
+    model = HBV(smooth=args.smooth)
+    slot = evapotranspiration(args.et)
+    if slot is not None:
+        model.set_slot("evapotranspiration", slot)
     for name, (sites, nmul, days, grad) in CASES.items():
         wall, cpu = seconds(run_case(model, sites, nmul, days, grad), args.repeats)
         median, median_cpu = statistics.median(wall), statistics.median(cpu)

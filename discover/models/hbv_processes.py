@@ -154,14 +154,16 @@ def _number(value: float, dtype: torch.dtype, device: torch.device) -> Tensor:
 
 
 def ramp(x: Tensor, smooth: float | None) -> Tensor:
-    """``max(0, x)``, or ``smooth·softplus(x/smooth)`` when ``smooth`` is given (for
-    ``smooth`` = 1 without the division and product by 1, which change no value and no
-    gradient: two operations fewer each day a daily slot or spill calls it)."""
+    """``max(0, x)``, or ``smooth·softplus(x/smooth)`` when ``smooth`` is given, with
+    ``smooth`` as a cached tensor (:func:`number`), and for ``smooth`` = 1 without the
+    division and product by 1, which change no value and no gradient: two operations
+    fewer each day a daily slot or spill calls it."""
     if smooth is None:
         return torch.relu(x)
     if smooth == 1:
         return functional.softplus(x)
-    return smooth * functional.softplus(x / smooth)
+    tau = number(smooth, x)
+    return tau * functional.softplus(x / tau)
 
 
 def snowmelt(temperature: Tensor, tt: Tensor, cfmax: Tensor, smooth: float | None) -> Tensor:
