@@ -53,13 +53,15 @@ HBV_BOUNDS: Mapping[str, Bound] = {
     "k0": Bound(0.05, 0.9, "1/day", "recession coefficient of quick flow above uzl"),
     "k1": Bound(0.01, 0.5, "1/day", "recession coefficient of the upper zone"),
     "k2": Bound(0.001, 0.2, "1/day", "recession coefficient of the lower zone (baseflow)"),
-    "route_shape": Bound(0.5, 4.0, "-", "shape of the gamma unit hydrograph"),
+    "route_shape": Bound(0.5, 10.0, "-", "shape of the gamma unit hydrograph"),
     "route_scale": Bound(0.1, 3.0, "day", "scale of the gamma unit hydrograph"),
     "kcap": Bound(
         0.0, 1.0, "1/day", "capillary rise: share of the lower zone rising to a dry soil"
     ),
 }
-"""Bounds of every HBV parameter, in the units the model uses."""
+"""Bounds of every HBV parameter, in the units the model uses. ``route_shape`` k sets the
+unit hydrograph's peakedness (coefficient of variation 1/√k): HBV's triangular MAXBAS
+hydrograph has 1/√6 whatever its base, so the range reaches beyond 6."""
 
 FORCINGS = ("precipitation", "temperature", "pet")
 """Forcing names, each [time, site]: mm/day, °C, mm/day."""
