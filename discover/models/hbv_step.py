@@ -208,9 +208,9 @@ def _daily(process: Process, dtype: torch.dtype) -> Callable[[dict[str, Tensor]]
     if process.recording:
         return process
     inputs = process.inputs
-    if type(process).evaluate is Physical.evaluate:  # its ``function`` is the textbook one
+    if type(process).evaluate is Physical.evaluate:  # its ``law`` is the textbook function
         if not len(process.parameters_):
-            function = process.function
+            function = process.law
             return lambda values: function(**{name: values[name] for name in inputs})
         evaluate = process.evaluate
     else:

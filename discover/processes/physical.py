@@ -11,7 +11,8 @@ from discover.processes.base import OutputRange, Process
 
 
 class Physical(Process):
-    """Wrap a textbook function ``function(**inputs, **parameters) -> Tensor``.
+    """Wrap a textbook function ``function(**inputs, **parameters) -> Tensor`` (kept as
+    :attr:`law`).
 
     Args:
         function: a torch function of the named inputs (and parameters) as keywords.
@@ -32,7 +33,7 @@ class Physical(Process):
         name: str | None = None,
     ):
         super().__init__(inputs, output_range)
-        self.function = function
+        self.law = function
         self.parameters_ = nn.ParameterDict(
             {k: nn.Parameter(torch.tensor(float(v))) for k, v in (parameters or {}).items()}
         )
@@ -42,7 +43,11 @@ class Physical(Process):
         kwargs = dict(zip(self.inputs, args, strict=True))
         if len(self.parameters_):  # ParameterDict.items() is slow: skip it when empty
             kwargs.update(self.parameters_.items())
-        return self.function(**kwargs)
+        return self.law(**kwargs)
+
+    def function(self, dtype: torch.dtype) -> Callable[[Sequence[Tensor]], Tensor]:
+        """:meth:`evaluate` (the textbook function ``law`` needs no preparation)."""
+        return self.evaluate
 
     def describe(self) -> str:
         return f"physical {self.name}"

@@ -81,7 +81,7 @@ def textbook_process(
         with torch.no_grad():
             return physical.evaluate(args).numpy().astype(float)
 
-    formula = re.search(r"``(.+?)``", getattr(physical.function, "__doc__", None) or "")
+    formula = re.search(r"``(.+?)``", getattr(physical.law, "__doc__", None) or "")
     return Textbook(
         physical.name, formula[1] if formula else physical.name, parameters, note, function
     )

@@ -5,7 +5,7 @@ from scipy.integrate import solve_ivp
 
 from discover.models.base import SlotError
 from discover.models.ode import ODEModel
-from discover.processes import Neural, Symbolic
+from discover.processes import Neural, Physical, Symbolic
 
 LV = {"x": "alpha*x - F(x, y)", "y": "-delta*y + G(x, y)"}
 
@@ -120,3 +120,13 @@ def test_simulation_steps_the_rates_rk4_would_with_every_input_kind():
             y = (y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)).clamp_min(torch.tensor([0.0, -torch.inf]))
         expected.append(y)
     torch.testing.assert_close(simulated, torch.stack(expected), rtol=1e-12, atol=1e-12)
+
+
+def test_physical_slot_in_an_ode_model_matches_scipy():
+    """A textbook (physical) slot, with a learnable parameter, runs in an ODE model as
+    its symbolic twin does."""
+    model = lotka_volterra_model(solver="rk4", substeps=4)
+    model.set_slot("F", Physical(lambda x, y, c: c * x * y, ["x", "y"], {"c": 0.9}).double())
+    times = np.linspace(0, 3, 31)
+    out = model.simulate(torch.tensor([[0.44, 4.63]], dtype=torch.float64), torch.tensor(times))
+    np.testing.assert_allclose(out[:, 0].detach().numpy(), reference(times), atol=1e-5)
