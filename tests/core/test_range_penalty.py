@@ -172,23 +172,47 @@ def test_recorded_variant_stays_in_range_after_the_refit():
     assert all(r.passed for r in report.results if r.check in ("range", "limits", "clipped"))
 
 
-def test_guard_keeps_the_largest_share_of_the_move_inside(no_penalty):
+def test_guard_holds_the_constant_that_moved_least_when_that_suffices(no_penalty):
     twin = Twin()
     refit(twin)
     start = twin.process.start.clone()
     moved = twin.process.module.relative.detach().clone()
-    guard = keep_in_range(twin.process, twin.inputs(), {"soil_wetness": (0.0, 1.0)})
-    assert guard is not None and 0 < guard.share < 1
-    kept = twin.process.module.relative.detach()
-    assert torch.allclose(kept, start + guard.share * (moved - start))
+    guard = keep_in_range(twin.process, twin.inputs(), twin.model.input_bounds)
+    assert guard is not None and guard.held is not None and guard.share == 1.0
+    held = guard.held
+    kept = twin.process.module.relative.detach().clone()
+    assert kept[held] == start[held]
+    others = [i for i in range(len(kept)) if i != held]
+    assert torch.equal(kept[others], moved[others])
     assert not leaves_range(twin)
-    a, b = (float(c) for c in twin.process.module.constants.detach())
-    assert a + b == pytest.approx(1.0, abs=1e-6)  # on the end, not short of it
+    for i in others:  # a constant that moved less is held first: holding it did not suffice
+        if abs(float(moved[i] - start[i])) < abs(float(moved[held] - start[held])):
+            with torch.no_grad():
+                twin.process.module.relative.copy_(moved)
+                twin.process.module.relative[i] = start[i]
+            assert leaves_range(twin)
+    with torch.no_grad():
+        twin.process.module.relative.copy_(kept)
     domain, bounds = domain_of(twin)
     report = check_function(twin.process, domain, bounds=bounds)
     refit_rows = [r for r in report.results if r.check == "refit"]
-    assert len(refit_rows) == 1 and "left its range" in refit_rows[0].sentence
+    assert len(refit_rows) == 1 and "was held at the value" in refit_rows[0].sentence
     assert keep_in_range(twin.process, twin.inputs(), twin.model.input_bounds) is None
+
+
+def test_guard_keeps_the_largest_share_of_the_move_when_no_hold_suffices():
+    """``pet·(a + b·SW)`` with both constants moved from 0.4 to 0.7: holding either one
+    still reaches 1.1·PET in wet soil; a third of the move reaches exactly PET."""
+    twin = Twin()
+    start = twin.process.start.clone()
+    with torch.no_grad():
+        twin.process.module.relative.mul_(1.75)
+    guard = keep_in_range(twin.process, twin.inputs(), twin.model.input_bounds)
+    assert guard is not None and guard.held is None
+    assert guard.share == pytest.approx(1 / 3, abs=1e-3)
+    kept = twin.process.module.relative.detach()
+    assert torch.allclose(kept, start * (1 + 0.75 * guard.share))
+    assert not leaves_range(twin)
 
 
 def test_guard_leaves_an_equation_whose_start_is_outside_too():
