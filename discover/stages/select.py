@@ -272,7 +272,8 @@ def snapped_refit(
     A float exponent moves in the model (``-1.2*x**1.5`` refits to ``-1.00009*x**2.99977``
     on ``dx/dt = -x**3``) and keeps moving when the equation is reinserted; the integer is
     the form and stays fixed, so it is offered to the rule as one more candidate (its loss
-    against the network on the probed samples).
+    against the network on the probed samples), unless it leaves the slot's declared range
+    where the checks look (then ``None``, as :class:`WithinRange` would have ruled it out).
     """
 
     def refitted(_: Candidate, trainable: list[torch.Tensor]) -> sympy.Expr:
@@ -285,7 +286,10 @@ def snapped_refit(
         return None
     samples = context.samples
     loss = mse(snapped, samples.names, samples.X, samples.y)
-    return Candidate(snapped, expression_complexity(snapped), loss, candidate.engine)
+    found = Candidate(snapped, expression_complexity(snapped), loss, candidate.engine)
+    if leaving_range(workflow, slot, [found], samples, context.seed):
+        return None  # the rule chooses only among candidates that stay in range
+    return found
 
 
 def _annotate_near_front(metadata: dict[str, Any], scores: np.ndarray, key: str) -> None:

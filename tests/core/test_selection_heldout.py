@@ -236,3 +236,18 @@ def test_an_exponent_the_refit_brings_to_an_integer_is_offered_as_that_integer()
     rows = front.metadata["held_out"]
     assert len(rows) == 2 and rows[1]["near_front"]
     assert abs(rows[0]["score"] - rows[1]["score"]) < 1.0  # the data do not tell them apart
+
+
+def test_an_integer_exponent_that_leaves_the_declared_range_is_not_offered():
+    # as above, but the slot declares F >= -10: -1.2*x**1.5 stays above it wherever the
+    # checks look (x up to about 3), -x**3 reaches -27, so its snapped form is not scored
+    x, _ = _planted(0)
+    y = -(x**3) + 1e-7 * np.sin(3 * x)
+    workflow = Regression(x, y)
+    workflow.model.set_slot("F", Symbolic("x", ("x",), output_range="-10 <= out"))
+    front = ParetoFront([Candidate(-1.2 * X**1.5, 5, 0.0)], ("x",), "test", 0, {})
+    settings = DistillConfig.model_validate({"selection": {"rule": "heldout"}})
+    context = SelectionContext(workflow, ProbeSamples(x[:, None], y, ("x",)), settings, None)
+    chosen = selection_rule("heldout").select(front, "F", context).front
+    assert len(chosen.metadata["held_out"]) == 1
+    assert not chosen.selected.expression.has(X**3)
