@@ -86,9 +86,8 @@ def symbolic_fit(
     searched = time.monotonic()
     candidates = _polish_all(raw, names, X, y, options.output_range, rounding_tolerance)
     seconds = {"search_seconds": searched - started, "polish_seconds": time.monotonic() - searched}
-    metadata.update(
-        {k: round(v, 3) for k, v in seconds.items()}, raw_candidates=len(raw), seed=seed
-    )
+    metadata |= {k: round(v, 3) for k, v in seconds.items()}
+    metadata |= {"raw_candidates": len(raw), "seed": seed}
     log.info("engine %s: %d raw candidates in %.1f s", engine, len(raw), searched - started)
     front = ParetoFront.build(candidates, names, engine, selection_tolerance, metadata)
     return _with_snapped(front, X, y, rounding_tolerance)

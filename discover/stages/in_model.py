@@ -1,6 +1,7 @@
 """Scoring a slot's candidates in the model: each put in place of the slot, refitted
 briefly, scored on the data; the model put back afterwards (the ``bic`` and ``heldout``
-selection rules of :mod:`discover.stages.select`)."""
+selection rules of :mod:`discover.stages.select`), and the integer-exponent form of a
+refitted candidate (:func:`snapped_refit`)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,19 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import sympy
 import torch
 from tqdm.auto import tqdm
 
 from discover.config import SelectionConfig
-from discover.distill.pareto import Candidate, ParetoFront
+from discover.distill.pareto import Candidate, ParetoFront, expression_complexity
+from discover.distill.postprocess import mse
+from discover.distill.probe import ProbeSamples
+from discover.distill.snapping import integer_exponents
 from discover.fit.losses import masked_mse
 from discover.fit.objective import pooled_spread
 from discover.fit.trainer import lbfgs_step
+from discover.stages.in_range import leaving_range
 from discover.stages.models import symbolic_process
 from discover.workflows.base import Workflow
 
@@ -177,3 +183,38 @@ def restore(parameters: list[torch.Tensor], values: list[torch.Tensor]) -> None:
     with torch.no_grad():
         for parameter, value in zip(parameters, values, strict=True):
             parameter.copy_(value)
+
+
+def snapped_refit(
+    workflow: Workflow,
+    slot: str,
+    candidate: Candidate,
+    settings: SelectionConfig,
+    samples: ProbeSamples,
+    seed: int,
+) -> Candidate | None:
+    """``candidate`` refitted in the model on the training data (as for ``bic``), with the
+    float exponents the refit brought near integers made integers
+    (:func:`~discover.distill.snapping.integer_exponents`); ``None`` when it has none.
+
+    A float exponent moves in the model (``-1.2*x**1.5`` refits to ``-1.00009*x**2.99977``
+    on ``dx/dt = -x**3``) and keeps moving when the equation is reinserted; the integer is
+    the form and stays fixed, so it is offered to the rule as one more candidate (its loss
+    against the network on the probed samples), unless it leaves the slot's declared range
+    where the checks look (then ``None``: :class:`~discover.stages.select.WithinRange`
+    would have ruled it out).
+    """
+
+    def refitted(_: Candidate, trainable: list[torch.Tensor]) -> sympy.Expr:
+        refitted_loss(workflow, trainable, settings.refit_steps)
+        return workflow.model.slots[slot].expression()
+
+    [expression] = score_in_model(workflow, slot, [candidate], settings, refitted)
+    snapped = None if expression is None else integer_exponents(expression)
+    if snapped is None:
+        return None
+    loss = mse(snapped, samples.names, samples.X, samples.y)
+    found = Candidate(snapped, expression_complexity(snapped), loss, candidate.engine)
+    if leaving_range(workflow, slot, [found], samples, seed):
+        return None  # the rule chooses only among candidates that stay in range
+    return found

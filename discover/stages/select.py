@@ -28,13 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-import sympy
 import torch
 from tqdm.auto import tqdm
 
 from discover.config import ConfigError, DistillConfig, SelectionConfig
-from discover.distill.pareto import Candidate, ParetoFront, expression_complexity
-from discover.distill.postprocess import mse
+from discover.distill.pareto import Candidate, ParetoFront
 from discover.distill.probe import ProbeSamples
 from discover.distill.selection import (
     HELD_OUT_RULE,
@@ -48,7 +46,6 @@ from discover.distill.selection import (
     time_blocks,
     validation_errors,
 )
-from discover.distill.snapping import integer_exponents
 from discover.stages.in_model import (
     REFIT_TOLERANCE,
     in_play,
@@ -57,6 +54,7 @@ from discover.stages.in_model import (
     reselected,
     restore,
     score_in_model,
+    snapped_refit,
 )
 from discover.stages.in_range import leaving_range, leaving_rows, noted, restored, within
 from discover.validate.parsimony import bic, estimated_constants
@@ -229,7 +227,9 @@ class HeldOutSelection:
         table = scores(scored)
         try:
             choice = _held_out_choice(scored, table)
-            snapped = snapped_refit(workflow, slot, scored[choice.selected], settings, context)
+            snapped = snapped_refit(
+                workflow, slot, scored[choice.selected], settings, context.samples, context.seed
+            )
             if snapped is not None:
                 scored, table = [*scored, snapped], np.vstack([table, scores([snapped])])
                 choice = _held_out_choice(scored, table)
@@ -256,40 +256,6 @@ def _held_out_choice(scored: list[Candidate], table: np.ndarray) -> HeldOutChoic
     parsimony = [estimated_constants(c.expression) for c in scored]
     complexities = [c.complexity for c in scored]
     return one_standard_error_choice(parsimony, complexities, table, REFIT_TOLERANCE)
-
-
-def snapped_refit(
-    workflow: Workflow,
-    slot: str,
-    candidate: Candidate,
-    settings: SelectionConfig,
-    context: SelectionContext,
-) -> Candidate | None:
-    """``candidate`` refitted in the model on the training data (as for ``bic``), with the
-    float exponents the refit brought near integers made integers
-    (:func:`~discover.distill.snapping.integer_exponents`); ``None`` when it has none.
-
-    A float exponent moves in the model (``-1.2*x**1.5`` refits to ``-1.00009*x**2.99977``
-    on ``dx/dt = -x**3``) and keeps moving when the equation is reinserted; the integer is
-    the form and stays fixed, so it is offered to the rule as one more candidate (its loss
-    against the network on the probed samples), unless it leaves the slot's declared range
-    where the checks look (then ``None``, as :class:`WithinRange` would have ruled it out).
-    """
-
-    def refitted(_: Candidate, trainable: list[torch.Tensor]) -> sympy.Expr:
-        refitted_loss(workflow, trainable, settings.refit_steps)
-        return workflow.model.slots[slot].expression()
-
-    [expression] = score_in_model(workflow, slot, [candidate], settings, refitted)
-    snapped = None if expression is None else integer_exponents(expression)
-    if snapped is None:
-        return None
-    samples = context.samples
-    loss = mse(snapped, samples.names, samples.X, samples.y)
-    found = Candidate(snapped, expression_complexity(snapped), loss, candidate.engine)
-    if leaving_range(workflow, slot, [found], samples, context.seed):
-        return None  # the rule chooses only among candidates that stay in range
-    return found
 
 
 def _annotate_near_front(metadata: dict[str, Any], scores: np.ndarray, key: str) -> None:

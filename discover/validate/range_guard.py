@@ -25,6 +25,7 @@ equation kept a rounding error outside.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -103,12 +104,10 @@ def keep_in_range(
     domain, bounds = sampled_domain(process, inputs, process.inputs, known)
     relative = process.module.relative
     refitted, start = relative.detach().clone(), process.start.to(relative)
+    _set(relative, start)
+    allowed = excess(process, inputs)
 
-    def move_to(share: float) -> None:
-        with torch.no_grad():
-            relative.copy_(start + share * (refitted - start))
-
-    def failure(allowed: float) -> str | None:
+    def failure() -> str | None:
         failed = [
             r for r in range_checks(process, domain, bounds=bounds, seed=seed) if not r.passed
         ]
@@ -121,37 +120,49 @@ def keep_in_range(
             else None
         )
 
-    move_to(0.0)
-    allowed = excess(process, inputs)
-    move_to(1.0)
-    why = failure(allowed)
-    if why is None:
+    start_passes = failure() is None
+    _set(relative, refitted)
+    why = failure()
+    if why is None or not start_passes:
         return None
     refitted_text = str(process.expression(4))
-    move_to(0.0)
-    if failure(allowed) is not None:
-        move_to(1.0)
-        return None
+    share, held = _take_back(relative, start, refitted, failure)
+    guard = RangeGuard(refitted_text, why, share, str(process.expression(4)), held=held)
+    process.range_guard = guard
+    return guard
+
+
+def _set(relative: torch.Tensor, values: torch.Tensor) -> None:
+    with torch.no_grad():
+        relative.copy_(values)
+
+
+def _take_back(
+    relative: torch.Tensor,
+    start: torch.Tensor,
+    refitted: torch.Tensor,
+    failure: Callable[[], str | None],
+) -> tuple[float, int | None]:
+    """Set ``relative`` to the least move back from ``refitted`` towards ``start`` that
+    ``failure`` passes: one constant held at its start (the one that moved least first),
+    else the largest share of the straight line kept (bisection; 0 is ``start``, which
+    passes). Returns ``(share, held)``."""
     for i in sorted(range(len(start)), key=lambda i: float((refitted[i] - start[i]).abs())):
-        with torch.no_grad():
-            relative.copy_(refitted)
-            relative[i] = start[i]
-        if failure(allowed) is None:
-            guard = RangeGuard(refitted_text, why, 1.0, str(process.expression(4)), held=i)
-            process.range_guard = guard
-            return guard
+        trial = refitted.clone()
+        trial[i] = start[i]
+        _set(relative, trial)
+        if failure() is None:
+            return 1.0, i
     inside, outside = 0.0, 1.0
     for _ in range(BISECTIONS):
         middle = (inside + outside) / 2
-        move_to(middle)
-        if failure(allowed) is None:
+        _set(relative, start + middle * (refitted - start))
+        if failure() is None:
             inside = middle
         else:
             outside = middle
-    move_to(inside)
-    guard = RangeGuard(refitted_text, why, inside, str(process.expression(4)))
-    process.range_guard = guard
-    return guard
+    _set(relative, start + inside * (refitted - start))
+    return inside, None
 
 
 def excess(process: Symbolic, inputs: np.ndarray) -> float:
