@@ -19,6 +19,10 @@ CRITERIA = {
         "in the model, at most 0.1 % of the equation's evaluations had to be clipped into "
         "its declared range"
     ),
+    "refit": (
+        "the constants refitted in the model keep the equation within its declared range "
+        "(else as little of the refit as needed was taken back)"
+    ),
 }
 REGIONS = {
     "visited": "on the probed samples (the domain the model visited)",

@@ -65,7 +65,7 @@ class RangeGuard:
     def sentence(self) -> str:
         """One line for a report."""
         if self.held is not None:
-            kept = f"its constant {self.held} was held at the value it was reinserted with"
+            kept = "one constant was held at the value it was reinserted with, the others kept"
         elif self.share == 0:
             kept = "the constants it was reinserted with were restored"
         else:
