@@ -12,7 +12,7 @@ import numpy as np
 import sympy
 
 from discover.distill.engines import ENGINES, SearchOptions, get_engine
-from discover.distill.pareto import Candidate, ParetoFront, expression_complexity
+from discover.distill.pareto import Candidate, ParetoFront, expression_complexity, in_play
 from discover.distill.postprocess import blows_up, numpy_function, polish
 from discover.distill.snapping import snapped_candidates
 from discover.processes.base import OutputRange
@@ -100,10 +100,9 @@ def _with_snapped(
     (:func:`~discover.distill.snapping.snapped_candidates`, polished with ``tolerance``)
     added to its ``near_front``, where the selection rules that refit in the model score
     them."""
-    near = front.metadata.get("near_front", [])
-    scored = [*front, *(Candidate.from_dict(e, front.inputs, front.engine) for e in near)]
-    variants = snapped_candidates(scored, front.inputs, X, y, tolerance)
+    variants = snapped_candidates(in_play(front), front.inputs, X, y, tolerance)
     if variants:
+        near = front.metadata.get("near_front", [])
         front.metadata["near_front"] = [*near, *(v.to_dict() for v in variants)]
     return front
 

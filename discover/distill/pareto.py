@@ -253,3 +253,10 @@ class ParetoFront:
             lines.append(f"  {mark} {cand.complexity:>10d} {cand.loss:>12.4g}  {cand.text()}")
         lines.append("  (* selected)")
         return "\n".join(lines)
+
+
+def in_play(front: ParetoFront) -> list[Candidate]:
+    """The candidates a selection rule scores: the front's, then the near-front ones its
+    metadata keep (``near_front``, see :meth:`ParetoFront.build`)."""
+    near = front.metadata.get("near_front", [])
+    return [*front, *(Candidate.from_dict(e, front.inputs, front.engine) for e in near)]

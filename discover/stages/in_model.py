@@ -39,19 +39,12 @@ Score = Callable[[Candidate, list[torch.Tensor]], Any]
 are the tensors a refit may change (put back by :func:`score_in_model`)."""
 
 
-def in_play(front: ParetoFront) -> list[Candidate]:
-    """The candidates a rule scores: the front's, then the near-front ones its metadata
-    keep (``near_front``, see :meth:`ParetoFront.build`)."""
-    near = front.metadata.get("near_front", [])
-    return [*front, *(Candidate.from_dict(e, front.inputs, front.engine) for e in near)]
-
-
 def reselected(
     front: ParetoFront, scored: Sequence[Candidate], index: int, metadata: dict[str, Any]
 ) -> ParetoFront:
-    """``front`` with ``scored[index]`` (:func:`in_play` order) selected; a near-front
-    candidate is first put on the front at its complexity (``metadata`` records it as
-    ``selected_from_near_front``)."""
+    """``front`` with ``scored[index]`` (:func:`~discover.distill.pareto.in_play` order)
+    selected; a near-front candidate is first put on the front at its complexity
+    (``metadata`` records it as ``selected_from_near_front``)."""
     candidates = list(front.candidates)
     if index < len(candidates):
         return ParetoFront(candidates, front.inputs, front.engine, index, metadata)

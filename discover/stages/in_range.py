@@ -45,7 +45,7 @@ def leaving_range(
 
 
 def within(front: ParetoFront, leaving: Mapping[int, str]) -> ParetoFront | None:
-    """``front`` without the candidates of :func:`~discover.stages.in_model.in_play`
+    """``front`` without the candidates of :func:`~discover.distill.pareto.in_play`
     indices ``leaving`` (near-front ones included); its engine's choice, or the front's
     own rule among those kept when that choice leaves. ``None`` when none of the front's
     own candidates is kept."""

@@ -32,7 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from discover.config import ConfigError, DistillConfig, SelectionConfig
-from discover.distill.pareto import Candidate, ParetoFront
+from discover.distill.pareto import Candidate, ParetoFront, in_play
 from discover.distill.probe import ProbeSamples
 from discover.distill.selection import (
     HELD_OUT_RULE,
@@ -48,7 +48,6 @@ from discover.distill.selection import (
 )
 from discover.stages.in_model import (
     REFIT_TOLERANCE,
-    in_play,
     masked_refit,
     refitted_loss,
     reselected,
@@ -116,7 +115,7 @@ class BICSelection:
     ``n`` observations' mean squared error, ``k`` constants estimated from data, see
     :func:`~discover.validate.parsimony.estimated_constants`).
 
-    Each candidate of the front and of its near front (:func:`~discover.stages.in_model.
+    Each candidate of the front and of its near front (:func:`~discover.distill.pareto.
     in_play`), put into the model in place of the slot, is first refitted with a few
     L-BFGS steps (``distill.selection.refit_steps``): its constants, or with
     ``distill.selection.refit: all`` the whole model (put back afterwards). A network is a
@@ -163,7 +162,7 @@ class HeldOutSelection:
 
     The training period is cut into :data:`~discover.distill.selection.TIME_BLOCKS`
     consecutive blocks, alternately in two folds. Each candidate of the front and of its
-    near front (:func:`~discover.stages.in_model.in_play`), put into the model in place of
+    near front (:func:`~discover.distill.pareto.in_play`), put into the model in place of
     the slot, is refitted as for ``bic`` (``distill.selection.refit`` and ``refit_steps``)
     on the observations of one fold, its simulation scored on the blocks of the other
     (normalised squared error per block and site), and the other way round; the model is
