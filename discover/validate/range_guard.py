@@ -168,15 +168,9 @@ def _take_back(
 def excess(process: Symbolic, inputs: np.ndarray) -> float:
     """Largest distance (output units) by which ``process``'s unclipped output lies
     beyond its declared range at ``inputs`` [n, len(process.inputs)]; 0 inside."""
-    points = {name: inputs[:, i] for i, name in enumerate(process.inputs)}
-    dtype = process.start.dtype
+    points = {name: torch.as_tensor(inputs[:, i]) for i, name in enumerate(process.inputs)}
     with torch.no_grad():
-        values = process.module({k: torch.as_tensor(v, dtype=dtype) for k, v in points.items()})
-    values = np.broadcast_to(values.cpu().double().numpy(), inputs.shape[:1])
-    low, high = process.output_range.limits(points)
-    beyond = np.zeros_like(values)
-    if low is not None:
-        beyond = np.maximum(beyond, low - values)
-    if high is not None:
-        beyond = np.maximum(beyond, values - high)
-    return float(np.nanmax(beyond, initial=0.0))
+        values = process.module({k: v.to(process.start.dtype) for k, v in points.items()})
+        values = torch.broadcast_to(values.double(), inputs.shape[:1])
+        beyond = (values - process.output_range.clamp(values, points)).abs()
+    return float(np.nanmax(beyond.cpu().numpy(), initial=0.0))
