@@ -18,10 +18,12 @@ set, the held-out ``test``). Errors are divided by a scale and averaged in one o
 The loss on ``"train"`` is a random batch of sites and days with the trainer's generator
 and ``batch`` (:mod:`discover.fit.batches`), the model's own training loss when one is set
 (:meth:`Objective.score_training_by`: multiple shooting, :mod:`discover.fit.shooting`),
-else one run over the whole split, as on every other split. With gradients, the loss on
-``"train"`` also adds the penalty of symbolic slots whose unclipped outputs leave their
-declared ranges (:class:`~discover.processes.symbolic.RangeExcess`; 0 inside them), so
-that training, not only the clip, keeps reinserted equations physical.
+else one run over the whole split, as on every other split. The loss on ``"train"`` also
+adds the penalty of symbolic slots whose unclipped outputs leave their declared ranges
+(:class:`~discover.processes.symbolic.RangeExcess`; 0 inside them), so that training, not
+only the clip, keeps reinserted equations physical; it is the same value without
+gradients, so that a search (:mod:`discover.fit.population`) scores what training
+minimises.
 """
 
 from __future__ import annotations
@@ -154,10 +156,10 @@ class Objective(nn.Module):
         self.seen[:, self.hidden] = float("nan")
 
     def loss(self, split: str, generator: torch.Generator | None = None) -> Tensor:
-        """Scaled masked MSE on ``"train"``, ``"validation"`` or the held-out ``"test"``
-        (see the module's description). Per site, a run shared among processes scores
-        each process's share of the sites and every process returns the whole batch's
-        loss (:meth:`~discover.fit.world.World.mean`).
+        """Scaled masked MSE on ``"train"`` (plus the range penalty), ``"validation"`` or
+        the held-out ``"test"`` (see the module's description). Per site, a run shared
+        among processes scores each process's share of the sites and every process
+        returns the whole batch's loss (:meth:`~discover.fit.world.World.mean`).
 
         Raises:
             ValueError: an unknown split, or no finite observation to score.

@@ -14,9 +14,14 @@ HBV is vectorised over sites, so a population is a wider batch: the forcings are
 each symbolic constant becomes a column vector [P·site, 1] for the run
 (:func:`torch.func.functional_call`), so that every column runs with its own constants.
 No gradients are kept. Per-site losses are the workflow objective's training loss taken
-site by site (:meth:`~discover.fit.objective.Objective.site_losses` on ``"train"``): its
-value (:meth:`~discover.fit.objective.Objective.loss`) is their mean over the observed
-sites.
+site by site: the fit (:meth:`~discover.fit.objective.Objective.site_losses` on
+``"train"``) plus the range penalty of the symbolic slots
+(:class:`~discover.processes.symbolic.RangeExcess`) tallied per column, so that the search
+keeps an equation in its declared range as gradient training does, rather than choosing
+constants whose excess the model's clip hides. With one site, the mean over the observed
+sites is the objective's training loss (:meth:`~discover.fit.objective.Objective.loss`);
+with several, the penalty of the mean is each site's own (relative to its own outputs),
+not one pooled over the sites.
 """
 
 from __future__ import annotations
@@ -29,7 +34,12 @@ from discover.errors import UserError
 from discover.models.hbv_processes import FORCINGS
 from discover.models.parameters import SiteParameters
 from discover.processes.compile import ExpressionModule
+from discover.processes.symbolic import RangeExcess
 from discover.workflows.hbv import HBVWorkflow
+
+SITE_AXIS = -2
+"""The axis of the sites in HBV's slot outputs ([site, nmul] a day, [time, site, nmul] for
+the whole series)."""
 
 SHARE_FLOOR = 1e-9
 """Shares are kept in ``[SHARE_FLOOR, 1 − SHARE_FLOOR]`` so that their logits are finite."""
@@ -94,8 +104,8 @@ class PopulationLoss:
 
     def losses(self, points: Tensor) -> Tensor:
         """Training loss of every member at every site, [member, site], from search points
-        [member, site, dim] in the unit box; ``inf`` where the simulation is not finite,
-        0 at sites without observations."""
+        [member, site, dim] in the unit box: fit plus range penalty; ``inf`` where it is
+        not finite, the penalty alone at sites without observations."""
         if points.dim() != 3 or points.shape[1:] != (self.sites, self.dim):
             raise ValueError(
                 f"points must be [member, {self.sites}, {self.dim}], got {tuple(points.shape)}"
@@ -117,12 +127,14 @@ class PopulationLoss:
             for name in FORCINGS
         }
         overrides = self._constant_columns(columns[:, self.site_dim :])
-        with torch.no_grad():
+        tally = RangeExcess(columns.shape[0], SITE_AXIS)
+        with torch.no_grad(), tally:
             out = functional_call(
                 workflow.model, overrides, (forcings, parameters), {"warmup": workflow.warmup}
             )
         simulated = out.streamflow[self.start - workflow.warmup :]  # [time, member·site]
-        loss = self.objective.site_losses(simulated[..., None], "train")
+        loss = self.objective.site_losses(simulated[..., None], "train") + tally.penalty()
+        loss = torch.where(torch.isfinite(loss), loss, torch.inf)
         return loss.reshape(members, self.sites).double()
 
     def total(self, losses: Tensor) -> Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
 import sympy
 import torch
@@ -22,27 +22,15 @@ _NO_FUNCTIONS: Mapping[str, Callable[..., Tensor]] = {}
 """A symbolic process's expression calls no functions."""
 
 
-class RangeExcess:
-    """While active (``with RangeExcess() as excess:``), the symbolic processes evaluated
-    with gradients tally how far their unclipped outputs lie beyond their declared output
-    ranges (every end, input-set or constant), so that a training loss can keep their
-    constants where the equations are physical (:meth:`penalty`). Clipping alone cannot:
-    it has no gradient outside the range. Activations nest; the innermost one tallies.
+class _Context:
+    """A context (``with Kind() as active:``) that evaluations find through
+    :meth:`active`; activations of a kind nest and the innermost one is active."""
 
-    The penalty is the mean absolute excess relative to the root mean square output, not
-    a squared excess: its gradient does not vanish as the excess does, so it holds a refit
-    at the range's end where a squared one lets it drift a little beyond (on the planted
-    twin of ``tests/core/test_range_penalty.py`` the refit reached 1.23·PET without a
-    penalty, 1.18 with the squared one and 1.11 with this one)."""
+    _active: ClassVar[_Context | None] = None  # every kind keeps its own
 
-    _active: ClassVar[RangeExcess | None] = None
-
-    def __init__(self) -> None:
-        self._sums: dict[int, tuple[Tensor, Tensor, int]] = {}
-        self._outer: RangeExcess | None = None
-
-    def __enter__(self) -> RangeExcess:
-        self._outer, RangeExcess._active = RangeExcess._active, self
+    def __enter__(self) -> Self:
+        kind = type(self)
+        self._outer, kind._active = kind._active, self
         return self
 
     def __exit__(
@@ -51,17 +39,70 @@ class RangeExcess:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        RangeExcess._active = self._outer
+        type(self)._active = self._outer
 
     @classmethod
-    def active(cls) -> RangeExcess | None:
-        """The tally evaluations now add to, if any."""
-        return cls._active
+    def active(cls) -> Self | None:
+        """The activation evaluations now report to, if any."""
+        return cls._active  # type: ignore[return-value]
+
+
+class ClipCount(_Context):
+    """While active (``with ClipCount():``), the symbolic processes prepared count how
+    many of their outputs they clip into their ranges (:meth:`Symbolic.clipped_share`),
+    e.g. over the simulation a variant is recorded from; elsewhere (searches, training,
+    scores) they count nothing, which keeps those evaluations a few operations a call
+    shorter."""
+
+    _active: ClassVar[ClipCount | None] = None
+
+
+class RangeExcess(_Context):
+    """While active (``with RangeExcess() as excess:``), the symbolic processes evaluated
+    tally how far their unclipped outputs lie beyond their declared output ranges (every
+    end, input-set or constant), so that a training loss can keep their constants where
+    the equations are physical (:meth:`penalty`). Clipping alone cannot: it has no
+    gradient outside the range. The tally is the same with and without gradients (a
+    search scores what training minimises).
+
+    The penalty is the mean absolute excess relative to the root mean square output, not
+    a squared excess: its gradient does not vanish as the excess does, so it holds a refit
+    at the range's end where a squared one lets it drift a little beyond (on the planted
+    twin of ``tests/core/test_range_penalty.py`` the refit reached 1.23·PET without a
+    penalty, 1.18 with the squared one and 1.11 with this one).
+
+    Args:
+        columns: tally each of this many columns of the outputs on its own (e.g. the
+            members and sites of a population, :mod:`discover.fit.population`), so that
+            :meth:`penalty` is one per column; ``None``: one tally over everything.
+        axis: the outputs' axis the columns are along.
+    """
+
+    _active: ClassVar[RangeExcess | None] = None
+
+    def __init__(self, columns: int | None = None, axis: int = 0) -> None:
+        self._sums: dict[int, tuple[Tensor, Tensor, int]] = {}
+        self.columns, self.axis = columns, axis
 
     def add(self, process: Symbolic, out: Tensor, inside: Tensor) -> None:
         """Tally ``process``'s unclipped output ``out`` and ``inside``, ``out`` clipped
-        into its declared range (same shape, output units)."""
-        tally = ((out - inside).abs().sum(), out.detach().square().sum(), out.numel())
+        into its declared range (same shape, output units).
+
+        Raises:
+            ValueError: with ``columns``, ``out`` has not that many along ``axis``."""
+        excess, squares = (out - inside).abs(), out.detach().square()
+        if self.columns is None:
+            tally = (excess.sum(), squares.sum(), out.numel())
+        else:
+            if out.dim() == 0 or out.shape[self.axis] != self.columns:
+                raise ValueError(
+                    f"a range tally of {self.columns} columns along axis {self.axis} got "
+                    f"an output shaped {tuple(out.shape)}"
+                )
+            others = [d for d in range(out.dim()) if d != self.axis % out.dim()]
+            if others:  # (a sum over no axes would sum over all)
+                excess, squares = excess.sum(others), squares.sum(others)
+            tally = (excess, squares, out.numel() // self.columns)
         before = self._sums.get(id(process))
         if before is not None:
             tally = (before[0] + tally[0], before[1] + tally[1], before[2] + tally[2])
@@ -70,8 +111,8 @@ class RangeExcess:
     def penalty(self) -> Tensor | float:
         """Sum over the tallied processes of their mean absolute excess relative to their
         root mean square output (dimensionless, like a loss scaled by the observations'
-        spread; 0 inside the range); differentiable in the constants (0.0 when nothing
-        was tallied)."""
+        spread; 0 inside the range), [column] with ``columns``; differentiable in the
+        constants (0.0 when nothing was tallied)."""
         terms = [
             excess / (n * squares).sqrt().clamp_min(torch.finfo(squares.dtype).tiny)
             for excess, squares, n in self._sums.values()
@@ -89,13 +130,13 @@ class Symbolic(Process):
     Ends of ``output_range`` that an input sets (``0 <= out <= pet``) are always enforced
     by clipping, since only the slot knows them; constant ends only with ``clip`` (a model
     may enforce those itself, as HBV clips outflows at 0). An input that sets an end is
-    added to ``inputs`` when the expression's inputs lack it. In evaluations made without
-    gradients (the simulations that score and report a model, not training steps) the
+    added to ``inputs`` when the expression's inputs lack it. In evaluations prepared
+    while a :class:`ClipCount` is active (the simulation a variant is recorded from) the
     clipped share is counted: :meth:`clipped_share`. :attr:`module` is the unclipped
-    equation. In evaluations with gradients while a :class:`RangeExcess` is active (a
-    training loss), how far the unclipped output lies beyond the whole declared range is
-    tallied, so that training keeps the constants where the equation is physical;
-    :attr:`start` keeps the constants it was made with.
+    equation. In evaluations while a :class:`RangeExcess` is active (a training loss), how
+    far the unclipped output lies beyond the whole declared range is tallied, so that
+    training keeps the constants where the equation is physical; :attr:`start` keeps the
+    constants it was made with.
 
     Args:
         expression: a sympy expression or an equation string (parsed safely).
@@ -141,7 +182,7 @@ class Symbolic(Process):
         self.module = ExpressionModule(expression.xreplace(placeholders), self.inputs)
         self.clip = clip
         self._input_limits = self.output_range.set_by_inputs()
-        # evaluations without gradients: [clipped, all]; not saved with the model
+        # evaluations counted (ClipCount): [clipped, all]; not saved with the model
         self.register_buffer("clip_counts", torch.zeros(2, dtype=torch.long), persistent=False)
         self.register_buffer("start", self.module.relative.detach().clone(), persistent=False)
         """The constants it was made with (``module.relative``), e.g. as distilled."""
@@ -160,12 +201,14 @@ class Symbolic(Process):
 
     def _prepared(self, constants: Tensor | Constants) -> Callable[[Sequence[Tensor]], Tensor]:
         """The (clipped) expression with ``constants`` as a function of the inputs [each
-        shaped alike], broadcast to their shape; prepared with gradients while a
-        :class:`RangeExcess` is active, it tallies its excess over the declared range."""
+        shaped alike], broadcast to their shape; prepared while a :class:`RangeExcess` is
+        active, it tallies its excess over the declared range, while a :class:`ClipCount`
+        is, it counts what it clips."""
         evaluate, inputs, declared = self.module.evaluate, self.inputs, self.output_range
         limits = declared if self.clip else self._input_limits
-        clamp = self._clamp if limits.bounded else None
-        tally = RangeExcess.active() if declared.bounded and torch.is_grad_enabled() else None
+        tally = RangeExcess.active() if declared.bounded else None
+        clips, counts = limits.bounded, ClipCount.active() is not None
+        reuse = tally is not None and limits == declared  # the tally's clip is the output
 
         def call(args: Sequence[Tensor]) -> Tensor:
             out = evaluate(args, constants, _NO_FUNCTIONS)  # the module's names are the inputs
@@ -175,26 +218,25 @@ class Symbolic(Process):
                     shapes = (a.shape for a in args)
                     out = torch.broadcast_to(out, torch.broadcast_shapes(shape, *shapes))
                     break
-            if clamp is None and tally is None:
+            if not clips and tally is None:
                 return out
             values = dict(zip(inputs, args, strict=True))
             if tally is not None:
-                tally.add(self, out, declared.clamp(out, values))
-            return out if clamp is None else clamp(limits, out, values)
+                inside = declared.clamp(out, values)
+                tally.add(self, out, inside)
+            if not clips:
+                return out
+            clipped = inside if reuse else limits.clamp(out, values)
+            if counts:
+                self.clip_counts[0] += ((clipped - out).abs() > 0).sum()
+                self.clip_counts[1] += out.numel()
+            return clipped
 
         return call
 
-    def _clamp(self, limits: OutputRange, out: Tensor, values: Mapping[str, Tensor]) -> Tensor:
-        """``out`` clipped into ``limits``, counted in evaluations without gradients."""
-        clipped = limits.clamp(out, values)
-        if not torch.is_grad_enabled():
-            self.clip_counts[0] += ((clipped - out).abs() > 0).sum()
-            self.clip_counts[1] += out.numel()
-        return clipped
-
     def clipped_share(self) -> tuple[float, int]:
-        """Share of the counted evaluations that were clipped into the range, and how
-        many were counted (``(nan, 0)`` when none were)."""
+        """Share of the counted evaluations (:class:`ClipCount`) that were clipped into
+        the range, and how many were counted (``(nan, 0)`` when none were)."""
         clipped, counted = (int(c) for c in self.clip_counts)
         return (clipped / counted if counted else math.nan), counted
 

@@ -12,6 +12,7 @@ import torch
 from discover.distill.pareto import Candidate
 from discover.models.base import HybridModel
 from discover.processes import Process, Symbolic
+from discover.processes.symbolic import ClipCount
 from discover.validate.range_guard import RangeGuard, keep_in_range
 from discover.workflows.base import Workflow
 
@@ -136,9 +137,10 @@ def simulate_in_range(workflow: Workflow) -> tuple[np.ndarray, dict[str, RangeGu
 
 def _simulation(workflow: Workflow) -> np.ndarray:
     """``workflow``'s simulation [time, site, variable] without gradients, its equations'
-    clip counts set to this simulation's alone."""
+    clip counts (:class:`~discover.processes.symbolic.ClipCount`) those of this simulation
+    alone."""
     for process in workflow.model.slots.values():
         if isinstance(process, Symbolic):
             process.clip_counts.zero_()
-    with torch.no_grad():
+    with torch.no_grad(), ClipCount():
         return workflow.simulate().cpu().numpy()
