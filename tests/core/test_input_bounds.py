@@ -14,6 +14,7 @@ from discover.distill.postprocess import numpy_function
 from discover.models.hbv_processes import default_range
 from discover.processes import Neural, OutputRange, Symbolic
 from discover.processes.base import InputBound, OutputRangeError
+from discover.processes.symbolic import ClipCount
 from discover.validate.checks import check_function
 
 WET_EXCESS = "1.94*pet*soil_wetness**1.91"
@@ -121,28 +122,28 @@ def test_symbolic_equation_is_clipped_to_pet_and_the_clipped_share_counted(probe
     assert process.inputs == ("soil_wetness", "pet")  # the bound's input is added
     inputs = {k: torch.as_tensor(v) for k, v in probed.items()}
     raw = 1.94 * inputs["pet"] * inputs["soil_wetness"] ** 1.91
-    with torch.no_grad():
+    with torch.no_grad(), ClipCount():  # as while a variant is recorded
         out = process(inputs)
     assert torch.allclose(out, torch.minimum(raw, inputs["pet"]))
     share, counted = process.clipped_share()
     assert counted == raw.numel()
     assert share == pytest.approx(float((raw > inputs["pet"]).double().mean()))
     assert 0 < share < 1
-    # training evaluations (with gradients) are not counted, and gradients still flow
+    # evaluations outside a recording (training, searches) are not counted; gradients flow
     process(inputs).sum().backward()
     assert process.clipped_share()[1] == counted
     assert process.module.relative.grad.abs().sum() > 0
     # a constant end alone is clipped only with clip=True (a model enforces it)
     free = Symbolic("x - 1", ["x"], output_range=">=0")
-    with torch.no_grad():
+    with torch.no_grad(), ClipCount():
         assert free({"x": torch.zeros(3)}).min() == -1
     assert free.clipped_share()[1] == 0
 
 
 def test_range_check_fails_an_equation_above_pet_and_names_the_worst_point(probed):
     process = Symbolic(WET_EXCESS, ["pet", "soil_wetness"], output_range="0 <= out <= pet")
-    with torch.no_grad():
-        process({k: torch.as_tensor(v) for k, v in probed.items()})  # as a model would
+    with torch.no_grad(), ClipCount():  # as a recorded model's simulation would
+        process({k: torch.as_tensor(v) for k, v in probed.items()})
     bounds = {"pet": (0.0, None), "soil_wetness": (0.0, 1.0)}
     report = check_function(process, probed, bounds=bounds)
     visited = _result(report, "range", "visited")

@@ -12,6 +12,7 @@ import torch
 from discover.distill import Candidate, ParetoFront
 from discover.distill.probe import ProbeSamples
 from discover.processes import Neural, Symbolic
+from discover.processes.symbolic import ClipCount
 from discover.stages.in_range import restored, within
 from discover.stages.models import symbolic_process
 from discover.stages.score import physical_checks
@@ -124,8 +125,8 @@ def test_a_recorded_variant_counts_the_clipping_of_its_own_simulation_alone():
     process = Symbolic("c*pet", ["pet"], {"c": 0.8}, output_range="0 <= out <= pet")
     pet = torch.linspace(0.0, 4.0, 50, dtype=torch.float64)
     (constant,) = process.parameters()
-    with torch.no_grad():
-        constant.fill_(1.5)  # a search trying a constant above 1
+    with torch.no_grad(), ClipCount():
+        constant.fill_(1.5)  # a search trying a constant above 1, counted
         process({"pet": pet})
         constant.fill_(0.8)
     assert process.clipped_share()[0] > 0.5

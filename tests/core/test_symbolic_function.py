@@ -8,6 +8,7 @@ import torch
 
 from discover.models.ode import ODEModel
 from discover.processes import Symbolic
+from discover.processes.symbolic import ClipCount
 
 
 def reference(process: Symbolic, args: list[torch.Tensor]) -> torch.Tensor:
@@ -45,10 +46,10 @@ def test_function_is_the_module_call(expression, parameters, output, clip, shape
     torch.testing.assert_close(got[2], grads[2], rtol=1e-14, atol=0)
 
 
-def test_function_counts_clipping_without_gradients():
+def test_function_counts_clipping_while_counting():
     process = Symbolic("x - 1", ["x"], output_range=">=0", clip=True)
     x = torch.linspace(0, 2, 9, dtype=torch.float64)
-    with torch.no_grad():
+    with torch.no_grad(), ClipCount():
         process.evaluate([x])
         evaluated = process.clipped_share()
         process.clip_counts.zero_()
