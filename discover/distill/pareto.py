@@ -257,6 +257,10 @@ class ParetoFront:
 
 def in_play(front: ParetoFront) -> list[Candidate]:
     """The candidates a selection rule scores: the front's, then the near-front ones its
-    metadata keep (``near_front``, see :meth:`ParetoFront.build`)."""
+    metadata keep (``near_front``, see :meth:`ParetoFront.build`; an entry's ``engine``,
+    when it names one, is the engine that proposed it, else the front's)."""
     near = front.metadata.get("near_front", [])
-    return [*front, *(Candidate.from_dict(e, front.inputs, front.engine) for e in near)]
+    return [
+        *front,
+        *(Candidate.from_dict(e, front.inputs, e.get("engine", front.engine)) for e in near),
+    ]

@@ -1,5 +1,8 @@
 """Distilling one neural slot: probe it over the data, rank its inputs, fit equations,
-and select one.
+and select one. For a slot of an ODE model, equations are also fitted to the slot's
+outputs estimated from the data's own rates of change (:mod:`discover.distill.data_rates`)
+and join the near front, so that a selection rule that refits candidates in the model
+weighs them against the network's.
 
 In a run shared among processes (``torchrun``) every process must go on with the same
 equations, but a symbolic search with a wall-clock budget or threads does not repeat
@@ -9,15 +12,21 @@ the others, and its selection is the one every process adopts.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from discover.config import DistillConfig
-from discover.distill import ParetoFront, symbolic_fit
+from discover.distill import ParetoFront, symbolic_fit, thin
+from discover.distill.data_rates import rate_samples, with_data_candidates
 from discover.distill.importance import InputRanking, rank_inputs
 from discover.distill.probe import ProbeSamples, probe
 from discover.fit.distributed import from_rank_zero
+from discover.models.ode import ODEModel
 from discover.stages.select import Selection, SelectionContext, selection_rule
 from discover.workflows.base import Workflow
+
+log = logging.getLogger("discover")
 
 
 @dataclass
@@ -28,7 +37,9 @@ class Distillation:
         samples: the slot's inputs and outputs probed over the data.
         ranking: mean |SHAP| of each input.
         kept: the inputs the equations may use (those above the importance threshold).
-        front: the engine's Pareto front over ``kept`` (selection comes after).
+        front: the engine's Pareto front over ``kept`` (selection comes after); for an ODE
+            model's slot, its near front holds the candidates fitted to the data's rates
+            too (metadata ``data_rates``).
     """
 
     samples: ProbeSamples
@@ -40,9 +51,10 @@ class Distillation:
 def distill_slot(workflow: Workflow, slot: str, settings: DistillConfig, seed: int) -> Distillation:
     """Probe ``slot`` of ``workflow``'s trained model over the data (``settings.samples``
     samples), keep the inputs whose SHAP importance passes ``importance_threshold``, and
-    fit equations to the probed outputs by symbolic regression (``settings.engine``).
-    In a run shared among processes, rank 0 does it and every process gets its result
-    (or its error)."""
+    fit equations to the probed outputs by symbolic regression (``settings.engine``); for
+    an ODE model's slot, the candidates fitted to the data's rates join the front's near
+    front. In a run shared among processes, rank 0 does it and every process gets its
+    result (or its error)."""
     return from_rank_zero(lambda: _distill(workflow, slot, settings, seed))
 
 
@@ -60,17 +72,55 @@ def _distill(workflow: Workflow, slot: str, settings: DistillConfig, seed: int) 
     ranking = rank_inputs(model.slots[slot], samples.X, seed=seed)
     threshold = settings.importance_threshold
     kept = ranking.keep(threshold) if threshold is not None else list(samples.names)
-    columns = [samples.names.index(name) for name in kept]
-    front = symbolic_fit(
-        samples.X[:, columns],
-        samples.y,
-        kept,
-        engine=settings.engine,
-        time_budget_s=settings.time_budget_s,
-        seed=seed,
-        operators=settings.operators,
-        max_complexity=settings.max_complexity,
-        output_range=model.slots[slot].output_range,
-        **settings.options,
-    )
+
+    def fit(found: ProbeSamples) -> ParetoFront:
+        columns = [found.names.index(name) for name in kept]
+        return symbolic_fit(
+            found.X[:, columns],
+            found.y,
+            kept,
+            engine=settings.engine,
+            time_budget_s=settings.time_budget_s,
+            seed=seed,
+            operators=settings.operators,
+            max_complexity=settings.max_complexity,
+            output_range=model.slots[slot].output_range,
+            **settings.options,
+        )
+
+    front = _with_data_rates(fit(samples), workflow, slot, samples, fit, settings.samples, seed)
     return Distillation(samples, ranking, kept, front)
+
+
+def _with_data_rates(
+    front: ParetoFront,
+    workflow: Workflow,
+    slot: str,
+    probed: ProbeSamples,
+    fit: Callable[[ProbeSamples], ParetoFront],
+    size: int,
+    seed: int,
+) -> ParetoFront:
+    """``front`` with the candidates that ``fit`` finds in the slot's outputs estimated
+    from the data's smoothed rates of change (an ODE model's slot only; thinned to
+    ``size`` samples), on its near front (:mod:`discover.distill.data_rates`). Where the
+    rates give no samples, or the fit fails, the front's metadata say why."""
+    if not isinstance(workflow.model, ODEModel):
+        return front
+    stop = workflow.split_slices()["train"].stop
+    forcings = workflow.forcings[:stop].cpu().numpy() if workflow.forcing_names else None
+    times = workflow.times[:stop].cpu().numpy()
+    rates = rate_samples(workflow.model, slot, times, workflow.observed[:stop], forcings)
+    if rates.samples is None:
+        front.metadata["data_rates"] = rates.summary()
+        return front
+    X, y, names = rates.samples
+    keep = thin(X, y, size, seed)
+    try:
+        found = fit(ProbeSamples(X[keep], y[keep], names))
+    except Exception as err:  # the network's front still stands
+        log.warning("%s: no candidates from the data's rates: %s", slot, err)
+        front.metadata["data_rates"] = {**rates.summary(), "failed": f"{err}"}
+        return front
+    log.info("%s: %d candidates from the rates of %s", slot, len(found), ", ".join(rates.states))
+    return with_data_candidates(front, found, probed, rates)
