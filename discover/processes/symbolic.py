@@ -81,7 +81,9 @@ class RangeExcess(_Context):
     _active: ClassVar[RangeExcess | None] = None
 
     def __init__(self, columns: int | None = None, axis: int = 0) -> None:
-        self._sums: dict[int, tuple[Tensor, Tensor, int]] = {}
+        self._sums: dict[tuple[int, torch.Size], tuple[Tensor, Tensor, int]] = {}
+        """(process, output shape) → summed |excess| and squared output, as shaped
+        (reduced only by :meth:`penalty`: one addition each a call), and how many calls."""
         self.columns, self.axis = columns, axis
 
     def add(self, process: Symbolic, out: Tensor, inside: Tensor) -> None:
@@ -90,32 +92,43 @@ class RangeExcess(_Context):
 
         Raises:
             ValueError: with ``columns``, ``out`` has not that many along ``axis``."""
-        excess, squares = (out - inside).abs(), out.detach().square()
-        if self.columns is None:
-            tally = (excess.sum(), squares.sum(), out.numel())
+        if self.columns is not None and (out.dim() == 0 or out.shape[self.axis] != self.columns):
+            raise ValueError(
+                f"a range tally of {self.columns} columns along axis {self.axis} got an "
+                f"output shaped {tuple(out.shape)}"
+            )
+        key, excess, kept = (id(process), out.shape), (out - inside).abs(), out.detach()
+        before = self._sums.get(key)
+        if before is None:
+            self._sums[key] = (excess, kept.square(), 1)
         else:
-            if out.dim() == 0 or out.shape[self.axis] != self.columns:
-                raise ValueError(
-                    f"a range tally of {self.columns} columns along axis {self.axis} got "
-                    f"an output shaped {tuple(out.shape)}"
-                )
-            others = [d for d in range(out.dim()) if d != self.axis % out.dim()]
-            if others:  # (a sum over no axes would sum over all)
-                excess, squares = excess.sum(others), squares.sum(others)
-            tally = (excess, squares, out.numel() // self.columns)
-        before = self._sums.get(id(process))
-        if before is not None:
-            tally = (before[0] + tally[0], before[1] + tally[1], before[2] + tally[2])
-        self._sums[id(process)] = tally
+            self._sums[key] = (
+                before[0] + excess,
+                torch.addcmul(before[1], kept, kept),
+                before[2] + 1,
+            )
 
     def penalty(self) -> Tensor | float:
         """Sum over the tallied processes of their mean absolute excess relative to their
         root mean square output (dimensionless, like a loss scaled by the observations'
         spread; 0 inside the range), [column] with ``columns``; differentiable in the
         constants (0.0 when nothing was tallied)."""
+        totals: dict[int, tuple[Tensor, Tensor, int]] = {}
+        for (process, _), (excess, squares, calls) in self._sums.items():
+            n = calls * excess.numel() // (self.columns or 1)
+            if self.columns is None:
+                excess, squares = excess.sum(), squares.sum()
+            else:
+                others = [d for d in range(excess.dim()) if d != self.axis % excess.dim()]
+                if others:  # (a sum over no axes would sum over all)
+                    excess, squares = excess.sum(others), squares.sum(others)
+            before = totals.get(process)
+            if before is not None:
+                excess, squares, n = before[0] + excess, before[1] + squares, before[2] + n
+            totals[process] = (excess, squares, n)
         terms = [
             excess / (n * squares).sqrt().clamp_min(torch.finfo(squares.dtype).tiny)
-            for excess, squares, n in self._sums.values()
+            for excess, squares, n in totals.values()
         ]
         return sum(terms) if terms else 0.0
 
