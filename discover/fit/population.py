@@ -18,10 +18,12 @@ site by site: the fit (:meth:`~discover.fit.objective.Objective.site_losses` on
 ``"train"``) plus the range penalty of the symbolic slots
 (:class:`~discover.processes.symbolic.RangeExcess`) tallied per column, so that the search
 keeps an equation in its declared range as gradient training does, rather than choosing
-constants whose excess the model's clip hides. With one site, the mean over the observed
-sites is the objective's training loss (:meth:`~discover.fit.objective.Objective.loss`);
-with several, the penalty of the mean is each site's own (relative to its own outputs),
-not one pooled over the sites.
+constants whose excess the model's clip hides. With one site, their mean over the
+observed sites is the objective's training loss (:meth:`~discover.fit.objective.
+Objective.loss`, with or without gradients); with several, it differs only in the penalty,
+which the objective pools over the sites (relative to the RMS of all their outputs) and
+the search takes site by site (relative to each site's own), as it searches each site's
+parameters on their own.
 """
 
 from __future__ import annotations
