@@ -65,6 +65,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from scipy.optimize import differential_evolution
 
 from discover.config import load_config
@@ -104,6 +105,12 @@ def nse(workflow: HBVWorkflow) -> dict[str, float]:
     return out
 
 
+def upper_threshold(workflow: HBVWorkflow) -> float:
+    """The calibrated quick-flow threshold ``uzl`` (mm) of the first site: it tells the
+    optima apart."""
+    return float(workflow.parameters_by_name()["uzl"].detach()[0, 0])
+
+
 def run_de(seed: int, structure: dict[str, object]) -> tuple[dict[str, float], float, float, float]:
     """DE from scratch: NSE per split, seconds, seconds until within ``NEAR`` of its end,
     CPU seconds."""
@@ -137,27 +144,28 @@ def run_de(seed: int, structure: dict[str, object]) -> tuple[dict[str, float], f
         f"DE seed {seed}: loss {result.fun:.5f}, generations {result.nit} of "
         f"{DE_POPSIZE * objective.dim} members, {seconds:.0f} s, CPU {cpu:.0f} s "
         f"(within {NEAR} of its end after {reached:.0f} s), "
-        f"calibration NSE {scores['train']:.4f}, test NSE {scores['test']:.4f}",
+        f"calibration NSE {scores['train']:.4f}, test NSE {scores['test']:.4f}, "
+        f"uzl {upper_threshold(workflow):.1f} mm",
         flush=True,
     )
     return scores, seconds, reached, cpu
 
 
 def run_ours(
-    seed: int, structure: dict[str, object]
+    seed: int, structure: dict[str, object], settings: CalibrationConfig
 ) -> tuple[dict[str, float], float, list[float], float]:
     """discover's calibration from scratch: NSE per split, seconds, its loss history and
     CPU seconds."""
     workflow = textbook_workflow(structure)
     cpu = time.process_time()
-    result = calibrate(workflow, CalibrationConfig(), seed=seed)
+    result = calibrate(workflow, settings, seed=seed)
     cpu = time.process_time() - cpu
     scores = nse(workflow)
     print(
         f"discover seed {seed}: loss {result.loss:.5f} (search {result.search_loss:.5f}), "
         f"generations {result.generations}, evaluations {result.evaluations}, "
         f"{result.seconds:.0f} s, CPU {cpu:.0f} s, calibration NSE {scores['train']:.4f}, "
-        f"test NSE {scores['test']:.4f}",
+        f"test NSE {scores['test']:.4f}, uzl {upper_threshold(workflow):.1f} mm",
         flush=True,
     )
     return scores, result.seconds, result.history, cpu
@@ -177,6 +185,16 @@ def smoothing(text: str) -> float | str | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument(
+        "--de-seeds", type=int, nargs="*", default=None, help="DE's seeds (default: --seeds)"
+    )
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="train.calibration settings for discover (YAML values, e.g. sigma=0.4)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--smooth",
@@ -197,18 +215,39 @@ def main() -> None:
         f"start {time.strftime('%H:%M:%S')}, load {os.getloadavg()}, model {structure}",
         flush=True,
     )
-    ours = [run_ours(seed, structure) for seed in args.seeds]
-    de = [run_de(seed, structure) for seed in args.seeds]
+    settings = CalibrationConfig.model_validate(
+        {key: yaml.safe_load(text) for key, text in (item.split("=", 1) for item in args.set)}
+    )
+    print(f"discover: {settings!r}", flush=True)
+    ours = [run_ours(seed, structure, settings) for seed in args.seeds]
+    de_seeds = args.seeds if args.de_seeds is None else args.de_seeds
+    de = [run_de(seed, structure) for seed in de_seeds]
     print(f"end {time.strftime('%H:%M:%S')}, load {os.getloadavg()}")
-    reference = max((run[0] for run in de), key=lambda s: s["train"])
-    best_de = 1 - reference["train"]  # the training loss is ≈ 1 − NSE of the calibration days
-    for seed, (_, _, history, _) in zip(args.seeds, ours, strict=True):
-        print(
-            f"discover seed {seed}: within {NEAR} of DE's best at {when_reached(history, best_de)}"
-        )
+    report(args.seeds, ours, de)
+
+
+def report(
+    seeds: list[int],
+    ours: list[tuple[dict[str, float], float, list[float], float]],
+    de: list[tuple[dict[str, float], float, float, float]],
+) -> None:
+    """The last lines: when each discover seed came within ``NEAR`` of DE's best, and the
+    means (discover's alone without DE runs)."""
     ours_train = np.mean([run[0]["train"] for run in ours])
     ours_test = np.mean([run[0]["test"] for run in ours])
     ours_time, ours_cpu = np.mean([run[1] for run in ours]), np.mean([run[3] for run in ours])
+    if not de:
+        print(
+            f"calibration fulda: test NSE {ours_test:.3f}, calibration NSE {ours_train:.3f}, "
+            f"time {ours_time:.0f} s, CPU {ours_cpu:.0f} s"
+        )
+        return
+    reference = max((run[0] for run in de), key=lambda s: s["train"])
+    best_de = 1 - reference["train"]  # the training loss is ≈ 1 − NSE of the calibration days
+    for seed, (_, _, history, _) in zip(seeds, ours, strict=True):
+        print(
+            f"discover seed {seed}: within {NEAR} of DE's best at {when_reached(history, best_de)}"
+        )
     de_time, de_cpu = np.mean([run[1] for run in de]), np.mean([run[3] for run in de])
     print(
         f"calibration fulda: test NSE {ours_test:.3f} vs DE {reference['test']:.3f}, "

@@ -41,14 +41,21 @@ class CalibrationConfig(Strict):
     about the same for a few or a few hundred members on a CPU; with many sites, lower)."""
     generations: int = Field(default=400, ge=1)
     """Most generations; the budget is ``population·generations`` simulations per site."""
+    searches: int = Field(default=1, ge=1)
+    """Independent CMA-ES searches per site, each with its own seed stream, run side by
+    side: their members share one batched forward pass, each search is told only its own
+    members' losses and stops on its own, and the best member of all is kept (a
+    multi-start against HBV's several optima)."""
     sigma: float = Field(default=0.25, gt=0, le=0.5)
     """Initial step of the search, as a share of each parameter's range."""
     tolerance: float = Field(default=0.003, ge=0)
-    """The search stops when no site's best training loss has fallen by more than this
-    over the last ``patience`` generations. The loss is the squared error over the
-    observations' variance, so this is in units of NSE (0.003: by 0.003 of NSE, whatever
-    the NSE; 0: only when it stops falling at all). To recover a planted twin's parameters
-    closely, lower it (with 0.003 a twin's search stops near loss 0.0015)."""
+    """A search stops when the training loss of its own best member has fallen at no site
+    by more than this over the last ``patience`` generations (its own members: a search
+    from a good start draws worse members at first, and still converges). The loss is
+    the squared error over the observations' variance, so this is in units of NSE (0.003:
+    by 0.003 of NSE, whatever the NSE; 0: only when it stops falling at all). To recover
+    a planted twin's parameters closely, lower it (with 0.003 a twin's search stops near
+    loss 0.0015)."""
     patience: int = Field(default=10, ge=1)
     """Generations over which ``tolerance`` is judged."""
     constant_spread: float = Field(default=2.0, gt=0)

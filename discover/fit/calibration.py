@@ -13,14 +13,22 @@ scale (:class:`SearchScale`), so that a search starting in the middle of its ran
 0.005/day as easily as 0.1/day. A generation costs nearly the same for a few or a few
 hundred members (the time loop's per-day overhead dominates on a CPU), so the population is
 wide by default (32 members per searched value), which cuts the generations needed.
-The search stops when no site's best loss has fallen by more than ``tolerance`` (0.003 by
-default) over the last ``patience`` generations, or when CMA-ES's own criteria
-(``should_stop``) hold for every site. The training loss is the squared error over the
-observations' variance (≈ 1 − NSE for streamflow), so the tolerance is an absolute one in
-NSE units: the same precision for a catchment at NSE 0.6 as at 0.95. Optionally
-(``polish_steps``) a few L-BFGS iterations (:func:`~discover.fit.trainer.lbfgs_step`)
-then polish the best member on the training loss, with every trainable weight of the
-model; the polish is kept only if it lowers that loss.
+HBV has several optima (on Fulda two, with the quick-flow threshold ``uzl`` near 31 mm or
+near 10 mm), and one search finds the better one only in some seeds; ``searches``
+independent searches per site (each with its own seed stream) therefore run side by side,
+their members stacked into the same batched forward pass, each told only its own members'
+losses, and the best member of all is kept. Each search stops on its own, and its members
+then leave the batch: when its own best member's loss has fallen by no more than
+``tolerance`` (0.003 by default) at any site over the last ``patience`` generations, or
+when CMA-ES's own criteria (``should_stop``) hold at every site. The rule judges the
+search's own members, not the best point known: a search started at a good point draws
+worse members at first, and would otherwise be stopped while it still converges. The
+training loss is the squared error over the observations' variance (≈ 1 − NSE for
+streamflow), so the tolerance is an absolute one in NSE units: the same precision for a
+catchment at NSE 0.6 as at 0.95. Optionally (``polish_steps``) a few L-BFGS iterations
+(:func:`~discover.fit.trainer.lbfgs_step`) then polish the best member on the training
+loss, with every trainable weight of the model; the polish is kept only if it lowers that
+loss.
 
 With several sites, a model's symbolic constants are shared by all of them while the
 search treats them per site; the model then takes the constants of the site optimum (of
@@ -184,56 +192,87 @@ def calibrate(
 def _search(
     objective: PopulationLoss, settings: CalibrationConfig, seed: int
 ) -> tuple[np.ndarray, list[float], int]:
-    """CMA-ES per site in lockstep from the workflow's current parameters: the best point
-    per site [site, dim], the best training loss after each generation, and the number
-    of parameter sets simulated."""
+    """``settings.searches`` independent CMA-ES searches per site, in lockstep from the
+    workflow's current parameters: the best point per site [site, dim] over the start and
+    every search, that point's training loss after each generation, and the number of
+    parameter sets simulated. Every generation the members of the searches still running
+    form one batch; each search is told its own members' losses and stops on its own."""
     start = objective.current().numpy()
     free = _free_columns(objective, settings.parameters)
     scale = SearchScale.of(objective, settings.log_scale)
     population = settings.population or MEMBERS_PER_VALUE * len(free)
+    searches = _start_searches(scale.from_shares(start)[:, free], settings, seed, population)
     best = start.copy()
     best_loss = objective.losses(torch.from_numpy(start)[None])[0].numpy()
-    streams = np.random.SeedSequence(seed).spawn(objective.sites)
-    bounds = np.tile([0.0, 1.0], (len(free), 1))
-    searches = [
-        CMA(
-            mean=np.clip(scale.from_shares(point)[free], 0.01, 0.99),
-            sigma=settings.sigma,
-            bounds=bounds,
-            seed=int(stream.generate_state(1)[0]),
-            population_size=population,
-        )
-        for point, stream in zip(start, streams, strict=True)
-    ]
-    bests = [best_loss.copy()]
-    history: list[float] = []
+    own = np.full((len(searches), objective.sites), np.inf)  # each search's best member
+    owns, history, running = [own.copy()], [], list(range(len(searches)))
     evaluations = objective.sites
-    for generation in range(settings.generations):
-        told = np.stack([[s.ask() for _ in range(population)] for s in searches], 1)
-        asked = np.repeat(start[None], population, 0)  # [member, site, dim] shares
+    for _ in range(settings.generations):
+        told = np.stack(
+            [[[s.ask() for s in searches[k]] for _member in range(population)] for k in running]
+        )
+        told = told.reshape(len(running) * population, objective.sites, len(free))
+        asked = np.repeat(start[None], len(told), 0)  # [member, site, dim] shares
         asked[:, :, free] = scale.to_shares(told, free)
         losses = objective.losses(torch.from_numpy(asked)).numpy()  # [member, site]
         losses = np.where(np.isfinite(losses), losses, INFEASIBLE)
         evaluations += losses.size
-        for site, search in enumerate(searches):
-            search.tell(list(zip(told[:, site], losses[:, site], strict=True)))
+        for i, k in enumerate(running):
+            mine = slice(i * population, (i + 1) * population)
+            for site, search in enumerate(searches[k]):
+                search.tell(list(zip(told[mine, site], losses[mine, site], strict=True)))
+            own[k] = np.minimum(own[k], losses[mine].min(0))
         winner = losses.argmin(0)
         better = losses[winner, np.arange(objective.sites)] < best_loss
         best[better] = asked[winner[better], np.flatnonzero(better)]
         best_loss = np.where(better, losses.min(0), best_loss)
-        bests.append(best_loss.copy())
         history.append(float(objective.total(torch.from_numpy(best_loss)[None])[0]))
-        stalled = generation + 1 >= settings.patience and _stalled(
-            bests[-1 - settings.patience], best_loss, settings.tolerance
-        )
-        if stalled or all(search.should_stop() for search in searches):
+        owns.append(own.copy())
+        running = [k for k in running if not _done(searches[k], owns, k, settings)]
+        if not running:
             break
     return best, history, evaluations
 
 
+def _start_searches(
+    means: np.ndarray, settings: CalibrationConfig, seed: int, population: int
+) -> list[list[CMA]]:
+    """``settings.searches`` lists of one CMA-ES per site, from the search coordinates
+    [site, free] of the start. Site ``s`` has its own seed stream; search ``k`` of it
+    takes the stream's word ``k`` (so search 0 is the same for any number of searches)."""
+    streams = np.random.SeedSequence(seed).spawn(len(means))
+    seeds = np.stack([stream.generate_state(settings.searches) for stream in streams])
+    bounds = np.tile([0.0, 1.0], (means.shape[1], 1))
+    return [
+        [
+            CMA(
+                mean=np.clip(mean, 0.01, 0.99),
+                sigma=settings.sigma,
+                bounds=bounds,
+                seed=int(seeds[site, k]),
+                population_size=population,
+            )
+            for site, mean in enumerate(means)
+        ]
+        for k in range(settings.searches)
+    ]
+
+
+def _done(search: list[CMA], owns: list[np.ndarray], k: int, settings: CalibrationConfig) -> bool:
+    """Whether search ``k`` (one CMA-ES per site) stops: its own best member's loss per
+    site (``owns``: [search, site] after each generation, ``inf`` before the first) fell by
+    no more than ``tolerance`` at any site over the last ``patience`` generations, or
+    CMA-ES's own criteria hold at every site."""
+    stalled = len(owns) > settings.patience and _stalled(
+        owns[-1 - settings.patience][k], owns[-1][k], settings.tolerance
+    )
+    return stalled or all(cma.should_stop() for cma in search)
+
+
 def _stalled(before: np.ndarray, now: np.ndarray, tolerance: float) -> bool:
     """Whether no site's best loss [site] fell from ``before`` to ``now`` by more than
-    ``tolerance`` (loss units: ≈ NSE for a loss scaled by the observations' variance)."""
+    ``tolerance`` (loss units: ≈ NSE for a loss scaled by the observations' variance);
+    never while ``before`` is ``inf`` (no member yet)."""
     return bool(((before - now) <= tolerance).all())
 
 
