@@ -165,7 +165,11 @@ def run_ours(
         f"discover seed {seed}: loss {result.loss:.5f} (search {result.search_loss:.5f}), "
         f"generations {result.generations}, evaluations {result.evaluations}, "
         f"{result.seconds:.0f} s, CPU {cpu:.0f} s, calibration NSE {scores['train']:.4f}, "
-        f"test NSE {scores['test']:.4f}, uzl {upper_threshold(workflow):.1f} mm",
+        f"test NSE {scores['test']:.4f}, uzl {upper_threshold(workflow):.1f} mm; searches: "
+        + ", ".join(
+            f"loss {loss:.5f} in {ran}"
+            for loss, ran in zip(result.search_losses, result.search_generations, strict=True)
+        ),
         flush=True,
     )
     return scores, result.seconds, result.history, cpu

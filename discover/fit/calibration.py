@@ -139,6 +139,8 @@ class CalibrationResult:
         seconds: wall time of search and polish.
         history: best training loss after each generation (mean over sites of each
             site's best).
+        search_losses: each search's best training loss, over its own members.
+        search_generations: generations each search ran.
     """
 
     loss: float
@@ -147,6 +149,8 @@ class CalibrationResult:
     generations: int
     seconds: float
     history: list[float] = field(default_factory=list)
+    search_losses: list[float] = field(default_factory=list)
+    search_generations: list[int] = field(default_factory=list)
 
 
 def calibrate(
@@ -171,7 +175,7 @@ def calibrate(
         with torch.no_grad():
             loss = float(workflow.loss("train"))
         return CalibrationResult(loss, loss, 0, 0, time.perf_counter() - started)
-    best, history, evaluations = _search(objective, settings, seed)
+    best, history, evaluations, searches = _search(objective, settings, seed)
     search_loss = history[-1]  # the training loss of ``best``, without another run
     if objective.constant_dim and objective.sites > 1:
         most = settings.population or MEMBERS_PER_VALUE * objective.dim
@@ -186,17 +190,20 @@ def calibrate(
         search_loss,
         seconds,
     )
-    return CalibrationResult(loss, search_loss, evaluations, len(history), seconds, history)
+    return CalibrationResult(
+        loss, search_loss, evaluations, len(history), seconds, history, *searches
+    )
 
 
 def _search(
     objective: PopulationLoss, settings: CalibrationConfig, seed: int
-) -> tuple[np.ndarray, list[float], int]:
+) -> tuple[np.ndarray, list[float], int, tuple[list[float], list[int]]]:
     """``settings.searches`` independent CMA-ES searches per site, in lockstep from the
     workflow's current parameters: the best point per site [site, dim] over the start and
-    every search, that point's training loss after each generation, and the number of
-    parameter sets simulated. Every generation the members of the searches still running
-    form one batch; each search is told its own members' losses and stops on its own."""
+    every search, that point's training loss after each generation, the number of
+    parameter sets simulated, and each search's best training loss and generations.
+    Every generation the members of the searches still running form one batch; each
+    search is told its own members' losses and stops on its own."""
     start = objective.current().numpy()
     free = _free_columns(objective, settings.parameters)
     scale = SearchScale.of(objective, settings.log_scale)
@@ -206,6 +213,7 @@ def _search(
     best_loss = objective.losses(torch.from_numpy(start)[None])[0].numpy()
     own = np.full((len(searches), objective.sites), np.inf)  # each search's best member
     owns, history, running = [own.copy()], [], list(range(len(searches)))
+    ran = [settings.generations] * len(searches)
     evaluations = objective.sites
     for _ in range(settings.generations):
         told = np.stack(
@@ -228,10 +236,13 @@ def _search(
         best_loss = np.where(better, losses.min(0), best_loss)
         history.append(float(objective.total(torch.from_numpy(best_loss)[None])[0]))
         owns.append(own.copy())
-        running = [k for k in running if not _done(searches[k], owns, k, settings)]
+        for k in [k for k in running if _done(searches[k], owns, k, settings)]:
+            running.remove(k)
+            ran[k] = len(history)
         if not running:
             break
-    return best, history, evaluations
+    totals = objective.total(torch.from_numpy(own)).tolist()
+    return best, history, evaluations, (totals, ran)
 
 
 def _start_searches(
