@@ -3,6 +3,7 @@ initial storages, each error naming the input."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
@@ -13,7 +14,11 @@ from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS, STATES
 
 def check_forcings(forcings: Mapping[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
     """``precipitation``, ``temperature`` and ``pet`` [time, site], finite, of one shape,
-    precipitation and pet >= 0."""
+    precipitation and pet >= 0.
+
+    Each forcing is read once, for its least and greatest value (NaN if it holds one),
+    all in one transfer: a population's forcings are [time, member·site], and testing
+    every value for finiteness and sign took several times as long."""
     missing = [name for name in FORCINGS if name not in forcings]
     if missing:
         raise KeyError(f"HBV needs forcing(s) {missing}; got {sorted(forcings)}")
@@ -24,9 +29,14 @@ def check_forcings(forcings: Mapping[str, Tensor]) -> tuple[Tensor, Tensor, Tens
                 f"forcing {name!r} must be [time, site] like precipitation "
                 f"{tuple(series[0].shape)}, got {tuple(value.shape)}"
             )
-        if not bool(torch.isfinite(value).all()):
+    if not series[0].numel():
+        return series
+    extremes = [torch.stack(torch.aminmax(v.detach())).double() for v in series]
+    extremes = torch.stack(extremes).tolist()
+    for name, (low, high) in zip(FORCINGS, extremes, strict=True):
+        if not (math.isfinite(low) and math.isfinite(high)):
             raise ValueError(f"forcing {name!r} contains NaN or inf")
-    if bool((series[0] < 0).any()) or bool((series[2] < 0).any()):
+    if extremes[0][0] < 0 or extremes[2][0] < 0:
         raise ValueError("forcings 'precipitation' and 'pet' must be >= 0")
     return series
 
