@@ -226,13 +226,16 @@ def test_guard_leaves_an_equation_whose_start_is_outside_too():
     assert float(twin.process.module.constants.detach()[0]) == pytest.approx(1.1)
 
 
-def test_tally_is_innermost_and_restored():
-    assert RangeExcess.active() is None
-    with RangeExcess() as outer:
-        with RangeExcess() as inner:
-            assert RangeExcess.active() is inner
-        assert RangeExcess.active() is outer
-    assert RangeExcess.active() is None
+@pytest.mark.parametrize("kind", [RangeExcess, ClipCount])
+def test_tally_is_innermost_and_restored(kind):
+    other = ClipCount if kind is RangeExcess else RangeExcess
+    assert kind.active() is None
+    with kind() as outer:
+        with kind() as inner:
+            assert kind.active() is inner
+            assert other.active() is None  # each kind has its own
+        assert kind.active() is outer
+    assert kind.active() is None
 
 
 def test_an_ode_slot_tallies_its_excess_in_a_simulation_with_gradients():
