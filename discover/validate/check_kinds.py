@@ -153,8 +153,9 @@ def clipped_check(process: Symbolic, max_clipped: float) -> CheckResult | None:
         "clipped",
         "model",
         share <= max_clipped,
-        f"the model clipped {share:.2%} of {counted} evaluations (simulations without "
-        f"gradients) into {process.output_range} (more than {max_clipped:.2%} fails).",
+        f"the model clipped {share:.2%} of {counted} evaluations (in the simulation the "
+        f"variant was recorded from) into {process.output_range} (more than "
+        f"{max_clipped:.2%} fails).",
     )
 
 
