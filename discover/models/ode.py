@@ -124,6 +124,15 @@ class ODEModel(HybridModel):
         rate may not point further out."""
         return self._rates(self._setting(y.dtype), t, y, forcing)
 
+    def known_rates(self, t: Tensor, y: Tensor, forcing: Tensor | None = None) -> Tensor:
+        """:meth:`rates` with every slot's output 0 (empty slots too): what the equations'
+        known terms alone give, [batch, state]."""
+        parameters = self.parameter_values.to(y.dtype).unbind()
+        zero = lambda *args: torch.zeros_like(args[0])  # noqa: E731
+        slots = dict.fromkeys(self.functions, zero)
+        constants = [module.split_constants() for module in self.rhs_modules]
+        return self._rates(_Setting(parameters, slots, constants), t, y, forcing)
+
     def _setting(self, dtype: torch.dtype) -> _Setting:
         """What every evaluation of the right-hand side with states of ``dtype`` shares
         until a slot or constant changes (built once per simulation)."""

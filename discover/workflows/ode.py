@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from discover.config import ConfigError, ODEModelConfig, StudyConfig
 from discover.expressions import ExpressionError, parse_expression
 from discover.fit.batches import Batch
+from discover.fit.collocation import smoothed_rates
 from discover.fit.objective import Objective, forget_legacy_buffers
 from discover.fit.shooting import multiple_shooting
 from discover.models.ode import TIME, ODEModel
@@ -96,14 +97,20 @@ class ODEWorkflow(WithObjective, nn.Module):
         states, forcings = states_array(self.data), forcings_array(self.data)
         observed = dict(zip(self.variables, np.moveaxis(states, -1, 0), strict=True))
         observed.update(zip(self.forcing_names, np.moveaxis(forcings, -1, 0), strict=True))
-        derivative_scale = _typical_rate(self.data)
+        steps = self.n_fit
+        rate_scale = slot_rate_scales(
+            self.model,
+            states[:steps],
+            self.times_index()[:steps],
+            forcings[:steps] if self.forcing_names else None,
+        )
         for name, slot in spec.neural.items():
             process = Neural(
                 slot.inputs,
                 output_range=slot.output,
                 hidden=slot.hidden,
                 activation=slot.activation,
-                output_scale=slot.output_scale or derivative_scale,
+                output_scale=slot.output_scale or rate_scale[name],
             )
             samples = {i: torch.as_tensor(observed[i]) for i in slot.inputs if i in observed}
             if len(samples) == len(slot.inputs):
@@ -196,9 +203,53 @@ def build_ode_model(spec: ODEModelConfig, forcings: list[str]) -> ODEModel:
         raise ConfigError(f"model: {err}") from None
 
 
-def _typical_rate(data: xr.Dataset) -> float:
-    """Typical magnitude of the observed rates of change, to scale network outputs."""
-    steps = np.diff(data["time"].to_numpy())[:, None, None]
-    rates = np.abs(np.diff(states_array(data), axis=0) / steps)
-    value = float(np.nanmedian(rates)) if np.isfinite(rates).any() else 1.0
-    return value if np.isfinite(value) and value > 0 else 1.0
+def slot_rate_scales(
+    model: ODEModel, observed: np.ndarray, times: np.ndarray, forcings: np.ndarray | None = None
+) -> dict[str, float]:
+    """Per slot of ``model``, the typical magnitude of its output: the root mean square of
+    what the known terms leave of the rates of change of the states whose equations call
+    it (the rates minus :meth:`~discover.models.ode.ODEModel.known_rates`).
+
+    Args:
+        model: the ODE model (its slots may still be empty).
+        observed: states [time, site, state] in the model's order (NaN: missing).
+        times: their times [time].
+        forcings: forcing values [time, site, forcing] (if the model has forcings).
+
+    The states and rates are those of the smoothed series (:func:`~discover.fit.
+    collocation.smoothed_rates`; a series too short to smooth: the observations and their
+    finite differences). The root mean square, not a median: a trajectory that settles on
+    an equilibrium has rates near 0 most of the time, and a network scaled by them cannot
+    reach the rates of its transient. A slot whose states have no finite residual takes
+    those of all states; 1.0 when there are none.
+    """
+    smooth, rates = smoothed_rates(times, observed)
+    unsmoothed = ~np.isfinite(rates).any(axis=(0, 1))
+    smooth[..., unsmoothed] = observed[..., unsmoothed]
+    rates[..., unsmoothed] = np.gradient(observed, times, axis=0)[..., unsmoothed]
+    as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float64).reshape(-1, a.shape[-1])  # noqa: E731
+    t = torch.as_tensor(np.repeat(times[:, None], smooth.shape[1], axis=1), dtype=torch.float64)
+    with torch.no_grad():
+        known = model.known_rates(
+            t.reshape(-1), as_tensor(smooth), None if forcings is None else as_tensor(forcings)
+        )
+    residual = rates.reshape(known.shape) - known.double().numpy()  # [row, state]
+    left = {s: residual[:, i][np.isfinite(residual[:, i])] for i, s in enumerate(model.states)}
+    fallback = _root_mean_square(np.concatenate([*left.values()])) or 1.0
+    scales = {}
+    for slot in model.functions:
+        calling = [
+            s
+            for s in model.states
+            if slot in {f.func.__name__ for f in model.equations[s].atoms(AppliedUndef)}
+        ]
+        scales[slot] = _root_mean_square(np.concatenate([left[s] for s in calling])) or fallback
+    return scales
+
+
+def _root_mean_square(values: np.ndarray) -> float | None:
+    """Root mean square of ``values`` (``None`` if empty, zero or not finite)."""
+    if values.size == 0:
+        return None
+    value = float(np.sqrt(np.mean(values**2)))
+    return value if np.isfinite(value) and value > 0 else None
