@@ -47,8 +47,9 @@ class CalibrationConfig(Strict):
     side: their members share one batched forward pass, each search is told only its own
     members' losses and stops on its own, and the best member of all is kept (a
     multi-start against HBV's several optima). On Fulda (5 seeds) one search found the
-    better of two optima in 3 seeds, two in all 5, at 1.4 times the CPU time; halving
-    each population to keep the batch's width found it in 4 and took longer than one."""
+    better of two optima in 3 seeds, two in all 5, at 1.3–1.4 times the CPU time; one search
+    of the same batch width (twice the population) in 3, and two of half the population
+    in 4 (:data:`discover.fit.calibration.MEMBERS_PER_VALUE`)."""
     sigma: float = Field(default=0.25, gt=0, le=0.5)
     """Initial step of the search, as a share of each parameter's range."""
     tolerance: float = Field(default=0.003, ge=0)

@@ -81,9 +81,12 @@ two of 224 (the same batch as one of 448) on Fulda, seeds 0–4 (``benchmarks/ca
 9–10 mm, calibration / test NSE 0.841 / 0.867–0.870) in 3 seeds, the other two ended at
 ``uzl`` 31 mm (0.831–0.832 / 0.836–0.839), 44–59 generations, CPU 21–29 s; two of 224: 4
 seeds (loss 0.0004–0.001 above the 448s' at that optimum), 44–71 generations, CPU 22–34
-s; two of 448: all 5 (0.841 / 0.866–0.870), 51–61 generations, CPU 32–39 s (a
-generation of 896 costs 1.4 times one of 448). A smaller population is the weaker
-search, so more searches add members rather than split them."""
+s; two of 448: all 5 (0.841 / 0.866–0.870), 51–61 generations, CPU 26–39 s (6 of the
+10 searches found it); one of 896 (the same batch as two of 448): 3 seeds, 34–47
+generations, CPU 20–28 s. At the same batch, two searches found the better optimum more
+often than one twice as wide, but a population of 224 converged less closely (and with
+``sigma`` 0.4 found it in 2 of 5), so searches are added with the default population
+rather than split it."""
 
 GEOMETRIC_SPAN = 10.0
 """A parameter whose bounds satisfy ``0 < low`` and ``high >= GEOMETRIC_SPAN·low`` is
