@@ -11,33 +11,50 @@ one forward pass per generation for the whole population). DE: scipy defaults
 ``polish=False`` (scipy's polish is a serial finite-difference L-BFGS-B); its best over
 ``--seeds`` is the reference optimum. For each DE run the time until it first came
 within 0.005 of its own final loss is printed too. discover: :func:`calibrate` with its
-default settings (CMA-ES, log scale for wide ranges, 32 members per value, stopped when
-the best loss (≈ 1 − NSE) fell by less than 0.003 in 10 generations, no polish), once per
-seed; the generation at which its best came within 0.005 of DE's reference loss is printed
-too. DE stops when its population's losses spread less than 1 % of their mean
-(``tol=0.01``). Both times are given as wall time and as the process's CPU time (on a
-shared machine the wall time follows the other jobs' load).
+default settings (two CMA-ES searches side by side, log scale for wide ranges, 32 members
+per value and search, each search stopped when its own best loss (≈ 1 − NSE) fell by less
+than 0.003 in 10 generations, no polish), once per seed; ``--set KEY=VALUE`` changes a
+``train.calibration`` setting (``--set searches=1 sigma=0.4``). Per seed it prints the
+calibrated ``uzl`` (Fulda's HBV has two optima, ``uzl`` ≈ 31 mm and ≈ 9–10 mm, the second
+better on both periods), each search's own best loss and generations, and the generation
+at which the best came within 0.005 of DE's reference loss. DE stops when its
+population's losses spread less than 1 % of their mean (``tol=0.01``). Both times are
+given as wall time and as the process's CPU time (on a shared machine the wall time
+follows the other jobs' load).
 
-    python benchmarks/calibration.py [--seeds 0 1] [--threads 1] [--smooth none] [--capillary]
+    python benchmarks/calibration.py [--seeds 0 1] [--de-seeds 0] [--set KEY=VALUE ...]
+        [--threads 1] [--smooth none] [--capillary]
 
-``--smooth`` (a width in mm and °C, or ``none`` for hard thresholds) and ``--capillary``
+``--de-seeds`` (default ``--seeds``; none: discover alone) are DE's seeds. ``--smooth``
+(a width in mm and °C, or ``none`` for hard thresholds) and ``--capillary``
 (``model.capillary: true``) run the same comparison on other structures of the same HBV.
 
 The last line reads ``calibration fulda: test NSE <ours> vs DE <ref>, calibration NSE
 <ours> vs <ref>, time <ours> s vs <ref> s, CPU <ours> s vs <ref> s``: discover's mean over
 seeds, DE's best run for the NSE and DE's mean times.
 
-Last runs (one thread, load 2.5–5.6 from other jobs), ``--seeds 0 1``: discover stopped
-after 34 and 37 generations of 448 (within 0.005 of DE's best loss at generations 22 and
-24), DE after 104 and 104 of 210; ``test NSE 0.819 vs DE 0.817, calibration NSE 0.824 vs
-0.825, time 35 s vs 65 s, CPU 18 s vs 42 s`` (CPU ratio 0.43). ``--seeds 2 3``: 35 and 30
-generations against DE's 111 and 154; ``test NSE 0.818 vs DE 0.829, calibration NSE
-0.823 vs 0.826, time 32 s vs 106 s, CPU 16 s vs 53 s`` (0.30). Over the four seeds: CPU
-17 s vs 47 s (0.36), every discover seed within 0.003 of DE's best calibration NSE.
-A generation of 448 members costs about 1.3 times one of 210 (the daily loop's per-day
-overhead dominates), so the ratio is close to the ratio of generations times 1.3.
+Last runs, ``--seeds 0 1 2 3 4`` (one thread, load 10–16 from other jobs; calibration /
+test NSE, CPU per seed). One search (the code before ``searches``): ``uzl``
+9.3–9.5 mm in seeds 1, 3, 4 (0.841 / 0.867–0.870), 31 mm in seeds 0 and 2 (0.831–0.832 /
+0.836–0.839), 44–59 generations, CPU 21–29 s; DE in the same run: ``uzl`` 16–30 mm in all
+five seeds (0.821–0.826 / 0.827–0.836, 103–143 generations of 210, CPU 40–55 s); ``test
+NSE 0.856 vs DE 0.829, calibration NSE 0.837 vs 0.826, time 130 s vs 445 s, CPU 25 s vs 47
+s`` (CPU ratio 0.53). Two searches (the default): ``uzl`` 9.2–9.5 mm in all five seeds
+(0.841 / 0.866–0.870; 6 of the 10 searches found it), 51–61 generations, CPU 26–34 s; with
+DE's seeds 0 and 1 in the same run (``--de-seeds 0 1``; same optima as above, CPU 45 and
+34 s): ``test NSE 0.868 vs DE 0.829, calibration NSE 0.841 vs 0.826, time 131 s vs 82 s,
+CPU 31 s vs 40 s`` (CPU ratio 0.79; 0.67 against the five DE runs above). Other settings
+(``--set``): one search of 896: 3 of 5 seeds at 9–10 mm, CPU 20–28 s; two of 224: 4 of 5,
+CPU 22–34 s; two of 224 with ``sigma`` 0.4: 2 of 5; one of 448 with ``sigma`` 0.4: 5 of 5,
+CPU 24–28 s (one catchment: not adopted).
 
-Structures, ``--seeds 0`` (load 12–14 from other jobs; NSE calibration / test):
+Before the stopping rule judged each search's own members and before ``searches``, one
+search (one thread, load 2.5–5.6), ``--seeds 0 1 2 3``: CPU 17 s vs DE's 47 s (0.36),
+every seed within 0.003 of DE's best calibration NSE. A generation of 448 members costs
+about 1.3 times one of 210 (the daily loop's per-day overhead dominates), so the ratio is
+close to the ratio of generations times 1.3.
+
+Structures, one search, ``--seeds 0`` (load 12–14 from other jobs; NSE calibration / test):
 ``--smooth none``: discover 0.829 / 0.829 (36 generations, CPU 22 s), DE 0.822 / 0.852
 (CPU 41 s). ``--smooth none --capillary``: discover 0.868 / 0.862 (65 generations, CPU
 42 s), DE 0.850 / 0.815 (stopped by ``tol`` after 96 generations, CPU 44 s); seeds 1 and 2
