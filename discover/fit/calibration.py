@@ -22,13 +22,15 @@ then leave the batch: when its own best member's loss has fallen by no more than
 ``tolerance`` (0.003 by default) at any site over the last ``patience`` generations, or
 when CMA-ES's own criteria (``should_stop``) hold at every site. The rule judges the
 search's own members, not the best point known: a search started at a good point draws
-worse members at first, and would otherwise be stopped while it still converges. The
-training loss is the squared error over the observations' variance (≈ 1 − NSE for
-streamflow), so the tolerance is an absolute one in NSE units: the same precision for a
-catchment at NSE 0.6 as at 0.95. Optionally (``polish_steps``) a few L-BFGS iterations
-(:func:`~discover.fit.trainer.lbfgs_step`) then polish the best member on the training
-loss, with every trainable weight of the model; the polish is kept only if it lowers that
-loss.
+worse members at first, and would otherwise be stopped while it still converges (on Fulda,
+with ``pet*soil_wetness**b`` put in the calibrated physics model's ET slot, a rule judged
+on the best point known stopped after 10 generations with the start; this one lowered the
+loss by 0.0033 in 39). The training loss is the squared error over the observations'
+variance (≈ 1 − NSE for streamflow), so the tolerance is an absolute one in NSE units: the
+same precision for a catchment at NSE 0.6 as at 0.95. Optionally (``polish_steps``) a few
+L-BFGS iterations (:func:`~discover.fit.trainer.lbfgs_step`) then polish the best member
+on the training loss, with every trainable weight of the model; the polish is kept only if
+it lowers that loss.
 
 With several sites, a model's symbolic constants are shared by all of them while the
 search treats them per site; the model then takes the constants of the site optimum (of
