@@ -175,6 +175,23 @@ class MultipleShooting(nn.Module):
         fit = masked_mse(simulated, observed, workflow.loss_scale)
         return fit + self.continuity * self.gap(simulated, workflow.loss_scale)
 
+    def state_errors(self, workflow: ODEWorkflow) -> tuple[np.ndarray, np.ndarray]:
+        """Mean squared error of each state [state], divided by the loss scale, over the
+        steps the segments score: of the simulated segments, and of holding each
+        segment's initial state over it (no change at all). NaN for a state never
+        observed."""
+        with torch.no_grad():
+            simulated = self.simulate(workflow)  # [step, segment, site, state]
+            observed = workflow.observations[self.index].transpose(0, 1)
+            observed = torch.where(self.owned[:, :, None, None], observed, torch.nan)
+            held = simulated[:1].expand_as(simulated)
+
+            def per_state(values: Tensor) -> np.ndarray:
+                error = ((values - observed) / workflow.loss_scale) ** 2
+                return torch.nanmean(error.reshape(-1, error.shape[-1]), 0).cpu().numpy()
+
+            return per_state(simulated), per_state(held)
+
     def gap(self, simulated: Tensor, scale: Tensor) -> Tensor:
         """Mean squared gap, divided by ``scale`` [state], between each segment's state
         where the next one starts and that one's initial state (``simulated`` as from

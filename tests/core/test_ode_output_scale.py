@@ -8,7 +8,9 @@ from scipy.integrate import solve_ivp
 
 from discover.config import StudyConfig
 from discover.fit.collocation import collocation_prefit
+from discover.fit.diagnose import TrainingError, unfitted_states, untrained_error
 from discover.models.ode import ODEModel
+from discover.processes import Symbolic
 from discover.workflows.ode import ODEWorkflow, slot_rate_scales
 
 
@@ -91,3 +93,34 @@ def test_known_terms_are_taken_off_the_rates_a_slot_is_scaled_by():
     rate_rms = np.sqrt(np.mean(np.array(damped(0, solution.y)[1]) ** 2))
     assert abs(scale / slot_rms - 1) < 0.05
     assert scale < rate_rms / 2
+
+
+def logistic_workflow(folder: Path) -> ODEWorkflow:
+    """``x' = F(x)`` on a settling logistic trajectory, trained by multiple shooting."""
+    times = np.linspace(0, 10, 150)
+    x = logistic(times, 11.0, 1.8, 16.26)
+    np.savetxt(
+        folder / "data.csv", np.column_stack([times, x]), delimiter=",", header="t,x", comments=""
+    )
+    config = StudyConfig.model_validate(
+        {
+            "data": {"path": str(folder / "data.csv"), "time": "t"},
+            "model": {
+                "type": "ode",
+                "states": ["x"],
+                "equations": {"x": "F(x)"},
+                "neural": {"F": {"inputs": ["x"]}},
+            },
+        }
+    )
+    return ODEWorkflow(config, folder)
+
+
+def test_a_slot_stuck_near_a_constant_leaves_its_state_unfitted(tmp_path: Path):
+    workflow = logistic_workflow(tmp_path)
+    workflow.model.set_slot("F", Symbolic("0.4589", ["x"]))
+    assert unfitted_states(workflow) == ["x"]
+    error = untrained_error(workflow)
+    assert isinstance(error, TrainingError) and "'x'" in str(error)
+    workflow.model.set_slot("F", Symbolic("1.8*x*(1 - x/16.26)", ["x"]))
+    assert unfitted_states(workflow) == [] and untrained_error(workflow) is None
