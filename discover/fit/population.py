@@ -92,6 +92,25 @@ class PopulationLoss:
         if not bool(self.observed_sites.any()):
             raise CalibrationError("data: no site has a finite streamflow in the training period")
 
+    def unsearched(self, names: list[str] | None) -> list[str]:
+        """The workflow's trainable values that a search over the parameters ``names``
+        (all if ``None``) leaves to gradient training: networks, constants of parameter
+        slots, parameters not in ``names``, and symbolic constants shared by several sites
+        (searched per site, then one site's taken: :func:`~discover.fit.calibration.
+        calibrate`). Empty when the search sets every one of them."""
+        every = names is None or set(self.learner.bounded.names) <= set(names)
+        searched = {id(self.learner.raw)} if every else set()
+        if self.sites == 1:
+            searched |= {id(m.relative) for m in self.constant_modules.values()}
+        left = [
+            name
+            for name, value in self.workflow.named_parameters()
+            if value.requires_grad and id(value) not in searched
+        ]
+        if not every:
+            left.insert(0, f"the parameters other than {sorted(names or [])}")
+        return left
+
     @property
     def dim(self) -> int:
         """Length of one site's search point: parameter shares, then constant shares."""

@@ -174,6 +174,9 @@ def training(ctx: Context) -> Section:
     blocks: list[Block] = []
     if run.history is None:
         blocks.append(_missing(ctx, "history.csv"))
+    elif run.history.empty:
+        why = facts.get("stopped") or "history.csv holds no iteration"
+        blocks.append(Paragraph(f"The model took no gradient training step ({why})."))
     else:
         best = facts.get("best_iteration")
         best = best if isinstance(best, int) and best >= 0 else None

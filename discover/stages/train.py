@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +26,7 @@ from discover.config import TrainConfig
 from discover.config.stage_settings import CalibrationConfig
 from discover.fit.calibration import calibrate
 from discover.fit.collocation import collocation_prefit
+from discover.fit.population import PopulationLoss
 from discover.fit.trainer import CHECKPOINT, FitResult, Trainer
 from discover.models.parameters import SiteParameters
 from discover.workflows.base import Workflow
@@ -146,7 +148,15 @@ class CalibratedTraining:
     nor for a model started from calibrated parameters), then gradient training from the
     calibrated start as a local polish. When that training ends with a higher loss (on
     the validation split if there is one, else the training loss) than the calibrated
-    start, the calibrated start is kept, and ``stopped`` says so."""
+    start, the calibrated start is kept, and ``stopped`` says so.
+
+    The gradient training is skipped when the search has set every trainable value (no
+    network, no value left out of it: :meth:`~discover.fit.population.PopulationLoss.
+    unsearched`) unless ``train.calibration.gradient_training`` is ``always``: a step
+    along the gradient from a calibrated optimum gains less than the search's own
+    tolerance. (On Fulda's calibrated textbook HBV the best step along the gradient
+    lowered the training loss by 1.5e-4, and 60 Adam steps at lr 0.05, sized for
+    networks, raised it by 1.5e-3; ``benchmarks/fulda_step.py`` times such a step.)"""
 
     def fit(self, workflow: Workflow, settings: TrainConfig, run: TrainingRun) -> FitResult:
         """Calibrate ``workflow`` (an :class:`HBVWorkflow`), then train it as ``gradient``."""
@@ -154,6 +164,8 @@ class CalibratedTraining:
             raise TypeError(f"the 'calibrated' strategy trains HBV workflows, not {type(workflow)}")
         split = "validation" if settings.validation else "train"
         saved = run.checkpoint_dir / CALIBRATED if run.checkpoint_dir is not None else None
+        if _search_suffices(workflow, settings.calibration):
+            return _calibrated_only(workflow, settings.calibration, run, saved)
         what = "calibrated start"
         if run.resuming and saved is not None and saved.exists():
             start = torch.load(saved, weights_only=True)
@@ -183,6 +195,42 @@ class CalibratedTraining:
         )
         log.info("%s: %s", run.description, result.stopped)
         return result
+
+
+def _search_suffices(workflow: HBVWorkflow, settings: CalibrationConfig) -> bool:
+    """Whether the calibration alone trains ``workflow``: it sets every trainable value
+    and ``gradient_training`` does not ask for more (a model started from calibrated
+    parameters is not calibrated again, so it always trains)."""
+    if settings.gradient_training == "always" or workflow.calibrated_start:
+        return False
+    left = PopulationLoss(workflow, settings.constant_spread).unsearched(settings.parameters)
+    if left:
+        log.info("gradient training follows the calibration for %s", ", ".join(left[:5]))
+    return not left
+
+
+def _calibrated_only(
+    workflow: HBVWorkflow, settings: CalibrationConfig, run: TrainingRun, saved: Path | None
+) -> FitResult:
+    """Calibrate ``workflow`` (or, resuming, take the calibrated state ``saved``, if
+    any) without gradient training after it."""
+    started = time.perf_counter()
+    if run.resume and saved is not None and saved.exists():
+        workflow.load_state_dict(torch.load(saved, weights_only=True)["state"])
+        what = "calibrated start (resumed)"
+    else:
+        calibration = calibrate(workflow, settings, seed=run.seed)
+        what = f"calibrated start ({calibration.generations} generations)"
+        if saved is not None:
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"state": workflow.state_dict(), "loss": calibration.loss}, saved)
+    stopped = (
+        f"{what}; no gradient training: the search set every trainable value "
+        "(train.calibration.gradient_training: always adds it)"
+    )
+    log.info("%s: %s", run.description, stopped)
+    final = _loss(workflow, "train")
+    return FitResult(final_train=final, stopped=stopped, seconds=time.perf_counter() - started)
 
 
 def _loss(workflow: Workflow, split: str) -> float:

@@ -202,3 +202,15 @@ def test_question_table_states_each_slots_recorded_output_range(
     # G's config declares none; its probed samples record the range the model held it in
     assert "| [0, 2] |" in rows["G(x)"]
     assert "| >=0 |" in rows["F(x, y)"]  # F's samples record none: the config's declaration
+
+
+def test_a_training_without_steps_is_said_not_plotted(full_run: Path, tmp_path: Path) -> None:
+    run = shutil.copytree(full_run, tmp_path / "run")
+    (run / "history.csv").write_text("iteration,train,validation,test,lr\n")
+    provenance = json.loads((run / "provenance.json").read_text())
+    provenance.setdefault("training", {})["stopped"] = "calibrated start; no gradient training"
+    (run / "provenance.json").write_text(json.dumps(provenance))
+    build_report(run)
+    markdown = (run / "report.md").read_text()
+    assert "took no gradient training step (calibrated start; no gradient training)" in markdown
+    assert not (run / "figures" / "loss.png").exists()
