@@ -66,8 +66,11 @@ class _Bounded(nn.Module):
         self.names = tuple(names)
         self.nmul = nmul
         self.bounds = {name: bounds[name] for name in self.names}
-        self.register_buffer("low", torch.tensor([self.bounds[n].low for n in self.names]))
-        self.register_buffer("high", torch.tensor([self.bounds[n].high for n in self.names]))
+        # float64, so that a float64 model's parameters stay within the bounds as written
+        # (0.1 stored in float32 is 0.1000000015); a float32 model rounds them when cast
+        for end in ("low", "high"):
+            ends = [getattr(self.bounds[n], end) for n in self.names]
+            self.register_buffer(end, torch.tensor(ends, dtype=torch.float64))
 
     @property
     def size(self) -> int:

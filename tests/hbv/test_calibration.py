@@ -127,8 +127,7 @@ def test_search_stays_within_bounds(monkeypatch):
     for name, parameter in workflow.parameters_by_name().items():
         parameter = parameter.detach()
         bound = HBV_BOUNDS[name]
-        low, high = (float(torch.tensor(end)) for end in (bound.low, bound.high))  # as stored
-        assert low <= float(parameter.min()) <= float(parameter.max()) <= high
+        assert bound.low <= float(parameter.min()) <= float(parameter.max()) <= bound.high
     assert result.evaluations == 2 + 2 * 8 * sum(result.search_generations)
     assert result.loss <= result.search_loss
     assert et.module.constants.shape == (1,) and bool(torch.isfinite(et.module.constants))
