@@ -14,13 +14,13 @@ noise-free trajectory, mean over x and y) are printed.
     python benchmarks/ode_training.py [--points 150] [--iterations N] [--threads 1]
 
 Last run of the default variant (``--variants shooting+collocation``, 2 cores, load
-10-11, alongside a worktree of the code before ``train.eval_every`` became 50 and
-``train.lbfgs_tolerance`` was added): 68.2 s of CPU (was 98.5 at that load; 70.3 at load
-4-6 in the run before), held-out R² -1.6940 both (the extrapolated cycles drift out of
-phase). Its time is 1000 shooting steps of about 45 ms at load 4-6 (11 segments of 10
-steps, 160 right-hand sides each with its backward pass), 20 held-out evaluations (were
-100) of about 165 ms (one shot over all 150 times, 2384 right-hand sides) and about 1 s of
-collocation pre-fit.
+10-14, alongside a worktree of the code before the networks were scaled per slot by the
+root mean square of the rates left by the known terms, in place of the median finite
+difference of all states): 59.2 s of CPU (58.7 before), held-out R² 0.7524 (was -1.6940:
+the extrapolated cycles drifted out of phase). Its time is 1000 shooting steps of about
+45 ms at load 4-6 (11 segments of 10 steps, 160 right-hand sides each with its backward
+pass), 20 held-out evaluations of about 165 ms (one shot over all 150 times, 2384
+right-hand sides) and about 1 s of collocation pre-fit.
 
 ``--iterations`` trains every variant for N Adam steps instead of the default 1000 (the
 time then is not the default config's). The last line reads ``ode training: <s> s
