@@ -14,6 +14,7 @@ import sympy
 from discover.distill.engines import ENGINES, SearchOptions, get_engine
 from discover.distill.pareto import Candidate, ParetoFront, expression_complexity, in_play
 from discover.distill.postprocess import blows_up, numpy_function, polish
+from discover.distill.range_fit import fit_within
 from discover.distill.snapping import snapped_candidates
 from discover.processes.base import OutputRange
 
@@ -60,8 +61,8 @@ def symbolic_fit(
         operators: e.g. ``("add", "mul", "exp")``; ``max_complexity``: largest size searched.
         restarts: independent searches merged together (engine default when ``None``).
         output_range: e.g. ``"[0, 1]"`` or ``"0 <= out <= pet"``: candidates leaving it on
-            the samples are dropped before the front is built (see
-            :data:`INPUT_END_TOLERANCE` for ends set by an input).
+            the samples are refitted within it, and dropped before the front is built if
+            they still leave it (see :data:`INPUT_END_TOLERANCE` for ends set by an input).
         selection_tolerance: the selected candidate's loss is at most this x the best loss.
         rounding_tolerance: relative loss increase allowed when merging/rounding constants.
         **engine_options: engine-specific settings (see each engine's docstring).
@@ -184,8 +185,10 @@ def _polish_all(
     output_range: OutputRange,
     tolerance: float,
 ) -> list[Candidate]:
-    """Polish every distinct raw candidate ``(expression, engine)``; candidates that blow up
-    near the samples (:func:`blows_up`) are dropped; the Pareto filter comes after.
+    """Polish every distinct raw candidate ``(expression, engine)``; one that leaves
+    ``output_range`` is refitted within it (:func:`~discover.distill.range_fit.fit_within`)
+    and dropped only if it still leaves it; candidates that blow up near the samples
+    (:func:`blows_up`) are dropped; the Pareto filter comes after.
 
     Candidates are compared only once polished: merging and rounding constants can shrink
     a bloated but right candidate (``1.06*x**0.998*y**0.5`` to ``x*sqrt(y)``) below a
@@ -198,7 +201,11 @@ def _polish_all(
             continue
         seen.add(key)
         polished = polish(expr, names, X, y, tolerance)
-        if polished is None or not _within(*polished, names, X, output_range):
+        if polished is not None and not _within(*polished, names, X, output_range):
+            polished = fit_within(polished[0], names, X, y, output_range)
+            if polished is not None and not _within(*polished, names, X, output_range):
+                polished = None
+        if polished is None:
             continue
         if blows_up(polished[0], names, X, y):
             continue
