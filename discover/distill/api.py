@@ -14,7 +14,7 @@ import sympy
 from discover.distill.engines import ENGINES, SearchOptions, get_engine
 from discover.distill.pareto import Candidate, ParetoFront, expression_complexity, in_play
 from discover.distill.postprocess import blows_up, numpy_function, polish
-from discover.distill.range_fit import fit_within
+from discover.distill.range_fit import fit_within, leaves
 from discover.distill.snapping import snapped_candidates
 from discover.processes.base import OutputRange
 
@@ -201,10 +201,8 @@ def _polish_all(
             continue
         seen.add(key)
         polished = polish(expr, names, X, y, tolerance)
-        if polished is not None and not _within(*polished, names, X, output_range):
-            polished = fit_within(polished[0], names, X, y, output_range)
-            if polished is not None and not _within(*polished, names, X, output_range):
-                polished = None
+        if polished is not None:
+            polished = _in_range(polished, names, X, y, output_range)
         if polished is None:
             continue
         if blows_up(polished[0], names, X, y):
@@ -212,6 +210,28 @@ def _polish_all(
         expression, loss = polished
         candidates.append(Candidate(expression, expression_complexity(expression), loss, engine))
     return candidates
+
+
+def _in_range(
+    polished: tuple[sympy.Expr, float],
+    names: Sequence[str],
+    X: np.ndarray,
+    y: np.ndarray,
+    bounds: OutputRange,
+) -> tuple[sympy.Expr, float] | None:
+    """The polished candidate ``(expression, loss)`` if it stays in ``bounds`` on the
+    samples; else its refit within them (:func:`~discover.distill.range_fit.fit_within`)
+    if that stays in, else whichever of the two crosses an end by no more than
+    :func:`_within` allows (the polished one first); ``None`` when neither does."""
+    if not leaves(polished[0], names, X, bounds):
+        return polished
+    refit = fit_within(polished[0], names, X, y, bounds)
+    if refit is not None and not leaves(refit[0], names, X, bounds):
+        return refit
+    for candidate in (polished, refit):
+        if candidate is not None and _within(*candidate, names, X, bounds):
+            return candidate
+    return None
 
 
 def _within(

@@ -18,16 +18,29 @@ import sympy
 from scipy.optimize import least_squares
 
 from discover.distill.constants import Template
-from discover.distill.postprocess import mse
+from discover.distill.postprocess import mse, numpy_function
 from discover.processes.base import OutputRange
 
-EXCESS_WEIGHT = 1e4
-"""Weight of a sample's squared excess over the range against its squared error in the
-refit: large enough that the refit stays inside to within a small fraction of its error,
-without the discontinuity of a hard constraint."""
+EXCESS_WEIGHTS = (1e4, 1e6, 1e8)
+"""Weights of a sample's squared excess over the range against its squared error, tried
+in turn until the refit stays inside on every sample (the smallest keeps the most of the
+fit; each is large enough to leave at most a small fraction of the error outside)."""
 
-SIGNIFICANT_DIGITS = 4
-"""Significant digits the refitted constants keep."""
+SIGNIFICANT_DIGITS = (4, 6)
+"""Significant digits the refitted constants keep: the fewest that stay inside."""
+
+RTOL = 1e-6
+"""Relative slack of an end, as in the range checks that selection applies."""
+
+
+def leaves(expr: sympy.Expr, names: Sequence[str], X: np.ndarray, bounds: OutputRange) -> bool:
+    """Whether ``expr`` leaves ``bounds`` (ends set by inputs not among ``names`` ignored)
+    at any of the samples ``X`` [samples, len(names)] by more than :data:`RTOL`."""
+    bounds = bounds.restricted_to(names)
+    if not bounds.bounded:
+        return False
+    inputs = dict(zip(names, X.T, strict=True))
+    return bool(bounds.outside(numpy_function(expr, names)(X), inputs, RTOL).any())
 
 
 def fit_within(
@@ -39,18 +52,39 @@ def fit_within(
 ) -> tuple[sympy.Expr, float] | None:
     """``expr`` with its float constants refitted to the samples (``X`` [samples,
     len(names)], ``y`` [samples]) while their excess over ``bounds`` (ends at each sample;
-    ends set by inputs not among ``names`` are ignored) is weighted :data:`EXCESS_WEIGHT`;
-    returns it with its mean squared error on ``y``, or ``None`` when it has no constant
-    or the refit fails."""
+    ends set by inputs not among ``names`` are ignored) is weighted by each of
+    :data:`EXCESS_WEIGHTS` in turn until it stays inside; returns the refit with its mean
+    squared error on ``y`` (possibly still a little outside: :func:`leaves` tells), or
+    ``None`` when it has no constant or the refit fails."""
     template = Template(expr, names, X, y)
     if not len(template.values):
         return None
     low, high = bounds.restricted_to(names).limits(dict(zip(names, X.T, strict=True)))
-    weight = float(np.sqrt(EXCESS_WEIGHT))
+    theta, expression = template.values, expr
+    for weight in EXCESS_WEIGHTS:
+        theta = _weighted_fit(template, theta, low, high, float(np.sqrt(weight)))
+        if theta is None:
+            return None
+        for digits in SIGNIFICANT_DIGITS:
+            expression = template.expression(np.array([float(f"{v:.{digits}g}") for v in theta]))
+            if not leaves(expression, names, X, bounds):
+                break
+        else:
+            continue
+        break
+    loss = mse(expression, names, X, y)
+    return (expression, loss) if np.isfinite(loss) else None
 
-    def residuals(theta: np.ndarray) -> np.ndarray:
-        pred = template.predict(theta)
-        parts = [pred - y]
+
+def _weighted_fit(
+    template: Template, theta: np.ndarray, low: object, high: object, weight: float
+) -> np.ndarray | None:
+    """Least squares of the template's errors and ``weight`` times its excess over the
+    ends ``low``/``high`` (numbers, arrays [samples] or ``None``) from ``theta``."""
+
+    def residuals(values: np.ndarray) -> np.ndarray:
+        pred = template.predict(values)
+        parts = [pred - template.y]
         if high is not None:
             parts.append(weight * np.maximum(pred - high, 0.0))
         if low is not None:
@@ -61,10 +95,6 @@ def fit_within(
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            fit = least_squares(residuals, template.values, method="trf", max_nfev=400)
+            return least_squares(residuals, theta, method="trf", max_nfev=400).x
     except (ValueError, FloatingPointError, OverflowError, ZeroDivisionError):
         return None
-    rounded = np.array([float(f"{v:.{SIGNIFICANT_DIGITS}g}") for v in fit.x])
-    expression = template.expression(rounded)
-    loss = mse(expression, names, X, y)
-    return (expression, loss) if np.isfinite(loss) else None
