@@ -153,7 +153,9 @@ class NeuralSlotConfig(Strict):
     activation: Literal["tanh", "relu", "silu", "gelu", "softplus"] = "tanh"
     """Activation function of the hidden layers."""
     output_scale: float | None = Field(default=None, gt=0)
-    """Typical magnitude of an output with an open end, in the slot's units (default 1)."""
+    """Typical magnitude of an output with an open end, in the slot's units. ``null``: in
+    ODE models, the RMS over the training period of the rates its states' equations leave
+    for it (smoothed observed rates minus the equations' known terms); elsewhere 1."""
     warm_start: bool = False
     """Fit the network to the slot's textbook process before training (HBV slots)."""
 

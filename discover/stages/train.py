@@ -26,6 +26,7 @@ from discover.config import TrainConfig
 from discover.config.stage_settings import CalibrationConfig
 from discover.fit.calibration import calibrate
 from discover.fit.collocation import collocation_prefit
+from discover.fit.diagnose import untrained_error
 from discover.fit.population import PopulationLoss
 from discover.fit.trainer import CHECKPOINT, FitResult, Trainer
 from discover.models.parameters import SiteParameters
@@ -121,7 +122,9 @@ class SeveralStarts:
 class ODETraining:
     """For an ODE workflow: the collocation pre-fit of its neural slots (when
     ``train.collocation``; not when resuming from a checkpoint), segment initial states
-    set again from the pre-fitted model, then gradient training."""
+    set again from the pre-fitted model, then gradient training; a warning names the
+    states the trained model leaves unfitted (:func:`~discover.fit.diagnose.
+    untrained_error`)."""
 
     def fit(self, workflow: Workflow, settings: TrainConfig, run: TrainingRun) -> FitResult:
         """Pre-fit ``workflow`` (an :class:`ODEWorkflow`), then train it as ``gradient``."""
@@ -139,7 +142,11 @@ class ODETraining:
             )
             if prefit is not None and workflow.shooting is not None:
                 workflow.shooting.initialise(workflow)
-        return GradientTraining().fit(workflow, settings, run)
+        result = GradientTraining().fit(workflow, settings, run)
+        unfitted = untrained_error(workflow)
+        if unfitted is not None:  # a warning: a state that noise dominates looks alike
+            log.warning("%s: %s", run.description, unfitted)
+        return result
 
 
 class CalibratedTraining:
