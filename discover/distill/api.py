@@ -44,6 +44,7 @@ def symbolic_fit(
     max_complexity: int = 15,
     restarts: int | None = None,
     output_range: OutputRange | str | None = None,
+    range_points: np.ndarray | None = None,
     selection_tolerance: float = 1.5,
     rounding_tolerance: float = 0.01,
     **engine_options: Any,
@@ -63,6 +64,8 @@ def symbolic_fit(
         output_range: e.g. ``"[0, 1]"`` or ``"0 <= out <= pet"``: candidates leaving it on
             the samples are refitted within it, and dropped before the front is built if
             they still leave it (see :data:`INPUT_END_TOLERANCE` for ends set by an input).
+        range_points: further points ``[points, len(names)]`` where a candidate must stay in
+            ``output_range`` (e.g. where the range checks look beyond the samples).
         selection_tolerance: the selected candidate's loss is at most this x the best loss.
         rounding_tolerance: relative loss increase allowed when merging/rounding constants.
         **engine_options: engine-specific settings (see each engine's docstring).
@@ -85,7 +88,9 @@ def symbolic_fit(
     started = time.monotonic()
     raw = [(e, name) for name in (engine, *companions) for e in _search(name, X, y, names, options)]
     searched = time.monotonic()
-    candidates = _polish_all(raw, names, X, y, options.output_range, rounding_tolerance)
+    candidates = _polish_all(
+        raw, names, X, y, options.output_range, rounding_tolerance, range_points
+    )
     seconds = {"search_seconds": searched - started, "polish_seconds": time.monotonic() - searched}
     metadata |= {k: round(v, 3) for k, v in seconds.items()}
     metadata |= {"raw_candidates": len(raw), "seed": seed}
@@ -184,6 +189,7 @@ def _polish_all(
     y: np.ndarray,
     output_range: OutputRange,
     tolerance: float,
+    beyond: np.ndarray | None = None,
 ) -> list[Candidate]:
     """Polish every distinct raw candidate ``(expression, engine)``; one that leaves
     ``output_range`` is refitted within it (:func:`~discover.distill.range_fit.fit_within`)
@@ -202,7 +208,7 @@ def _polish_all(
         seen.add(key)
         polished = polish(expr, names, X, y, tolerance)
         if polished is not None:
-            polished = _in_range(polished, names, X, y, output_range)
+            polished = _in_range(polished, names, X, y, output_range, beyond)
         if polished is None:
             continue
         if blows_up(polished[0], names, X, y):
@@ -218,15 +224,18 @@ def _in_range(
     X: np.ndarray,
     y: np.ndarray,
     bounds: OutputRange,
+    beyond: np.ndarray | None = None,
 ) -> tuple[sympy.Expr, float] | None:
     """The polished candidate ``(expression, loss)`` if it stays in ``bounds`` on the
-    samples; else its refit within them (:func:`~discover.distill.range_fit.fit_within`)
-    if that stays in, else whichever of the two crosses an end by no more than
-    :func:`_within` allows (the polished one first); ``None`` when neither does."""
-    if not leaves(polished[0], names, X, bounds):
+    samples and the points ``beyond``; else its refit within them
+    (:func:`~discover.distill.range_fit.fit_within`) if that stays in, else whichever of
+    the two crosses an end on the samples by no more than :func:`_within` allows (the
+    polished one first); ``None`` when neither does."""
+    everywhere = X if beyond is None else np.vstack([X, beyond])
+    if not leaves(polished[0], names, everywhere, bounds):
         return polished
-    refit = fit_within(polished[0], names, X, y, bounds)
-    if refit is not None and not leaves(refit[0], names, X, bounds):
+    refit = fit_within(polished[0], names, X, y, bounds, beyond)
+    if refit is not None and not leaves(refit[0], names, everywhere, bounds):
         return refit
     for candidate in (polished, refit):
         if candidate is not None and _within(*candidate, names, X, bounds):

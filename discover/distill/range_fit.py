@@ -49,25 +49,28 @@ def fit_within(
     X: np.ndarray,
     y: np.ndarray,
     bounds: OutputRange,
+    beyond: np.ndarray | None = None,
 ) -> tuple[sympy.Expr, float] | None:
     """``expr`` with its float constants refitted to the samples (``X`` [samples,
-    len(names)], ``y`` [samples]) while their excess over ``bounds`` (ends at each sample;
+    len(names)], ``y`` [samples]) while their excess over ``bounds`` (ends at each sample
+    and at the points ``beyond`` [points, len(names)], e.g. where the range checks look;
     ends set by inputs not among ``names`` are ignored) is weighted by each of
     :data:`EXCESS_WEIGHTS` in turn until it stays inside; returns the refit with its mean
     squared error on ``y`` (possibly still a little outside: :func:`leaves` tells), or
     ``None`` when it has no constant or the refit fails."""
-    template = Template(expr, names, X, y)
+    everywhere = X if beyond is None else np.vstack([X, beyond])
+    template = Template(expr, names, everywhere, np.zeros(len(everywhere)))
     if not len(template.values):
         return None
-    low, high = bounds.restricted_to(names).limits(dict(zip(names, X.T, strict=True)))
+    low, high = bounds.restricted_to(names).limits(dict(zip(names, everywhere.T, strict=True)))
     theta, expression = template.values, expr
     for weight in EXCESS_WEIGHTS:
-        theta = _weighted_fit(template, theta, low, high, float(np.sqrt(weight)))
+        theta = _weighted_fit(template, theta, y, low, high, float(np.sqrt(weight)))
         if theta is None:
             return None
         for digits in SIGNIFICANT_DIGITS:
             expression = template.expression(np.array([float(f"{v:.{digits}g}") for v in theta]))
-            if not leaves(expression, names, X, bounds):
+            if not leaves(expression, names, everywhere, bounds):
                 break
         else:
             continue
@@ -77,14 +80,15 @@ def fit_within(
 
 
 def _weighted_fit(
-    template: Template, theta: np.ndarray, low: object, high: object, weight: float
+    template: Template, theta: np.ndarray, y: np.ndarray, low: object, high: object, weight: float
 ) -> np.ndarray | None:
-    """Least squares of the template's errors and ``weight`` times its excess over the
-    ends ``low``/``high`` (numbers, arrays [samples] or ``None``) from ``theta``."""
+    """Least squares from ``theta`` of the template's errors on ``y`` (its first
+    ``len(y)`` points) and ``weight`` times its excess over the ends ``low``/``high``
+    (numbers, arrays [points] or ``None``) at all its points."""
 
     def residuals(values: np.ndarray) -> np.ndarray:
         pred = template.predict(values)
-        parts = [pred - template.y]
+        parts = [pred[: len(y)] - y]
         if high is not None:
             parts.append(weight * np.maximum(pred - high, 0.0))
         if low is not None:

@@ -16,6 +16,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from discover.config import DistillConfig
 from discover.distill import ParetoFront, symbolic_fit, thin
 from discover.distill.data_rates import rate_samples, with_data_candidates
@@ -24,6 +26,7 @@ from discover.distill.probe import ProbeSamples, probe
 from discover.fit.distributed import from_rank_zero
 from discover.models.ode import ODEModel
 from discover.stages.select import Selection, SelectionContext, selection_rule
+from discover.validate.checks import range_points, sampled_domain
 from discover.workflows.base import Workflow
 
 log = logging.getLogger("discover")
@@ -85,11 +88,27 @@ def _distill(workflow: Workflow, slot: str, settings: DistillConfig, seed: int) 
             operators=settings.operators,
             max_complexity=settings.max_complexity,
             output_range=model.slots[slot].output_range,
+            range_points=_range_points(workflow, slot, samples, kept, seed),
             **settings.options,
         )
 
     front = _with_data_rates(fit(samples), workflow, slot, samples, fit, settings.samples, seed)
     return Distillation(samples, ranking, kept, front)
+
+
+def _range_points(
+    workflow: Workflow, slot: str, samples: ProbeSamples, kept: list[str], seed: int
+) -> np.ndarray | None:
+    """Where the range checks of a selection will look for ``slot`` beyond its probed
+    ``samples`` (:func:`~discover.validate.checks.range_points`), columns ``kept``
+    [points, len(kept)]; ``None`` when the slot's range is unbounded."""
+    process = workflow.model.slots[slot]
+    if not process.output_range.bounded:
+        return None
+    known = workflow.model.input_bounds
+    domain, bounds = sampled_domain(process, samples.X, samples.names, known)
+    points = range_points(process, domain, bounds=bounds, seed=seed)
+    return np.column_stack([points[name] for name in kept])
 
 
 def _with_data_rates(

@@ -258,6 +258,21 @@ def range_checks(
     return tuple(results)
 
 
+def range_points(
+    function: Process | Callable[[Points], np.ndarray],
+    domain: Domain,
+    *,
+    bounds: Bounds | None = None,
+    seed: int = 0,
+) -> Points:
+    """Every point where :func:`range_checks` looks for the same ``domain``, ``bounds``
+    and ``seed`` (both regions' points and the random points on their faces), by input
+    name, e.g. to fit a function that must stay in range there."""
+    probe = _probe(function, domain, None, bounds, WIDEN, N_POINTS, N_LINES, seed)
+    sets = [r.points for r in probe.regions] + [p for r in probe.regions for _, p in r.faces]
+    return {name: np.concatenate([np.asarray(s[name], float) for s in sets]) for name in sets[0]}
+
+
 def sampled_domain(
     process: Process,
     X: np.ndarray,

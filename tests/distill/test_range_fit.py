@@ -45,3 +45,15 @@ def test_symbolic_fit_keeps_forms_that_least_squares_would_push_out_of_range():
     assert simple and simple[-1].loss < 0.1 * float(np.var(y))
     for candidate in simple:  # refitted inside, not merely within their error
         assert not leaves(candidate.expression, NAMES, X, OutputRange.parse("[0, pet]"))
+
+
+def test_the_refit_stays_in_range_beyond_the_samples_where_asked():
+    X, y = saturating_samples()
+    seen = X[:, 1] < 0.85  # wet soil never sampled
+    wet = np.column_stack([np.linspace(0.2, 5.0, 50), np.ones(50)])
+    pet, sw = sympy.symbols("pet soil_wetness", real=True)
+    bounds = OutputRange.parse("0 <= out <= pet")
+    alone, _ = fit_within(pet * (1.02 * sw + 0.25), NAMES, X[seen], y[seen], bounds)
+    assert leaves(alone, NAMES, wet, bounds)  # inside where sampled, not in wet soil
+    found, _ = fit_within(pet * (1.02 * sw + 0.25), NAMES, X[seen], y[seen], bounds, wet)
+    assert not leaves(found, NAMES, np.vstack([X, wet]), bounds)
