@@ -59,13 +59,11 @@ def symbolic_fit(
             :data:`AUTO_COMPANION` on the same front) or a registered engine.
         time_budget_s: seconds for the search (engine default when ``None``; polishing
             the candidates comes on top). ``seed``: same seed, same front where it can.
-        operators: e.g. ``("add", "mul", "exp")``; ``max_complexity``: largest size searched.
-        restarts: independent searches merged together (engine default when ``None``).
-        output_range: e.g. ``"[0, 1]"`` or ``"0 <= out <= pet"``: candidates leaving it on
-            the samples are refitted within it, and dropped before the front is built if
-            they still leave it (see :data:`INPUT_END_TOLERANCE` for ends set by an input).
-        range_points: further points ``[points, len(names)]`` where a candidate must stay in
-            ``output_range`` (e.g. where the range checks look beyond the samples).
+        operators: e.g. ``("add", "mul", "exp")``; ``max_complexity``: largest size searched;
+            ``restarts``: independent searches merged together (``None``: engine default).
+        output_range: e.g. ``"0 <= out <= pet"``: candidates leaving it on the samples
+            or ``range_points`` ``[points, len(names)]`` (e.g. where range checks look) are
+            refitted within it, dropped if they still leave it (:func:`_in_range`).
         selection_tolerance: the selected candidate's loss is at most this x the best loss.
         rounding_tolerance: relative loss increase allowed when merging/rounding constants.
         **engine_options: engine-specific settings (see each engine's docstring).
@@ -76,24 +74,18 @@ def symbolic_fit(
     X, y = _as_arrays(X, y, names)
     metadata: dict[str, Any] = {"requested_engine": engine}
     engine, companions = _engines(engine, metadata)
-    options = SearchOptions(
-        time_budget_s=time_budget_s,
-        seed=seed,
-        operators=tuple(operators) if operators is not None else None,
-        max_complexity=max_complexity,
-        restarts=restarts if restarts is not None else _default_restarts(engine),
-        output_range=OutputRange.parse(output_range),
-        extra=tuple(sorted(engine_options.items())),
-    )
+    restarts = restarts if restarts is not None else _default_restarts(engine)
+    operators = tuple(operators) if operators is not None else None
+    bounds = OutputRange.parse(output_range)
+    extra = tuple(sorted(engine_options.items()))
+    options = SearchOptions(time_budget_s, seed, operators, max_complexity, restarts, bounds, extra)
     started = time.monotonic()
     raw = [(e, name) for name in (engine, *companions) for e in _search(name, X, y, names, options)]
     searched = time.monotonic()
-    candidates = _polish_all(
-        raw, names, X, y, options.output_range, rounding_tolerance, range_points
-    )
+    candidates = _polish_all(raw, names, X, y, bounds, rounding_tolerance, range_points)
     seconds = {"search_seconds": searched - started, "polish_seconds": time.monotonic() - searched}
-    metadata |= {k: round(v, 3) for k, v in seconds.items()}
-    metadata |= {"raw_candidates": len(raw), "seed": seed}
+    metadata |= {k: round(v, 3) for k, v in seconds.items()} | {"raw_candidates": len(raw)}
+    metadata["seed"] = seed
     log.info("engine %s: %d raw candidates in %.1f s", engine, len(raw), searched - started)
     front = ParetoFront.build(candidates, names, engine, selection_tolerance, metadata)
     return _with_snapped(front, X, y, rounding_tolerance)
