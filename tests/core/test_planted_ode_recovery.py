@@ -86,7 +86,8 @@ def test_a_saturating_uptake_a_over_b_plus_x_is_recovered(tmp_path):
         "neural": {"F": {"inputs": ["S"], "output": ">=0"}},
     }
     # heldout, the default rule for ODE models: BIC on a network's noise-free samples
-    # rewards forms that follow the network's own error (an exp term near S = 0)
+    # rewards forms that follow the network's own error (here an exp term near S = 0; in
+    # the mass-action study, eight terms with sin and exp)
     found = recovered(tmp_path, rates, model, [[0.1], [3.0], [5.0]], "rational", 100, "heldout")
     S = sympy.Symbol("S")
     assert found.free_symbols == {S}
@@ -106,7 +107,8 @@ def test_a_mass_action_term_is_recovered(tmp_path):
         "equations": {"x": "1 - F(x, y) - 0.2*x", "y": "F(x, y) - 0.6*y"},
         "neural": {"F": {"inputs": ["x", "y"], "output": ">=0"}},
     }
-    found = recovered(tmp_path, rates, model, [[2.0, 0.5], [0.5, 2.0], [3.0, 3.0]], "sparse", 100)
+    starts = [[2.0, 0.5], [0.5, 2.0], [3.0, 3.0]]
+    found = recovered(tmp_path, rates, model, starts, "sparse", 100, "heldout")
     x, y = sympy.symbols("x y")
     assert sympy.simplify(found / (x * y)).is_Number, found
     _, (unseen,) = trajectories(rates, [[1.5, 1.5]])
