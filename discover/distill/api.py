@@ -14,7 +14,7 @@ import sympy
 from discover.distill.engines import ENGINES, SearchOptions, get_engine
 from discover.distill.pareto import Candidate, ParetoFront, expression_complexity, in_play
 from discover.distill.postprocess import blows_up, numpy_function, polish
-from discover.distill.range_fit import fit_within, leaves
+from discover.distill.range_fit import fit_within, leaves_anywhere
 from discover.distill.snapping import snapped_candidates
 from discover.processes.base import OutputRange
 
@@ -219,15 +219,14 @@ def _in_range(
     beyond: np.ndarray | None = None,
 ) -> tuple[sympy.Expr, float] | None:
     """The polished candidate ``(expression, loss)`` if it stays in ``bounds`` on the
-    samples and the points ``beyond``; else its refit within them
+    samples and within the ends inputs set at the points ``beyond``; else its refit within them
     (:func:`~discover.distill.range_fit.fit_within`) if that stays in, else whichever of
     the two crosses an end on the samples by no more than :func:`_within` allows (the
     polished one first); ``None`` when neither does."""
-    everywhere = X if beyond is None else np.vstack([X, beyond])
-    if not leaves(polished[0], names, everywhere, bounds):
+    if not leaves_anywhere(polished[0], names, X, bounds, beyond):
         return polished
     refit = fit_within(polished[0], names, X, y, bounds, beyond)
-    if refit is not None and not leaves(refit[0], names, everywhere, bounds):
+    if refit is not None and not leaves_anywhere(refit[0], names, X, bounds, beyond):
         return refit
     for candidate in (polished, refit):
         if candidate is not None and _within(*candidate, names, X, bounds):

@@ -43,6 +43,20 @@ def leaves(expr: sympy.Expr, names: Sequence[str], X: np.ndarray, bounds: Output
     return bool(bounds.outside(numpy_function(expr, names)(X), inputs, RTOL).any())
 
 
+def leaves_anywhere(
+    expr: sympy.Expr,
+    names: Sequence[str],
+    X: np.ndarray,
+    bounds: OutputRange,
+    beyond: np.ndarray | None = None,
+) -> bool:
+    """Whether ``expr`` leaves ``bounds`` at a sample of ``X`` or an end that an input sets
+    at a point ``beyond`` [points, len(names)] (:func:`leaves`)."""
+    if leaves(expr, names, X, bounds):
+        return True
+    return beyond is not None and leaves(expr, names, beyond, bounds.set_by_inputs())
+
+
 def fit_within(
     expr: sympy.Expr,
     names: Sequence[str],
@@ -52,17 +66,26 @@ def fit_within(
     beyond: np.ndarray | None = None,
 ) -> tuple[sympy.Expr, float] | None:
     """``expr`` with its float constants refitted to the samples (``X`` [samples,
-    len(names)], ``y`` [samples]) while their excess over ``bounds`` (ends at each sample
-    and at the points ``beyond`` [points, len(names)], e.g. where the range checks look;
-    ends set by inputs not among ``names`` are ignored) is weighted by each of
+    len(names)], ``y`` [samples]) while their excess over ``bounds`` is weighted by each of
     :data:`EXCESS_WEIGHTS` in turn until it stays inside; returns the refit with its mean
-    squared error on ``y`` (possibly still a little outside: :func:`leaves` tells), or
-    ``None`` when it has no constant or the refit fails."""
+    squared error on ``y`` (possibly still a little outside: :func:`leaves_anywhere`
+    tells), or ``None`` when it has no constant or the refit fails.
+
+    The excess counts at every sample and, for the ends that inputs set (``out <= pet``),
+    at the points ``beyond`` [points, len(names)] (e.g. where the range checks look): such
+    an end moves with its input, so a form can cross it just beyond the samples (ET above
+    PET in wetter soil than sampled), whereas a constant end crossed only far outside them
+    (an outflow below 0 at a negative storage) would bend the form's fit to the data for
+    points where it is not meant to hold. Ends set by inputs not among ``names`` are
+    ignored."""
     everywhere = X if beyond is None else np.vstack([X, beyond])
     template = Template(expr, names, everywhere, np.zeros(len(everywhere)))
     if not len(template.values):
         return None
-    low, high = bounds.restricted_to(names).limits(dict(zip(names, everywhere.T, strict=True)))
+    low, high = _ends(names, X, bounds)
+    if beyond is not None:
+        far_low, far_high = _ends(names, beyond, bounds.set_by_inputs())
+        low, high = np.concatenate([low, far_low]), np.concatenate([high, far_high])
     theta, expression = template.values, expr
     for weight in EXCESS_WEIGHTS:
         theta = _weighted_fit(template, theta, y, low, high, float(np.sqrt(weight)))
@@ -70,7 +93,7 @@ def fit_within(
             return None
         for digits in SIGNIFICANT_DIGITS:
             expression = template.expression(np.array([float(f"{v:.{digits}g}") for v in theta]))
-            if not leaves(expression, names, everywhere, bounds):
+            if not leaves_anywhere(expression, names, X, bounds, beyond):
                 break
         else:
             continue
@@ -79,21 +102,34 @@ def fit_within(
     return (expression, loss) if np.isfinite(loss) else None
 
 
+def _ends(
+    names: Sequence[str], X: np.ndarray, bounds: OutputRange
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper end of ``bounds`` at each point of ``X`` [points] (∓inf if open)."""
+    low, high = bounds.restricted_to(names).limits(dict(zip(names, X.T, strict=True)))
+    n = len(X)
+    return (
+        np.broadcast_to(-np.inf if low is None else np.asarray(low, float), (n,)),
+        np.broadcast_to(np.inf if high is None else np.asarray(high, float), (n,)),
+    )
+
+
 def _weighted_fit(
-    template: Template, theta: np.ndarray, y: np.ndarray, low: object, high: object, weight: float
+    template: Template,
+    theta: np.ndarray,
+    y: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    weight: float,
 ) -> np.ndarray | None:
     """Least squares from ``theta`` of the template's errors on ``y`` (its first
     ``len(y)`` points) and ``weight`` times its excess over the ends ``low``/``high``
-    (numbers, arrays [points] or ``None``) at all its points."""
+    [points] (±inf where open) at all its points."""
 
     def residuals(values: np.ndarray) -> np.ndarray:
         pred = template.predict(values)
-        parts = [pred[: len(y)] - y]
-        if high is not None:
-            parts.append(weight * np.maximum(pred - high, 0.0))
-        if low is not None:
-            parts.append(weight * np.maximum(low - pred, 0.0))
-        out = np.concatenate(parts)
+        excess = np.maximum(pred - high, 0.0) + np.maximum(low - pred, 0.0)
+        out = np.concatenate([pred[: len(y)] - y, weight * excess])
         return np.where(np.isfinite(out), out, 1e10)
 
     try:

@@ -101,9 +101,10 @@ def _range_points(
 ) -> np.ndarray | None:
     """Where the range checks of a selection will look for ``slot`` beyond its probed
     ``samples`` (:func:`~discover.validate.checks.range_points`), columns ``kept``
-    [points, len(kept)]; ``None`` when the slot's range is unbounded."""
+    [points, len(kept)], for the ends of its range that inputs set (``out <= pet``); ``None``
+    when it has none (:func:`~discover.distill.range_fit.fit_within` says why)."""
     process = workflow.model.slots[slot]
-    if not process.output_range.bounded:
+    if not process.output_range.set_by_inputs().bounded:
         return None
     known = workflow.model.input_bounds
     domain, bounds = sampled_domain(process, samples.X, samples.names, known)

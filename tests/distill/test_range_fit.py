@@ -8,7 +8,7 @@ import sympy
 
 from discover.distill import symbolic_fit
 from discover.distill.postprocess import numpy_function
-from discover.distill.range_fit import fit_within, leaves
+from discover.distill.range_fit import fit_within, leaves, leaves_anywhere
 from discover.processes import OutputRange
 
 NAMES = ("pet", "soil_wetness")
@@ -57,3 +57,15 @@ def test_the_refit_stays_in_range_beyond_the_samples_where_asked():
     assert leaves(alone, NAMES, wet, bounds)  # inside where sampled, not in wet soil
     found, _ = fit_within(pet * (1.02 * sw + 0.25), NAMES, X[seen], y[seen], bounds, wet)
     assert not leaves(found, NAMES, np.vstack([X, wet]), bounds)
+
+
+def test_beyond_the_samples_only_the_ends_that_inputs_set_are_held():
+    pet, sw = sympy.symbols("pet soil_wetness", real=True)
+    X = np.array([[1.0, 0.5], [2.0, 0.6]])
+    below_zero_far_out = np.array([[1.0, -5.0]])  # 0.5*pet*(SW + 0.1) < 0 there
+    form = 0.5 * pet * (sw + 0.1)
+    bounds = OutputRange.parse("0 <= out <= pet")
+    assert not leaves_anywhere(form, NAMES, X, bounds, below_zero_far_out)
+    assert leaves(form, NAMES, below_zero_far_out, bounds)
+    above_pet_far_out = np.array([[1.0, 5.0]])
+    assert leaves_anywhere(form, NAMES, X, bounds, above_pet_far_out)
