@@ -213,4 +213,4 @@ def test_a_training_without_steps_is_said_not_plotted(full_run: Path, tmp_path: 
     build_report(run)
     markdown = (run / "report.md").read_text()
     assert "took no gradient training step (calibrated start; no gradient training)" in markdown
-    assert not (run / "figures" / "loss.png").exists()
+    assert "loss.png" not in markdown  # no empty loss plot
