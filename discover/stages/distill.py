@@ -75,6 +75,7 @@ def _distill(workflow: Workflow, slot: str, settings: DistillConfig, seed: int) 
     ranking = rank_inputs(model.slots[slot], samples.X, seed=seed)
     threshold = settings.importance_threshold
     kept = ranking.keep(threshold) if threshold is not None else list(samples.names)
+    checked = _range_points(workflow, slot, samples, kept, seed)
 
     def fit(found: ProbeSamples) -> ParetoFront:
         columns = [found.names.index(name) for name in kept]
@@ -88,7 +89,7 @@ def _distill(workflow: Workflow, slot: str, settings: DistillConfig, seed: int) 
             operators=settings.operators,
             max_complexity=settings.max_complexity,
             output_range=model.slots[slot].output_range,
-            range_points=_range_points(workflow, slot, samples, kept, seed),
+            range_points=checked,
             **settings.options,
         )
 
