@@ -20,6 +20,7 @@ from scipy.optimize import least_squares
 from discover.distill.constants import Template
 from discover.distill.postprocess import mse, numpy_function
 from discover.processes.base import OutputRange
+from discover.validate.checks import RTOL
 
 EXCESS_WEIGHTS = (1e4, 1e6, 1e8)
 """Weights of a sample's squared excess over the range against its squared error, tried
@@ -29,13 +30,11 @@ fit; each is large enough to leave at most a small fraction of the error outside
 SIGNIFICANT_DIGITS = (4, 6)
 """Significant digits the refitted constants keep: the fewest that stay inside."""
 
-RTOL = 1e-6
-"""Relative slack of an end, as in the range checks that selection applies."""
-
 
 def leaves(expr: sympy.Expr, names: Sequence[str], X: np.ndarray, bounds: OutputRange) -> bool:
     """Whether ``expr`` leaves ``bounds`` (ends set by inputs not among ``names`` ignored)
-    at any of the samples ``X`` [samples, len(names)] by more than :data:`RTOL`."""
+    at any of the samples ``X`` [samples, len(names)] by more than the range checks'
+    slack (:data:`~discover.validate.checks.RTOL`)."""
     bounds = bounds.restricted_to(names)
     if not bounds.bounded:
         return False
