@@ -138,16 +138,15 @@ def _without_edges(rates: np.ndarray) -> np.ndarray:
 def _unusable(model: ODEModel, slot: str, state: str, seen: set[str]) -> str | None:
     """Why the rate of ``state`` gives no samples of ``slot`` (``""``: its equation does
     not call the slot), or ``None`` when it does."""
-    equation = model.equations[state]
-    calls = [f for f in equation.atoms(AppliedUndef) if f.func.__name__ == slot]
-    if not calls:
+    if slot not in model.calls(state):
         return ""
     if state not in seen:
         return "it is not observed"
-    unseen = ({str(s) for s in equation.free_symbols} & set(model.states)) - seen
+    unseen = model.reads(state) - seen
     if unseen:
         return f"its equation reads the unobserved state(s) {sorted(unseen)}"
-    u = sympy.Dummy("u")
+    equation, u = model.equations[state], sympy.Dummy("u")
+    calls = [f for f in equation.atoms(AppliedUndef) if f.func.__name__ == slot]
     affine = equation.subs({call: u for call in calls})
     if sympy.simplify(sympy.diff(affine, u, 2)) != 0:
         return f"its equation is not affine in {slot}"
@@ -185,9 +184,8 @@ def _outputs(
     y = []
     for state in found.states:
         i = model.states.index(state)
-        reads = {str(s) for s in model.equations[state].free_symbols} & set(model.states)
         known = np.isfinite(rates[..., i]) & np.isfinite(values[state])
-        for name in reads:
+        for name in model.reads(state):
             known &= np.isfinite(values[name])
         A, B = zero[..., i], one[..., i] - zero[..., i]
         largest = np.max(np.abs(B[known]), initial=0.0)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.interpolate import make_smoothing_spline
-from sympy.core.function import AppliedUndef
 from torch import Tensor
 
 from discover.models.ode import ODEModel
@@ -130,14 +129,8 @@ def _fitted_equations(model: ODEModel, seen: set[str]) -> tuple[list[int], set[s
     and the names of those slots."""
     targets, slots = [], set()
     for i, state in enumerate(model.states):
-        equation = model.equations[state]
-        neural = {
-            f.func.__name__
-            for f in equation.atoms(AppliedUndef)
-            if model.slots[f.func.__name__].kind == "neural"
-        }
-        needs = {str(symbol) for symbol in equation.free_symbols} & set(model.states)
-        if state in seen and neural and needs <= seen:
+        neural = {name for name in model.calls(state) if model.slots[name].kind == "neural"}
+        if state in seen and neural and model.reads(state) <= seen:
             targets.append(i)
             slots |= neural
     return targets, slots

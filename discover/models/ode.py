@@ -82,12 +82,10 @@ class ODEModel(HybridModel):
         names = [*self.states, *parameters, *self.forcing_names, TIME]
         arity = {name: len(inputs) for name, inputs in functions.items()}
         parsed = {s: parse_expression(equations[s], names, arity) for s in self.states}
-        unused = set(functions) - {
-            f.func.__name__ for e in parsed.values() for f in e.atoms(AppliedUndef)
-        }
+        self.equations = parsed
+        unused = set(functions).difference(*(self.calls(s) for s in self.states))
         if unused:
             raise ValueError(f"function(s) {sorted(unused)} are declared but used in no equation")
-        self.equations = parsed
         self.rhs_modules = torch.nn.ModuleList(
             [ExpressionModule(parsed[s], names, trainable=False) for s in self.states]
         )
@@ -104,6 +102,14 @@ class ODEModel(HybridModel):
         lower, upper = _bound_vectors(self.states, bounds or {})
         self.register_buffer("lower", lower, persistent=False)
         self.register_buffer("upper", upper, persistent=False)
+
+    def calls(self, state: str) -> set[str]:
+        """Names of the functions (slots) the equation of ``state`` calls."""
+        return {f.func.__name__ for f in self.equations[state].atoms(AppliedUndef)}
+
+    def reads(self, state: str) -> set[str]:
+        """The states the equation of ``state`` reads (itself too, when it does)."""
+        return {str(symbol) for symbol in self.equations[state].free_symbols} & set(self.states)
 
     # -- the right-hand side -----------------------------------------------------------
     def forward(self, t: Tensor, y: Tensor) -> Tensor:

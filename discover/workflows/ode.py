@@ -238,11 +238,7 @@ def slot_rate_scales(
     fallback = _root_mean_square(np.concatenate([*left.values()])) or 1.0
     scales = {}
     for slot in model.functions:
-        calling = [
-            s
-            for s in model.states
-            if slot in {f.func.__name__ for f in model.equations[s].atoms(AppliedUndef)}
-        ]
+        calling = [s for s in model.states if slot in model.calls(s)]
         scales[slot] = _root_mean_square(np.concatenate([left[s] for s in calling])) or fallback
     return scales
 
