@@ -55,24 +55,8 @@ def test_each_slot_takes_the_scale_of_the_states_whose_equations_call_it():
 
 
 def test_the_prefit_of_a_settling_trajectory_reaches_its_transient(tmp_path: Path):
-    times = np.linspace(0, 10, 150)
-    x = logistic(times, 11.0, 1.8, 16.26)
-    np.savetxt(
-        tmp_path / "data.csv", np.column_stack([times, x]), delimiter=",", header="t,x", comments=""
-    )
-    config = StudyConfig.model_validate(
-        {
-            "data": {"path": str(tmp_path / "data.csv"), "time": "t"},
-            "model": {
-                "type": "ode",
-                "states": ["x"],
-                "equations": {"x": "F(x)"},
-                "neural": {"F": {"inputs": ["x"]}},
-            },
-        }
-    )
     torch.manual_seed(0)
-    workflow = ODEWorkflow(config, tmp_path)
+    workflow = logistic_workflow(tmp_path)
     steps = workflow.n_fit
     result = collocation_prefit(
         workflow.model, workflow.times[:steps], workflow.observed[:steps], iterations=100
