@@ -28,14 +28,21 @@ THRESHOLD = {"uzl": 8.0, "k0": 0.6}
 SLOW_UPPER_ZONE = {"fc": 100.0, "perc": 0.5, "k1": 0.03}
 
 
+def mid_range_planted(values: dict[str, float]) -> dict[str, str]:
+    """A twin's planted parameters (``data.planted``): every parameter of the textbook HBV
+    at the middle of its range, the default start of per-site calibration, but ``values``."""
+    planted = {name: str((b.low + b.high) / 2) for name, b in HBV_BOUNDS.items()}
+    planted |= {name: str(value) for name, value in values.items()}
+    planted.pop("betaet")  # not used by the textbook slots
+    planted.pop("kcap")  # nor by a model without capillary rise
+    return planted
+
+
 def twin_workflow(sites: int = 1, parameters: str = "site") -> HBVWorkflow:
     """A small float64 twin (500 days; the 250 of warm-up undo the twin's own spin-up):
     mid-range parameters except :data:`THRESHOLD` and :data:`SLOW_UPPER_ZONE`, to be
     calibrated per site from the default (mid-range) start."""
-    planted = {name: str((b.low + b.high) / 2) for name, b in HBV_BOUNDS.items()}
-    planted |= {name: str(value) for name, value in (THRESHOLD | SLOW_UPPER_ZONE).items()}
-    planted.pop("betaet")  # not used by the textbook slots
-    planted.pop("kcap")  # nor by a model without capillary rise
+    planted = mid_range_planted(THRESHOLD | SLOW_UPPER_ZONE)
     config = StudyConfig.model_validate(
         {
             "name": "calibration",

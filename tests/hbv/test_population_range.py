@@ -17,11 +17,12 @@ import torch
 
 from discover.config import StudyConfig
 from discover.fit.population import PopulationLoss
-from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS
+from discover.models.hbv_processes import FORCINGS
 from discover.processes import Symbolic
 from discover.processes.symbolic import RangeExcess
 from discover.stages.variants import Variants
 from discover.workflows.hbv import HBVWorkflow
+from tests.hbv.test_calibration import mid_range_planted
 
 SLOT, RANGE = "evapotranspiration", "0 <= out <= pet"
 DAYS, WARMUP = 500, 250
@@ -35,10 +36,7 @@ def twin(
 ) -> HBVWorkflow:
     """A float64 HBV twin (mid-range parameters, its default start, but ``lp``) whose ET
     slot holds ``equation`` with constants from ``start``."""
-    planted = {name: str((b.low + b.high) / 2) for name, b in HBV_BOUNDS.items()}
-    planted["lp"] = str(lp)
-    planted.pop("betaet")  # not used by the textbook slots
-    planted.pop("kcap")  # nor by a model without capillary rise
+    planted = mid_range_planted({"lp": lp})
     config = StudyConfig.model_validate(
         {
             "name": "population-range",
