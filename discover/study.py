@@ -24,7 +24,7 @@ from discover.rundir import RunWriter
 from discover.stages import reinsert as reinsertion
 from discover.stages import score
 from discover.stages.distill import distill_slot, select
-from discover.stages.models import ModelFactory
+from discover.stages.models import ModelFactory, start_parameters_at
 from discover.stages.pipeline import run_stages
 from discover.stages.select import SelectionContext
 from discover.stages.site_folds import validate_sites
@@ -67,6 +67,10 @@ class Study:
         self.site_fold_simulations: dict[str, np.ndarray] = {}
         self.trained: dict[str, dict[int, Workflow]] = {}
         """Models trained while selecting: ``{slot: {front index: model}}``."""
+        self.baseline: Workflow | None = None
+        """The calibrated ``physics`` variant whose HBV parameters the hypotheses start
+        from (set by :func:`~discover.stages.pipeline.fit_baseline`); ``None``: they
+        start from the default."""
         for name, hypothesis in config.hypotheses.items():
             hypothesis_process(name, hypothesis, self.model)  # a bad one fails now
 
@@ -96,17 +100,34 @@ class Study:
 
     def fit_hypothesis(self, name: str, resume: bool = False, progress: bool = True) -> FitResult:
         """Train the model with the slot of hypothesis ``name`` (config ``hypotheses:``) set
-        to its expression, free constants fitted, and record it as variant ``name``."""
+        to its expression, free constants fitted, and record it as variant ``name``.
+
+        With a calibrated :attr:`baseline` (``discover run`` fits it first, with
+        ``model.baseline`` and calibration on; :func:`~discover.stages.pipeline.
+        fit_baseline` does it for a study driven step by step), the HBV parameters the
+        hypothesis shares with it start at its calibrated values, and the hypothesis's
+        calibration searches from there (its constants from their stated values): the
+        hypotheses are offered the baseline's optimum, so that comparing them measures
+        their laws rather than which optimum each search happened to find. Without one
+        they start from the default, like the baseline itself."""
         if name not in self.config.hypotheses:
             raise ValueError(
                 f"no hypothesis {name!r}; the config states {[*self.config.hypotheses]}"
             )
-        return self.fit_variant(name, resume=resume, progress=progress)
+        return self.fit_variant(name, resume=resume, progress=progress, start=self.baseline)
 
-    def fit_variant(self, name: str, resume: bool = False, progress: bool = True) -> FitResult:
-        """Train variant ``name`` from scratch (see :meth:`train_variant`) and record it."""
+    def fit_variant(
+        self,
+        name: str,
+        resume: bool = False,
+        progress: bool = True,
+        start: Workflow | None = None,
+    ) -> FitResult:
+        """Train variant ``name`` (see :meth:`train_variant`) and record it."""
         with self.timings(f"fit {name}"):
-            workflow, result = self.train_variant(name, resume=resume, progress=progress)
+            workflow, result = self.train_variant(
+                name, resume=resume, progress=progress, start=start
+            )
         self.record_variant(name, workflow)
         log.info("%s: training stopped (%s)", name, result.stopped)
         return result
@@ -119,11 +140,16 @@ class Study:
         resume: bool = False,
         progress: bool = True,
         description: str | None = None,
+        start: Workflow | None = None,
     ) -> tuple[Workflow, FitResult]:
         """A fresh model of variant ``name`` (:meth:`ModelFactory.variant`) trained with the
         ``train`` settings, ``hidden_sites`` (indices) left out of the loss, checkpoints in
-        ``checkpoints/<folder or name>``, progress bar ``training <description or name>``."""
+        ``checkpoints/<folder or name>``, progress bar ``training <description or name>``;
+        its per-site HBV parameters starting at ``start``'s (a calibrated model:
+        :func:`~discover.stages.models.start_parameters_at`) if given."""
         workflow = self.models.variant(name, self.fronts)
+        if start is not None:
+            start_parameters_at(workflow, start)
         if hidden_sites:
             workflow.hide_sites(hidden_sites)
         folder, what = f"checkpoints/{folder or name}", description or name

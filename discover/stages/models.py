@@ -122,16 +122,31 @@ def set_slots(workflow: Workflow, processes: dict[str, Process]) -> None:
 
 
 def start_from(workflow: HBVWorkflow, calibrated: HBVWorkflow) -> None:
-    """Start ``workflow``'s per-site HBV parameters at ``calibrated``'s (by name; those
-    ``calibrated`` lacks keep their start) and warm-start its networks on the textbook
-    processes at ``calibrated``'s parameters (:meth:`HBVWorkflow.warm_start_at`).
+    """Start ``workflow``'s per-site HBV parameters at ``calibrated``'s
+    (:func:`start_parameters_at`) and warm-start its networks on the textbook processes at
+    ``calibrated``'s parameters (:meth:`HBVWorkflow.warm_start_at`), which marks it as
+    started from calibrated parameters (not searched again).
+
+    Raises:
+        TypeError: either model does not calibrate its parameters per site.
+    """
+    start_parameters_at(workflow, calibrated)
+    workflow.warm_start_at(calibrated.parameters_by_name())
+
+
+def start_parameters_at(workflow: HBVWorkflow, calibrated: HBVWorkflow) -> None:
+    """Set ``workflow``'s per-site HBV parameters to ``calibrated``'s, by name (those
+    ``calibrated`` lacks keep their start); nothing else changes, so a calibration of
+    ``workflow`` then searches from there (:func:`~discover.fit.calibration.calibrate`).
 
     Raises:
         TypeError: either model does not calibrate its parameters per site.
     """
     target, source = workflow.learner, calibrated.learner
     if not isinstance(target, SiteParameters) or not isinstance(source, SiteParameters):
-        raise TypeError("start_from needs two HBV workflows with model.parameters: site")
+        raise TypeError(
+            "starting from a calibrated model needs two HBV workflows with model.parameters: site"
+        )
     names, nmul = target.bounded.names, target.bounded.nmul
     raw = source.raw.detach().unflatten(-1, (len(source.bounded.names), source.bounded.nmul))
     with torch.no_grad():
@@ -139,4 +154,3 @@ def start_from(workflow: HBVWorkflow, calibrated: HBVWorkflow) -> None:
         for i, name in enumerate(names):
             if name in source.bounded.names:
                 into[:, i] = raw[:, source.bounded.names.index(name)]
-    workflow.warm_start_at(calibrated.parameters_by_name())

@@ -69,14 +69,19 @@ def run_stages(study: Study, writer: RunWriter, resume: bool, progress: bool) ->
 
 
 def fit_baseline(study: Study, resume: bool, progress: bool) -> None:
-    """Train and record the ``physics`` baseline; with calibration on, the study's model
-    then starts from its calibrated parameters, its networks warm-started on the textbook
-    processes at them (:func:`~discover.stages.models.start_from`)."""
+    """Train and record the ``physics`` baseline; with calibration on, it becomes the
+    study's :attr:`~discover.study.Study.baseline`, whose calibrated parameters the
+    hypotheses' searches start from (:meth:`~discover.study.Study.fit_hypothesis`), and
+    the study's model starts from them too, its networks warm-started on the textbook
+    processes at them (:func:`~discover.stages.models.start_from`). Called before the
+    hypotheses are fitted; without it (``model.baseline: false``, calibration off, or no
+    neural slot) the hypotheses start from the default."""
     with study.timings("fit physics"):
         physics, result = study.train_variant("physics", resume=resume, progress=progress)
     study.record_variant("physics", physics)
     log.info("physics: training stopped (%s)", result.stopped)
     if calibration_settings(study.workflow, study.config.train) is not None:
+        study.baseline = physics
         start_from(study.workflow, physics)
 
 
