@@ -176,11 +176,12 @@ class HeldOutSelection:
     segment would start from a state set from the held-out observations, and a candidate
     would be judged on short steps from them rather than on predicting them. Errors
     below the refit's own tolerance (:data:`~discover.stages.in_model.REFIT_TOLERANCE`)
-    count as it: on noise-free data the law and a threshold form that mimics it both
-    reach it, and which one the refit left lower is no evidence. Among the
-    candidates whose mean log held-out error is within one standard error of the lowest
-    one, the one with the fewest constants estimated from data wins, then the lowest
-    error (:func:`~discover.distill.selection.one_standard_error_choice`). When the
+    count as it, and errors that differ by less than it are not told apart: on noise-free
+    data the law and a form that mimics it with more constants both end near it, and which
+    one the refit left lower is no evidence. Among the candidates whose mean log held-out
+    error is within one standard error of the lowest one, widened by what the refit does
+    not resolve, the one with the fewest constants estimated from data wins, then the
+    lowest error (:func:`~discover.distill.selection.one_standard_error_choice`). When the
     chosen candidate, refitted in the model, has float exponents near integers, it is
     scored once more with them made integers (:func:`snapped_refit`) and the rule applied
     again.
@@ -189,9 +190,9 @@ class HeldOutSelection:
     what the data measure: with autocorrelated or nearly noise-free residuals a nested
     form that follows the network's wiggles gains less than the spread of the errors
     between blocks and the law wins, while a form that fits clearly better on data it
-    was not refitted on still does. The front's metadata gain the rule and a
-    ``held_out`` table (per candidate scored: expression, complexity, ``score``,
-    ``near_front``).
+    was not refitted on still does. The front's metadata gain the rule, a ``held_out``
+    table (per candidate scored: expression, complexity, ``score``, ``near_front``) and
+    ``held_out_margin`` (the tolerance on the score, and its ``unresolved`` part).
     """
 
     def select(self, front: ParetoFront, slot: str, context: SelectionContext) -> Selection:
@@ -245,7 +246,13 @@ class HeldOutSelection:
             steps=settings.refit_steps,
             resolution=REFIT_TOLERANCE,
         )
-        metadata = {**front.metadata, "selection_rule": rule, "held_out": rows}
+        margin = {"margin": choice.margin, "unresolved": choice.unresolved}
+        metadata = {
+            **front.metadata,
+            "selection_rule": rule,
+            "held_out": rows,
+            "held_out_margin": margin,
+        }
         return Selection(reselected(front, scored, choice.selected, metadata))
 
 
