@@ -36,7 +36,11 @@ def refit(
 ) -> FitResult:
     """Refit ``workflow`` on the training split with the ``reinsert`` schedule (no early
     stopping); ``only`` a process, ``"symbolic"`` (every symbolic slot's constants) or
-    ``None`` (everything trainable). What is not refitted stays frozen meanwhile. The
+    ``None`` (everything trainable). What is not refitted stays frozen meanwhile. An ODE
+    model trained by multiple shooting has its segment starts set again from the
+    observations (:meth:`~discover.fit.shooting.MultipleShooting.initialise`) and refitted
+    with the equations: the starts the replaced model left were fitted to its errors, and
+    held there they would bend the equations' constants. The
     progress bar (``refitting <slot>``, ``refitting symbolic`` or ``refitting all``) is
     shown when ``progress``, by default when the ``discover`` log shows INFO (as
     ``discover run`` without ``--quiet``)."""
@@ -55,6 +59,10 @@ def refit(
         trainable = [p for s in slots if s.kind == "symbolic" for p in s.parameters()]
     else:
         trainable = list(only.parameters())
+    shooting = getattr(workflow, "shooting", None)
+    if shooting is not None:  # the starts the replaced model left are fitted to it
+        shooting.initialise(workflow)
+        trainable.append(shooting.segment_states)
     names = [name for name, process in workflow.model.slots.items() if process is only]
     description = f"refitting {'all' if only is None else (names or [only])[0]}"
     if progress is None:
