@@ -68,9 +68,7 @@ class Study:
         self.trained: dict[str, dict[int, Workflow]] = {}
         """Models trained while selecting: ``{slot: {front index: model}}``."""
         self.baseline: Workflow | None = None
-        """The calibrated ``physics`` variant whose HBV parameters the hypotheses start
-        from (set by :func:`~discover.stages.pipeline.fit_baseline`); ``None``: they
-        start from the default."""
+        """The calibrated ``physics`` variant the hypotheses start from (``fit_baseline``)."""
         for name, hypothesis in config.hypotheses.items():
             hypothesis_process(name, hypothesis, self.model)  # a bad one fails now
 
@@ -100,34 +98,15 @@ class Study:
 
     def fit_hypothesis(self, name: str, resume: bool = False, progress: bool = True) -> FitResult:
         """Train the model with the slot of hypothesis ``name`` (config ``hypotheses:``) set
-        to its expression, free constants fitted, and record it as variant ``name``.
-
-        With a calibrated :attr:`baseline` (``discover run`` fits it first, with
-        ``model.baseline`` and calibration on; :func:`~discover.stages.pipeline.
-        fit_baseline` does it for a study driven step by step), the HBV parameters the
-        hypothesis shares with it start at its calibrated values, and the hypothesis's
-        calibration searches from there (its constants from their stated values): the
-        hypotheses are offered the baseline's optimum, so that comparing them measures
-        their laws rather than which optimum each search happened to find. Without one
-        they start from the default, like the baseline itself."""
+        to its expression, free constants fitted, and record it as variant ``name``."""
         if name not in self.config.hypotheses:
-            raise ValueError(
-                f"no hypothesis {name!r}; the config states {[*self.config.hypotheses]}"
-            )
-        return self.fit_variant(name, resume=resume, progress=progress, start=self.baseline)
+            raise ValueError(f"no hypothesis {name!r}; the config has {[*self.config.hypotheses]}")
+        return self.fit_variant(name, resume=resume, progress=progress)
 
-    def fit_variant(
-        self,
-        name: str,
-        resume: bool = False,
-        progress: bool = True,
-        start: Workflow | None = None,
-    ) -> FitResult:
-        """Train variant ``name`` (see :meth:`train_variant`) and record it."""
+    def fit_variant(self, name: str, resume: bool = False, progress: bool = True) -> FitResult:
+        """Train variant ``name`` from scratch (see :meth:`train_variant`) and record it."""
         with self.timings(f"fit {name}"):
-            workflow, result = self.train_variant(
-                name, resume=resume, progress=progress, start=start
-            )
+            workflow, result = self.train_variant(name, resume=resume, progress=progress)
         self.record_variant(name, workflow)
         log.info("%s: training stopped (%s)", name, result.stopped)
         return result
@@ -140,16 +119,14 @@ class Study:
         resume: bool = False,
         progress: bool = True,
         description: str | None = None,
-        start: Workflow | None = None,
     ) -> tuple[Workflow, FitResult]:
-        """A fresh model of variant ``name`` (:meth:`ModelFactory.variant`) trained with the
-        ``train`` settings, ``hidden_sites`` (indices) left out of the loss, checkpoints in
-        ``checkpoints/<folder or name>``, progress bar ``training <description or name>``;
-        its per-site HBV parameters starting at ``start``'s (a calibrated model:
-        :func:`~discover.stages.models.start_parameters_at`) if given."""
+        """A fresh model of variant ``name`` (:meth:`ModelFactory.variant`, a hypothesis at
+        the :attr:`baseline`'s parameters) trained with the ``train`` settings, ``hidden_sites``
+        (indices) left out of the loss, checkpoints in ``checkpoints/<folder or name>``,
+        progress bar ``training <description or name>``."""
         workflow = self.models.variant(name, self.fronts)
-        if start is not None:
-            start_parameters_at(workflow, start)
+        if self.baseline is not None and name in self.config.hypotheses and not hidden_sites:
+            start_parameters_at(workflow, self.baseline)  # not in a fold: it saw every site
         if hidden_sites:
             workflow.hide_sites(hidden_sites)
         folder, what = f"checkpoints/{folder or name}", description or name
@@ -193,13 +170,11 @@ class Study:
     def reinsert(
         self, slot: str, candidate: Candidate | None = None, refit: bool | None = None
     ) -> Process:
-        """Replace ``slot`` by ``candidate`` (default: the selected equation) as ``Symbolic``.
-
-        Its constants (or the whole model, with ``reinsert.refit: all``) are then refitted
+        """Replace ``slot`` by ``candidate`` (default: the selected equation) as ``Symbolic``;
+        its constants (or the whole model, with ``reinsert.refit: all``) are then refitted
         on the training split unless ``refit`` is False or ``reinsert.refit: none``. When
         the selected equation was chosen by retraining, the model trained with it there
-        becomes the study's model instead (nothing is refitted).
-        """
+        becomes the study's model instead (nothing is refitted)."""
         if candidate is None:
             if slot not in self.fronts:
                 raise ValueError(f"slot {slot!r} has not been distilled; call distill first")
@@ -224,8 +199,7 @@ class Study:
         return reinsertion.refit(self.workflow, only, *settings, **where)
 
     def record_variant(self, name: str, workflow: Workflow | None = None) -> None:
-        """Keep the simulation and slots of ``workflow`` (default: the study's model) as
-        variant ``name``."""
+        """Keep ``workflow``'s (default: the study's model) simulation and slots as ``name``."""
         self.variants.record(name, self.workflow if workflow is None else workflow)
 
     def validate(self) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
