@@ -10,6 +10,8 @@ Usage::
 Per slot it prints each rule's seconds, its selected equation and whether that has the
 true form (:func:`odebench_forms.has_true_form`); the last line reads
 ``odebench_selection: <rule> median <s> s per slot, <k>/<n> true forms; ...``.
+With ``--table``, the ``heldout`` rule's scores follow its line (per candidate scored: mean
+log held-out error, constants estimated from data, expression; then its margin).
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from odebench import study_config
 from odebench_forms import has_true_form, run_systems
 
 from discover.data.odebench import OdeSystem
+from discover.distill.pareto import ParetoFront
 from discover.stages.distill import distill_slot
 from discover.stages.select import SelectionContext, selection_rule
 from discover.study import Study
+from discover.validate.parsimony import estimated_constants
 
 
 def _untrainable(candidate: object) -> tuple:
@@ -73,7 +77,26 @@ def run_system(system: OdeSystem, args: argparse.Namespace) -> list[tuple[str, f
                     flush=True,
                 )
                 results.append((rule, seconds, exact))
+                if args.table:
+                    _print_held_out(front)
     return results
+
+
+def _print_held_out(front: ParetoFront) -> None:
+    """The ``heldout`` rule's scores of ``front`` (nothing for other rules): per candidate
+    its mean log held-out error, constants estimated from data and expression, the
+    selected one marked, then the tolerance on the score and its unresolved part."""
+    rows = front.metadata.get("held_out")
+    if rows is None:
+        return
+    chosen = front.selected.text()
+    for row in sorted(rows, key=lambda r: r["score"]):
+        constants = estimated_constants(sympy.sympify(row["expression"]))
+        mark = "*" if row["expression"] == chosen else " "
+        print(f"    {mark} {row['score']:8.3f}  k={constants}  {row['expression']}")
+    margin = front.metadata.get("held_out_margin")
+    if margin is not None:
+        print(f"    margin {margin['margin']:.3f} (unresolved {margin['unresolved']:.3f})")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -83,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--noise", type=float, default=0.0, help="relative noise on states")
     parser.add_argument("--points", type=int, default=150, help="times of the trajectory")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--table", action="store_true", help="print heldout's scores")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     warnings.simplefilter("ignore")

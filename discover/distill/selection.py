@@ -271,9 +271,9 @@ def one_standard_error_choice(
     and two errors that differ by less than it are not told apart: on the log scale, a
     unit's error ``e`` of the best candidate leaves ``ln(1 + resolution / e)`` unresolved,
     and the mean of that over the units widens the margin (the blocks' spread does not
-    measure it: one refit per fold sets the errors of all of its blocks). Noise-free data:
-    a law at 1.7e-9 and a power form at 1.3e-9 (0.26 apart, unresolved 0.56), the law
-    wins; errors far above it (noisy data) leave nothing unresolved.
+    measure it: one refit per fold sets the errors of all of its blocks). ODEBench system
+    2: a law at 1.7e-9, a power form at 1.3e-9 (0.26 apart; standard error 0.20, unresolved
+    0.60): the law wins. Errors far above the resolution (noisy data) leave nothing.
 
     Args:
         constants: ``[candidate]`` constants estimated from data of each candidate.
