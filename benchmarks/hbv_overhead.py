@@ -11,10 +11,12 @@ averages at the start and the end (other work on the machine slows every run).
 (``torch.profiler``). ``--smooth`` sets the model's threshold smoothing and ``--et`` fills
 the evapotranspiration slot with a network (``neural``: 16x16 over pet and soil wetness,
 ``0 <= out <= pet``) or an equation (``symbolic``: ``pet*soil_wetness**b``), the slots a
-study such as case_studies/fulda runs every day (textbook by default).
+study such as case_studies/fulda runs every day, or with the textbook function times a
+learnable factor (``learnable``: a ``Physical`` slot with a parameter), each in float32
+as a study of that dtype converts its slots (textbook by default).
 
     python benchmarks/hbv_overhead.py [--repeats 5] [--threads 1] [--ops]
-        [--smooth TAU] [--et textbook|neural|symbolic]
+        [--smooth TAU] [--et textbook|neural|symbolic|learnable]
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ import time
 from collections.abc import Callable
 
 import torch
+from torch import Tensor
 
 from discover.models.hbv import HBV
 from discover.models.hbv_processes import HBV_BOUNDS
-from discover.processes import Neural, Symbolic
+from discover.models.hbv_processes import evapotranspiration as textbook_evapotranspiration
+from discover.processes import Neural, Physical, Symbolic
 from discover.processes.base import Process
 
 CASES = {"no-grad forward": (1, 224, 2557, False), "forward+backward": (6, 16, 500, True)}
@@ -38,14 +42,24 @@ CASES = {"no-grad forward": (1, 224, 2557, False), "forward+backward": (6, 16, 5
 
 
 def evapotranspiration(kind: str) -> Process | None:
-    """The evapotranspiration slot of ``--et`` (``None``: the textbook one)."""
+    """The evapotranspiration slot of ``--et`` in float32 (``None``: the textbook one)."""
     torch.manual_seed(0)
+    inputs, bounds = ["pet", "soil_wetness"], "0 <= out <= pet"
     if kind == "neural":
-        return Neural(["pet", "soil_wetness"], "0 <= out <= pet", hidden=(16, 16))
+        return Neural(inputs, bounds, hidden=(16, 16))
     if kind == "symbolic":
-        inputs, bounds = ["pet", "soil_wetness"], "0 <= out <= pet"
-        return Symbolic("pet*soil_wetness**b", inputs, {"b": 0.5}, bounds)
+        return Symbolic("pet*soil_wetness**b", inputs, {"b": 0.5}, bounds).float()
+    if kind == "learnable":
+        inputs = [*inputs, "lp"]
+        return Physical(scaled_evapotranspiration, inputs, {"factor": 1.0}, bounds).float()
     return None
+
+
+def scaled_evapotranspiration(
+    pet: Tensor, soil_wetness: Tensor, lp: Tensor, factor: Tensor
+) -> Tensor:
+    """Textbook evapotranspiration times ``factor``, mm/day."""
+    return factor * textbook_evapotranspiration(pet, soil_wetness, lp)
 
 
 def inputs(
@@ -66,13 +80,17 @@ def inputs(
     return forcings, parameters
 
 
-def run_case(model: HBV, sites: int, nmul: int, days: int, grad: bool) -> Callable[[], None]:
-    """One run of a case: a forward without gradients, or a forward and backward."""
+def run_case(
+    model: HBV, sites: int, nmul: int, days: int, grad: bool, warmup: int | None = None
+) -> Callable[[], None]:
+    """One run of a case: a forward without gradients, or a forward and backward, with
+    ``warmup`` days (without gradients; default: 365 or half the days if fewer)."""
     forcings, parameters = inputs(model, sites, nmul, days, grad)
+    warmup = min(365, days // 2) if warmup is None else warmup
 
     def run() -> None:
         with torch.set_grad_enabled(grad):
-            out = model(forcings, parameters, warmup=min(365, days // 2))
+            out = model(forcings, parameters, warmup=warmup)
             if grad:
                 out.streamflow.square().mean().backward()
 
@@ -92,12 +110,14 @@ def seconds(run: Callable[[], None], repeats: int) -> tuple[list[float], list[fl
     return wall, cpu
 
 
-def ops_per_day(model: HBV, days: int = 200) -> float:
-    """Torch operations (profiler events at the top level) per simulated day of a
-    no-grad run of 1 site × 224 parameter sets, from the difference of two lengths."""
+def ops_per_day(model: HBV, grad: bool, days: int = 200) -> float:
+    """Torch operations (aten profiler events, those called inside others included) per
+    simulated day of a no-grad run of 1 site × 224 parameter sets, or with ``grad`` of a
+    forward and backward run of 6 sites × 16 sets (without warm-up days), from the
+    difference of two lengths."""
     counts = []
     for length in (days, 2 * days):
-        run = run_case(model, 1, 224, length, False)
+        run = run_case(model, *((6, 16) if grad else (1, 224)), length, grad, warmup=0)
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
             run()
         counts.append(sum(e.count for e in prof.key_averages() if e.key.startswith("aten::")))
@@ -116,7 +136,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--ops", action="store_true", help="count torch ops per day")
     parser.add_argument("--smooth", type=float, default=None, help="threshold smoothing")
-    parser.add_argument("--et", choices=("textbook", "neural", "symbolic"), default="textbook")
+    parser.add_argument(
+        "--et", choices=("textbook", "neural", "symbolic", "learnable"), default="textbook"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(
@@ -136,7 +158,8 @@ def main(argv: list[str] | None = None) -> None:
             f"thread: median {median_cpu:.3f} s ({1e3 * median_cpu / days:.3f} ms/day)"
         )
     if args.ops:
-        print(f"aten ops per simulated day (no grad): {ops_per_day(model):.1f}")
+        plain, tracked = (ops_per_day(model, grad) for grad in (False, True))
+        print(f"aten ops per simulated day: no grad {plain:.1f}, forward+backward {tracked:.1f}")
     print(f"end {load()}")
 
 

@@ -114,10 +114,9 @@ class Plan:
     day's values (``slot:<name>``, clipped there already, see :meth:`clip`). A slot that is
     not recording is evaluated directly, without the module call, the input broadcast and
     the recording check of :meth:`Process.forward` (a few microseconds a slot and day;
-    module hooks are not run): a parameter-free :class:`Physical` calls its function, a
-    :class:`Physical` with parameters :meth:`Process.evaluate`, other slots the function
-    :meth:`Process.function` prepared by :meth:`bind` (a neural slot's layers, a symbolic
-    slot's constants, taken once instead of every day); a recording one through its
+    module hooks are not run), by what :meth:`bind` took once: a :class:`Physical`'s
+    textbook function and parameters, another slot's function :meth:`Process.function`
+    (a neural slot's layers, a symbolic slot's constants); a recording one through its
     ``forward``."""
 
     slots: dict[str, Process]
@@ -204,18 +203,21 @@ def _clipped(
 
 
 def _daily(process: Process, dtype: torch.dtype) -> Callable[[dict[str, Tensor]], Tensor]:
-    """How the loop calls ``process`` on the day's named [site, nmul] values of ``dtype``."""
+    """How the loop calls ``process`` on the day's named [site, nmul] values of ``dtype``:
+    a :class:`Physical` as its textbook function ``law`` of the values by name and its
+    parameters (taken once), any other slot through its prepared function."""
     if process.recording:
         return process
     inputs = process.inputs
     if type(process).evaluate is Physical.evaluate:  # its ``law`` is the textbook function
-        if not len(process.parameters_):
-            function = process.law
-            return lambda values: function(**{name: values[name] for name in inputs})
-        evaluate = process.evaluate
-    else:
-        evaluate = process.function(dtype)
-    return lambda values: evaluate([values[name] for name in inputs])
+        law, fixed = process.law, process.keywords()
+        return lambda values: law(**{name: values[name] for name in inputs}, **fixed)
+    evaluate = process.function(dtype)
+    if len(inputs) == 1:
+        (name,) = inputs
+        return lambda values: evaluate((values[name],))
+    take = itemgetter(*inputs)  # the values in the order of the inputs, as a tuple
+    return lambda values: evaluate(take(values))
 
 
 def _guarantees(process: Process, low: float | None = None, high: float | None = None) -> bool:

@@ -33,6 +33,9 @@ class Physical(Process):
         name: str | None = None,
     ):
         super().__init__(inputs, output_range)
+        clash = set(parameters or {}) & set(self.inputs)
+        if clash:
+            raise ValueError(f"names {sorted(clash)} are both inputs and parameters")
         self.law = function
         self.parameters_ = nn.ParameterDict(
             {k: nn.Parameter(torch.tensor(float(v))) for k, v in (parameters or {}).items()}
@@ -46,8 +49,15 @@ class Physical(Process):
         return self.law(**kwargs)
 
     def function(self, dtype: torch.dtype) -> Callable[[Sequence[Tensor]], Tensor]:
-        """:meth:`evaluate` (the textbook function ``law`` needs no preparation)."""
-        return self.evaluate
+        """:meth:`evaluate` with the parameters taken once (:meth:`keywords`)."""
+        law, inputs, fixed = self.law, self.inputs, self.keywords()
+        return lambda args: law(**dict(zip(inputs, args, strict=True)), **fixed)
+
+    def keywords(self) -> dict[str, Tensor]:
+        """The learnable parameters by name, as :attr:`law` takes them besides the inputs
+        (the parameters themselves: what trains them changes them in place); taken once
+        for many calls, since ``ParameterDict.items()`` costs microseconds a call."""
+        return dict(self.parameters_.items())
 
     def describe(self) -> str:
         return f"physical {self.name}"
