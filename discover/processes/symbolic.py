@@ -52,7 +52,7 @@ class ClipCount(_Context):
     many of their outputs they clip into their ranges (:meth:`Symbolic.clipped_share`),
     e.g. over the simulation a variant is recorded from; elsewhere (searches, training,
     scores) they count nothing: HBV with the equation ``pet*soil_wetness**b`` in its ET
-    slot runs 67 torch operations a simulated day without gradients instead of 95
+    slot runs 63 torch operations a simulated day without gradients instead of 91
     (``benchmarks/hbv_overhead.py --et symbolic --ops``)."""
 
     _active: ClassVar[ClipCount | None] = None
