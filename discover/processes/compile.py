@@ -140,13 +140,7 @@ class ExpressionModule(nn.Module):
             return self._compile_pow(expr)
         if isinstance(expr, sympy.Min | sympy.Max):
             combine = torch.minimum if isinstance(expr, sympy.Min) else torch.maximum
-            parts = [self._compile(a) for a in expr.args]
-
-            def minmax(v, c, f):
-                tensors = torch.broadcast_tensors(*(p(v, c, f) for p in parts))
-                return reduce(combine, tensors)
-
-            return minmax
+            return _combined(combine, [self._compile(a) for a in expr.args])
         if isinstance(expr, AppliedUndef):
             fname = expr.func.__name__
             parts = [self._compile(a) for a in expr.args]
@@ -211,6 +205,17 @@ def _product(parts: list[Node]) -> Node:
         first, second, third = parts
         return lambda v, c, f: torch.mul(torch.mul(first(v, c, f), second(v, c, f)), third(v, c, f))
     return lambda v, c, f: reduce(torch.mul, (p(v, c, f) for p in parts))
+
+
+def _combined(combine: Callable[[Tensor, Tensor], Tensor], parts: list[Node]) -> Node:
+    """``combine`` (``torch.minimum`` or ``torch.maximum``) of the nodes, left to right,
+    broadcast by ``combine`` itself: a number (0-dim) then takes the values' dtype, as it
+    does in a product, instead of a float64 number turning float32 values into float64
+    (what broadcasting the parts to one shape first did, with one operation more)."""
+    if len(parts) == 2:  # the common case without reduce's overhead
+        first, second = parts
+        return lambda v, c, f: combine(first(v, c, f), second(v, c, f))
+    return lambda v, c, f: reduce(combine, (p(v, c, f) for p in parts))
 
 
 def _fixed_number(value: float) -> Node:
