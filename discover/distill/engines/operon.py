@@ -49,10 +49,11 @@ DEFAULT_TIME_BUDGET_S = 30.0
 DEFAULT_GENERATIONS = 300
 """Generations of one restart unless the time budget ends it first (option
 ``generations``). A search bounded by its work repeats exactly for a seed and costs the
-same on an idle or a loaded machine; one bounded by wall-clock time alone ran about 1400
-generations a restart on an idle machine (10-25 ms each for 1000 trees on 2000 samples,
-one thread) and 100-300 on one shared by other work (2.8 CPU seconds a restart in
-ODEBench runs at load 11 on 2 cores)."""
+same on an idle or a loaded machine; one bounded by wall-clock time alone ran 600-1500
+generations a restart of the offline engine's 14 s on an idle machine (10 ms each for
+1000 trees on 2000 samples with thresholds, 25 ms with exp and log; one thread) and
+100-300 on one shared by other work (1.3-2.8 CPU seconds a restart in ODEBench runs at
+load 11-15 on 2 cores)."""
 
 
 def operon_symbols(operators: Sequence[str]) -> str:
