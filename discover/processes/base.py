@@ -177,6 +177,27 @@ class OutputRange:
             out = out.clamp_max(high)
         return out
 
+    def clamper(self, names: Sequence[str]) -> Callable[[Tensor, Sequence[Tensor]], Tensor]:
+        """:meth:`clamp` for inputs given in the order of ``names`` (a sequence, not a
+        mapping), with what each end is looked up once: the same operations, for many
+        calls (e.g. a slot's every simulated day)."""
+        positions = {name: i for i, name in enumerate(names)}
+        ends = [
+            (clamp, _end_at(constant, bound, positions))
+            for clamp, constant, bound in (
+                (Tensor.clamp_min, self.low, self.low_input),
+                (Tensor.clamp_max, self.high, self.high_input),
+            )
+            if constant is not None or bound is not None
+        ]
+
+        def clamped(out: Tensor, args: Sequence[Tensor]) -> Tensor:
+            for clamp, at in ends:
+                out = clamp(out, at(args))
+            return out
+
+        return clamped
+
     def outside(
         self, values: np.ndarray, inputs: Mapping[str, np.ndarray], rtol: float = 1e-6
     ) -> np.ndarray:
@@ -224,6 +245,20 @@ def _ends(text: str) -> tuple[str | None, str | None] | None:
     if len(parts) == 3 and parts[1] == "out":
         return parts[0], parts[2]
     return None
+
+
+def _end_at(
+    constant: float | None, bound: InputBound | None, positions: Mapping[str, int]
+) -> Callable[[Sequence[Tensor]], Tensor | float]:
+    """One end of a range (a ``constant`` or an input's ``bound``) as a function of the
+    inputs in order (``positions``: input name → place), as :meth:`InputBound.__call__`
+    computes it."""
+    if bound is None:
+        return lambda args: constant
+    index, factor = positions[bound.name], bound.factor
+    if factor == 1.0:
+        return lambda args: args[index]
+    return lambda args: factor * args[index]
 
 
 def _end(text: str | None, spec: str) -> float | InputBound | None:

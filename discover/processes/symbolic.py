@@ -215,32 +215,34 @@ class Symbolic(Process):
 
     def _prepared(self, constants: Tensor | Constants) -> Callable[[Sequence[Tensor]], Tensor]:
         """The (clipped) expression with ``constants`` as a function of the inputs [each
-        shaped alike], broadcast to their shape; prepared while a :class:`RangeExcess` is
+        shaped alike], broadcast to their shape (only when it leaves an input out: else its
+        elementwise operations give that shape); prepared while a :class:`RangeExcess` is
         active, it tallies its excess over the declared range, while a :class:`ClipCount`
         is, it counts what it clips."""
-        evaluate, inputs, declared = self.module.evaluate, self.inputs, self.output_range
+        evaluate, declared = self.module.evaluate, self.output_range
         limits = declared if self.clip else self._input_limits
         tally = RangeExcess.active() if declared.bounded else None
         clips, counts = limits.bounded, ClipCount.active() is not None
         reuse = tally is not None and limits == declared  # the tally's clip is the output
+        inside_of, clamp = declared.clamper(self.inputs), limits.clamper(self.inputs)
+        used = {symbol.name for symbol in self.module.expression.free_symbols}
+        reads_all = used >= set(self.inputs)
 
         def call(args: Sequence[Tensor]) -> Tensor:
             out = evaluate(args, constants, _NO_FUNCTIONS)  # the module's names are the inputs
-            shape = out.shape
-            for arg in args:
-                if arg.shape != shape:  # a constant, or an input it does not use
-                    shapes = (a.shape for a in args)
-                    out = torch.broadcast_to(out, torch.broadcast_shapes(shape, *shapes))
-                    break
-            if not clips and tally is None:
-                return out
-            values = dict(zip(inputs, args, strict=True))
+            if not reads_all:
+                shape = out.shape
+                for arg in args:
+                    if arg.shape != shape:  # a constant, or an input it does not use
+                        shapes = (a.shape for a in args)
+                        out = torch.broadcast_to(out, torch.broadcast_shapes(shape, *shapes))
+                        break
             if tally is not None:
-                inside = declared.clamp(out, values)
+                inside = inside_of(out, args)
                 tally.add(self, out, inside)
             if not clips:
                 return out
-            clipped = inside if reuse else limits.clamp(out, values)
+            clipped = inside if reuse else clamp(out, args)
             if counts:
                 self.clip_counts[0] += ((clipped - out).abs() > 0).sum()
                 self.clip_counts[1] += out.numel()
