@@ -181,7 +181,8 @@ class TrainConfig(Strict):
     gradient training, which then polishes from the calibrated start (by default only
     when the model has values the search does not set, e.g. networks); the better of the
     two is kept. On by default with ``model.parameters: site``; ``false`` turns it off.
-    With it on, the neural variant starts from the ``physics`` variant's parameters, and
+    With it on, the hypotheses' searches and the neural variant start from the calibrated
+    ``physics`` variant's parameters (when ``model.baseline`` fits it first), and
     with ``reinsert.refit: constants`` the ``symbolic`` variant is calibrated and trained
     like ``physics`` instead of the refit of its constants."""
 
