@@ -1,7 +1,7 @@
 """The daily loop's shortcuts give the run they replace: without gradients (outflows limited
 by ``torch.minimum``) the same values as with them, and a parameter-free ``Physical`` slot,
-called directly, the same run as the same function given a learnable parameter (which goes
-through ``Process.evaluate``)."""
+called directly, the same run as the same function given a learnable parameter (whose values
+the loop takes through ``Physical.keywords``)."""
 
 from __future__ import annotations
 
