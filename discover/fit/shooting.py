@@ -113,7 +113,9 @@ class MultipleShooting(nn.Module):
 
     def initialise(self, workflow: ODEWorkflow) -> None:
         """Set every segment's initial state from the observations
-        (:meth:`observed_states`)."""
+        (:meth:`observed_states`): when built, after the collocation pre-fit, and before a
+        reinsertion refit (:func:`discover.stages.reinsert.refit`), so that the states a
+        replaced model was fitted with do not carry over."""
         with torch.no_grad():
             self.segment_states.copy_(torch.as_tensor(self.observed_states(workflow)))
 
