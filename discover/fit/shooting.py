@@ -24,6 +24,7 @@ from discover.config import ShootingConfig
 from discover.fit.losses import masked_mse
 
 if TYPE_CHECKING:
+    from discover.workflows.base import Workflow
     from discover.workflows.ode import ODEWorkflow
 
 log = logging.getLogger("discover")
@@ -113,9 +114,9 @@ class MultipleShooting(nn.Module):
 
     def initialise(self, workflow: ODEWorkflow) -> None:
         """Set every segment's initial state from the observations
-        (:meth:`observed_states`): when built, after the collocation pre-fit, and before a
-        reinsertion refit (:func:`discover.stages.reinsert.refit`), so that the states a
-        replaced model was fitted with do not carry over."""
+        (:meth:`observed_states`): when built, after the collocation pre-fit, and before
+        the refit of equations put in place of a model (:func:`restarted_segments`), so
+        that the states a replaced model was fitted with do not carry over."""
         with torch.no_grad():
             self.segment_states.copy_(torch.as_tensor(self.observed_states(workflow)))
 
@@ -207,6 +208,22 @@ class MultipleShooting(nn.Module):
         if np.shape(keep) != (self.steps,):
             raise ValueError(f"keep must be [time] over the {self.steps} training steps")
         return np.asarray(keep, bool)
+
+
+def restarted_segments(workflow: Workflow) -> list[nn.Parameter]:
+    """The segment starts of ``workflow``'s multiple shooting set again from the
+    observations (:meth:`MultipleShooting.initialise`), for a refit to train with the
+    equations (``[segment_states]``; ``[]`` for a workflow without multiple shooting).
+
+    For refits of equations put in place of a fitted model (the reinsertion refit, the
+    selection's): the starts that model left absorb its errors, and held there they would
+    bend the equations' constants; set from the observations but frozen, they would hold
+    the data's noise."""
+    shooting = getattr(workflow, "shooting", None)
+    if shooting is None:
+        return []
+    shooting.initialise(workflow)
+    return [shooting.segment_states]
 
 
 def multiple_shooting(workflow: ODEWorkflow, settings: ShootingConfig) -> MultipleShooting | None:

@@ -21,6 +21,7 @@ from discover.distill.probe import ProbeSamples
 from discover.distill.snapping import integer_exponents
 from discover.fit.losses import masked_mse
 from discover.fit.objective import pooled_spread
+from discover.fit.shooting import restarted_segments
 from discover.fit.trainer import lbfgs_step
 from discover.stages.in_range import leaving_range
 from discover.stages.models import symbolic_process
@@ -65,17 +66,26 @@ def score_in_model(
 ) -> list[Any]:
     """``score(candidate, trainable)`` of each candidate put into ``slot`` (``None`` for one
     that fails in the model); ``trainable`` are its constants and, with
-    ``settings.refit: all``, everything else the model trains. The slot and those
-    parameters are put back after each candidate."""
+    ``settings.refit: all``, everything else the model trains. An ODE model trained by
+    multiple shooting has its segment starts set from the observations for each candidate
+    and among ``trainable`` (:func:`~discover.fit.shooting.restarted_segments`, as in the
+    reinsertion refit): frozen where the model left them, they would bend the candidate's
+    constants. The slot and those parameters are put back after each candidate."""
     model = workflow.model
     original = model.slots[slot]
     own = {id(p) for p in original.parameters()}
+    starts = getattr(getattr(workflow, "shooting", None), "segment_states", None)
     others = (
-        [p for p in workflow.parameters() if p.requires_grad and id(p) not in own]
+        [
+            p
+            for p in workflow.parameters()
+            if p.requires_grad and id(p) not in own and p is not starts
+        ]
         if settings.refit == "all"
         else []
     )
-    saved = [p.detach().clone() for p in others]
+    kept = others + ([] if starts is None else [starts])
+    saved = [p.detach().clone() for p in kept]
     scores: list[Any] = []
     try:
         for candidate in tqdm(candidates, desc=f"scoring {slot} candidates", disable=not progress):
@@ -83,12 +93,13 @@ def score_in_model(
             model.set_slot(slot, process)
             trainable = [p for p in process.parameters() if p.requires_grad] + others
             try:
+                trainable += restarted_segments(workflow)
                 scores.append(score(candidate, trainable))
             except Exception as err:  # a candidate that cannot be simulated loses
                 log.warning("%s: candidate %s fails in the model: %s", slot, candidate, err)
                 scores.append(None)
             finally:
-                restore(others, saved)
+                restore(kept, saved)
     finally:
         model.set_slot(slot, original)
     return scores

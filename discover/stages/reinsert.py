@@ -9,6 +9,7 @@ import numpy as np
 
 from discover.config import ReinsertConfig, TrainConfig
 from discover.distill.pareto import Candidate, ParetoFront
+from discover.fit.shooting import restarted_segments
 from discover.fit.trainer import FitResult
 from discover.processes import Process, Symbolic
 from discover.stages.models import symbolic_process
@@ -38,7 +39,7 @@ def refit(
     stopping); ``only`` a process, ``"symbolic"`` (every symbolic slot's constants) or
     ``None`` (everything trainable). What is not refitted stays frozen meanwhile. An ODE
     model trained by multiple shooting has its segment starts set again from the
-    observations (:meth:`~discover.fit.shooting.MultipleShooting.initialise`) and refitted
+    observations (:func:`~discover.fit.shooting.restarted_segments`) and refitted
     with the equations: the starts the replaced model left were fitted to its errors, and
     held there they would bend the equations' constants. The
     progress bar (``refitting <slot>``, ``refitting symbolic`` or ``refitting all``) is
@@ -59,10 +60,7 @@ def refit(
         trainable = [p for s in slots if s.kind == "symbolic" for p in s.parameters()]
     else:
         trainable = list(only.parameters())
-    shooting = getattr(workflow, "shooting", None)
-    if shooting is not None:  # the starts the replaced model left are fitted to it
-        shooting.initialise(workflow)
-        trainable.append(shooting.segment_states)
+    trainable += restarted_segments(workflow)  # the starts the replaced model left fit it
     names = [name for name, process in workflow.model.slots.items() if process is only]
     description = f"refitting {'all' if only is None else (names or [only])[0]}"
     if progress is None:
