@@ -118,7 +118,9 @@ class BICSelection:
     Each candidate of the front and of its near front (:func:`~discover.distill.pareto.
     in_play`), put into the model in place of the slot, is first refitted with a few
     L-BFGS steps (``distill.selection.refit_steps``): its constants, or with
-    ``distill.selection.refit: all`` the whole model (put back afterwards). A network is a
+    ``distill.selection.refit: all`` the whole model (put back afterwards), and for a model
+    trained by multiple shooting the segment starts, set from the observations
+    (:func:`~discover.stages.in_model.score_in_model`). A network is a
     near-exact target, so rules on the probed samples alone favour the most complex
     candidates; the data decide what their detail is worth. BIC counts every observation
     as independent evidence: on nearly noise-free or autocorrelated residuals a nested
