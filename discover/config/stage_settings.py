@@ -233,7 +233,9 @@ class DistillConfig(Strict):
     """Symbolic-regression engine: ``auto`` (PySR where Julia is present, else the offline
     ``rational+operon``; with the ``sparse`` engine) or a registered engine's name."""
     time_budget_s: float | None = Field(default=None, gt=0)
-    """Wall-clock seconds of the search per slot (``null``: the engine's default)."""
+    """Wall-clock seconds of the search per slot (``null``: the engine's default). For the
+    offline engine a ceiling: each Operon restart ends after its generations
+    (``distill.options: {generations: 300}``) or at this time, whichever comes first."""
     samples: int = Field(default=2000, ge=10)
     """Points at which each slot's network is probed over the data for the regression."""
     max_complexity: int = Field(default=15, ge=1)
