@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from discover.config import SelectionConfig
+from discover.distill.constants import parametrise
 from discover.distill.pareto import Candidate, ParetoFront, expression_complexity
 from discover.distill.postprocess import mse
 from discover.distill.probe import ProbeSamples
@@ -103,6 +104,47 @@ def score_in_model(
     finally:
         model.set_slot(slot, original)
     return scores
+
+
+def form(expression: sympy.Expr) -> str:
+    """``expression``'s form: its text with every float constant replaced by one symbol
+    (``0.6*x`` and ``0.7*x``, ``0.5*x**0.707`` and ``0.23*x**0.99`` have one form)."""
+    template, placeholders, _ = parametrise(expression)
+    return sympy.srepr(template.xreplace(dict.fromkeys(placeholders, _CONSTANT)))
+
+
+_CONSTANT = sympy.Symbol("c")
+
+
+def best_starts(
+    workflow: Workflow,
+    slot: str,
+    candidates: Sequence[Candidate],
+    settings: SelectionConfig,
+    progress: bool = False,
+) -> list[int]:
+    """For each candidate, the index of the one of its :func:`form` to refit and score: the
+    start with the lowest training loss of the model before any refit (one forward
+    evaluation per candidate whose form has several, none for the others; segment starts
+    set as in :func:`score_in_model`); the first of them on a tie or when none is finite.
+
+    Twins (one form, other constants: from the network's samples and from the data's
+    rates) do not end at one score after a few refit steps, so scoring each would rank
+    starting points rather than forms."""
+    forms = [form(c.expression) for c in candidates]
+    twins = [i for i, f in enumerate(forms) if forms.count(f) > 1]
+    before = lambda _, trainable: refitted_loss(workflow, trainable, 0)  # noqa: E731
+    found = score_in_model(
+        workflow, slot, [candidates[i] for i in twins], settings, before, progress
+    )
+    losses = np.full(len(candidates), np.inf)
+    losses[twins] = [np.inf if loss is None else loss for loss in found]
+    losses[~np.isfinite(losses)] = np.inf
+    best: dict[str, int] = {}
+    for i, f in enumerate(forms):
+        if f not in best or losses[i] < losses[best[f]]:
+            best[f] = i
+    return [best[f] for f in forms]
 
 
 def masked_refit(

@@ -48,6 +48,7 @@ from discover.distill.selection import (
 )
 from discover.stages.in_model import (
     REFIT_TOLERANCE,
+    best_starts,
     masked_refit,
     refitted_loss,
     reselected,
@@ -220,28 +221,27 @@ class HeldOutSelection:
             return errors.reshape(-1)
 
         scored = in_play(front)
+        starts = best_starts(workflow, slot, scored, settings, context.progress)
+        ranked = sorted(set(starts))  # one candidate of each form, from its best start
         width = len(blocks) * observed.shape[1]
 
         def scores(candidates: list[Candidate]) -> np.ndarray:
             found = score_in_model(workflow, slot, candidates, settings, score, context.progress)
             return np.stack([e if e is not None else np.full(width, np.inf) for e in found])
 
-        table = scores(scored)
+        table = scores([scored[i] for i in ranked])
         try:
-            choice = _held_out_choice(scored, table)
-            snapped = snapped_refit(
-                workflow, slot, scored[choice.selected], settings, context.samples, context.seed
-            )
+            choice = _held_out_choice([scored[i] for i in ranked], table)
+            chosen = scored[ranked[choice.selected]]
+            snapped = snapped_refit(workflow, slot, chosen, settings, context.samples, context.seed)
             if snapped is not None:
-                scored, table = [*scored, snapped], np.vstack([table, scores([snapped])])
-                choice = _held_out_choice(scored, table)
+                scored, ranked = [*scored, snapped], [*ranked, len(scored)]
+                table = np.vstack([table, scores([snapped])])
+                choice = _held_out_choice([scored[i] for i in ranked], table)
         except ValueError as err:
             log.warning("%s: %s; keeping the engine's choice", slot, err)
             return Selection(front)
-        rows = [
-            {**c.to_dict(), "score": s, "near_front": i >= len(front)}
-            for i, (c, s) in enumerate(zip(scored, choice.scores, strict=True))
-        ]
+        rows = _held_out_rows(scored, len(front), ranked, starts, choice.scores)
         rule = HELD_OUT_RULE.format(
             blocks=len(blocks),
             refit=settings.refit,
@@ -255,7 +255,21 @@ class HeldOutSelection:
             "held_out": rows,
             "held_out_margin": margin,
         }
-        return Selection(reselected(front, scored, choice.selected, metadata))
+        return Selection(reselected(front, scored, ranked[choice.selected], metadata))
+
+
+def _held_out_rows(
+    scored: list[Candidate], on_front: int, ranked: list[int], starts: list[int], scores: list
+) -> list[dict[str, Any]]:
+    """The ``held_out`` table: per candidate of ``scored`` (the first ``on_front`` on the
+    front) its ``score``, or for a twin not scored NaN and ``twin_of``: the expression of
+    the start of its form that was scored (``starts``: its index in ``scored``)."""
+    by_index = dict(zip(ranked, scores, strict=True))
+    return [
+        {**c.to_dict(), "score": by_index.get(i, np.nan), "near_front": i >= on_front}
+        | ({} if i in by_index else {"twin_of": scored[starts[i]].text()})
+        for i, c in enumerate(scored)
+    ]
 
 
 def _held_out_choice(scored: list[Candidate], table: np.ndarray) -> HeldOutChoice:
