@@ -210,7 +210,8 @@ def _p_worse(errors: np.ndarray, best: np.ndarray, failed: bool) -> float:
 
 HELD_OUT_RULE = (
     "blocked two-fold cross-validation: the training period cut into {blocks} consecutive "
-    "time blocks, alternately in two folds; each front candidate, put into the model, "
+    "time blocks, alternately in two folds; each form of the front (of its twins with other "
+    "constants, the one with the lowest training loss before any refit), put into the model, "
     "refitted ({refit}, {steps} L-BFGS steps) on one fold and scored on the other "
     "(mse / variance per block and site, errors below the refit's tolerance {resolution:g} "
     "counted as it); selected: among the candidates whose mean log held-out error is "

@@ -164,9 +164,10 @@ class HeldOutSelection:
     """Blocked cross-validation over time with the one-standard-error rule.
 
     The training period is cut into :data:`~discover.distill.selection.TIME_BLOCKS`
-    consecutive blocks, alternately in two folds. Each candidate of the front and of its
-    near front (:func:`~discover.distill.pareto.in_play`), put into the model in place of
-    the slot, is refitted as for ``bic`` (``distill.selection.refit`` and ``refit_steps``)
+    consecutive blocks, alternately in two folds. Each form of the front and of its near
+    front (:func:`~discover.distill.pareto.in_play`), from the start with the lowest
+    training loss among its twins (:func:`~discover.stages.in_model.best_starts`), put into
+    the model in place of the slot, is refitted as for ``bic`` (``refit``, ``refit_steps``)
     on the observations of one fold, its simulation scored on the blocks of the other
     (normalised squared error per block and site), and the other way round; the model is
     put back afterwards. The refit minimises the training loss restricted to the fold
@@ -192,10 +193,10 @@ class HeldOutSelection:
     Unlike BIC, which counts every observation as independent evidence, the tolerance is
     what the data measure: with autocorrelated or nearly noise-free residuals a nested
     form that follows the network's wiggles gains less than the spread of the errors
-    between blocks and the law wins, while a form that fits clearly better on data it
-    was not refitted on still does. The front's metadata gain the rule, a ``held_out``
-    table (per candidate scored: expression, complexity, ``score``, ``near_front``) and
-    ``held_out_margin`` (the tolerance on the score, and its ``unresolved`` part).
+    between blocks and the law wins, while a form that fits clearly better on data it was
+    not refitted on still does. The front's metadata gain the rule, a ``held_out`` table
+    (per candidate: expression, complexity, ``score``, ``near_front``; a twin not scored:
+    ``score`` NaN, ``twin_of``) and ``held_out_margin`` (tolerance, ``unresolved`` part).
     """
 
     def select(self, front: ParetoFront, slot: str, context: SelectionContext) -> Selection:
