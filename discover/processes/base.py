@@ -19,6 +19,11 @@ from torch import Tensor, nn
 from discover.errors import UserError
 from discover.expressions import ExpressionError, expression_names, parse_expression
 
+RANGE_RTOL = 1e-6
+"""Slack of a range: a value counts as outside only beyond ``RANGE_RTOL·max(1, |end|)`` (the
+range checks and a model's count of clipped outputs alike; a constant of 1.6e-7 added to
+``pet·f(SW)`` is not a departure from ``[0, pet]`` on days without PET)."""
+
 RANGE_FORMS = "'>=0', '<=1', '[0, 1]', '0 <= out <= pet', '<= 1.2*pet' or 'real'"
 """The forms an output range may take, for error messages."""
 
@@ -199,7 +204,7 @@ class OutputRange:
         return clamped
 
     def outside(
-        self, values: np.ndarray, inputs: Mapping[str, np.ndarray], rtol: float = 1e-6
+        self, values: np.ndarray, inputs: Mapping[str, np.ndarray], rtol: float = RANGE_RTOL
     ) -> np.ndarray:
         """Which ``values`` [n] leave the range at ``inputs`` (arrays [n] by name) by more
         than ``rtol`` times ``max(1, |end|)``; NaN counts as inside (finiteness is a

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from discover.expressions import parse_expression
-from discover.processes.base import OutputRange, Process
+from discover.processes.base import RANGE_RTOL, OutputRange, Process
 from discover.processes.compile import Constants, ExpressionModule
 
 if TYPE_CHECKING:
@@ -243,8 +243,9 @@ class Symbolic(Process):
             if not clips:
                 return out
             clipped = inside if reuse else clamp(out, args)
-            if counts:
-                self.clip_counts[0] += ((clipped - out).abs() > 0).sum()
+            if counts:  # a clip within the range's slack is no departure from it
+                slack = RANGE_RTOL * clipped.abs().clamp(min=1.0)
+                self.clip_counts[0] += ((clipped - out).abs() > slack).sum()
                 self.clip_counts[1] += out.numel()
             return clipped
 

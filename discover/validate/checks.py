@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from discover.processes.base import OutputRange, Process
+from discover.processes.base import RANGE_RTOL, OutputRange, Process
 from discover.processes.symbolic import Symbolic
 from discover.validate.check_kinds import (
     Box,
@@ -62,7 +62,7 @@ __all__ = ["CheckReport", "CheckResult", "check_function", "range_checks", "samp
 
 Domain = Mapping[str, Sequence[float] | np.ndarray | tuple[float, float]]
 Bounds = Mapping[str, tuple[float | None, float | None]]
-WIDEN, N_POINTS, N_LINES, RTOL = 0.5, 2000, 50, 1e-6
+WIDEN, N_POINTS, N_LINES, RTOL = 0.5, 2000, 50, RANGE_RTOL
 """Defaults of :func:`check_function` and :func:`range_checks`: extrapolation, random
 points per region, sweeps per monotonicity check (and points per face), tolerance."""
 

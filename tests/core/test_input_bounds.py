@@ -140,6 +140,20 @@ def test_symbolic_equation_is_clipped_to_pet_and_the_clipped_share_counted(probe
     assert free.clipped_share()[1] == 0
 
 
+@pytest.mark.parametrize(("offset", "counted"), [(1.6e-7, False), (1e-3, True)])
+def test_a_clip_within_the_range_slack_is_not_counted(offset, counted):
+    # on days without PET an equation pet*f(SW) + c leaves [0, pet] by c: a departure only
+    # beyond the slack the range checks allow (RANGE_RTOL)
+    process = Symbolic(
+        f"pet*soil_wetness + {offset}", ["pet", "soil_wetness"], output_range="0 <= out <= pet"
+    )
+    pet = torch.tensor([0.0, 0.0, 1.0, 2.0], dtype=torch.float64)
+    with torch.no_grad(), ClipCount():
+        out = process({"pet": pet, "soil_wetness": torch.full_like(pet, 0.5)})
+    assert torch.all(out <= pet)  # clipped either way
+    assert process.clipped_share()[0] == (0.5 if counted else 0.0)
+
+
 def test_range_check_fails_an_equation_above_pet_and_names_the_worst_point(probed):
     process = Symbolic(WET_EXCESS, ["pet", "soil_wetness"], output_range="0 <= out <= pet")
     with torch.no_grad(), ClipCount():  # as a recorded model's simulation would
