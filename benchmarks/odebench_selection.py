@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import statistics
 import tempfile
 import time
@@ -85,15 +86,17 @@ def run_system(system: OdeSystem, args: argparse.Namespace) -> list[tuple[str, f
 def _print_held_out(front: ParetoFront) -> None:
     """The ``heldout`` rule's scores of ``front`` (nothing for other rules): per candidate
     its mean log held-out error, constants estimated from data and expression, the
-    selected one marked, then the tolerance on the score and its unresolved part."""
+    selected one marked, twins not scored last (NaN, the twin scored named), then the
+    tolerance on the score and its unresolved part."""
     rows = front.metadata.get("held_out")
     if rows is None:
         return
     chosen = front.selected.text()
-    for row in sorted(rows, key=lambda r: r["score"]):
+    for row in sorted(rows, key=lambda r: (math.isnan(r["score"]), r["score"])):
         constants = estimated_constants(sympy.sympify(row["expression"]))
         mark = "*" if row["expression"] == chosen else " "
-        print(f"    {mark} {row['score']:8.3f}  k={constants}  {row['expression']}")
+        twin = f"  (not scored: twin of {row['twin_of']})" if "twin_of" in row else ""
+        print(f"    {mark} {row['score']:8.3f}  k={constants}  {row['expression']}{twin}")
     margin = front.metadata.get("held_out_margin")
     if margin is not None:
         print(f"    margin {margin['margin']:.3f} (unresolved {margin['unresolved']:.3f})")
