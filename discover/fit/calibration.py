@@ -30,7 +30,9 @@ variance (≈ 1 − NSE for streamflow), so the tolerance is an absolute one in 
 same precision for a catchment at NSE 0.6 as at 0.95. Optionally (``polish_steps``) a few
 L-BFGS iterations (:func:`~discover.fit.trainer.lbfgs_step`) then polish the best member
 on the training loss, with every trainable weight of the model; the polish is kept only if
-it lowers that loss.
+it lowers that loss. When no member of the searches beat their start (a start taken from a
+calibrated model), one more search refines it at a fifth of the step size
+(:data:`LOCAL_STEP`).
 
 With several sites, a model's symbolic constants are shared by all of them while the
 search treats them per site; the model then takes the constants of the site optimum (of
@@ -61,6 +63,17 @@ from discover.fit.trainer import lbfgs_step
 from discover.workflows.hbv import HBVWorkflow
 
 log = logging.getLogger("discover")
+
+LOCAL_STEP = 0.2
+"""Step size of the local search that follows when no member of the searches beat their
+start, relative to ``sigma`` (0.25 → 0.05 of each searched range). A start taken from a
+calibrated model (a hypothesis from the ``physics`` baseline, the ``symbolic`` variant from
+the neural one) can lie near an optimum that members drawn at the global step size never
+come close to, and the searches then stop with nothing gained; the start was not searched
+to convergence, only not improved on from afar. On Fulda's ``symbolic`` variant (its ET
+equation in the neural variant's calibrated model) two searches at sigma 0.25 ran 45
+generations without beating the start; one at 0.05 from it lowered the training loss from
+0.1625 to 0.1581 in 17 CPU s (train / test NSE 0.842 / 0.867)."""
 
 INFEASIBLE = 1e30
 """Loss told to the search for a member whose simulation is not finite."""
@@ -187,7 +200,14 @@ def calibrate(
         with torch.no_grad():
             loss = float(workflow.loss("train"))
         return CalibrationResult(loss, loss, 0, 0, time.perf_counter() - started)
+    start = objective.current().numpy()
     best, history, evaluations, searches = _search(objective, settings, seed)
+    if np.array_equal(best, start):  # no member of any search beat the start: refine it
+        local = settings.model_copy(update={"sigma": settings.sigma * LOCAL_STEP, "searches": 1})
+        log.info("calibration: no search beat the start; a local search (sigma %g)", local.sigma)
+        best, more, extra, (losses, ran) = _search(objective, local, seed + 1)
+        history, evaluations = history + more, evaluations + extra
+        searches = (searches[0] + losses, searches[1] + ran)
     search_loss = history[-1]  # the training loss of ``best``, without another run
     if objective.constant_dim and objective.sites > 1:
         most = settings.population or MEMBERS_PER_VALUE * objective.dim

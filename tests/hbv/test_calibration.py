@@ -226,8 +226,9 @@ def start_at(workflow: HBVWorkflow, values: dict[str, float]) -> None:
 
 
 def test_search_from_the_optimum_keeps_it_and_stops_early():
-    """Started at the twin's planted parameters, the default search finds nothing better,
-    keeps the planted values and stops long before its budget."""
+    """Started at the twin's planted parameters, the default searches find nothing better,
+    so one local search follows (``LOCAL_STEP``), which finds nothing better either: the
+    planted values are kept, long before the budget."""
     workflow = twin_workflow()
     planted = THRESHOLD | SLOW_UPPER_ZONE
     start_at(workflow, planted)
@@ -236,6 +237,7 @@ def test_search_from_the_optimum_keeps_it_and_stops_early():
     settings = CalibrationConfig(population=8, parameters=list(planted))
     result = calibrate(workflow, settings, seed=0)
     assert result.generations < 4 * settings.patience < settings.generations
+    assert len(result.search_losses) == settings.searches + 1  # the local one
     assert result.search_loss == start
     for name, wanted in planted.items():
         assert float(value(workflow, name)[0]) == pytest.approx(wanted, rel=1e-6)
@@ -256,3 +258,4 @@ def test_search_from_a_good_start_runs_until_its_own_members_stop_improving(seed
     settings = CalibrationConfig(population=8, parameters=list(planted))
     result = calibrate(workflow, settings, seed=seed)
     assert result.search_loss < start / 3
+    assert len(result.search_losses) == settings.searches  # no local search needed
