@@ -6,18 +6,12 @@ import numpy as np
 import torch
 from scipy.integrate import solve_ivp
 
-from discover.config import StudyConfig
 from discover.fit.collocation import collocation_prefit
 from discover.fit.diagnose import TrainingError, unfitted_states, untrained_error
 from discover.models.ode import ODEModel
 from discover.processes import Symbolic
 from discover.workflows.ode import ODEWorkflow, slot_rate_scales
-
-
-def logistic(times: np.ndarray, x0: float, rate: float, capacity: float) -> np.ndarray:
-    """The solution of ``x' = rate*x*(1 - x/capacity)`` from ``x0``."""
-    growth = np.exp(rate * times)
-    return capacity * x0 * growth / (capacity + x0 * (growth - 1))
+from tests.ode.logistic import logistic, logistic_study
 
 
 def logistic_rates(x: np.ndarray, rate: float, capacity: float) -> np.ndarray:
@@ -82,22 +76,7 @@ def test_known_terms_are_taken_off_the_rates_a_slot_is_scaled_by():
 def logistic_workflow(folder: Path) -> ODEWorkflow:
     """``x' = F(x)`` on a settling logistic trajectory, trained by multiple shooting."""
     times = np.linspace(0, 10, 150)
-    x = logistic(times, 11.0, 1.8, 16.26)
-    np.savetxt(
-        folder / "data.csv", np.column_stack([times, x]), delimiter=",", header="t,x", comments=""
-    )
-    config = StudyConfig.model_validate(
-        {
-            "data": {"path": str(folder / "data.csv"), "time": "t"},
-            "model": {
-                "type": "ode",
-                "states": ["x"],
-                "equations": {"x": "F(x)"},
-                "neural": {"F": {"inputs": ["x"]}},
-            },
-        }
-    )
-    return ODEWorkflow(config, folder)
+    return logistic_study(folder, times, logistic(times, 11.0, 1.8, 16.26))
 
 
 def test_a_slot_stuck_near_a_constant_leaves_its_state_unfitted(tmp_path: Path):

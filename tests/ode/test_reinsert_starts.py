@@ -5,12 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import sympy
-import torch
 
-from discover.config import StudyConfig
 from discover.distill import Candidate
 from discover.stages import reinsert as reinsertion
 from discover.workflows.ode import ODEWorkflow
+from tests.ode.logistic import logistic as logistic_from
+from tests.ode.logistic import logistic_study, start_segments_on
 
 RATE, CAPACITY, X0 = 2.1, 4.2, 0.13  # x' = 2.1 x - 0.5 x²
 TIMES = np.linspace(0, 10, 120)
@@ -18,7 +18,7 @@ TIMES = np.linspace(0, 10, 120)
 
 def logistic(rate: float, capacity: float) -> np.ndarray:
     """The logistic trajectory from ``X0`` at ``TIMES``."""
-    return capacity / (1 + (capacity / X0 - 1) * np.exp(-rate * TIMES))
+    return logistic_from(TIMES, X0, rate, capacity)
 
 
 def reinserted_truth(folder: Path, noise: float) -> tuple[ODEWorkflow, list[float]]:
@@ -27,24 +27,9 @@ def reinserted_truth(folder: Path, noise: float) -> tuple[ODEWorkflow, list[floa
     runs, then the true law reinserted and refitted; the workflow and the refitted
     constants."""
     x = logistic(RATE, CAPACITY) * (1 + noise * np.random.default_rng(0).normal(size=len(TIMES)))
-    data = np.column_stack([TIMES, x])
-    np.savetxt(folder / "data.csv", data, delimiter=",", header="t,x", comments="")
-    config = StudyConfig.model_validate(
-        {
-            "data": {"path": str(folder / "data.csv"), "time": "t"},
-            "model": {
-                "type": "ode",
-                "states": ["x"],
-                "equations": {"x": "F(x)"},
-                "neural": {"F": {"inputs": ["x"]}},
-            },
-        }
-    )
-    workflow = ODEWorkflow(config, folder)
-    shooting = workflow.shooting
-    poor = logistic(0.85 * RATE, 1.1 * CAPACITY)[shooting.starts[1:]]
-    with torch.no_grad():
-        shooting.segment_states.copy_(torch.as_tensor(poor).reshape(-1, 1, 1))
+    workflow = logistic_study(folder, TIMES, x)
+    start_segments_on(workflow, logistic(0.85 * RATE, 1.1 * CAPACITY))
+    config = workflow.config
     x = sympy.Symbol("x", real=True)
     law = Candidate(RATE * x - RATE / CAPACITY * x**2, 5, 0.0, "planted")
     process = reinsertion.reinsert(workflow, "F", law)

@@ -9,45 +9,22 @@ import pytest
 import sympy
 import torch
 
-from discover.config import StudyConfig
 from discover.distill import Candidate
 from discover.distill.probe import ProbeSamples
 from discover.stages.in_model import refitted_loss, score_in_model, snapped_refit
 from discover.workflows.ode import ODEWorkflow
+from tests.ode.logistic import logistic_study, start_segments_on
+from tests.ode.test_reinsert_starts import CAPACITY, RATE, TIMES, logistic
 
-RATE, CAPACITY, X0 = 2.1, 4.2, 0.13  # x' = 2.1 x - 0.5 x²
-TIMES = np.linspace(0, 10, 120)
 X = sympy.Symbol("x", real=True)
-
-
-def logistic(rate: float, capacity: float) -> np.ndarray:
-    """The logistic trajectory from ``X0`` at ``TIMES``."""
-    return capacity / (1 + (capacity / X0 - 1) * np.exp(-rate * TIMES))
 
 
 @pytest.fixture
 def workflow(tmp_path: Path) -> ODEWorkflow:
     """A network model of noise-free logistic data trained by multiple shooting, its
     segment starts left where a poor model (another logistic law) runs."""
-    data = np.column_stack([TIMES, logistic(RATE, CAPACITY)])
-    np.savetxt(tmp_path / "data.csv", data, delimiter=",", header="t,x", comments="")
-    config = StudyConfig.model_validate(
-        {
-            "data": {"path": str(tmp_path / "data.csv"), "time": "t"},
-            "model": {
-                "type": "ode",
-                "states": ["x"],
-                "equations": {"x": "F(x)"},
-                "neural": {"F": {"inputs": ["x"]}},
-            },
-        }
-    )
-    workflow = ODEWorkflow(config, tmp_path)
-    shooting = workflow.shooting
-    poor = logistic(0.85 * RATE, 1.1 * CAPACITY)[shooting.starts[1:]]
-    with torch.no_grad():
-        shooting.segment_states.copy_(torch.as_tensor(poor).reshape(-1, 1, 1))
-    workflow.config = config
+    workflow = logistic_study(tmp_path, TIMES, logistic(RATE, CAPACITY))
+    start_segments_on(workflow, logistic(0.85 * RATE, 1.1 * CAPACITY))
     return workflow
 
 
