@@ -139,3 +139,34 @@ def test_candidate_with_a_pole_just_outside_the_data_is_rejected(monkeypatch):
     assert len(front) == 1
     assert blows_up(front[0].expression, ["x"], X, y) is False
     assert front[0].loss > 0  # the exact (pole) form, with loss 0, was dropped
+
+
+def _planted_logistic(x):
+    """A logistic curve ``0.3 - 0.8/(1 + 2.5*exp(-1.3*x))``, written as the ratio
+    ``(-0.5 + 0.75*e)/(1 + 2.5*e)`` of ``e = exp(-1.3*x)``."""
+    return 0.3 - 0.8 / (1 + 2.5 * np.exp(-1.3 * x))
+
+
+def test_exponential_rate_between_library_rates_is_tuned_to_the_planted_logistic():
+    # On [1, 3] the planted rate is 2.6 per span: 1.3 times the nearest octave and a
+    # factor 1.09 from the nearest library rate. Untuned, forms with x and two rates fill
+    # the front in its place (errors of 1e-4 to 1e-3 outside the samples).
+    x_train = np.linspace(1.0, 3.0, 300)
+    front = symbolic_fit(x_train[:, None], _planted_logistic(x_train), ["x"], engine="rational")
+    x = sympy.Symbol("x", real=True)
+    e = sympy.Symbol("e", positive=True)
+    wider = np.linspace(0.5, 3.5, 61)
+    exact = []
+    for candidate in front:
+        exps = candidate.expression.atoms(sympy.exp)
+        as_ratio = candidate.expression.subs({a: e for a in exps})
+        found_rates = {float(a.args[0].coeff(x)) for a in exps}
+        error = np.max(
+            np.abs(sympy.lambdify(x, candidate.expression)(wider) - _planted_logistic(wider))
+        )
+        if as_ratio.free_symbols == {e} and found_rates and error < 1e-6:
+            exact.append((found_rates, sympy.fraction(sympy.together(as_ratio))))
+    assert exact, f"no logistic of the planted form on the front:\n{front}"
+    rates, (numerator, denominator) = exact[0]
+    np.testing.assert_allclose(sorted(rates), [-1.3] * len(rates), rtol=1e-6)
+    assert sympy.Poly(numerator, e).degree() == 1 and sympy.Poly(denominator, e).degree() == 1

@@ -5,7 +5,8 @@ The target ``t`` (``y``, or ``log y`` when ``y > 0``) is modelled as ``N(X) / D(
 the coefficients, ``t * D(X) = N(X)``, solved by least squares for every small choice of
 terms (exhaustive search up to a few terms each). Libraries are monomials of the inputs
 (``1, x, x**2, x*z`` ...), for positive inputs ``1, log x`` (power laws when the
-target is ``log y``), and ``1, x, z, exp(r*x)`` for a grid of rates ``r``. It finds
+target is ``log y``), and ``1, x, z, exp(r*x)`` for a grid of rates ``r`` (each form
+that uses the exponential then tunes its rate, :func:`_rate_refined`). It finds
 polynomial, rational (Michaelis–Menten, Monod, Hill), exponential, saturating-exponential,
 logistic and power-law forms in seconds, and nothing else. The shapes ``a/(b + u)`` and
 ``c*u/(b + u)`` over every monomial ``u`` (inputs, and their products where the library
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy
-from scipy.optimize import curve_fit
+from scipy.optimize import curve_fit, minimize_scalar
 
 from discover.distill.engines.base import SearchOptions, register
 
@@ -40,6 +41,8 @@ class _View:
     log_target: bool
     rational: bool
     family: str
+    rate: tuple[int, float] | None = None
+    """``(input, r)`` of an exponential library's ``exp(r * x_input)`` column, else None."""
 
 
 def _monomial_view(X: np.ndarray, symbols: Sequence[sympy.Symbol], degree: int) -> tuple:
@@ -60,27 +63,95 @@ def _log_view(X: np.ndarray, symbols: Sequence[sympy.Symbol]) -> tuple | None:
     return np.stack(columns, axis=1), tuple(terms)
 
 
-EXP_RATES = (-16.0, -8.0, -4.0, -2.0, -1.0, -0.5, -0.25, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
-"""Rates of the exponential terms ``exp(r * x / span(x))`` tried for each input; the
-polishing refit then tunes the rate."""
+_OCTAVES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+EXP_RATES = tuple(
+    sign * magnitude
+    for magnitudes in (_OCTAVES, tuple(round(2**0.5 * m, 4) for m in _OCTAVES[:-1]))
+    for magnitude in magnitudes
+    for sign in (-1.0, 1.0)
+)
+"""Rates of the exponential terms ``exp(r * x / span(x))`` tried for each input, a factor
+of sqrt(2) apart (the octaves first, then the rates between them); the polishing refit then
+tunes the rate. With octaves alone a law such as ``(a + b*exp(-r*x))/(1 + c*exp(-r*x))``
+(a logistic curve) can lie a factor 1.4 from the nearest rate, where its linearised fit
+ranks below other forms of as many coefficients and never reaches the shortlist."""
 
 
 def _exp_views(X: np.ndarray, symbols: Sequence[sympy.Symbol]) -> Iterator[_View]:
-    linear = [np.ones(len(X))] + [X[:, j] for j in range(X.shape[1])]
-    linear_terms = [sympy.Integer(1), *symbols]
-    for j, symbol in enumerate(symbols):
-        span = float(np.ptp(X[:, j]))
-        if span == 0:
-            continue
-        for rate in EXP_RATES:
-            r = float(f"{rate / span:.3g}")
-            with np.errstate(over="ignore"):
-                column = np.exp(r * X[:, j])
-            if not np.all(np.isfinite(column)):
-                continue
-            terms = (*linear_terms, sympy.exp(sympy.Float(r) * symbol))
-            columns = np.stack([*linear, column], axis=1)
-            yield _View(columns, terms, log_target=False, rational=True, family=f"exp {symbol}")
+    """One library ``1, x_0, ..., exp(r * x_j / span)`` per rate and input, rate-major: when
+    ``max_fits`` ends the search, it leaves out the finest rates of every input rather than
+    every rate of the last inputs."""
+    spans = [float(np.ptp(X[:, j])) for j in range(X.shape[1])]
+    for rate in EXP_RATES:
+        for j in range(len(symbols)):
+            if spans[j] > 0:
+                view = _exp_view(X, symbols, j, float(f"{rate / spans[j]:.3g}"))
+                if view is not None:
+                    yield view
+
+
+def _exp_view(X: np.ndarray, symbols: Sequence[sympy.Symbol], j: int, r: float) -> _View | None:
+    """The library ``1, x_0, ..., exp(r * x_j)``; ``None`` where the column overflows."""
+    with np.errstate(over="ignore"):
+        column = np.exp(r * X[:, j])
+    if not np.all(np.isfinite(column)):
+        return None
+    columns = np.column_stack([np.ones(len(X)), X, column])
+    terms = (sympy.Integer(1), *symbols, sympy.exp(sympy.Float(r) * symbols[j]))
+    family = f"exp {symbols[j]}"
+    return _View(columns, terms, log_target=False, rational=True, family=family, rate=(j, r))
+
+
+RATE_REACH = 2**0.25
+"""How far :func:`_rate_refined` moves an exponential library's rate: to half-way to the
+next rate of :data:`EXP_RATES` on either side."""
+
+RATE_XATOL = 0.01
+"""Precision of the tuned rate's logarithm (1 %): enough to rank the choice; the polishing
+refit of the candidate tunes it further."""
+
+
+def _terms_of(choice: tuple) -> set[int]:
+    """Library terms a choice ``(numerator terms, fixed denominator term, other denominator
+    terms)`` uses."""
+    num, fixed, den = choice
+    return {*num, fixed, *den}
+
+
+def _rate_refined(
+    system: _System, choice: tuple, X: np.ndarray, symbols: Sequence[sympy.Symbol]
+) -> tuple[_System, tuple | None]:
+    """``choice`` fitted with its exponential rate tuned (bounded search on its loss within
+    :data:`RATE_REACH` of the library's rate): the rate is a coefficient of the form, and a
+    law whose rate lies between two library rates otherwise ranks below forms that fit
+    its error (``(a + b*exp(-r*x))/(1 + c*exp(-r*x))``, a logistic curve, behind a form
+    with ``x`` and two rates). Returns the system at the tuned rate and the fit
+    (:meth:`_System.fit`), or the given ones when tuning gains nothing."""
+    fitted = system.fit(*choice)
+    exp_term = len(system.view.terms) - 1
+    if system.view.rate is None or fitted is None or exp_term not in _terms_of(choice):
+        return system, fitted
+    j, rate = system.view.rate
+
+    def at(log_scale: float) -> tuple[_System, tuple | None]:
+        view = _exp_view(X, symbols, j, rate * float(np.exp(log_scale)))
+        tuned = _System(view, system.y) if view is not None else None
+        if tuned is None or tuned.gram is None:
+            return system, None
+        return tuned, tuned.fit(*choice)
+
+    def loss(log_scale: float) -> float:
+        found = at(log_scale)[1]
+        return found[2] if found is not None else np.inf
+
+    reach = float(np.log(RATE_REACH))
+    result = minimize_scalar(
+        loss, bounds=(-reach, reach), method="bounded", options={"xatol": RATE_XATOL}
+    )
+    tuned, refit = at(float(result.x))
+    if refit is None or refit[2] >= fitted[2]:
+        return system, fitted
+    return tuned, refit
 
 
 def _views(X: np.ndarray, y: np.ndarray, symbols: Sequence[sympy.Symbol], degree: int):
@@ -187,11 +258,11 @@ class RationalEngine:
                 group = (len(num), fixed, len(den)) if screening == "shape" else (len(num + den),)
                 _keep_best(shortlist, group, system.residual(*choice), choice, keep)
             for entries in shortlist.values():
-                for _, (num, fixed, den) in entries:
-                    fitted = system.fit(num, fixed, den)
+                for _, choice in entries:
+                    tuned, fitted = _rate_refined(system, choice, X, symbols)
                     if fitted is not None:
-                        key = (view.family, len(num) + len(den))
-                        _keep_best(best, key, fitted[2], (system, (num, fixed, den)), keep)
+                        key = (view.family, len(choice[0]) + len(choice[2]))
+                        _keep_best(best, key, fitted[2], (tuned, choice), keep)
         candidates = []
         for entries in best.values():
             for _, (system, choice) in entries:
