@@ -170,3 +170,27 @@ def test_exponential_rate_between_library_rates_is_tuned_to_the_planted_logistic
     rates, (numerator, denominator) = exact[0]
     np.testing.assert_allclose(sorted(rates), [-1.3] * len(rates), rtol=1e-6)
     assert sympy.Poly(numerator, e).degree() == 1 and sympy.Poly(denominator, e).degree() == 1
+
+
+def _gompertz(x):
+    """Gompertz growth ``0.5*x*log(20/x)``."""
+    return 0.5 * x * np.log(20.0 / x)
+
+
+def test_gompertz_growth_is_recovered_from_the_log_library():
+    x_train = np.linspace(0.5, 6.0, 200)
+    front = symbolic_fit(x_train[:, None], _gompertz(x_train), ["x"], engine="rational")
+    x = sympy.Symbol("x", real=True)
+    a, b = sympy.Wild("a", exclude=[x]), sympy.Wild("b", exclude=[x])
+    matches = [
+        c
+        for c in front
+        if sympy.expand(sympy.expand_log(c.expression, force=True)).match(
+            a * x * sympy.log(x) + b * x
+        )
+        is not None
+    ]
+    assert matches, f"no a*x*log(x) + b*x on the front:\n{front}"
+    wider = np.linspace(0.3, 8.0, 60)
+    predicted = sympy.lambdify(x, matches[0].expression)(wider)
+    np.testing.assert_allclose(predicted, _gompertz(wider), rtol=1e-6)

@@ -16,6 +16,7 @@ that they are offered even when other choices crowd them out of the linearised s
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 import warnings
@@ -58,8 +59,11 @@ def _log_view(X: np.ndarray, symbols: Sequence[sympy.Symbol]) -> tuple | None:
     positive = [j for j in range(X.shape[1]) if np.all(X[:, j] > 0)]
     if not positive:
         return None
-    columns = [np.ones(len(X))] + [np.log(X[:, j]) for j in positive]
-    terms = [sympy.Integer(1)] + [sympy.log(symbols[j]) for j in positive]
+    columns, terms = [np.ones(len(X))], [sympy.Integer(1)]
+    for j in positive:
+        x, log_x, symbol = X[:, j], np.log(X[:, j]), symbols[j]
+        columns += [log_x, x, x * log_x]
+        terms += [sympy.log(symbol), symbol, symbol * sympy.log(symbol)]
     return np.stack(columns, axis=1), tuple(terms)
 
 
@@ -134,9 +138,8 @@ def _rate_refined(
     j, rate = system.view.rate
 
     def at(log_scale: float) -> tuple[_System, tuple | None]:
-        view = _exp_view(X, symbols, j, rate * float(np.exp(log_scale)))
-        tuned = _System(view, system.y) if view is not None else None
-        if tuned is None or tuned.gram is None:
+        tuned = _System(_with_rate(system.view, X, rate * float(np.exp(log_scale))), system.y)
+        if tuned.gram is None:
             return system, None
         return tuned, tuned.fit(*choice)
 
@@ -145,13 +148,27 @@ def _rate_refined(
         return found[2] if found is not None else np.inf
 
     reach = float(np.log(RATE_REACH))
-    result = minimize_scalar(
-        loss, bounds=(-reach, reach), method="bounded", options={"xatol": RATE_XATOL}
-    )
+    with np.errstate(all="ignore"):  # a rate where the fit fails scores inf
+        result = minimize_scalar(
+            loss, bounds=(-reach, reach), method="bounded", options={"xatol": RATE_XATOL}
+        )
     tuned, refit = at(float(result.x))
     if refit is None or refit[2] >= fitted[2]:
         return system, fitted
+    r = tuned.view.rate[1]
+    terms = (*tuned.view.terms[:-1], sympy.exp(sympy.Float(r) * symbols[j]))
+    tuned.view = dataclasses.replace(tuned.view, terms=terms)
     return tuned, refit
+
+
+def _with_rate(view: _View, X: np.ndarray, r: float) -> _View:
+    """An exponential library ``view`` with its rate set to ``r`` (columns only: its sympy
+    terms still name the old rate, which :func:`_rate_refined` sets for the one it keeps)."""
+    j = view.rate[0]
+    columns = view.columns.copy()
+    with np.errstate(over="ignore"):
+        columns[:, -1] = np.exp(r * X[:, j])
+    return dataclasses.replace(view, columns=columns, rate=(j, r))
 
 
 def _views(X: np.ndarray, y: np.ndarray, symbols: Sequence[sympy.Symbol], degree: int):
@@ -257,12 +274,8 @@ class RationalEngine:
                 num, fixed, den = choice
                 group = (len(num), fixed, len(den)) if screening == "shape" else (len(num + den),)
                 _keep_best(shortlist, group, system.residual(*choice), choice, keep)
-            for entries in shortlist.values():
-                for _, choice in entries:
-                    tuned, fitted = _rate_refined(system, choice, X, symbols)
-                    if fitted is not None:
-                        key = (view.family, len(choice[0]) + len(choice[2]))
-                        _keep_best(best, key, fitted[2], (tuned, choice), keep)
+            for size, fitted, tuned, choice in _view_fits(system, shortlist, X, symbols, keep):
+                _keep_best(best, (view.family, size), fitted[2], (tuned, choice), keep)
         candidates = []
         for entries in best.values():
             for _, (system, choice) in entries:
@@ -271,6 +284,25 @@ class RationalEngine:
         for column, term in zip(monomials[0].T[1:], monomials[1][1:], strict=True):
             candidates += saturating_fits(column, term, y)
         return candidates
+
+
+def _view_fits(
+    system: _System, shortlist: dict, X: np.ndarray, symbols: Sequence[sympy.Symbol], keep: int
+) -> Iterator[tuple[int, tuple, _System, tuple]]:
+    """``(coefficients, fit, system, choice)`` of the ``keep`` best-fitting shortlisted
+    choices of one view per number of coefficients, each with its exponential rate tuned
+    (:func:`_rate_refined`; only these are tuned, which bounds the cost of tuning)."""
+    fitted: dict[int, list] = {}
+    for entries in shortlist.values():
+        for _, choice in entries:
+            fit = system.fit(*choice)
+            if fit is not None:
+                _keep_best(fitted, len(choice[0]) + len(choice[2]), fit[2], choice, keep)
+    for size, entries in fitted.items():
+        for _, choice in entries:
+            tuned, fit = _rate_refined(system, choice, X, symbols)
+            if fit is not None:
+                yield size, fit, tuned, choice
 
 
 def saturating_fits(u: np.ndarray, term: sympy.Expr, y: np.ndarray) -> list[sympy.Expr]:
