@@ -8,7 +8,8 @@ the shares of each parameter's range (:class:`discover.fit.population.Population
 one forward pass per generation for the whole population). DE: scipy defaults
 (``popsize=15`` per dimension, ``tol=0.01``, ``maxiter=1000``, ``mutation=(0.5, 1)``,
 ``recombination=0.7``) with ``vectorized=True`` (hence ``updating='deferred'``) and
-``polish=False`` (scipy's polish is a serial finite-difference L-BFGS-B); its best over
+``polish=False`` (scipy's polish is a serial finite-difference L-BFGS-B), its members
+simulated in the precision of discover's search (``precision``); its best over
 ``--seeds`` is the reference optimum. For each DE run the time until it first came
 within 0.005 of its own final loss is printed too. discover: :func:`calibrate` with its
 default settings (two CMA-ES searches side by side, log scale for wide ranges, 32 members
@@ -128,11 +129,14 @@ def upper_threshold(workflow: HBVWorkflow) -> float:
     return float(workflow.parameters_by_name()["uzl"].detach()[0, 0])
 
 
-def run_de(seed: int, structure: dict[str, object]) -> tuple[dict[str, float], float, float, float]:
-    """DE from scratch: NSE per split, seconds, seconds until within ``NEAR`` of its end,
-    CPU seconds."""
+def run_de(
+    seed: int, structure: dict[str, object], precision: str
+) -> tuple[dict[str, float], float, float, float]:
+    """DE from scratch, its members simulated in ``precision`` (as discover's search, see
+    ``train.calibration.precision``): NSE per split, seconds, seconds until within
+    ``NEAR`` of its end, CPU seconds."""
     workflow = textbook_workflow(structure)
-    objective = PopulationLoss(workflow)
+    objective = PopulationLoss(workflow, dtype=None if precision == "model" else torch.float32)
     trace: list[tuple[float, float]] = []
     started, cpu = time.perf_counter(), time.process_time()
 
@@ -242,7 +246,7 @@ def main() -> None:
     print(f"discover: {settings!r}", flush=True)
     ours = [run_ours(seed, structure, settings) for seed in args.seeds]
     de_seeds = args.seeds if args.de_seeds is None else args.de_seeds
-    de = [run_de(seed, structure) for seed in de_seeds]
+    de = [run_de(seed, structure, settings.precision) for seed in de_seeds]
     print(f"end {time.strftime('%H:%M:%S')}, load {os.getloadavg()}")
     report(args.seeds, ours, de)
 

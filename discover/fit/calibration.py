@@ -19,15 +19,24 @@ independent searches per site (each with its own seed stream) therefore run side
 their members stacked into the same batched forward pass, each told only its own members'
 losses, and the best member of all is kept. Each search stops on its own, and its members
 then leave the batch: when its own best member's loss has fallen by no more than
-``tolerance`` (0.003 by default) at any site over the last ``patience`` generations, or
-when CMA-ES's own criteria (``should_stop``) hold at every site. The rule judges the
+``tolerance`` (0.003 by default) at any site over the last ``patience`` generations, when
+it trails the best of the other searches at every site by more than it gained there over
+the last ``patience`` generations, or when CMA-ES's own criteria (``should_stop``) hold at
+every site. A trailing search would need more than ``patience`` further generations at
+its recent pace merely to draw level with the leader's present loss, while the leader
+goes on improving and a converging search's gains shrink from one window to the next (the
+premise of the tolerance too): its members would only cost, and the best member of all
+is kept whichever search drew it. The rules judge the
 search's own members, not the best point known: a search started at a good point draws
 worse members at first, and would otherwise be stopped while it still converges (on Fulda,
 with ``pet*soil_wetness**b`` put in the calibrated physics model's ET slot, a rule judged
 on the best point known stopped after 10 generations with the start; this one lowered the
 loss by 0.0033 in 39). The training loss is the squared error over the observations'
 variance (≈ 1 − NSE for streamflow), so the tolerance is an absolute one in NSE units: the
-same precision for a catchment at NSE 0.6 as at 0.95. Optionally (``polish_steps``) a few
+same precision for a catchment at NSE 0.6 as at 0.95. The searches simulate in float32
+by default (``precision``; CMA-ES uses only the members' order, which rounding at 1e-6 of
+the loss does not change beyond ties) and the kept point's training loss is taken again
+in the model's dtype. Optionally (``polish_steps``) a few
 L-BFGS iterations (:func:`~discover.fit.trainer.lbfgs_step`) then polish the best member
 on the training loss, with every trainable weight of the model; the polish is kept only if
 it lowers that loss. When no member of the searches beat their start (a start taken from a
@@ -195,7 +204,8 @@ def calibrate(
         CalibrationError: the workflow does not calibrate parameters per site.
     """
     started = time.perf_counter()
-    objective = PopulationLoss(workflow, settings.constant_spread)
+    precision = None if settings.precision == "model" else getattr(torch, settings.precision)
+    objective = PopulationLoss(workflow, settings.constant_spread, precision)
     if settings.enabled is False:
         with torch.no_grad():
             loss = float(workflow.loss("train"))
@@ -208,11 +218,12 @@ def calibrate(
         best, more, extra, (losses, ran) = _search(objective, local, seed + 1)
         history, evaluations = history + more, evaluations + extra
         searches = (searches[0] + losses, searches[1] + ran)
-    search_loss = history[-1]  # the training loss of ``best``, without another run
     if objective.constant_dim and objective.sites > 1:
         most = settings.population or MEMBERS_PER_VALUE * objective.dim
-        best, search_loss = _shared_constants(objective, best, most)
+        best = _shared_constants(objective, best, most)
     objective.apply(torch.from_numpy(best))
+    with torch.no_grad():  # in the model's dtype, which the search's may not be
+        search_loss = float(workflow.loss("train"))
     loss = _polish(workflow, settings.polish_steps, search_loss)
     seconds = time.perf_counter() - started
     log.info(
@@ -304,12 +315,24 @@ def _start_searches(
 def _done(search: list[CMA], owns: list[np.ndarray], k: int, settings: CalibrationConfig) -> bool:
     """Whether search ``k`` (one CMA-ES per site) stops: its own best member's loss per
     site (``owns``: [search, site] after each generation, ``inf`` before the first) fell by
-    no more than ``tolerance`` at any site over the last ``patience`` generations, or
-    CMA-ES's own criteria hold at every site."""
-    stalled = len(owns) > settings.patience and _stalled(
-        owns[-1 - settings.patience][k], owns[-1][k], settings.tolerance
-    )
-    return stalled or all(cma.should_stop() for cma in search)
+    no more than ``tolerance`` at any site over the last ``patience`` generations, or by
+    less at every site than it trails the best of the other searches there, or CMA-ES's own
+    criteria hold at every site."""
+    if len(owns) > settings.patience:
+        before, now = owns[-1 - settings.patience], owns[-1]
+        if _stalled(before[k], now[k], settings.tolerance) or _behind(before, now, k):
+            return True
+    return all(cma.should_stop() for cma in search)
+
+
+def _behind(before: np.ndarray, now: np.ndarray, k: int) -> bool:
+    """Whether search ``k``'s best loss trails the best of the other searches' at every
+    site by more than it fell from ``before`` to ``now`` (each [search, site]); never
+    with one search, nor while ``before`` is ``inf``."""
+    if len(now) < 2:
+        return False
+    leader = np.delete(now, k, 0).min(0)
+    return bool((now[k] - leader > before[k] - now[k]).all())
 
 
 def _stalled(before: np.ndarray, now: np.ndarray, tolerance: float) -> bool:
@@ -339,18 +362,15 @@ def _free_columns(objective: PopulationLoss, names: list[str] | None) -> np.ndar
     return np.array([*columns, *constants])
 
 
-def _shared_constants(
-    objective: PopulationLoss, best: np.ndarray, most: int
-) -> tuple[np.ndarray, float]:
+def _shared_constants(objective: PopulationLoss, best: np.ndarray, most: int) -> np.ndarray:
     """``best`` [site, dim] with every site's constants set to those of the site optimum
     (of up to ``most`` sites, evenly spread) whose constants give the lowest training
-    loss over all sites, each site keeping its own parameters; and that training loss."""
+    loss over all sites, each site keeping its own parameters."""
     sites = np.unique(np.linspace(0, objective.sites - 1, min(most, objective.sites)).round())
     candidates = np.repeat(best[None], len(sites), 0)  # [candidate, site, dim]
     candidates[:, :, objective.site_dim :] = best[sites.astype(int), None, objective.site_dim :]
     totals = objective.total(objective.losses(torch.from_numpy(candidates)))
-    chosen = int(totals.argmin())
-    return candidates[chosen], float(totals[chosen])
+    return candidates[int(totals.argmin())]
 
 
 def _polish(workflow: HBVWorkflow, steps: int, before: float) -> float:

@@ -13,7 +13,10 @@ HBV is vectorised over sites, so a population is a wider batch: the forcings are
 ``P`` times along the site axis (column ``p·sites + s`` is member ``p`` at site ``s``) and
 each symbolic constant becomes a column vector [P·site, 1] for the run
 (:func:`torch.func.functional_call`), so that every column runs with its own constants.
-No gradients are kept. Per-site losses are the workflow objective's training loss taken
+No gradients are kept, and the runs may be in a lower precision than the model's
+(``dtype``: float32 for a float64 model; every floating-point parameter and buffer of the
+model is then cast for the run, the squared errors still summed in the model's dtype).
+Per-site losses are the workflow objective's training loss taken
 site by site: the fit (:meth:`~discover.fit.objective.Objective.site_losses` on
 ``"train"``) plus the range penalty of the symbolic slots
 (:class:`~discover.processes.symbolic.RangeExcess`) tallied per column, so that the search
@@ -58,12 +61,16 @@ class PopulationLoss:
         workflow: an HBV workflow with per-site parameters (``model.parameters: site``).
         spread: half-width of each symbolic constant's search range, in units of its
             starting magnitude.
+        dtype: precision of the runs (``None``: the workflow's); the losses are summed in
+            the workflow's.
 
     Raises:
         CalibrationError: the workflow's parameters are not calibrated per site.
     """
 
-    def __init__(self, workflow: HBVWorkflow, spread: float = 2.0):
+    def __init__(
+        self, workflow: HBVWorkflow, spread: float = 2.0, dtype: torch.dtype | None = None
+    ):
         if not isinstance(workflow, HBVWorkflow) or not isinstance(
             workflow.learner, SiteParameters
         ):
@@ -85,6 +92,7 @@ class PopulationLoss:
         self.constant_start = [m.relative.detach().clone() for m in self.constant_modules.values()]
         self.constant_dim = sum(r.numel() for r in self.constant_start)
         self.spread = spread
+        self.dtype = workflow.dtype if dtype is None else dtype
         self.objective = workflow.objective
         train = self.objective.splits["train"]
         self.start, self.end = train.start, train.stop
@@ -131,8 +139,8 @@ class PopulationLoss:
             raise ValueError(
                 f"points must be [member, {self.sites}, {self.dim}], got {tuple(points.shape)}"
             )
-        workflow, members = self.workflow, points.shape[0]
-        points = points.to(self.objective.seen.device, workflow.dtype)
+        workflow, members, dtype = self.workflow, points.shape[0], self.dtype
+        points = points.to(self.objective.seen.device, dtype)
         columns = points.reshape(members * self.sites, self.dim)
         raw = torch.logit(columns[:, : self.site_dim].clamp(SHARE_FLOOR, 1 - SHARE_FLOOR))
         parameters = self.learner.bounded.scale(raw)
@@ -142,18 +150,18 @@ class PopulationLoss:
             )
             for name in workflow.parameter_slots:
                 value = workflow.slot_parameter(name, attributes)
-                parameters[name] = value.repeat(members, 1)
+                parameters[name] = value.repeat(members, 1).to(dtype)
         forcings = {
-            name: getattr(workflow, f"forcing_{name}")[: self.end].repeat(1, members)
+            name: getattr(workflow, f"forcing_{name}")[: self.end].to(dtype).repeat(1, members)
             for name in FORCINGS
         }
-        overrides = self._constant_columns(columns[:, self.site_dim :])
+        overrides = self._model_values() | self._constant_columns(columns[:, self.site_dim :])
         tally = RangeExcess(columns.shape[0], SITE_AXIS)
         with torch.no_grad(), tally:
             out = functional_call(
                 workflow.model, overrides, (forcings, parameters), {"warmup": workflow.warmup}
             )
-        simulated = out.streamflow[self.start - workflow.warmup :]  # [time, member·site]
+        simulated = out.streamflow[self.start - workflow.warmup :].to(workflow.dtype)
         loss = self.objective.site_losses(simulated[..., None], "train") + tally.penalty()
         loss = torch.where(torch.isfinite(loss), loss, torch.inf)
         return loss.reshape(members, self.sites).double()
@@ -189,11 +197,21 @@ class PopulationLoss:
             offset += n
         return out
 
+    def _model_values(self) -> dict[str, Tensor]:
+        """Overrides for :func:`functional_call`: the model's floating-point parameters
+        and buffers in the precision of the runs (none when it is the model's)."""
+        model = self.workflow.model
+        return {
+            name: value.to(self.dtype)
+            for name, value in [*model.named_parameters(), *model.named_buffers()]
+            if value.is_floating_point() and value.dtype != self.dtype
+        }
+
     def _constant_columns(self, shares: Tensor) -> dict[str, Tensor]:
         """Overrides for :func:`functional_call`: each module's constants [n, column, 1]."""
         overrides: dict[str, Tensor] = {}
         values = self._relative(shares)
         for (path, module), value in zip(self.constant_modules.items(), values, strict=True):
-            overrides[f"{path}.relative"] = value.T.unsqueeze(-1).to(module.relative.dtype)
-            overrides[f"{path}.scale"] = module.scale.reshape(-1, 1, 1)
+            overrides[f"{path}.relative"] = value.T.unsqueeze(-1).to(self.dtype)
+            overrides[f"{path}.scale"] = module.scale.reshape(-1, 1, 1).to(self.dtype)
         return overrides
