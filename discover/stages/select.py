@@ -173,12 +173,12 @@ class HeldOutSelection:
     put back afterwards. The refit minimises the training loss restricted to the fold
     (:func:`~discover.stages.in_model.masked_refit`): for a model trained by multiple
     shooting, the shooting loss over the fold's steps (segment starts refitted from the
-    fold's observations; a selection took 2.4-4.3x ``bic``'s on ODEBench systems, against
-    over 20x with one-shot fold refits); else a one-shot simulation (about 5x ``bic``'s).
-    The score is always a one-shot simulation of the training period from the initial
-    state, without gradients (one forward pass): scored segment by segment, each held-out
-    segment would start from a state set from the held-out observations, and a candidate
-    would be judged on short steps from them rather than on predicting them. Errors
+    fold's observations, those it does not observe from the candidate's own trajectory;
+    2.4-4.3x ``bic``'s time on ODEBench, 20x with one-shot fold refits); else a one-shot
+    simulation (5x). The score is always a one-shot simulation of the training period from
+    the initial state, without gradients: scored segment by segment, each held-out segment
+    would start from a state set from the held-out observations, and a candidate would be
+    judged on short steps from them rather than on predicting them. Errors
     below the refit's own tolerance (:data:`~discover.stages.in_model.REFIT_TOLERANCE`)
     count as it, and errors that differ by less than it are not told apart: on noise-free
     data the law and a form that mimics it with more constants both end near it, and which
