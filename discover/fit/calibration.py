@@ -33,9 +33,9 @@ with ``pet*soil_wetness**b`` put in the calibrated physics model's ET slot, a ru
 on the best point known stopped after 10 generations with the start; this one lowered the
 loss by 0.0033 in 39). The training loss is the squared error over the observations'
 variance (≈ 1 − NSE for streamflow), so the tolerance is an absolute one in NSE units: the
-same precision for a catchment at NSE 0.6 as at 0.95. The searches simulate in float32
-by default (``precision``; CMA-ES uses only the members' order, which rounding at 1e-6 of
-the loss does not change beyond ties) and the kept point's training loss is taken again
+same precision for a catchment at NSE 0.6 as at 0.95. The searches may simulate in
+float32 (``precision``; CMA-ES uses only the members' order, which rounding at 1e-6 of the
+loss changes only among near-ties); the kept point's training loss is always taken again
 in the model's dtype. Optionally (``polish_steps``) a few
 L-BFGS iterations (:func:`~discover.fit.trainer.lbfgs_step`) then polish the best member
 on the training loss, with every trainable weight of the model; the polish is kept only if
@@ -108,7 +108,12 @@ all 5 (0.841 / 0.866–0.870), 51–61 generations, CPU 26–39 s (6 of the 10 s
 one of 896 (the same batch as two of 448): 3 seeds, 34–47 generations, CPU 20–28 s. At the
 same batch, two searches found the better optimum more often than one twice as wide, but a
 population of 224 converged less closely (and with ``sigma`` 0.4 found it in 2 of 5), so
-searches are added with the default population rather than split it."""
+searches are added with the default population rather than split it. Measured again on
+Fulda (float64, one thread, load 1–6, CPU s per generation): 0.27 for one member, 0.46 for
+416, 0.65 for 832 (two searches), 1.19 for 1664. At two searches' batch the per-member
+part is 60 % of a generation, so halving the population cuts a generation by ~30 %, while
+it needed 1.35–1.5 times the generations above: about the same CPU, the better optimum
+found less often."""
 
 GEOMETRIC_SPAN = 10.0
 """A parameter whose bounds satisfy ``0 < low`` and ``high >= GEOMETRIC_SPAN·low`` is

@@ -78,8 +78,8 @@ def test_searches_are_told_their_own_members_and_stop_on_their_own(monkeypatch):
     assert generations[-1] < generations[0]  # a search stopped before the last
     assert len(generations) == result.generations == max(result.search_generations)
     assert sum(generations) == 8 * sum(result.search_generations)
-    # a site may take either search; the searches score in float32, the result in float64
-    assert result.search_loss <= min(result.search_losses) * (1 + 1e-5)
+    # a site may take either search; the result is scored again by the workflow (rounding)
+    assert result.search_loss <= min(result.search_losses) * (1 + 1e-12)
     assert result.evaluations == 2 * sum(widths)
 
 

@@ -2,8 +2,8 @@
 of their simulations (``train.calibration.precision``).
 
 A search that trails the best of the others by more than it gained over the last
-``patience`` generations stops; one that trails by less, or leads, runs on. The searches
-simulate in float32 and keep the order of the members' float64 losses.
+``patience`` generations stops; one that trails by less, or leads, runs on. Searches in
+float32 keep the order of the members' float64 losses but for near-ties.
 """
 
 from __future__ import annotations
