@@ -14,14 +14,14 @@ simulated in the precision of discover's search (``precision``); its best over
 within 0.005 of its own final loss is printed too. discover: :func:`calibrate` with its
 default settings (two CMA-ES searches side by side, log scale for wide ranges, 32 members
 per value and search, each search stopped when its own best loss (≈ 1 − NSE) fell by less
-than 0.003 in 10 generations or by less than it trailed the other, no polish), once per seed; ``--set KEY=VALUE`` changes a
-``train.calibration`` setting (``--set searches=1 sigma=0.4``). Per seed it prints the
-calibrated ``uzl`` (Fulda's HBV has two optima, ``uzl`` ≈ 31 mm and ≈ 9–10 mm, the second
-better on both periods), each search's own best loss and generations, and the generation
-at which the best came within 0.005 of DE's reference loss. DE stops when its
-population's losses spread less than 1 % of their mean (``tol=0.01``). Both times are
-given as wall time and as the process's CPU time (on a shared machine the wall time
-follows the other jobs' load).
+than 0.003 in 10 generations or by less than it trailed the other, no polish), once per
+seed; ``--set KEY=VALUE`` changes a ``train.calibration`` setting (``--set searches=1
+sigma=0.4``). Per seed it prints the calibrated ``uzl`` (Fulda's HBV has two optima,
+``uzl`` ≈ 31 mm and ≈ 9–10 mm, the second better on both periods), each search's own best
+loss and generations, and the generation at which the best came within 0.005 of DE's
+reference loss. DE stops when its population's losses spread less than 1 % of their mean
+(``tol=0.01``). Both times are given as wall time and as the process's CPU time (on a
+shared machine the wall time follows the other jobs' load).
 
     python benchmarks/calibration.py [--seeds 0 1] [--de-seeds 0] [--set KEY=VALUE ...]
         [--threads 1] [--smooth none] [--capillary]
