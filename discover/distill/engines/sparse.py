@@ -23,7 +23,8 @@ fits best at some support size (at most one a size, whatever the number of input
 get the STLSQ and Lasso sweep. Each form (family, input and other terms) keeps
 its best grid ``K``; the best forms of every size (:data:`REFINED`) have ``K`` refined
 between its grid neighbours, and the best ``keep`` of every size with at most
-``saturating_terms`` terms become candidates besides the base library's (which are those of
+``saturating_terms`` terms, with those that fit better than every form of fewer nodes
+(:func:`simplest`), become candidates besides the base library's (which are those of
 ``saturating: False``) where they fit better than every base candidate of as many terms or
 fewer. Other rational shapes are the rational engine's job.
 
@@ -48,6 +49,7 @@ from scipy.optimize import minimize_scalar
 from sklearn.linear_model import lasso_path, orthogonal_mp_gram
 
 from discover.distill.engines.base import SearchOptions, register
+from discover.distill.pareto import expression_complexity
 
 N_ALPHAS = 60
 """Penalties on the Lasso path (log-spaced, scikit-learn's default range)."""
@@ -337,7 +339,27 @@ def saturating_fits(
             if found is not None:
                 term = FAMILIES[family](symbols[j], sympy.Float(found[1]))
                 entries.append((found[0], [*terms, term]))
-    return best_per_size(entries, keep)
+    chosen = best_per_size(entries, keep)
+    return chosen + [e for e in simplest(entries) if not any(e is c for c in chosen)]
+
+
+def expression(entry: Entry) -> sympy.Expr:
+    """The sum of an entry's terms times their coefficients."""
+    (_, support, coef), of = entry
+    return sympy.Add(*(sympy.Float(c) * of[j] for c, j in zip(coef, support, strict=True)))
+
+
+def simplest(entries: Sequence[Entry]) -> list[Entry]:
+    """The entries that fit better than every entry of fewer nodes (the Pareto front of
+    complexity and loss the caller builds): a law of few nodes can fit a narrow range only
+    as well as forms of as many terms whose other terms are longer, and would lose a rank
+    by loss alone."""
+    front, best = [], np.inf
+    for entry in sorted(entries, key=lambda e: (expression_complexity(expression(e)), e[0][0])):
+        if entry[0][0] < best:
+            front.append(entry)
+            best = entry[0][0]
+    return front
 
 
 def better_than_base(entry: Entry, base: Sequence[Entry]) -> bool:
@@ -384,7 +406,4 @@ class SparseEngine:
             most = min(max_terms, int(options.option("saturating_terms", 4)))
             added = saturating_fits(M, terms, X, y, symbols, most, keep)
             chosen += [e for e in added if better_than_base(e, chosen)]
-        return [
-            sympy.Add(*(sympy.Float(c) * of[j] for c, j in zip(coef, support, strict=True)))
-            for (_, support, coef), of in chosen
-        ]
+        return [expression(entry) for entry in chosen]
