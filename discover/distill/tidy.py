@@ -70,12 +70,18 @@ def _flip_extremum(expr: sympy.Mul) -> sympy.Expr:
 
 def _symbolically(transform: Callable[[sympy.Expr], sympy.Expr], expr: sympy.Expr) -> sympy.Expr:
     """Apply ``transform`` to ``expr`` with its floats held as placeholder symbols; give up
-    (return ``expr``) after :data:`SYMPY_TIMEOUT_S` seconds."""
+    (return ``expr``) after :data:`SYMPY_TIMEOUT_S` seconds, or when the result writes a
+    fitted constant more often than ``expr`` does: each copy would be refitted on its own,
+    a constant the form does not have (``a*x - b*x**2 - c*x/(x + K)`` simplified to
+    ``x*((a - b*x)*(x + K) - c)/(x + K)`` comes back from a refit with two values of
+    ``K``)."""
     template, placeholders, values = parametrise(expr)
     try:
         with time_limit(SYMPY_TIMEOUT_S):
             transformed = transform(template)
     except SympyTimeout:
+        return expr
+    if any(transformed.count(p) > template.count(p) for p in placeholders):
         return expr
     return substitute(transformed, placeholders, values)
 

@@ -89,6 +89,18 @@ def test_tidy_makes_exponents_integers_but_keeps_fitted_coefficients_floats():
     assert tidied.atoms(sympy.Float) == {sympy.Float(1.0), sympy.Float(2.0)}
 
 
+def test_tidy_does_not_write_a_fitted_constant_twice():
+    # simplify would write 0.4*x - 0.004*x**2 - 0.24*x/(x + 50.0) as one fraction with
+    # (x + 50.0) in numerator and denominator: a refit then fits two half-saturations
+    x = sympy.Symbol("x", real=True)
+    holling = parse_expression("0.4*x - 0.004*x**2 - 0.24*x/(x + 50.0)", ["x"])
+    tidied = tidy(holling)
+    assert all(tidied.count(f) == 1 for f in tidied.atoms(sympy.Float)), tidied
+    assert sympy.simplify(tidied - holling) == 0
+    # a simplification that writes each constant once is still taken
+    assert tidy(parse_expression("2.0*x*x + 3.0", ["x"])) == 2.0 * x**2 + 3.0
+
+
 def lotka_volterra_interaction(seed=0, noise=0.05, n=300):
     """Samples of ``0.9*x*y`` (with multiplicative noise) over the Lotka–Volterra ranges."""
     rng = np.random.default_rng(seed)
