@@ -4,8 +4,9 @@ and the held-out selection of a front's candidate from derivative samples.
 A candidate has the true form when both hold:
 
 * symbolically: expanded into terms, it has the same terms as the truth with every
-  constant (coefficients and constants inside terms) within 5 % relative of the true one
-  (floats within 1e-6 of an integer count as that integer);
+  constant (coefficients and constants inside terms, an integer added inside a term such
+  as the ``1`` of ``x**2/(x**2 + 1)`` included) within 5 % relative of the true one
+  (other floats within 1e-6 of an integer count as that integer);
 * numerically: its relative error ``||found - true|| / ||true||`` is below 5 % on points
   the fit did not see (the trajectory from the system's second initial condition).
 """
@@ -46,11 +47,18 @@ def _terms(expr: sympy.Expr) -> dict[sympy.Expr, tuple[float, ...]]:
     expanded = _integers(sympy.expand(_integers(expr)))
     out: dict[sympy.Expr, tuple[float, ...]] = {}
     for term, coefficient in expanded.as_coefficients_dict().items():
+        term = term.replace(lambda node: isinstance(node, sympy.Add), _added_constants_as_floats)
         floats = sorted(term.atoms(sympy.Float), key=sympy.default_sort_key)
         slots = {f: sympy.Symbol(f"c{i}") for i, f in enumerate(floats)}
         template = term.xreplace(slots)
         out[template] = (float(coefficient), *(float(f) for f in floats))
     return out
+
+
+def _added_constants_as_floats(node: sympy.Add) -> sympy.Expr:
+    """A sum inside a term with its numbers as floats: the ``1`` of ``x**2/(x**2 + 1)`` is
+    a constant of the law (a half-saturation) like the ``1.00564`` a fit puts there."""
+    return sympy.Add(*(sympy.Float(a) if a.is_Number else a for a in node.args), evaluate=False)
 
 
 def same_terms(found: sympy.Expr, truth: sympy.Expr) -> bool:
