@@ -80,7 +80,7 @@ def symbolic_fit(
     extra = tuple(sorted(engine_options.items()))
     options = SearchOptions(time_budget_s, seed, operators, max_complexity, restarts, bounds, extra)
     started = time.monotonic()
-    raw = [(e, name) for name in (engine, *companions) for e in _search(name, X, y, names, options)]
+    raw = [(e, n) for n in (engine, *companions) for e in _search(n, engine, X, y, names, options)]
     searched = time.monotonic()
     candidates = _polish_all(raw, names, X, y, bounds, rounding_tolerance, range_points)
     seconds = {"search_seconds": searched - started, "polish_seconds": time.monotonic() - searched}
@@ -128,11 +128,11 @@ def _engines(requested: str, metadata: dict[str, Any]) -> tuple[str, list[str]]:
 
 
 def _search(
-    name: str, X: np.ndarray, y: np.ndarray, names: Sequence[str], options: SearchOptions
+    name: str, main: str, X: np.ndarray, y: np.ndarray, names: Sequence[str], options: SearchOptions
 ) -> list[sympy.Expr]:
-    """Raw candidates of engine ``name``; a companion engine gets only the options it shares
-    with the main one (no engine-specific ``extra``, meant for the main engine)."""
-    if name == AUTO_COMPANION:
+    """Raw candidates of engine ``name``; a companion of the ``main`` engine gets only the
+    options it shares with it (the engine-specific ``extra`` is the main engine's)."""
+    if name != main:
         options = dataclasses.replace(options, extra=())
     return get_engine(name).search(X, y, names, options)
 

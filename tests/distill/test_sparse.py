@@ -172,3 +172,12 @@ def test_saturating_terms_only_add_candidates():
     assert [sympy.srepr(c) for c in without] == [sympy.srepr(c) for c in with_terms[: len(without)]]
     added = with_terms[len(without) :]
     assert added and all(_saturating_inputs(c) == {X_SYMBOL} for c in added)
+
+
+def test_options_reach_the_sparse_engine_when_it_is_the_main_engine():
+    rng = np.random.default_rng(7)
+    X = rng.uniform(1, 100, (200, 1))
+    y = 0.4 * X[:, 0] - 0.004 * X[:, 0] ** 2 - 0.24 * X[:, 0] / (X[:, 0] + 50)
+    plain = symbolic_fit(X, y, ["x"], engine="sparse", saturating=False)
+    assert not any(_saturating_inputs(c.expression) for c in plain)
+    assert any(_saturating_inputs(c.expression) for c in symbolic_fit(X, y, ["x"], engine="sparse"))
