@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import sympy
+from scipy.optimize import minimize_scalar
 
 from discover.processes.base import OutputRange
 
@@ -86,3 +87,15 @@ def get_engine(name: str) -> Engine:
     if name not in ENGINES:
         raise ValueError(f"unknown engine {name!r}; choose from {sorted(ENGINES)} or 'auto'")
     return ENGINES[name]()
+
+
+def best_log_offset(loss: Callable[[float], float], reach: float, xatol: float) -> float:
+    """The offset ``s`` in ``[-reach, reach]`` of a nonlinear constant's logarithm (a rate,
+    a half-saturation) from its grid value that minimises ``loss(s)`` (bounded Brent
+    search, precision ``xatol``), or 0 when it does not beat the grid value itself; a loss
+    of inf marks an offset where the fit fails."""
+    with np.errstate(all="ignore"):  # inf losses make Brent's parabola steps NaN
+        result = minimize_scalar(
+            loss, bounds=(-reach, reach), method="bounded", options={"xatol": xatol}
+        )
+    return float(result.x) if result.fun < loss(0.0) else 0.0

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy
-from scipy.optimize import curve_fit, minimize_scalar
+from scipy.optimize import curve_fit
 
-from discover.distill.engines.base import SearchOptions, register
+from discover.distill.engines.base import SearchOptions, best_log_offset, register
 
 LOG_TARGET_SHARE = 0.9
 """Fits in ``log y`` are tried when at least this share of the samples has ``y > 0``."""
@@ -147,14 +147,10 @@ def _rate_refined(
         found = at(log_scale)[1]
         return found[2] if found is not None else np.inf
 
-    reach = float(np.log(RATE_REACH))
-    with np.errstate(all="ignore"):  # a rate where the fit fails scores inf
-        result = minimize_scalar(
-            loss, bounds=(-reach, reach), method="bounded", options={"xatol": RATE_XATOL}
-        )
-    tuned, refit = at(float(result.x))
-    if refit is None or refit[2] >= fitted[2]:
+    offset = best_log_offset(loss, float(np.log(RATE_REACH)), RATE_XATOL)
+    if offset == 0.0:
         return system, fitted
+    tuned, refit = at(offset)
     r = tuned.view.rate[1]
     terms = (*tuned.view.terms[:-1], sympy.exp(sympy.Float(r) * symbols[j]))
     tuned.view = dataclasses.replace(tuned.view, terms=terms)

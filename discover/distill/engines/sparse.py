@@ -45,10 +45,9 @@ import numpy as np
 import sklearn
 import sympy
 from pysindy.optimizers import STLSQ
-from scipy.optimize import minimize_scalar
 from sklearn.linear_model import lasso_path, orthogonal_mp_gram
 
-from discover.distill.engines.base import SearchOptions, register
+from discover.distill.engines.base import SearchOptions, best_log_offset, register
 from discover.distill.pareto import expression_complexity
 
 N_ALPHAS = 60
@@ -281,11 +280,8 @@ def refined(
         found = fit(log_k)
         return np.inf if found is None else found[0]
 
-    step = np.log(K_STEP)
-    result = minimize_scalar(
-        loss, bounds=(np.log(K) - step, np.log(K) + step), method="bounded", options={"xatol": 1e-4}
-    )
-    log_k = float(result.x) if result.fun < loss(np.log(K)) else float(np.log(K))
+    log_k = float(np.log(K))
+    log_k += best_log_offset(lambda s: loss(log_k + s), float(np.log(K_STEP)), xatol=1e-4)
     found = fit(log_k)
     return None if found is None else (found, float(np.exp(log_k)))
 
