@@ -13,7 +13,8 @@ both initial conditions and compared with the noise-free truth:
   condition, the one the study was trained on, is at least 0.9;
 * new initial conditions: the same from the second one, which the study never saw;
 * exact form: every state's equation has the true form
-  (:func:`odebench_forms.has_true_form`, on the trajectory from the second condition).
+  (:func:`odebench_forms.has_true_form`, numerically along the noise-free trajectories
+  from both conditions).
 
 A system whose study fails, a slot left undistilled, an integration that stops early (a
 blow-up, :meth:`OdeSystem.simulate`) or a study still running after ``--limit-s`` wall
@@ -34,6 +35,7 @@ The last line reads ``odebench: <a>% R2>=0.9 reconstruction, <b>% new initial co
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import multiprocessing
 import statistics
@@ -52,7 +54,7 @@ from odebench_forms import has_true_form, run_systems
 
 from discover.config import StudyConfig
 from discover.data.odebench import OdeBenchError, OdeSystem, load_odebench
-from discover.rundir import RunWriter
+from discover.rundir import RunWriter, strict_json
 from discover.stages.pipeline import distill_all
 from discover.study import Study
 
@@ -113,7 +115,8 @@ def run_system(system: OdeSystem, args: argparse.Namespace) -> Outcome:
     """Run one system's study; prints one line. Returns its :data:`Outcome`."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
+        folder = Path(args.keep) / f"system_{system.id}" if args.keep else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         t, X = system.simulate(0, n_times=args.points, noise=args.noise, seed=args.seed)
         columns = ["t", *system.names]
         rows = np.column_stack([t, X])
@@ -123,6 +126,10 @@ def run_system(system: OdeSystem, args: argparse.Namespace) -> Outcome:
             study.fit(progress=False)
             distill_all(study, RunWriter(folder / "run"), progress=False)
             equations = found_equations(system, study)
+            if args.keep:  # the fronts with the selection's tables, for reading afterwards
+                fronts = {s: {**f.to_dict(), **f.metadata} for s, f in study.fronts.items()}
+                text = json.dumps(strict_json(fronts), indent=1, allow_nan=False, default=str)
+                (folder / "fronts.json").write_text(text)
         except Exception as err:  # a failed study is a miss, and the benchmark goes on
             print(f"  {system.id:>2} failed: {type(err).__name__}: {err}", flush=True)
             return False, False, False, time.monotonic() - started
@@ -130,10 +137,10 @@ def run_system(system: OdeSystem, args: argparse.Namespace) -> Outcome:
     if equations is None:
         print(f"  {system.id:>2} a slot was not distilled ({seconds:.0f} s)", flush=True)
         return False, False, False, seconds
-    _, X_held = system.simulate(1, n_times=args.points)
+    paths = [system.simulate(c, n_times=args.points)[1] for c in (0, 1)]
     r2 = [r_squared(system, equations, c, args.points) for c in (0, 1)]
     exact = all(
-        has_true_form(e, truth, system.names, X_held)
+        has_true_form(e, truth, system.names, *paths)
         for e, truth in zip(equations, system.rhs, strict=True)
     )
     shown, true = (
@@ -207,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--selection", default=None, help="selection rule (default: config's)")
     parser.add_argument("--limit-s", type=float, default=600.0, help="wall seconds per system")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", default="", help="folder to keep each system's data and run in")
     args = parser.parse_args(argv)
     quiet()
     results: list[Outcome] = []

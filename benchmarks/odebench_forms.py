@@ -7,8 +7,14 @@ A candidate has the true form when both hold:
   constant (coefficients and constants inside terms, an integer added inside a term such
   as the ``1`` of ``x**2/(x**2 + 1)`` included) within 5 % relative of the true one
   (other floats within 1e-6 of an integer count as that integer);
-* numerically: its relative error ``||found - true|| / ||true||`` is below 5 % on points
-  the fit did not see (the trajectory from the system's second initial condition).
+* numerically: its relative error ``||found - true|| / ||true||`` is below 5 % on the
+  states the given noise-free trajectories visit, at points spaced evenly along each
+  path in state space (:func:`path_points`), not at its times: a trajectory that settles
+  spends most of its times at its equilibrium, where the true right-hand side vanishes,
+  and there a relative error measures where the found equilibrium lies (the data's noise
+  moves it) rather than the form. ODEBench system 6 (``2.1x - 0.5x²``) from its second
+  condition (2.24; within 1 % of 4.2 at 74 % of its times): ``x(2.11482 - 0.499254x)``,
+  constants within 0.8 %, is 13.5 % off at those times and 3 % along both paths.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ from discover.validate.parsimony import estimated_constants
 
 TOLERANCE = 0.05
 """Relative tolerance of constants and of the held-out error."""
+
+PATH_POINTS = 200
+"""Points along the trajectories where the numerical check compares the right-hand sides."""
 
 
 def _integers(expr: sympy.Expr) -> sympy.Expr:
@@ -86,11 +95,34 @@ def held_out_error(
     return error if np.isfinite(error) else float("inf")
 
 
+def path_points(trajectories: Sequence[np.ndarray], count: int = PATH_POINTS) -> np.ndarray:
+    """About ``count`` points ``[point, state]`` spaced evenly by arc length along the
+    ``trajectories`` (each ``[time, state]``), every state scaled by its spread over all of
+    them; each trajectory gets points in proportion to its length (at least its two ends)."""
+    scale = np.concatenate(trajectories).std(0)
+    scale = np.where(scale > 0, scale, 1.0)
+    arcs = []
+    for path in trajectories:
+        steps = np.linalg.norm(np.diff(path / scale, axis=0), axis=1)
+        arcs.append(np.concatenate([[0.0], np.cumsum(steps)]))
+    spacing = max(sum(a[-1] for a in arcs) / count, np.finfo(float).tiny)
+    points = []
+    for path, arc in zip(trajectories, arcs, strict=True):
+        moving = np.concatenate([[True], np.diff(arc) > 0])  # np.interp needs rising lengths
+        at = np.linspace(0.0, arc[-1], max(2, round(arc[-1] / spacing)))
+        columns = [np.interp(at, arc[moving], path[moving, j]) for j in range(path.shape[1])]
+        points.append(np.column_stack(columns))
+    return np.concatenate(points)
+
+
 def has_true_form(
-    found: sympy.Expr, truth: sympy.Expr, names: Sequence[str], X: np.ndarray
+    found: sympy.Expr, truth: sympy.Expr, names: Sequence[str], *trajectories: np.ndarray
 ) -> bool:
-    """Both checks of the module docstring."""
-    return same_terms(found, truth) and held_out_error(found, truth, names, X) < TOLERANCE
+    """Both checks of the module docstring, the numerical one along ``trajectories`` (each
+    ``[time, state]``, noise-free)."""
+    if not same_terms(found, truth):
+        return False
+    return held_out_error(found, truth, names, path_points(trajectories)) < TOLERANCE
 
 
 def held_out_selection(
