@@ -35,8 +35,9 @@ loss by 0.0033 in 39). The training loss is the squared error over the observati
 variance (≈ 1 − NSE for streamflow), so the tolerance is an absolute one in NSE units: the
 same precision for a catchment at NSE 0.6 as at 0.95. The searches may simulate in
 float32 (``precision``; CMA-ES uses only the members' order, which rounding at 1e-6 of the
-loss changes only among near-ties); the kept point's training loss is always taken again
-in the model's dtype. Optionally (``polish_steps``) a few
+loss changes only among near-ties); the kept point's training loss is then taken again
+in the model's dtype (not when the search's losses are that loss already:
+:attr:`~discover.fit.population.PopulationLoss.exact`). Optionally (``polish_steps``) a few
 L-BFGS iterations (:func:`~discover.fit.trainer.lbfgs_step`) then polish the best member
 on the training loss, with every trainable weight of the model; the polish is kept only if
 it lowers that loss. When no member of the searches beat their start (a start taken from a
@@ -212,8 +213,7 @@ def calibrate(
     precision = None if settings.precision == "model" else getattr(torch, settings.precision)
     objective = PopulationLoss(workflow, settings.constant_spread, precision)
     if settings.enabled is False:
-        with torch.no_grad():
-            loss = float(workflow.loss("train"))
+        loss = _training_loss(workflow)
         return CalibrationResult(loss, loss, 0, 0, time.perf_counter() - started)
     start = objective.current().numpy()
     best, history, evaluations, searches = _search(objective, settings, seed)
@@ -227,8 +227,7 @@ def calibrate(
         most = settings.population or MEMBERS_PER_VALUE * objective.dim
         best = _shared_constants(objective, best, most)
     objective.apply(torch.from_numpy(best))
-    with torch.no_grad():  # in the model's dtype, which the search's may not be
-        search_loss = float(workflow.loss("train"))
+    search_loss = history[-1] if objective.exact and history else _training_loss(workflow)
     loss = _polish(workflow, settings.polish_steps, search_loss)
     seconds = time.perf_counter() - started
     log.info(
@@ -376,6 +375,13 @@ def _shared_constants(objective: PopulationLoss, best: np.ndarray, most: int) ->
     candidates[:, :, objective.site_dim :] = best[sites.astype(int), None, objective.site_dim :]
     totals = objective.total(objective.losses(torch.from_numpy(candidates)))
     return candidates[int(totals.argmin())]
+
+
+def _training_loss(workflow: HBVWorkflow) -> float:
+    """The workflow's training loss, without gradients (in the model's dtype, which the
+    search's may not be)."""
+    with torch.no_grad():
+        return float(workflow.loss("train"))
 
 
 def _polish(workflow: HBVWorkflow, steps: int, before: float) -> float:

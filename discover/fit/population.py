@@ -13,7 +13,9 @@ HBV is vectorised over sites, so a population is a wider batch: the forcings are
 ``P`` times along the site axis (column ``p·sites + s`` is member ``p`` at site ``s``) and
 each symbolic constant becomes a column vector [P·site, 1] for the run
 (:func:`torch.func.functional_call`), so that every column runs with its own constants.
-No gradients are kept, and the runs may be in a lower precision than the model's
+The runs keep no gradients (``torch.inference_mode``, which spares every torch operation
+of the daily loop autograd's bookkeeping) and only the streamflow (``streamflow_only``),
+and they may be in a lower precision than the model's
 (``dtype``: float32 for a float64 model; every floating-point parameter and buffer of the
 model is then cast for the run, the squared errors still summed in the model's dtype).
 Per-site losses are the workflow objective's training loss taken
@@ -120,6 +122,18 @@ class PopulationLoss:
         return left
 
     @property
+    def exact(self) -> bool:
+        """Whether :meth:`total` of :meth:`losses` is the workflow's training loss at the
+        same point up to rounding: the runs are in the workflow's dtype, there is one site
+        (several sites' range penalties are pooled by the objective, taken site by site
+        here) and the objective scores training by its own run (not a custom loss)."""
+        return (
+            self.dtype == self.workflow.dtype
+            and self.sites == 1
+            and self.objective.training_loss is None
+        )
+
+    @property
     def dim(self) -> int:
         """Length of one site's search point: parameter shares, then constant shares."""
         return self.site_dim + self.constant_dim
@@ -157,14 +171,13 @@ class PopulationLoss:
         }
         overrides = self._model_values() | self._constant_columns(columns[:, self.site_dim :])
         tally = RangeExcess(columns.shape[0], SITE_AXIS)
-        with torch.no_grad(), tally:
-            out = functional_call(
-                workflow.model, overrides, (forcings, parameters), {"warmup": workflow.warmup}
-            )
-        simulated = out.streamflow[self.start - workflow.warmup :].to(workflow.dtype)
-        loss = self.objective.site_losses(simulated[..., None], "train") + tally.penalty()
-        loss = torch.where(torch.isfinite(loss), loss, torch.inf)
-        return loss.reshape(members, self.sites).double()
+        keywords = {"warmup": workflow.warmup, "streamflow_only": True}
+        with torch.inference_mode(), tally:
+            out = functional_call(workflow.model, overrides, (forcings, parameters), keywords)
+            simulated = out.streamflow[self.start - workflow.warmup :].to(workflow.dtype)
+            loss = self.objective.site_losses(simulated[..., None], "train") + tally.penalty()
+            loss = torch.where(torch.isfinite(loss), loss, torch.inf)
+        return loss.reshape(members, self.sites).double().clone()
 
     def total(self, losses: Tensor) -> Tensor:
         """The workflow's training loss of each member [member] from per-site losses

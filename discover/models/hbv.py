@@ -23,8 +23,9 @@ Speed: the daily loop is the hot path. Forcings and dynamic parameters are split
 days once (``unbind``), slots that see no state (e.g. textbook snowmelt) are evaluated
 once over the whole series (and clipped there), each daily slot's call and clipping is
 bound once per run (:class:`discover.models.hbv_step.Plan`), quick and base flow are
-stacked once after the loop (other fluxes and the states only when read), and routing is
-a convolution over the whole series, so the cost grows linearly with the number of days.
+stacked once after the loop (other fluxes and the states only when read; with
+``streamflow_only`` each day's runoff alone is kept), and routing is a convolution over the
+whole series, so the cost grows linearly with the number of days.
 What remains per day is about 60 small torch operations (``benchmarks/hbv_overhead.py
 --ops``), whose dispatch rather than arithmetic sets the cost of a day for up to a few
 hundred parameter sets.
@@ -50,7 +51,7 @@ input checks :mod:`discover.models.hbv_inputs` and the output series
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from itertools import islice
 
@@ -160,6 +161,7 @@ class HBV(HybridModel):
         parameters: Mapping[str, Tensor],
         warmup: int = 0,
         initial_states: Mapping[str, Tensor] | None = None,
+        streamflow_only: bool = False,
     ) -> HBVOutput:
         """Run the model.
 
@@ -171,13 +173,18 @@ class HBV(HybridModel):
             warmup: leading days that are simulated but left out of the output.
             initial_states: storages [site, nmul] (or broadcastable) at the first day;
                 when not given, zero, or spun up over the warm-up days with ``spinup``.
+            streamflow_only: keep no daily fluxes nor storages, only each day's runoff
+                (the output's ``fluxes`` and ``states`` are then empty), for a caller that
+                reads the streamflow alone, e.g. a population's losses: a run then does
+                not hold on to ~16 [site, nmul] tensors a day, and each day's new tensors
+                reuse the memory of the day before, still in the CPU's cache.
         """
         if self.retain_memory:
             retain_freed_memory()
         if self.spinup_years:
             forcings, parameters, warmup = self._with_spinup_years(forcings, parameters, warmup)
         with _collector_paused():
-            return self._simulate(forcings, parameters, warmup, initial_states)
+            return self._simulate(forcings, parameters, warmup, initial_states, streamflow_only)
 
     def _simulate(
         self,
@@ -185,6 +192,7 @@ class HBV(HybridModel):
         parameters: Mapping[str, Tensor],
         warmup: int,
         initial_states: Mapping[str, Tensor] | None,
+        streamflow_only: bool,
     ) -> HBVOutput:
         """The body of :meth:`forward`."""
         precipitation, temperature, pet = check_forcings(forcings)
@@ -209,7 +217,10 @@ class HBV(HybridModel):
         if initial_states is None and self.spinup and warmup > 0:
             initial_states = self._spun_up(forcings, parameters, warmup)
         state = initial_storages(initial_states, (sites, nmul), precipitation)
-        records, start = self._days(state, static, per_step, plan, warmup)
+        keep = _runoff if streamflow_only else _everything
+        records, start = self._days(state, static, per_step, plan, warmup, keep)
+        if streamflow_only:
+            return self._streamflow(torch.stack(records), static, warmup, start)
         return self._output(records, start, series, static, shape, warmup)
 
     def _daily_inputs(
@@ -245,24 +256,26 @@ class HBV(HybridModel):
         per_step: dict[str, tuple[Tensor, ...]],
         plan: Plan,
         warmup: int,
-    ) -> tuple[list[tuple[Tensor, ...]], dict[str, Tensor]]:
-        """The daily loop: each day's fluxes of ``STEP_FLUXES`` and storages of ``STATES``
-        [site, nmul], and the storages at the first day after the warm-up.
+        keep: Keep,
+    ) -> tuple[list, dict[str, Tensor]]:
+        """The daily loop: what ``keep`` takes of each day's fluxes of ``STEP_FLUXES`` and
+        storages of ``STATES`` [site, nmul], and the storages at the first day after the
+        warm-up.
 
         Everything that does not change from day to day is settled before the loop: one
         dict of values, updated with each day's values (every step overwrites the storages
         and derived values it sets before a slot reads them), and the gradient mode and
         the slots' calls (:meth:`Plan.bind`), set once for the warm-up days and once for
         the rest."""
-        records: list[tuple[Tensor, ...]] = []
+        records: list = []
         days = (zip(per_step, day, strict=True) for day in zip(*per_step.values(), strict=True))
         values = dict(static)
         grad = torch.is_grad_enabled()
         with torch.set_grad_enabled(grad and self.warmup_grad):
-            state = self._advance(state, islice(days, warmup), values, plan.bind(), records)
+            state = self._advance(state, islice(days, warmup), values, plan.bind(), records, keep)
         start = dict(zip(STATES, state, strict=True))
         with torch.set_grad_enabled(grad):
-            self._advance(state, days, values, plan.bind(), records)
+            self._advance(state, days, values, plan.bind(), records, keep)
         return records, start
 
     def _advance(
@@ -271,15 +284,16 @@ class HBV(HybridModel):
         days: Iterable[Iterable[tuple[str, Tensor]]],
         values: dict[str, Tensor],
         plan: Plan,
-        records: list[tuple[Tensor, ...]],
+        records: list,
+        keep: Keep,
     ) -> tuple[Tensor, ...]:
         """Step ``state`` through ``days`` (each day's changing values as (name, value)
-        pairs), appending each day's fluxes and storages to ``records``; the storages after
-        the last day."""
+        pairs), appending what ``keep`` takes of each day's fluxes and storages to
+        ``records``; the storages after the last day."""
         for day in days:
             values.update(day)
             state, fluxes = step(state, values, plan, self.smooth)
-            records.append((*fluxes, *state))
+            records.append(keep(fluxes, state))
         return state
 
     def _output(
@@ -310,6 +324,20 @@ class HBV(HybridModel):
         states = Series(
             records[warmup:], STATES, column=lambda n: len(STEP_FLUXES) + STATES.index(n)
         )
+        return self._streamflow(runoff, static, warmup, start, fluxes, states)
+
+    def _streamflow(
+        self,
+        runoff: Tensor,
+        static: dict[str, Tensor],
+        warmup: int,
+        start: dict[str, Tensor],
+        fluxes: Mapping[str, Tensor] | None = None,
+        states: Mapping[str, Tensor] | None = None,
+    ) -> HBVOutput:
+        """The output with runoff [time, site, nmul] routed when the model routes (its
+        days after the warm-up, mean over the parameter sets), and ``fluxes`` and
+        ``states`` (empty when not given)."""
         if self.routing:
             weights = unit_hydrograph(
                 self.slots["routing"], static["route_shape"], static["route_scale"], self.route_days
@@ -317,8 +345,8 @@ class HBV(HybridModel):
             runoff = route(runoff, weights)
         return HBVOutput(
             streamflow=runoff[warmup:].mean(-1),
-            fluxes=fluxes,
-            states=states,
+            fluxes={} if fluxes is None else fluxes,
+            states={} if states is None else states,
             initial_states=start,
         )
 
@@ -375,6 +403,23 @@ class HBV(HybridModel):
             rain = series["precipitation"] * torch.sigmoid(above / self.smooth)
         series["rain"], series["snowfall"] = rain, series["precipitation"] - rain
         return series
+
+
+Keep = Callable[[tuple[Tensor, ...], tuple[Tensor, ...]], object]
+"""What the daily loop records of a day, from its fluxes and storages."""
+
+_QUICK, _BASE = STEP_FLUXES.index("quickflow"), STEP_FLUXES.index("baseflow")
+
+
+def _everything(fluxes: tuple[Tensor, ...], state: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """A day's record of every flux and storage (columns of :func:`stack`)."""
+    return (*fluxes, *state)
+
+
+def _runoff(fluxes: tuple[Tensor, ...], state: tuple[Tensor, ...]) -> Tensor:
+    """A day's runoff, quick + base flow [site, nmul] (the sum :meth:`HBV._output` takes
+    of the stacked series)."""
+    return fluxes[_QUICK] + fluxes[_BASE]
 
 
 @contextmanager
