@@ -27,7 +27,13 @@ CONFIG = {
         "neural": {"evapotranspiration": {"inputs": ["pet", "soil_wetness"], "hidden": [8]}},
     },
     "train": {"split": 0.6, "iterations": 8, "eval_every": 4, "lbfgs_iterations": 0},
-    "distill": {"engine": "rational", "time_budget_s": 2, "samples": 300},
+    "distill": {
+        "engine": "rational",
+        "time_budget_s": 2,
+        "samples": 300,
+        "max_complexity": 7,
+        "selection": {"refit_steps": 2},
+    },
     "reinsert": {"iterations": 3, "lbfgs_iterations": 0},
     "truth": {"evapotranspiration": "pet*soil_wetness**0.5"},
 }
