@@ -13,7 +13,7 @@ A candidate has the true form when both hold:
   spends most of its times at its equilibrium, where the true right-hand side vanishes,
   and there a relative error measures where the found equilibrium lies (the data's noise
   moves it) rather than the form. ODEBench system 6 (``2.1x - 0.5x²``) from its second
-  condition (2.24; within 1 % of 4.2 at 74 % of its times): ``x(2.11482 - 0.499254x)``,
+  condition (2.24; within 1 % of 4.2 at 79 % of its times): ``x(2.11482 - 0.499254x)``,
   constants within 0.8 %, is 13.5 % off at those times and 3 % along both paths.
 """
 
