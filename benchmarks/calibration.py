@@ -34,20 +34,24 @@ The last line reads ``calibration fulda: test NSE <ours> vs DE <ref>, calibratio
 <ours> vs <ref>, time <ours> s vs <ref> s, CPU <ours> s vs <ref> s``: discover's mean over
 seeds, DE's best run for the NSE and DE's mean times.
 
-Where the time goes (``--seeds 0 1 2 --de-seeds 0``, one thread, load 4–8). A generation
-of discover's two searches (896 members) costs 0.65–0.68 CPU s in float64, 0.27 s of it
-the daily loop's per-day cost that a single member pays too; DE's 210 members cost ~0.4 s
-a generation. The searches run neck and neck for 35–45 generations, until one of them
-reaches the better optimum (``uzl`` 9 mm), which then needs 15–20 more to converge; the
-other stops when it trails by more than it gains in ``patience`` generations (seeds 0, 1,
-2: after 34, 44, 44 generations; 46, 45, 44 when only the tolerance stopped it). Before
-that rule, run after run: ``CPU 35 s vs 53 s`` (0.66; 34–36 s per seed, loss
-0.15879/0.15875/0.15896); with it: ``CPU 38 s vs 54 s`` (0.70; the same losses, the 2.5 s
-saved on seed 0 within the load's noise); with ``--set precision=float32`` (DE in float32
-too): ``CPU 31 s vs 60 s`` (0.52; 29–32 s per seed, loss 0.15875/0.15901/0.15884, every
-seed at ``uzl`` 8.7–9.2 mm; DE's members cost as much in float32: its 210 columns are
-dominated by the per-day cost). Every line: ``test NSE 0.867 vs DE 0.829, calibration NSE
-0.841 vs 0.826``.
+Where the time goes (one thread, load 5–7, CPU s). A generation's batched forward pass
+(:meth:`PopulationLoss.losses`: inference mode, streamflow alone) costs in float64 0.28–0.31
+for one member (the daily loop's per-day cost, ~58 small torch operations and their Python,
+paid by any batch), 0.35–0.37 for DE's 210, 0.41 for 448 and 0.62–0.65 for discover's 896
+(two searches); in float32 0.44–0.54 for 896 (before inference mode, streamflow-only runs, a
+floored softplus and routing by fused multiply-adds: 0.37–0.42, 0.78–0.89 and 0.65–0.79).
+CMA-ES's own ``ask`` and ``tell`` take 1.7 s of a seed. The searches run neck and neck for
+35–45 generations, until one of them reaches the better optimum (``uzl`` 9 mm), which then
+needs 15–20 more to converge; the other stops when it trails by more than it gains in
+``patience`` generations (seeds 0, 1, 2: after 34, 44, 44 generations; 46, 45, 44 when only
+the tolerance stopped it). ``--seeds 0 --de-seeds 0`` (discover 53 generations, DE 143):
+``CPU 33 s vs 55 s`` (0.60; before the changes above 39 s vs 71 s, 0.55); with ``--set
+precision=float32`` (DE in float32 too): ``CPU 27 s vs 59 s`` (0.46; before 33 s vs 76 s,
+0.43); ``test NSE 0.866 vs DE 0.829, calibration NSE 0.841 vs 0.826`` (float32: test 0.869)
+before and after. DE runs the same forward pass, so a cheaper day speeds DE more than
+discover (143 generations against 53) and only a cheaper member favours discover: with no
+per-member cost at all the ratio would be about (53 × 0.28 + 1.7) / (143 × 0.28) ≈ 0.41.
+One third needs fewer generations (seed 0 is within 0.005 of DE's loss at generation 22).
 
 Earlier runs, ``--seeds 0 1 2 3 4`` (one thread, load 10–16 from other jobs; calibration /
 test NSE, CPU per seed). One search (the code before ``searches``): ``uzl``

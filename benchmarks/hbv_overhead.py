@@ -1,13 +1,15 @@
 """Per-day overhead of discover's HBV: seconds per simulated day in the two shapes the
 calibration uses, on one thread by default.
 
-    no-grad forward   1 site × 224 parameter sets × 2,557 days (a population's losses)
-    forward+backward  6 sites × 16 parameter sets × 500 days (a candidate's refit step)
+    inference forward  1 site × 224 parameter sets × 2,557 days (a population's losses:
+                       ``torch.inference_mode``, streamflow only, as
+                       :class:`discover.fit.population.PopulationLoss` runs it)
+    forward+backward   6 sites × 16 parameter sets × 500 days (a candidate's refit step)
 
 Each case runs ``--repeats`` times after one untimed warm-up run; the median and the
 least wall seconds and the median CPU seconds of the thread are printed, with the load
 averages at the start and the end (other work on the machine slows every run).
-``--ops`` also counts the torch operations one day of the no-grad run calls
+``--ops`` also counts the torch operations one day of the inference run calls
 (``torch.profiler``). ``--smooth`` sets the model's threshold smoothing and ``--et`` fills
 the evapotranspiration slot with a network (``neural``: 16x16 over pet and soil wetness,
 ``0 <= out <= pet``) or an equation (``symbolic``: ``pet*soil_wetness**b``), the slots a
@@ -37,7 +39,7 @@ from discover.models.hbv_processes import evapotranspiration as textbook_evapotr
 from discover.processes import Neural, Physical, Symbolic
 from discover.processes.base import Process
 
-CASES = {"no-grad forward": (1, 224, 2557, False), "forward+backward": (6, 16, 500, True)}
+CASES = {"inference forward": (1, 224, 2557, False), "forward+backward": (6, 16, 500, True)}
 """Case name → (sites, parameter sets, days, gradients)."""
 
 
@@ -83,16 +85,18 @@ def inputs(
 def run_case(
     model: HBV, sites: int, nmul: int, days: int, grad: bool, warmup: int | None = None
 ) -> Callable[[], None]:
-    """One run of a case: a forward without gradients, or a forward and backward, with
-    ``warmup`` days (without gradients; default: 365 or half the days if fewer)."""
+    """One run of a case: a forward in inference mode keeping the streamflow alone, or a
+    forward and backward, with ``warmup`` days (without gradients; default: 365 or half
+    the days if fewer)."""
     forcings, parameters = inputs(model, sites, nmul, days, grad)
     warmup = min(365, days // 2) if warmup is None else warmup
 
     def run() -> None:
-        with torch.set_grad_enabled(grad):
-            out = model(forcings, parameters, warmup=warmup)
-            if grad:
-                out.streamflow.square().mean().backward()
+        if not grad:
+            with torch.inference_mode():
+                model(forcings, parameters, warmup=warmup, streamflow_only=True)
+            return
+        model(forcings, parameters, warmup=warmup).streamflow.square().mean().backward()
 
     return run
 
@@ -112,7 +116,7 @@ def seconds(run: Callable[[], None], repeats: int) -> tuple[list[float], list[fl
 
 def ops_per_day(model: HBV, grad: bool, days: int = 200) -> float:
     """Torch operations (aten profiler events, those called inside others included) per
-    simulated day of a no-grad run of 1 site × 224 parameter sets, or with ``grad`` of a
+    simulated day of an inference run of 1 site × 224 parameter sets, or with ``grad`` of a
     forward and backward run of 6 sites × 16 sets (without warm-up days), from the
     difference of two lengths."""
     counts = []
@@ -159,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     if args.ops:
         plain, tracked = (ops_per_day(model, grad) for grad in (False, True))
-        print(f"aten ops per simulated day: no grad {plain:.1f}, forward+backward {tracked:.1f}")
+        print(f"aten ops per simulated day: inference {plain:.1f}, forward+backward {tracked:.1f}")
     print(f"end {load()}")
 
 

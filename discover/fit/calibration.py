@@ -110,11 +110,11 @@ one of 896 (the same batch as two of 448): 3 seeds, 34–47 generations, CPU 20�
 same batch, two searches found the better optimum more often than one twice as wide, but a
 population of 224 converged less closely (and with ``sigma`` 0.4 found it in 2 of 5), so
 searches are added with the default population rather than split it. Measured again on
-Fulda (float64, one thread, load 1–6, CPU s per generation): 0.27 for one member, 0.46 for
-416, 0.65 for 832 (two searches), 1.19 for 1664. At two searches' batch the per-member
-part is 60 % of a generation, so halving the population cuts a generation by ~30 %, while
-it needed 1.35–1.5 times the generations above: about the same CPU, the better optimum
-found less often."""
+Fulda (float64, one thread, load 5–7, CPU s per generation): 0.28–0.31 for one member,
+0.41 for 448, 0.62–0.65 for 896 (two searches). At two searches' batch the per-member
+part is about half of a generation, so halving the population cuts a generation by
+~35 %, while it needed 1.35–1.5 times the generations above: about the same CPU, the
+better optimum found less often."""
 
 GEOMETRIC_SPAN = 10.0
 """A parameter whose bounds satisfy ``0 < low`` and ``high >= GEOMETRIC_SPAN·low`` is
