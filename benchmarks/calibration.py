@@ -34,24 +34,26 @@ The last line reads ``calibration fulda: test NSE <ours> vs DE <ref>, calibratio
 <ours> vs <ref>, time <ours> s vs <ref> s, CPU <ours> s vs <ref> s``: discover's mean over
 seeds, DE's best run for the NSE and DE's mean times.
 
-Where the time goes (one thread, load 5–7, CPU s). A generation's batched forward pass
-(:meth:`PopulationLoss.losses`: inference mode, streamflow alone) costs in float64 0.28–0.31
-for one member (the daily loop's per-day cost, ~58 small torch operations and their Python,
-paid by any batch), 0.35–0.37 for DE's 210, 0.41 for 448 and 0.62–0.65 for discover's 896
-(two searches); in float32 0.44–0.54 for 896 (before inference mode, streamflow-only runs, a
-floored softplus and routing by fused multiply-adds: 0.37–0.42, 0.78–0.89 and 0.65–0.79).
-CMA-ES's own ``ask`` and ``tell`` take 1.7 s of a seed. The searches run neck and neck for
-35–45 generations, until one of them reaches the better optimum (``uzl`` 9 mm), which then
-needs 15–20 more to converge; the other stops when it trails by more than it gains in
-``patience`` generations (seeds 0, 1, 2: after 34, 44, 44 generations; 46, 45, 44 when only
-the tolerance stopped it). ``--seeds 0 --de-seeds 0`` (discover 53 generations, DE 143):
-``CPU 33 s vs 55 s`` (0.60; before the changes above 39 s vs 71 s, 0.55); with ``--set
-precision=float32`` (DE in float32 too): ``CPU 27 s vs 59 s`` (0.46; before 33 s vs 76 s,
-0.43); ``test NSE 0.866 vs DE 0.829, calibration NSE 0.841 vs 0.826`` (float32: test 0.869)
-before and after. DE runs the same forward pass, so a cheaper day speeds DE more than
-discover (143 generations against 53) and only a cheaper member favours discover: with no
-per-member cost at all the ratio would be about (53 × 0.28 + 1.7) / (143 × 0.28) ≈ 0.41.
-One third needs fewer generations (seed 0 is within 0.005 of DE's loss at generation 22).
+Where the time goes (one thread, load 6–7, CPU s, medians of two alternating rounds). A
+generation's batched forward pass (:meth:`PopulationLoss.losses`: inference mode, streamflow
+alone) costs in float64 0.30–0.32 for one member (the daily loop's per-day cost, ~58 small
+torch operations and their Python, paid by any batch), 0.42 for DE's 210 and 0.59–0.61 for
+discover's 896 (two searches); in float32 0.49–0.50 for 896 (before inference mode,
+streamflow-only runs, contiguous parameters, a floored softplus and routing by fused
+multiply-adds: 0.38–0.40, 0.52–0.57, 0.88 and 0.80–0.86). CMA-ES's own ``ask`` and ``tell``
+take 1.7 s of a seed. The searches run neck and neck for 35–45 generations, until one of
+them reaches the better optimum (``uzl`` 9 mm), which then needs 15–20 more to converge; the
+other stops when it trails by more than it gains in ``patience`` generations (seeds 0, 1, 2:
+after 34, 44, 44 generations; 46, 45, 44 when only the tolerance stopped it). With
+``--seeds 0 --de-seeds 0`` (discover 53 generations, DE 143), two runs: ``CPU 33–34 s vs 55–58 s``
+(0.59–0.60; before 39 s vs 71 s, 0.55); with ``--set precision=float32`` (DE in float32
+too): ``CPU 27–30 s vs 59–60 s`` (0.46–0.50; before 33 s vs 76 s, 0.43); ``test NSE 0.866 vs
+DE 0.829, calibration NSE 0.841 vs 0.826`` (float32: test 0.869) before and after; ``--seeds
+0 1 2``: losses 0.15879, 0.15875, 0.15896 before and after. DE runs the same forward pass,
+so a cheaper day speeds DE more than discover (143 generations against 53) and only a
+cheaper member favours discover: with no per-member cost at all the ratio would be
+about (53 × 0.30 + 1.7) / (143 × 0.30) ≈ 0.41. One third needs fewer generations (seed 0 is within
+0.005 of DE's loss at generation 22).
 
 Earlier runs, ``--seeds 0 1 2 3 4`` (one thread, load 10–16 from other jobs; calibration /
 test NSE, CPU per seed). One search (the code before ``searches``): ``uzl``

@@ -110,10 +110,10 @@ one of 896 (the same batch as two of 448): 3 seeds, 34–47 generations, CPU 20�
 same batch, two searches found the better optimum more often than one twice as wide, but a
 population of 224 converged less closely (and with ``sigma`` 0.4 found it in 2 of 5), so
 searches are added with the default population rather than split it. Measured again on
-Fulda (float64, one thread, load 5–7, CPU s per generation): 0.28–0.31 for one member,
-0.41 for 448, 0.62–0.65 for 896 (two searches). At two searches' batch the per-member
+Fulda (float64, one thread, load 5–7, CPU s per generation): 0.30–0.32 for one member,
+0.41 for 448, 0.59–0.61 for 896 (two searches). At two searches' batch the per-member
 part is about half of a generation, so halving the population cuts a generation by
-~35 %, while it needed 1.35–1.5 times the generations above: about the same CPU, the
+~30 %, while it needed 1.35–1.5 times the generations above: about the same CPU, the
 better optimum found less often."""
 
 GEOMETRIC_SPAN = 10.0
