@@ -45,15 +45,15 @@ take 1.7 s of a seed. The searches run neck and neck for 35–45 generations, un
 them reaches the better optimum (``uzl`` 9 mm), which then needs 15–20 more to converge; the
 other stops when it trails by more than it gains in ``patience`` generations (seeds 0, 1, 2:
 after 34, 44, 44 generations; 46, 45, 44 when only the tolerance stopped it). With
-``--seeds 0 --de-seeds 0`` (discover 53 generations, DE 143), two runs: ``CPU 33–34 s vs 55–58 s``
-(0.59–0.60; before 39 s vs 71 s, 0.55); with ``--set precision=float32`` (DE in float32
-too): ``CPU 27–30 s vs 59–60 s`` (0.46–0.50; before 33 s vs 76 s, 0.43); ``test NSE 0.866 vs
-DE 0.829, calibration NSE 0.841 vs 0.826`` (float32: test 0.869) before and after; ``--seeds
-0 1 2``: losses 0.15879, 0.15875, 0.15896 before and after. DE runs the same forward pass,
-so a cheaper day speeds DE more than discover (143 generations against 53) and only a
-cheaper member favours discover: with no per-member cost at all the ratio would be
-about (53 × 0.30 + 1.7) / (143 × 0.30) ≈ 0.41. One third needs fewer generations (seed 0 is within
-0.005 of DE's loss at generation 22).
+``--seeds 0 --de-seeds 0`` (discover 53 generations, DE 143), two runs: ``CPU 33–34 s vs
+55–58 s`` (0.59–0.60; before 39 s vs 71 s, 0.55); with ``--set precision=float32`` (DE in
+float32 too): ``CPU 27–30 s vs 59–60 s`` (0.46–0.50; before 33 s vs 76 s, 0.43); ``test NSE
+0.866 vs DE 0.829, calibration NSE 0.841 vs 0.826`` (float32: test 0.869) before and after;
+``--seeds 0 1 2``: losses 0.15879, 0.15875, 0.15896 before and after. DE runs the same
+forward pass, so a cheaper day speeds DE more than discover (143 generations against 53) and
+only a cheaper member favours discover: with no per-member cost at all the ratio would be
+about (53 × 0.30 + 1.7) / (143 × 0.30) ≈ 0.41. One third needs fewer generations (seed 0 is
+within 0.005 of DE's loss at generation 22).
 
 Earlier runs, ``--seeds 0 1 2 3 4`` (one thread, load 10–16 from other jobs; calibration /
 test NSE, CPU per seed). One search (the code before ``searches``): ``uzl``
