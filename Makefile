@@ -22,10 +22,10 @@ demo: env
 	$(BIN)/discover demo --out $(OUT)
 
 test: env
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 test-slow: env
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow -n auto --dist loadfile
 
 lint: env
 	$(BIN)/ruff check discover tests benchmarks case_studies
