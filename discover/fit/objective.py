@@ -243,12 +243,13 @@ class Objective(nn.Module):
         error (a per-site loss's value is the mean of these over the observed sites, when
         they observe the same variables); 0 where nothing is observed, ``inf`` where not
         finite."""
-        observed = self.seen[self.splits[split]]
-        members = simulated.shape[1] // observed.shape[1]
-        scale = torch.broadcast_to(self.scale, observed.shape[1:]).repeat(members, 1)
-        observed = observed.repeat(1, members, 1)
+        observed = self.seen[self.splits[split]]  # [time, site, variable]
+        steps, sites, variables = observed.shape
+        by_member = simulated.reshape(steps, -1, sites, variables)  # [time, member, site, var]
         mask = torch.isfinite(observed)
-        error = torch.where(mask, (simulated - observed.nan_to_num()) / scale, 0.0)
-        per_variable = (error**2).sum(0) / mask.sum(0).clamp_min(1)  # [member·site, variable]
-        loss = per_variable.sum(-1) / mask.any(0).sum(-1).clamp_min(1)
+        scale = torch.broadcast_to(self.scale, observed.shape[1:])
+        error = (by_member - observed.nan_to_num().unsqueeze(1)) / scale
+        error = torch.where(mask.unsqueeze(1), error, 0.0)
+        per_variable = (error**2).sum(0) / mask.sum(0).clamp_min(1)  # [member, site, variable]
+        loss = (per_variable.sum(-1) / mask.any(0).sum(-1).clamp_min(1)).reshape(-1)
         return torch.where(torch.isfinite(loss), loss, torch.inf)
