@@ -39,7 +39,8 @@ class CalibrationConfig(Strict):
     population: int | None = Field(default=None, ge=4)
     """Members per generation, site and search; ``null``: 32 per searched value (a
     generation costs about the same for a few or a few hundred members on a CPU; the
-    batch is ``sites·searches·population`` columns, so with many sites, lower)."""
+    batch is ``sites·searches·population`` columns, so with many sites, lower; a batch
+    beyond 2 GiB is run in chunks, one after another)."""
     generations: int = Field(default=400, ge=1)
     """Most generations; the budget is ``population·generations`` simulations per site."""
     searches: int = Field(default=2, ge=1)

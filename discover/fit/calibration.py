@@ -94,27 +94,28 @@ MEMBERS_PER_VALUE = 32
 parameters). A generation's cost on a CPU is set by the per-day overhead of the time loop
 and grows slowly with the batch (on Fulda, 1 site: 0.71 s for 224 members, 0.91 s for 448,
 0.54 s for one), so a wide population, which needs fewer generations, is nearly free; with
-many sites the batch is ``sites × searches × population`` columns, so set ``population``
-lower. On Fulda's 14 parameters (4 seeds each) 448 members came within 0.005 of differential
-evolution's loss in 20–25 generations (224: 27–38), within 0.002 in 28–36 (224: 38–57), and
-stopped by the default rule the four seeds ended within 0.002 of one another (224: within
-0.008); 896 members cost 1.4 times as much per generation as 448 and saved fewer generations
-than that (two seeds). Two searches of 448 against one of 448 and against two of 224 (the
-same batch as one of 448) on Fulda, seeds 0–4 (``benchmarks/calibration.py --set``; CPU
-seconds per seed, one thread): one of 448 found the better optimum (``uzl`` 9–10 mm,
-calibration / test NSE 0.841 / 0.867–0.870) in 3 seeds, the other two ended at ``uzl`` 31 mm
-(0.831–0.832 / 0.836–0.839), 44–59 generations, CPU 21–29 s; two of 224: 4 seeds (loss
-0.0004–0.001 above the 448s' at that optimum), 44–71 generations, CPU 22–34 s; two of 448:
-all 5 (0.841 / 0.866–0.870), 51–61 generations, CPU 26–39 s (6 of the 10 searches found it);
-one of 896 (the same batch as two of 448): 3 seeds, 34–47 generations, CPU 20–28 s. At the
-same batch, two searches found the better optimum more often than one twice as wide, but a
-population of 224 converged less closely (and with ``sigma`` 0.4 found it in 2 of 5), so
-searches are added with the default population rather than split it. Measured again on
-Fulda (float64, one thread, load 5–7, CPU s per generation): 0.30–0.32 for one member,
-0.41 for 448, 0.59–0.61 for 896 (two searches). At two searches' batch the per-member
-part is about half of a generation, so halving the population cuts a generation by
-~30 %, while it needed 1.35–1.5 times the generations above: about the same CPU, the
-better optimum found less often."""
+many sites the batch is ``sites × searches × population`` columns (run in chunks beyond
+:data:`~discover.fit.population.RUN_BYTES`, so its time grows with them), so set
+``population`` lower. On Fulda's 14 parameters (4 seeds each) 448 members came within 0.005
+of differential evolution's loss in 20–25 generations (224: 27–38), within 0.002 in 28–36
+(224: 38–57), and stopped by the default rule the four seeds ended within 0.002 of one
+another (224: within 0.008); 896 members cost 1.4 times as much per generation as 448 and
+saved fewer generations than that (two seeds). Two searches of 448 against one of 448 and
+against two of 224 (the same batch as one of 448) on Fulda, seeds 0–4
+(``benchmarks/calibration.py --set``; CPU seconds per seed, one thread): one of 448 found
+the better optimum (``uzl`` 9–10 mm, calibration / test NSE 0.841 / 0.867–0.870) in 3 seeds,
+the other two ended at ``uzl`` 31 mm (0.831–0.832 / 0.836–0.839), 44–59 generations, CPU
+21–29 s; two of 224: 4 seeds (loss 0.0004–0.001 above the 448s' at that optimum), 44–71
+generations, CPU 22–34 s; two of 448: all 5 (0.841 / 0.866–0.870), 51–61 generations, CPU
+26–39 s (6 of the 10 searches found it); one of 896 (the same batch as two of 448): 3 seeds,
+34–47 generations, CPU 20–28 s. At the same batch, two searches found the better optimum
+more often than one twice as wide, but a population of 224 converged less closely (and with
+``sigma`` 0.4 found it in 2 of 5), so searches are added with the default population rather
+than split it. Measured again on Fulda (float64, one thread, load 5–7, CPU s per
+generation): 0.30–0.32 for one member, 0.41 for 448, 0.59–0.61 for 896 (two searches). At
+two searches' batch the per-member part is about half of a generation, so halving the
+population cuts a generation by ~30 %, while it needed 1.35–1.5 times the generations above:
+about the same CPU, the better optimum found less often."""
 
 GEOMETRIC_SPAN = 10.0
 """A parameter whose bounds satisfy ``0 < low`` and ``high >= GEOMETRIC_SPAN·low`` is

@@ -48,6 +48,16 @@ SITE_AXIS = -2
 """The axis of the sites in HBV's slot outputs ([site, nmul] a day, [time, site, nmul] for
 the whole series)."""
 
+RUN_BYTES = 2 * 1024**3
+"""Memory one batched run may take: a population whose columns (members × sites) would need
+more is run in chunks of members, one after another (same losses; many sites × a wide
+population over years of days would otherwise not fit, e.g. 100 sites × 896 members ×
+15 years ≈ 50 GB)."""
+
+VALUES_PER_CELL = 13
+"""Values a run keeps per column, day and parallel parameter set (measured on the
+calibration twin, float64, one set: 80–97 bytes per column and day)."""
+
 SHARE_FLOOR = 1e-9
 """Shares are kept in ``[SHARE_FLOOR, 1 − SHARE_FLOOR]`` so that their logits are finite."""
 
@@ -148,11 +158,15 @@ class PopulationLoss:
     def losses(self, points: Tensor) -> Tensor:
         """Training loss of every member at every site, [member, site], from search points
         [member, site, dim] in the unit box: fit plus range penalty; ``inf`` where it is
-        not finite, the penalty alone at sites without observations."""
+        not finite, the penalty alone at sites without observations. Populations larger
+        than :meth:`members_per_run` are run in chunks of members."""
         if points.dim() != 3 or points.shape[1:] != (self.sites, self.dim):
             raise ValueError(
                 f"points must be [member, {self.sites}, {self.dim}], got {tuple(points.shape)}"
             )
+        chunk = self.members_per_run()
+        if points.shape[0] > chunk:
+            return torch.cat([self.losses(part) for part in points.split(chunk)])
         workflow, members, dtype = self.workflow, points.shape[0], self.dtype
         points = points.to(self.objective.seen.device, dtype)
         columns = points.reshape(members * self.sites, self.dim)
@@ -178,6 +192,12 @@ class PopulationLoss:
             loss = self.objective.site_losses(simulated[..., None], "train") + tally.penalty()
             loss = torch.where(torch.isfinite(loss), loss, torch.inf)
         return loss.reshape(members, self.sites).double().clone()
+
+    def members_per_run(self) -> int:
+        """Most members simulated in one batched run within :data:`RUN_BYTES` (at least 1)."""
+        itemsize = torch.empty((), dtype=self.dtype).element_size()
+        per_member = VALUES_PER_CELL * itemsize * self.sites * self.end * self.learner.bounded.nmul
+        return max(1, RUN_BYTES // per_member)
 
     def total(self, losses: Tensor) -> Tensor:
         """The workflow's training loss of each member [member] from per-site losses

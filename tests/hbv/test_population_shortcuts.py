@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from discover.fit import population
 from discover.fit.calibration import CalibrationConfig, calibrate
 from discover.fit.population import PopulationLoss
 from discover.models.hbv import HBV, STEP_FLUXES
@@ -89,3 +90,15 @@ def test_the_kept_point_is_simulated_again_only_when_the_search_was_not_exact(
     tolerance = 1e-12 if precision == "model" else 1e-6
     assert result.search_loss == pytest.approx(reference, rel=tolerance)
     assert result.search_loss == pytest.approx(result.history[-1], rel=tolerance)
+
+
+def test_a_population_too_large_for_one_run_is_run_in_chunks_with_the_same_losses(monkeypatch):
+    objective = PopulationLoss(smoothed_twin())
+    generator = torch.Generator().manual_seed(3)
+    points = torch.rand(7, 1, objective.dim, generator=generator, dtype=torch.float64)
+    whole = objective.losses(points)
+    per_member = population.VALUES_PER_CELL * 8 * objective.end  # one site, nmul 1, float64
+    monkeypatch.setattr(population, "RUN_BYTES", 3 * per_member)
+    assert objective.members_per_run() == 3
+    # equal up to the rounding of sums whose vectorisation depends on the batch width
+    torch.testing.assert_close(objective.losses(points), whole, rtol=1e-12, atol=0.0)
