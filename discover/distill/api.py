@@ -22,6 +22,7 @@ from discover.distill.pareto import (
 from discover.distill.postprocess import blows_up, numpy_function, polish
 from discover.distill.range_fit import fit_within, leaves_anywhere
 from discover.distill.snapping import snapped_candidates
+from discover.expressions import ExpressionError, parse_expression
 from discover.processes.base import OutputRange
 
 log = logging.getLogger(__name__)
@@ -218,7 +219,8 @@ def _polish_all(
     """Polish every distinct raw candidate ``(expression, engine)``; one that leaves
     ``output_range`` is refitted within it (:func:`~discover.distill.range_fit.fit_within`)
     and dropped only if it still leaves it; candidates that blow up near the samples
-    (:func:`blows_up`) are dropped; the Pareto filter comes after.
+    (:func:`blows_up`) or whose text does not parse back (:func:`_readable`) are dropped;
+    the Pareto filter comes after.
 
     Candidates are compared only once polished: merging and rounding constants can shrink
     a bloated but right candidate (``1.06*x**0.998*y**0.5`` to ``x*sqrt(y)``) below a
@@ -238,8 +240,22 @@ def _polish_all(
         if blows_up(polished[0], names, X, y):
             continue
         expression, loss = polished
-        candidates.append(Candidate(expression, expression_complexity(expression), loss, engine))
+        candidate = Candidate(expression, expression_complexity(expression), loss, engine)
+        if _readable(candidate, names):
+            candidates.append(candidate)
     return candidates
+
+
+def _readable(candidate: Candidate, names: Sequence[str]) -> bool:
+    """Whether ``candidate``'s text parses back (fronts, run directories and configs hold
+    equations as text, read by :func:`~discover.expressions.parse_expression`, which refuses
+    e.g. an exponent beyond its limit); one that does not is dropped, with a log line."""
+    try:
+        parse_expression(candidate.text(), names)
+    except ExpressionError as err:
+        log.info("candidate %s dropped: %s", candidate.text(), err)
+        return False
+    return True
 
 
 def _in_range(
