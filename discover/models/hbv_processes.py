@@ -177,11 +177,12 @@ def ramp(x: Tensor, smooth: float | None) -> Tensor:
     daily slot or spill calls it."""
     if smooth is None:
         return torch.relu(x)
-    scaled = x if smooth == 1 else x / number(smooth, x)
+    tau = None if smooth == 1 else number(smooth, x)
+    scaled = x if tau is None else x / tau
     if torch.is_inference_mode_enabled():
         scaled = scaled.clamp_min(SOFTPLUS_FLOOR)
     out = functional.softplus(scaled)
-    return out if smooth == 1 else number(smooth, x) * out
+    return out if tau is None else tau * out
 
 
 def snowmelt(temperature: Tensor, tt: Tensor, cfmax: Tensor, smooth: float | None) -> Tensor:
