@@ -128,29 +128,14 @@ def test_pysr_engine_returns_a_front():
     assert isinstance(front, ParetoFront) and front.engine == "pysr"
 
 
-class _FixedCandidates:
-    """An engine that returns the same raw expressions whatever the data."""
-
-    def __init__(self, expressions: list[sympy.Expr]):
-        self.expressions = expressions
-
-    def available(self) -> tuple[bool, str]:
-        return True, ""
-
-    def search(self, X, y, names, options) -> list[sympy.Expr]:
-        return list(self.expressions)
-
-
-def test_candidates_are_screened_after_polishing_not_before(monkeypatch):
+def test_candidates_are_screened_after_polishing_not_before(fixed_engine):
     rng = np.random.default_rng(5)
     X = rng.uniform(0.1, 5.0, (600, 2))
     y = 1.5 * X[:, 0] * X[:, 1] / (X[:, 1] + 0.5) + 0.001 * rng.normal(size=600)
     x, z = sympy.symbols("x z", real=True)
     monod = 1.4 * x * z / (z + 0.4)  # 9 nodes, right
     bloated = 0.2 * x * z + 0.9 * x + 0.014  # 11 nodes, worse, but x*(a*z + b) once polished
-    engine = _FixedCandidates([monod, bloated])
-    monkeypatch.setitem(ENGINES, "fixed", lambda: engine)
-    front = symbolic_fit(X, y, ["x", "z"], engine="fixed")
+    front = symbolic_fit(X, y, ["x", "z"], engine=fixed_engine([monod, bloated]))
     assert [c.complexity for c in front] == [7, 9]
     assert sympy.expand(front[0].expression).free_symbols == {x, z}
     assert front[0].loss > front[1].loss

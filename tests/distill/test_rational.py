@@ -6,7 +6,6 @@ import pytest
 import sympy
 
 from discover.distill import symbolic_fit
-from discover.distill.engines import ENGINES
 from discover.distill.engines.base import SearchOptions
 from discover.distill.engines.rational import RationalEngine
 from discover.distill.postprocess import blows_up
@@ -113,20 +112,7 @@ def test_rational_engine_recovers_hyperbola_and_saturation(truth, numerator, den
     np.testing.assert_allclose(pred, truth(held_out), rtol=0.05)
 
 
-class _FixedCandidates:
-    """An engine that returns the same raw expressions whatever the data."""
-
-    def __init__(self, expressions):
-        self.expressions = expressions
-
-    def available(self):
-        return True, ""
-
-    def search(self, X, y, names, options):
-        return list(self.expressions)
-
-
-def test_candidate_with_a_pole_just_outside_the_data_is_rejected(monkeypatch):
+def test_candidate_with_a_pole_just_outside_the_data_is_rejected(fixed_engine):
     rng = np.random.default_rng(0)
     X = rng.uniform(1, 10, (400, 1))
     y = 1 / (X[:, 0] - 0.8)  # pole at 0.8, inside the widened box [0, 12.25]
@@ -134,8 +120,7 @@ def test_candidate_with_a_pole_just_outside_the_data_is_rejected(monkeypatch):
     pole, smooth = 1.0 / (x - 0.8), 2.0 * sympy.exp(-0.4 * x)
     assert blows_up(pole, ["x"], X, y)
     assert not blows_up(smooth, ["x"], X, y)
-    monkeypatch.setitem(ENGINES, "fixed", lambda: _FixedCandidates([pole, smooth]))
-    front = symbolic_fit(X, y, ["x"], engine="fixed")
+    front = symbolic_fit(X, y, ["x"], engine=fixed_engine([pole, smooth]))
     assert len(front) == 1
     assert blows_up(front[0].expression, ["x"], X, y) is False
     assert front[0].loss > 0  # the exact (pole) form, with loss 0, was dropped

@@ -4,39 +4,22 @@ the front back (selection, reinsertion, the run directory) would refuse."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
-import pytest
 import sympy
 
 from discover.distill.api import symbolic_fit
-from discover.distill.engines import ENGINES, SearchOptions
 from discover.distill.pareto import in_play
 from discover.expressions import MAX_EXPONENT
 
 X_ = sympy.Symbol("x", real=True)
 
 
-class _Steep:
-    """An engine that proposes a power law steeper than the parser accepts, and a line."""
-
-    name = "steep"
-
-    def available(self) -> tuple[bool, str]:
-        return True, ""
-
-    def search(
-        self, X: np.ndarray, y: np.ndarray, names: Sequence[str], options: SearchOptions
-    ) -> list[sympy.Expr]:
-        return [X_ ** (1.4 * MAX_EXPONENT), 2.0 * X_ + 1.0]
-
-
-def test_a_candidate_beyond_the_parser_limits_is_dropped(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setitem(ENGINES, "steep", _Steep)
+def test_a_candidate_beyond_the_parser_limits_is_dropped(fixed_engine):
+    steep = X_ ** (1.4 * MAX_EXPONENT)  # steeper than the parser accepts
+    engine = fixed_engine([steep, 2.0 * X_ + 1.0])
     x = np.linspace(0.97, 1.0, 200)
     y = x ** (1.4 * MAX_EXPONENT)  # the steep law fits exactly: only the parser refuses it
-    front = symbolic_fit(x[:, None], y, ["x"], engine="steep")
+    front = symbolic_fit(x[:, None], y, ["x"], engine=engine)
     kept = in_play(front)  # parses every near-front candidate back
     assert kept, "the line must stay"
     for candidate in kept:
