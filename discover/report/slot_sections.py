@@ -209,6 +209,10 @@ def slot_section(ctx: Context, slot: str) -> Section:
     rule = ctx.engine_facts(slot).get("selection_rule")
     if rule and not failed:
         blocks.append(Paragraph(f"Selection rule: {rule}."))
+    again = ctx.engine_facts(slot).get("reselected_in_final_model")
+    if isinstance(again, dict) and again.get("changed") and not failed:
+        before = (again.get("before") or {}).get("expression")
+        blocks.append(Paragraph(_reselected(before)))
     blocks += slot_equations(ctx, slot)
     samples = run.samples.get(slot)
     units = samples.output_units if samples is not None else None
@@ -229,6 +233,17 @@ def slot_section(ctx: Context, slot: str) -> Section:
         blocks.append(Notice(f"importance/{slot}.json was not written: no SHAP summary."))
     title = f"Slot {slot}({', '.join(ctx.slot_inputs(slot))})"
     return Section(title, f"slot-{slug(slot)}", blocks)
+
+
+def _reselected(before: str | None) -> str:
+    """The sentence on a selection changed by the second look
+    (:mod:`discover.stages.reselect`)."""
+    first = before or "a more complex candidate"
+    return (
+        f"First chosen while the other slots were still networks: {first}. Looked at again "
+        "with every other slot's equation in place, a simpler candidate of its front did as "
+        "well and replaced it."
+    )
 
 
 def _pareto(ctx: Context, slot: str, entry: SlotEquations, units: str | None) -> Block:

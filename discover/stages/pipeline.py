@@ -15,6 +15,7 @@ from discover.rundir import RunWriter
 from discover.stages import score
 from discover.stages.models import start_from
 from discover.stages.reinsert import alternatives
+from discover.stages.reselect import reselect_simpler
 from discover.stages.select import selection_rule
 from discover.stages.train import calibration_settings, train
 from discover.stages.variants import alternative_name
@@ -147,6 +148,7 @@ def distill_all(study: Study, writer: RunWriter, progress: bool) -> None:
             record_alternatives(study, slot)
         for slot in reinserted:
             study.reinsert(slot, refit=False)
+        reselect_simpler(study, reinserted, progress)
         if study.config.reinsert.refit != "none":
             with study.timings("refit"):
                 calibrate_symbolic(study, progress)

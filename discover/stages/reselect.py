@@ -1,0 +1,97 @@
+"""A second look at each slot's selection once every slot holds its equation.
+
+When several slots are distilled from one fitted model, each slot's candidates are scored
+with the other slots still networks (:func:`~discover.stages.pipeline.distill_all`). A
+network's small errors then leave a residue in the model that an extra term of the slot
+being scored can absorb: on ODEBench system 24 (``x_0' = x_1``) the selection kept
+``0.899·x_1 + 0.105·sin(x_1)`` beside the law, the sine bending the line by the cubic that
+the other slot's network left. Once every slot holds its selected equation that residue is
+gone, so :func:`reselect_simpler` applies the selection rule again to each slot, among its
+candidates (front and near front) no more complex than the one selected, with every other
+slot's equation in place; a simpler form now as good as the first choice replaces it.
+More complex candidates are not scored again: they lost against the network's residue
+already, and the second look is there to drop what only that residue supported.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, NoReturn
+
+from discover.distill.pareto import Candidate, ParetoFront, in_play
+from discover.stages.in_model import reselected
+from discover.stages.reinsert import reinsert
+from discover.stages.select import SelectionContext, selection_rule
+
+if TYPE_CHECKING:
+    from discover.study import Study
+
+log = logging.getLogger("discover")
+
+RESELECTION_KEY = "reselected_in_final_model"
+"""Metadata key of a front whose slot was looked at again: the selection before, the rule's
+table of the simpler candidates, and whether the choice changed."""
+
+
+def reselect_simpler(study: Study, slots: list[str], progress: bool) -> list[str]:
+    """Apply the study's selection rule again to each of ``slots`` (each holding its
+    selected equation), among its candidates no more complex than that equation, with the
+    other slots' equations in place; a changed choice is reinserted at once (constants as
+    distilled; the refit of all constants comes after). Returns the slots whose equation
+    changed. Nothing to do with fewer than two slots."""
+    if len(slots) < 2:
+        return []
+    settings = study.config.distill
+    rule = selection_rule(settings.selection.rule)
+    changed = []
+    for slot in slots:
+        front = study.fronts[slot]
+        context = SelectionContext(
+            study.workflow, study.samples[slot], settings, _no_training, progress, study.config.seed
+        )
+        with study.timings(f"reselect {slot}"):
+            choice = rule.select(simpler_front(front), slot, context).front
+        study.fronts[slot] = merged = with_reselection(front, choice)
+        if merged.selected.expression != front.selected.expression:
+            reinsert(study.workflow, slot, merged.selected)
+            changed.append(slot)
+            log.info(
+                "%s: with every slot's equation in place, %s replaces %s",
+                slot,
+                merged.selected.text(),
+                front.selected.text(),
+            )
+    return changed
+
+
+def simpler_front(front: ParetoFront) -> ParetoFront:
+    """``front`` cut to its candidates, on the front and near front, no more complex than
+    its selected one (which stays selected); its metadata only the near front."""
+    limit = front.selected.complexity
+    kept = [c for c in front.candidates if c.complexity <= limit]
+    near = [e for e in front.metadata.get("near_front", []) if e["complexity"] <= limit]
+    index = kept.index(front.selected)
+    return ParetoFront(kept, front.inputs, front.engine, index, {"near_front": near})
+
+
+def with_reselection(front: ParetoFront, choice: ParetoFront) -> ParetoFront:
+    """``front`` with ``choice``'s selected candidate (from :func:`simpler_front` of it)
+    selected, and the second look recorded under :data:`RESELECTION_KEY`."""
+    record = {
+        "before": front.selected.to_dict(),
+        "changed": choice.selected.expression != front.selected.expression,
+        **{k: v for k, v in choice.metadata.items() if k != "near_front"},
+    }
+    metadata = {**front.metadata, RESELECTION_KEY: record}
+    scored = in_play(front)
+    texts = [c.text() for c in scored]
+    chosen = choice.selected
+    if chosen.text() in texts:
+        return reselected(front, scored, texts.index(chosen.text()), metadata)
+    return reselected(front, [*scored, chosen], len(scored), metadata)
+
+
+def _no_training(candidate: Candidate) -> NoReturn:
+    """The selection context's ``train_candidate``: never called, since rules that train
+    models distill slots one at a time and are not looked at again."""
+    raise RuntimeError(f"no model is trained when selections are looked at again ({candidate})")

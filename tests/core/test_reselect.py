@@ -1,0 +1,125 @@
+"""The second look at each slot's selection once every slot holds its equation
+(:mod:`discover.stages.reselect`): a term that only absorbed another slot's network error
+goes, a term the data need stays. The planted workflow observes ``y = F(x) + G(x)``
+directly, so each refit takes milliseconds."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import sympy
+import torch
+
+from discover.config import DistillConfig
+from discover.distill import Candidate, ParetoFront
+from discover.distill.probe import ProbeSamples
+from discover.fit.losses import masked_mse
+from discover.models.base import HybridModel
+from discover.processes.symbolic import Symbolic
+from discover.stages.reselect import RESELECTION_KEY, reselect_simpler, simpler_front
+from discover.stages.select import SelectionContext, selection_rule
+from discover.stages.timings import Timings
+
+X = sympy.Symbol("x", real=True)
+F_LAW, F_WIGGLE = "0.5*x**2", "0.5*x**2 - 0.05*sin(3.0*x)"
+G_LAW, G_NETWORK = "0.3*x", "0.3*x + 0.05*sin(3.0*x)"  # the network's error: the sine
+
+
+class TwoSlots(torch.nn.Module):
+    """``y(t) = F(x(t)) + G(x(t))`` observed at one site; the first 80 % for training."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, g: str):
+        super().__init__()
+        self.model = HybridModel({"F": ("x",), "G": ("x",)})
+        self.model.set_slot("F", Symbolic("x", ("x",)))
+        self.model.set_slot("G", Symbolic(g, ("x",)))
+        self.model.slots["G"].requires_grad_(False)
+        self.dtype, self.device = torch.float64, torch.device("cpu")
+        self.x = torch.as_tensor(x, dtype=self.dtype)
+        self.observed = np.asarray(y, float)[:, None, None]
+        self.n_train = int(0.8 * len(x))
+
+    def simulate(self) -> torch.Tensor:
+        values = {"x": self.x}
+        return (self.model.slots["F"](values) + self.model.slots["G"](values)).reshape(-1, 1, 1)
+
+    def split_slices(self) -> dict[str, slice]:
+        return {"train": slice(0, self.n_train), "test": slice(self.n_train, None)}
+
+    def loss(self, split: str, generator=None) -> torch.Tensor:
+        part = self.split_slices()[split]
+        return masked_mse(self.simulate()[part], torch.as_tensor(self.observed[part]))
+
+
+def _data(extra: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """``x(t)`` over 200 times and ``y = 0.5x² + 0.3x + extra·sin(3x)`` with a little noise."""
+    rng = np.random.default_rng(0)
+    t = np.linspace(0.0, 10.0, 200)
+    x = 1.5 + np.sin(t) + 0.5 * np.sin(2.3 * t + 1.0)
+    y = 0.5 * x**2 + 0.3 * x + extra * np.sin(3 * x)
+    return x, y + 1e-3 * rng.normal(size=t.size)
+
+
+def _front(texts: list[str]) -> ParetoFront:
+    candidates = [
+        Candidate(sympy.sympify(e, locals={"x": X}), 5 + 6 * i, 0.1 / (i + 1))
+        for i, e in enumerate(texts)
+    ]
+    return ParetoFront(candidates, ("x",), "test", 0)
+
+
+def _study(x: np.ndarray, y: np.ndarray, g: str) -> SimpleNamespace:
+    """F distilled with G still 'a network' (``g``); then G's law put in place."""
+    settings = DistillConfig.model_validate({"selection": {"rule": "heldout"}})
+    workflow = TwoSlots(x, y, g)
+    samples = ProbeSamples(x[:, None], 0.5 * x**2, ("x",))
+    context = SelectionContext(workflow, samples, settings, None)
+    f_front = selection_rule("heldout").select(_front([F_LAW, F_WIGGLE]), "F", context).front
+    workflow.model.set_slot("F", Symbolic(f_front.selected.expression, ("x",)))
+    workflow.model.set_slot("G", Symbolic(G_LAW, ("x",)))
+    config = SimpleNamespace(distill=settings, seed=0)
+    fronts = {"F": f_front, "G": _front([G_LAW])}
+    samples = {"F": samples, "G": ProbeSamples(x[:, None], 0.3 * x, ("x",))}
+    return SimpleNamespace(
+        config=config, fronts=fronts, samples=samples, workflow=workflow, timings=Timings()
+    )
+
+
+def test_a_term_that_absorbed_another_slots_error_goes():
+    x, y = _data()
+    study = _study(x, y, G_NETWORK)
+    assert study.fronts["F"].selected.text() == F_WIGGLE  # the first look, G a network
+    assert reselect_simpler(study, ["F", "G"], progress=False) == ["F"]
+    front = study.fronts["F"]
+    assert front.selected.text() == F_LAW
+    assert str(study.workflow.model.slots["F"].expression(4)) == "0.5*x**2"
+    record = front.metadata[RESELECTION_KEY]
+    assert record["changed"] and record["before"]["expression"] == F_WIGGLE
+    assert [row["expression"] for row in record["held_out"]] == [F_LAW, F_WIGGLE]
+
+
+def test_a_term_the_data_need_stays():
+    x, y = _data(extra=-0.05)  # the sine is in F's own law now
+    study = _study(x, y, G_NETWORK)
+    assert study.fronts["F"].selected.text() == F_WIGGLE
+    assert reselect_simpler(study, ["F", "G"], progress=False) == []
+    assert study.fronts["F"].selected.text() == F_WIGGLE
+    assert not study.fronts["F"].metadata[RESELECTION_KEY]["changed"]
+
+
+def test_one_slot_is_not_looked_at_again():
+    x, y = _data()
+    study = _study(x, y, G_NETWORK)
+    assert reselect_simpler(study, ["F"], progress=False) == []
+    assert RESELECTION_KEY not in study.fronts["F"].metadata
+
+
+def test_only_candidates_up_to_the_selected_size_are_scored_again():
+    front = _front(["x", "0.5*x**2", "x**2 + sin(x)"])
+    front.metadata["near_front"] = [
+        {"expression": "0.4*x**2", "complexity": 7, "loss": 0.2},
+        {"expression": "x**3", "complexity": 30, "loss": 0.01},
+    ]
+    front.selected_index = 1
+    cut = simpler_front(front)
+    assert [c.text() for c in cut] == ["x", "0.5*x**2"] and cut.selected.text() == "0.5*x**2"
+    assert [e["expression"] for e in cut.metadata["near_front"]] == ["0.4*x**2"]
