@@ -8,8 +8,9 @@ in squared output units.
 
 from __future__ import annotations
 
+import functools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import sympy
@@ -21,14 +22,26 @@ MAX_DIGITS = 6
 TRIAL_EVALUATIONS = 40
 """Function evaluations allowed to refit the other constants after fixing or rounding one."""
 
+COMPILED_FORMS = 4096
+"""Most templates whose compiled functions are kept (:func:`compiled`): one form's
+candidates, from several engines, restarts or fits, and every step of their polishing,
+share one."""
+
 REDUNDANCY_TOLERANCE = 1e-6
 """A constant is redundant when the part of its sensitivity that the other constants'
 sensitivities cannot reproduce is at most this share (relative norm, see
 :func:`merge_constants`)."""
 
 
+@functools.cache
+def placeholder(i: int) -> sympy.Dummy:
+    """The placeholder of the ``i``-th float of every :func:`parametrise` template: two
+    expressions of one form (the same but for their floats) have equal templates."""
+    return sympy.Dummy(f"c{i}", real=True)
+
+
 def parametrise(expr: sympy.Expr) -> tuple[sympy.Expr, list[sympy.Dummy], list[float]]:
-    """Replace every float occurrence by its own placeholder symbol.
+    """Replace every float occurrence by its own placeholder symbol (:func:`placeholder`).
 
     Returns the template, the placeholders and their values, in traversal order.
     """
@@ -37,7 +50,7 @@ def parametrise(expr: sympy.Expr) -> tuple[sympy.Expr, list[sympy.Dummy], list[f
 
     def walk(node: sympy.Basic) -> sympy.Basic:
         if isinstance(node, sympy.Float):
-            placeholders.append(sympy.Dummy(f"c{len(placeholders)}", real=True))
+            placeholders.append(placeholder(len(placeholders)))
             values.append(float(node))
             return placeholders[-1]
         if not node.args or isinstance(node, sympy.Symbol | sympy.Number):
@@ -54,6 +67,16 @@ def substitute(template: sympy.Expr, placeholders: Sequence[sympy.Dummy], values
     )
 
 
+@functools.lru_cache(maxsize=COMPILED_FORMS)
+def compiled(template: sympy.Expr, names: tuple[str, ...], constants: int) -> Callable:
+    """``f(theta, *columns)`` evaluating a :func:`parametrise` template with ``constants``
+    placeholders at the constants ``theta`` [constants] and the input columns (one array
+    [samples] per name); compiled once per template (``sympy.lambdify`` takes ~10 ms)."""
+    symbols = [sympy.Symbol(n, real=True) for n in names]
+    placeholders = [placeholder(i) for i in range(constants)]
+    return sympy.lambdify([placeholders, *symbols], template, modules="numpy")
+
+
 class Template:
     """An expression with its floats as a parameter vector, compiled once for fast refits."""
 
@@ -62,8 +85,7 @@ class Template:
         self.values = np.asarray(values, dtype=float)
         self.y = y
         self._columns = [X[:, j] for j in range(X.shape[1])]
-        symbols = [sympy.Symbol(n, real=True) for n in names]
-        self._raw = sympy.lambdify([self.placeholders, *symbols], self.template, modules="numpy")
+        self._raw = compiled(self.template, tuple(names), len(self.placeholders))
 
     def predict(self, theta: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"), warnings.catch_warnings():

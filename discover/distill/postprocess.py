@@ -9,6 +9,7 @@ in squared output units.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -34,6 +35,9 @@ __all__ = [
 POLISH_SAMPLES = 500
 """Merging and rounding decisions use at most this many (evenly spaced) samples."""
 
+
+COMPILED_EXPRESSIONS = 1024
+"""Most expressions whose compiled functions :func:`numpy_function` keeps."""
 
 BLOW_UP_WIDEN = 0.25
 """The box checked by :func:`blows_up` is the samples' box widened by this share of each
@@ -75,9 +79,9 @@ def blows_up(expr: sympy.Expr, names: Sequence[str], X: np.ndarray, y: np.ndarra
 
 
 def numpy_function(expr: sympy.Expr, names: Sequence[str]) -> Callable[[np.ndarray], np.ndarray]:
-    """Compile ``expr`` to ``f(X) -> [samples]`` for ``X`` of shape ``[samples, len(names)]``."""
-    symbols = [sympy.Symbol(n, real=True) for n in names]
-    raw = sympy.lambdify(symbols, expr, modules="numpy")
+    """Compile ``expr`` to ``f(X) -> [samples]`` for ``X`` of shape ``[samples, len(names)]``
+    (once per expression: a candidate is evaluated by several checks)."""
+    raw = _lambdified(expr, tuple(names))
 
     def evaluate(X: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -86,6 +90,12 @@ def numpy_function(expr: sympy.Expr, names: Sequence[str]) -> Callable[[np.ndarr
         return np.broadcast_to(np.asarray(out, dtype=float), (X.shape[0],))
 
     return evaluate
+
+
+@functools.lru_cache(maxsize=COMPILED_EXPRESSIONS)
+def _lambdified(expr: sympy.Expr, names: tuple[str, ...]) -> Callable:
+    symbols = [sympy.Symbol(n, real=True) for n in names]
+    return sympy.lambdify(symbols, expr, modules="numpy")
 
 
 def mse(expr: sympy.Expr, names: Sequence[str], X: np.ndarray, y: np.ndarray) -> float:
@@ -106,7 +116,8 @@ def polish(
     """Simplify, refit, merge redundant constants, round and tidy one candidate.
 
     A rational function is also tried in the form ``N/D`` (``sympy.cancel``, which also
-    removes a scale common to ``N`` and ``D``) and the simpler result is kept.
+    removes a scale common to ``N`` and ``D``) and the simpler result is kept; one already
+    in that form is polished once.
 
     Args:
         expr: the engine's expression over ``names``.
@@ -122,7 +133,8 @@ def polish(
         try:  # with its float coefficients, so that sympy normalises away a common scale
             with time_limit(SYMPY_TIMEOUT_S):
                 fraction = sympy.cancel(sympy.together(expr))
-            results.append(_polish_one(fraction, names, X, y, tolerance))
+            if fraction != expr:
+                results.append(_polish_one(fraction, names, X, y, tolerance))
         except SympyTimeout:
             pass
     results = [r for r in results if r is not None]

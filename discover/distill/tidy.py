@@ -3,6 +3,7 @@ a time limit, ``-Max(-a, -b)`` as ``Min(a, b)``."""
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -18,6 +19,10 @@ SIMPLIFY_MAX_COMPLEXITY = 40
 
 SYMPY_TIMEOUT_S = 2.0
 """Longest a single sympy simplification may take before it is abandoned."""
+
+TIDIED_FORMS = 4096
+"""Most templates whose simplification is remembered (:func:`_transformed`): candidates
+of one form, from several engines, restarts or fits, are simplified once."""
 
 
 def integer_exponents(expr: sympy.Expr) -> sympy.Expr:
@@ -76,14 +81,28 @@ def _symbolically(transform: Callable[[sympy.Expr], sympy.Expr], expr: sympy.Exp
     ``x*((a - b*x)*(x + K) - c)/(x + K)`` comes back from a refit with two values of
     ``K``)."""
     template, placeholders, values = parametrise(expr)
+    transformed = _transformed(transform, template)
+    if transformed is None:
+        return expr
+    return substitute(transformed, placeholders, values)
+
+
+@functools.lru_cache(maxsize=TIDIED_FORMS)
+def _transformed(
+    transform: Callable[[sympy.Expr], sympy.Expr], template: sympy.Expr
+) -> sympy.Expr | None:
+    """``transform(template)`` for a :func:`~discover.distill.constants.parametrise`
+    template, or ``None`` when it times out or writes a placeholder more often than
+    ``template`` does (see :func:`_symbolically`). It depends on the template alone, so
+    it is remembered."""
     try:
         with time_limit(SYMPY_TIMEOUT_S):
             transformed = transform(template)
     except SympyTimeout:
-        return expr
-    if any(transformed.count(p) > template.count(p) for p in placeholders):
-        return expr
-    return substitute(transformed, placeholders, values)
+        return None
+    if any(transformed.count(p) > template.count(p) for p in template.atoms(sympy.Dummy)):
+        return None
+    return transformed
 
 
 class SympyTimeout(Exception):

@@ -28,6 +28,7 @@ import sympy
 from scipy.optimize import curve_fit
 
 from discover.distill.engines.base import SearchOptions, best_log_offset, register
+from discover.distill.engines.rational_system import RationalSystem
 
 LOG_TARGET_SHARE = 0.9
 """Fits in ``log y`` are tried when at least this share of the samples has ``y > 0``."""
@@ -123,22 +124,23 @@ def _terms_of(choice: tuple) -> set[int]:
 
 
 def _rate_refined(
-    system: _System, choice: tuple, X: np.ndarray, symbols: Sequence[sympy.Symbol]
-) -> tuple[_System, tuple | None]:
+    system: RationalSystem, choice: tuple, X: np.ndarray, symbols: Sequence[sympy.Symbol]
+) -> tuple[RationalSystem, tuple | None]:
     """``choice`` fitted with its exponential rate tuned (bounded search on its loss within
     :data:`RATE_REACH` of the library's rate): the rate is a coefficient of the form, and a
     law whose rate lies between two library rates otherwise ranks below forms that fit
     its error (``(a + b*exp(-r*x))/(1 + c*exp(-r*x))``, a logistic curve, behind a form
     with ``x`` and two rates). Returns the system at the tuned rate and the fit
-    (:meth:`_System.fit`), or the given ones when tuning gains nothing."""
+    (:meth:`RationalSystem.fit`), or the given ones when tuning gains nothing."""
     fitted = system.fit(*choice)
     exp_term = len(system.view.terms) - 1
     if system.view.rate is None or fitted is None or exp_term not in _terms_of(choice):
         return system, fitted
     j, rate = system.view.rate
 
-    def at(log_scale: float) -> tuple[_System, tuple | None]:
-        tuned = _System(_with_rate(system.view, X, rate * float(np.exp(log_scale))), system.y)
+    def at(log_scale: float) -> tuple[RationalSystem, tuple | None]:
+        view = _with_rate(system.view, X, rate * float(np.exp(log_scale)))
+        tuned = RationalSystem(view, system.y)
         if tuned.gram is None:
             return system, None
         return tuned, tuned.fit(*choice)
@@ -257,19 +259,21 @@ class RationalEngine:
         if options.time_budget_s is not None:
             deadline = time.monotonic() + options.time_budget_s
         fits = 0
-        best: dict[tuple[str, int], list[tuple[float, tuple[_System, tuple]]]] = {}
+        best: dict[tuple[str, int], list[tuple[float, tuple[RationalSystem, tuple]]]] = {}
         for view in _views(X, y, symbols, degree):
-            system = _System(view, y)
+            system = RationalSystem(view, y)
             if system.gram is None:
                 continue
+            if deadline is not None and time.monotonic() > deadline:
+                break
             shortlist: dict[tuple[int, ...], list[tuple[float, tuple]]] = {}
-            for choice in _choices(len(view.terms), max_num, max_den, view.rational):
-                fits += 1
-                if fits > max_fits or (deadline is not None and time.monotonic() > deadline):
-                    break
+            found = _choices(len(view.terms), max_num, max_den, view.rational)
+            choices = list(itertools.islice(found, max(0, max_fits - fits)))
+            fits += len(choices)
+            for choice, score in zip(choices, system.residuals(choices), strict=True):
                 num, fixed, den = choice
                 group = (len(num), fixed, len(den)) if screening == "shape" else (len(num + den),)
-                _keep_best(shortlist, group, system.residual(*choice), choice, keep)
+                _keep_best(shortlist, group, score, choice, keep)
             for size, fitted, tuned, choice in _view_fits(system, shortlist, X, symbols, keep):
                 _keep_best(best, (view.family, size), fitted[2], (tuned, choice), keep)
         candidates = []
@@ -283,8 +287,12 @@ class RationalEngine:
 
 
 def _view_fits(
-    system: _System, shortlist: dict, X: np.ndarray, symbols: Sequence[sympy.Symbol], keep: int
-) -> Iterator[tuple[int, tuple, _System, tuple]]:
+    system: RationalSystem,
+    shortlist: dict,
+    X: np.ndarray,
+    symbols: Sequence[sympy.Symbol],
+    keep: int,
+) -> Iterator[tuple[int, tuple, RationalSystem, tuple]]:
     """``(coefficients, fit, system, choice)`` of the ``keep`` best-fitting shortlisted
     choices of one view per number of coefficients, each with its exponential rate tuned
     (:func:`_rate_refined`; only these are tuned, which bounds the cost of tuning)."""
@@ -343,85 +351,3 @@ def _keep_best(table: dict, key, score: float, item, keep: int) -> None:
         entries.append((score, item))
         entries.sort(key=lambda entry: entry[0])
         del entries[keep:]
-
-
-class _System:
-    """The linearised problem ``t * m_fixed = sum n_a m_a - sum d_b t m_b`` of one view,
-    as the Gram matrix of the normalised columns ``[M, t * M]``."""
-
-    def __init__(self, view: _View, y: np.ndarray):
-        self.view, self.y = view, y
-        if view.log_target:
-            rows = y > 0
-            target, weight = np.log(y[rows]), y[rows]
-        else:
-            rows = np.ones(len(y), dtype=bool)
-            target, weight = y, np.ones(len(y))
-        M = view.columns[rows]
-        columns = np.concatenate([M, target[:, None] * M], axis=1) * weight[:, None]
-        self.scale = np.sqrt(np.mean(columns**2, axis=0))
-        self.n_terms = M.shape[1]
-        self.gram = None
-        if len(target) > 2 * self.n_terms and np.all(self.scale > 0):
-            normalised = columns / self.scale
-            if np.all(np.isfinite(normalised)):
-                self.gram = normalised.T @ normalised
-
-    def _solve(self, num, fixed, den) -> tuple[np.ndarray, list[int], int] | None:
-        chosen = list(num) + [self.n_terms + b for b in den]
-        target = self.n_terms + fixed
-        try:
-            w = np.linalg.solve(self.gram[np.ix_(chosen, chosen)], self.gram[chosen, target])
-        except np.linalg.LinAlgError:
-            return None
-        return w, chosen, target
-
-    def residual(self, num, fixed, den) -> float:
-        """Linearised residual sum of squares relative to the target's (0 = perfect)."""
-        solved = self._solve(num, fixed, den)
-        if solved is None:
-            return np.inf
-        w, chosen, target = solved
-        value = 1.0 - float(self.gram[chosen, target] @ w) / float(self.gram[target, target])
-        return value if np.isfinite(value) else np.inf
-
-    def fit(self, num, fixed, den) -> tuple[np.ndarray, np.ndarray, float] | None:
-        """Numerator and denominator coefficients of the fitted ``N / D`` (or
-        ``exp(N / D)``) and its mean squared error on ``y``; ``None`` when the denominator
-        crosses zero on the samples or the fit fails."""
-        solved = self._solve(num, fixed, den)
-        if solved is None:
-            return None
-        w, chosen, target = solved
-        coef = w * self.scale[target] / self.scale[chosen]
-        if not np.all(np.isfinite(coef)):
-            return None
-        coef_num, coef_den = coef[: len(num)], -coef[len(num) :]
-        M = self.view.columns
-        denominator = M[:, fixed] + M[:, list(den)] @ coef_den
-        if not (np.all(denominator > 0) or np.all(denominator < 0)):
-            return None
-        if np.min(np.abs(denominator)) < 1e-8 * np.max(np.abs(denominator)):
-            return None
-        with np.errstate(all="ignore"):
-            pred = (M[:, list(num)] @ coef_num) / denominator
-            if self.view.log_target:
-                pred = np.exp(pred)
-            loss = float(np.mean((pred - self.y) ** 2))
-        if not np.isfinite(loss):
-            return None
-        return coef_num, coef_den, loss
-
-    def expression(self, num, fixed, den) -> sympy.Expr:
-        """The fitted ``N / D`` (or ``exp(N / D)``) of a choice that :meth:`fit` accepted."""
-        fitted = self.fit(num, fixed, den)
-        if fitted is None:
-            raise ValueError(f"choice {(num, fixed, den)} has no valid fit")
-        coef_num, coef_den, _ = fitted
-        terms = self.view.terms
-        numerator = sum(sympy.Float(c) * terms[j] for c, j in zip(coef_num, num, strict=True))
-        denominator = terms[fixed] + sum(
-            sympy.Float(c) * terms[j] for c, j in zip(coef_den, den, strict=True)
-        )
-        ratio = numerator / denominator
-        return sympy.exp(ratio) if self.view.log_target else ratio
