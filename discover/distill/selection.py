@@ -220,7 +220,9 @@ HELD_OUT_RULE = (
     "within one standard error of the lowest one's, widened by what the refit resolves "
     "(errors that differ by less than its tolerance are not told apart), the one with the "
     "fewest constants estimated from data (then the lowest error); the choice's float "
-    "exponents that its refit in the model brings near integers are scored as integers too"
+    "exponents that its refit in the model brings near integers are scored as integers too; "
+    "a form whose errors on one fold put it above that band even with its errors on the "
+    "other fold at the tolerance is not refitted on the other fold (one_fold)"
 )
 
 

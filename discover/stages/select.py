@@ -35,28 +35,19 @@ from discover.config import ConfigError, DistillConfig, SelectionConfig
 from discover.distill.pareto import Candidate, ParetoFront, in_play
 from discover.distill.probe import ProbeSamples
 from discover.distill.selection import (
-    HELD_OUT_RULE,
     RETRAIN_RULE,
     SHORTLIST_RULE,
-    HeldOutChoice,
-    block_errors,
-    one_standard_error_choice,
     parsimonious_choice,
     shortlist,
-    time_blocks,
     validation_errors,
 )
 from discover.stages.in_model import (
-    REFIT_TOLERANCE,
-    best_starts,
-    masked_refit,
     refitted_loss,
     reselected,
-    restore,
     score_in_model,
-    snapped_refit,
 )
 from discover.stages.in_range import leaving_range, leaving_rows, noted, restored, within
+from discover.stages.select_heldout import held_out_front
 from discover.validate.parsimony import bic, estimated_constants
 from discover.workflows.base import Workflow
 
@@ -188,7 +179,10 @@ class HeldOutSelection:
     lowest error (:func:`~discover.distill.selection.one_standard_error_choice`). When the
     chosen candidate, refitted in the model, has float exponents near integers, it is
     scored once more with them made integers (:func:`snapped_refit`) and the rule applied
-    again.
+    again. The refits are raced (:func:`~discover.stages.select_heldout.raced`): a form
+    whose errors on one fold put it above the eligible band even if its errors on the
+    other fold were all at the tolerance is not refitted on the other fold, which changes
+    no choice.
 
     Unlike BIC, which counts every observation as independent evidence, the tolerance is
     what the data measure: with autocorrelated or nearly noise-free residuals a nested
@@ -196,89 +190,13 @@ class HeldOutSelection:
     between blocks and the law wins, while a form that fits clearly better on data it was
     not refitted on still does. The front's metadata gain the rule, a ``held_out`` table
     (per candidate: expression, complexity, ``score``, ``near_front``; a twin not scored:
-    ``score`` NaN, ``twin_of``) and ``held_out_margin`` (tolerance, ``unresolved`` part).
+    ``score`` NaN, ``twin_of``; one scored on one fold alone: ``one_fold``, its score
+    over that fold) and ``held_out_margin`` (tolerance, ``unresolved`` part).
     """
 
     def select(self, front: ParetoFront, slot: str, context: SelectionContext) -> Selection:
         """``front`` re-selected by held-out error."""
-        workflow, settings = context.workflow, context.settings.selection
-        part = workflow.split_slices()["train"]
-        observed = workflow.observed[part]
-        blocks = time_blocks(observed.shape[0])
-        folds = [np.zeros(observed.shape[0], bool) for _ in range(2)]
-        for b, indices in enumerate(blocks):
-            folds[b % 2][indices] = True
-        refits = [masked_refit(workflow, part, ~fold) for fold in folds]
-
-        def score(candidate: Candidate, trainable: list[torch.Tensor]) -> np.ndarray:
-            errors = np.full((len(blocks), observed.shape[1]), np.nan)
-            start = [p.detach().clone() for p in trainable]
-            for parity, refit in enumerate(refits):
-                restore(trainable, start)
-                refit(trainable, settings.refit_steps)
-                with torch.no_grad():
-                    simulated = workflow.simulate().cpu().numpy()[part]
-                errors[parity::2] = block_errors(simulated, observed, blocks[parity::2])
-            return errors.reshape(-1)
-
-        scored = in_play(front)
-        starts = best_starts(workflow, slot, scored, settings, context.progress)
-        ranked = sorted(set(starts))  # one candidate of each form, from its best start
-        width = len(blocks) * observed.shape[1]
-
-        def scores(candidates: list[Candidate]) -> np.ndarray:
-            found = score_in_model(workflow, slot, candidates, settings, score, context.progress)
-            return np.stack([e if e is not None else np.full(width, np.inf) for e in found])
-
-        table = scores([scored[i] for i in ranked])
-        try:
-            choice = _held_out_choice([scored[i] for i in ranked], table)
-            chosen = scored[ranked[choice.selected]]
-            snapped = snapped_refit(workflow, slot, chosen, settings, context.samples, context.seed)
-            if snapped is not None:
-                scored, ranked = [*scored, snapped], [*ranked, len(scored)]
-                table = np.vstack([table, scores([snapped])])
-                choice = _held_out_choice([scored[i] for i in ranked], table)
-        except ValueError as err:
-            log.warning("%s: %s; keeping the engine's choice", slot, err)
-            return Selection(front)
-        rows = _held_out_rows(scored, len(front), ranked, starts, choice.scores)
-        rule = HELD_OUT_RULE.format(
-            blocks=len(blocks),
-            refit=settings.refit,
-            steps=settings.refit_steps,
-            resolution=REFIT_TOLERANCE,
-        )
-        margin = {"margin": choice.margin, "unresolved": choice.unresolved}
-        metadata = {
-            **front.metadata,
-            "selection_rule": rule,
-            "held_out": rows,
-            "held_out_margin": margin,
-        }
-        return Selection(reselected(front, scored, ranked[choice.selected], metadata))
-
-
-def _held_out_rows(
-    scored: list[Candidate], on_front: int, ranked: list[int], starts: list[int], scores: list
-) -> list[dict[str, Any]]:
-    """The ``held_out`` table: per candidate of ``scored`` (the first ``on_front`` on the
-    front) its ``score``, or for a twin not scored NaN and ``twin_of``: the expression of
-    the start of its form that was scored (``starts``: its index in ``scored``)."""
-    by_index = dict(zip(ranked, scores, strict=True))
-    return [
-        {**c.to_dict(), "score": by_index.get(i, np.nan), "near_front": i >= on_front}
-        | ({} if i in by_index else {"twin_of": scored[starts[i]].text()})
-        for i, c in enumerate(scored)
-    ]
-
-
-def _held_out_choice(scored: list[Candidate], table: np.ndarray) -> HeldOutChoice:
-    """The one-standard-error choice among ``scored`` by their held-out errors ``table``
-    ``[candidate, unit]``, errors below the refit's tolerance counted as it."""
-    parsimony = [estimated_constants(c.expression) for c in scored]
-    complexities = [c.complexity for c in scored]
-    return one_standard_error_choice(parsimony, complexities, table, REFIT_TOLERANCE)
+        return Selection(held_out_front(front, slot, context))
 
 
 def _annotate_near_front(metadata: dict[str, Any], scores: np.ndarray, key: str) -> None:
