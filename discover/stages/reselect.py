@@ -19,7 +19,7 @@ import logging
 from typing import TYPE_CHECKING, NoReturn
 
 from discover.distill.pareto import Candidate, ParetoFront, in_play
-from discover.stages.in_model import reselected
+from discover.stages.in_model import form, reselected
 from discover.stages.reinsert import reinsert
 from discover.stages.select import SelectionContext, selection_rule
 
@@ -52,7 +52,7 @@ def reselect_simpler(study: Study, slots: list[str], progress: bool) -> list[str
         with study.timings(f"reselect {slot}"):
             choice = rule.select(simpler_front(front), slot, context).front
         study.fronts[slot] = merged = with_reselection(front, choice)
-        if merged.selected.expression != front.selected.expression:
+        if merged.metadata[RESELECTION_KEY]["changed"]:
             reinsert(study.workflow, slot, merged.selected)
             changed.append(slot)
             log.info(
@@ -76,13 +76,19 @@ def simpler_front(front: ParetoFront) -> ParetoFront:
 
 def with_reselection(front: ParetoFront, choice: ParetoFront) -> ParetoFront:
     """``front`` with ``choice``'s selected candidate (from :func:`simpler_front` of it)
-    selected, and the second look recorded under :data:`RESELECTION_KEY`."""
+    selected, and the second look recorded under :data:`RESELECTION_KEY`; its selection
+    kept when ``choice`` selected the same form (other constants: a twin of it)."""
+    changed = form(choice.selected.expression) != form(front.selected.expression)
     record = {
         "before": front.selected.to_dict(),
-        "changed": choice.selected.expression != front.selected.expression,
+        "changed": changed,
         **{k: v for k, v in choice.metadata.items() if k != "near_front"},
     }
     metadata = {**front.metadata, RESELECTION_KEY: record}
+    if not changed:
+        return ParetoFront(
+            front.candidates, front.inputs, front.engine, front.selected_index, metadata
+        )
     scored = in_play(front)
     texts = [c.text() for c in scored]
     chosen = choice.selected

@@ -123,3 +123,15 @@ def test_only_candidates_up_to_the_selected_size_are_scored_again():
     cut = simpler_front(front)
     assert [c.text() for c in cut] == ["x", "0.5*x**2"] and cut.selected.text() == "0.5*x**2"
     assert [e["expression"] for e in cut.metadata["near_front"]] == ["0.4*x**2"]
+
+
+def test_a_twin_of_the_selected_form_keeps_the_selection():
+    x, y = _data()
+    study = _study(x, y, G_NETWORK)
+    study.fronts["G"] = _front(["0.31*x"])  # the start the twin's refit beats
+    twin = Candidate(sympy.sympify(G_LAW, locals={"x": X}), 5, 0.1)
+    study.fronts["G"].metadata["near_front"] = [twin.to_dict()]
+    before = study.fronts["G"].selected
+    assert "G" not in reselect_simpler(study, ["F", "G"], progress=False)
+    assert study.fronts["G"].selected is before
+    assert not study.fronts["G"].metadata[RESELECTION_KEY]["changed"]
