@@ -106,11 +106,13 @@ class BatchConfig(Strict):
     """Mini-batch training (``train.batch``): every Adam step scores ``sites`` sites drawn
     at random (all of them when there are fewer) over a window of ``days`` consecutive
     days, the first ``warmup`` of which are simulated from empty storages but not scored;
-    the scored days lie inside the training split. Validation, held-out scores and
-    L-BFGS steps always run whole periods (HBV models; ``docs/scale.md``)."""
+    the scored days lie inside the training split. The batch is per process: under
+    ``torchrun`` each of N processes runs its own batch every step (N batches a step).
+    Validation, held-out scores and L-BFGS steps always run whole periods (HBV models;
+    ``docs/scale.md``)."""
 
     sites: int = Field(default=100, ge=1)
-    """Sites per batch (all of them when the data have fewer)."""
+    """Sites per batch and process (all of them when the data have fewer)."""
     days: int = Field(default=730, ge=2)
     """Length of a window in days, its warm-up included."""
     warmup: int = Field(default=365, ge=0)

@@ -9,8 +9,10 @@ set, the held-out ``test``). Errors are divided by a scale and averaged in one o
 - **per site** (HBV): every site-variable column is scaled by its own spread (sample
   standard deviation over the steps from the first training step to the held-out ones)
   and weighs alike, an NSE-like loss over sites of any size. Such a loss is a mean over
-  sites, so the sites of a batch are shared out among processes
-  (:mod:`discover.fit.world`) and, without gradients, run in chunks (``chunks``).
+  sites, so in a run shared among processes (:mod:`discover.fit.world`) each process
+  runs its own training batch, or its share of the sites of a whole period, and the loss
+  is the mean over every process's sites; without gradients, sites run in chunks
+  (``chunks``).
 - **pooled** (ODE): every variable is scaled by its spread over every site and step
   before the held-out ones (population standard deviation, the initial state included)
   and weighs alike; every site runs together (an adaptive solver steps them as one).
@@ -157,9 +159,11 @@ class Objective(nn.Module):
 
     def loss(self, split: str, generator: torch.Generator | None = None) -> Tensor:
         """Scaled masked MSE on ``"train"`` (plus the range penalty), ``"validation"`` or
-        the held-out ``"test"`` (see the module's description). Per site, a run shared
-        among processes scores each process's share of the sites and every process
-        returns the whole batch's loss (:meth:`~discover.fit.world.World.mean`).
+        the held-out ``"test"`` (see the module's description). Per site, in a run
+        shared among processes each process scores its own random training batch
+        (:meth:`~discover.fit.batches.BatchSampler.draw`) or its share of a whole
+        period's sites, and every process returns the mean over every process's scored
+        sites (:meth:`~discover.fit.world.World.mean`).
 
         Raises:
             ValueError: an unknown split, or no finite observation to score.
@@ -209,7 +213,7 @@ class Objective(nn.Module):
         if split not in self.splits:
             raise ValueError(f"unknown split {split!r}; use one of {list(self.splits)}")
         if split == "train" and generator is not None and self.sampler is not None:
-            return self.sampler.draw(generator, self._seen_anything())
+            return self.sampler.draw(generator, self._seen_anything(), current_world())
         part = self.splits[split]
         return self.whole(part.start, part.stop or self.seen.shape[0])
 
@@ -227,9 +231,11 @@ class Objective(nn.Module):
 
     @property
     def batches_per_epoch(self) -> int | None:
-        """Training batches in an epoch (:mod:`discover.fit.batches`); ``None`` without
-        ``batch``."""
-        return None if self.sampler is None else self.sampler.epoch(self._seen_anything())
+        """Training steps in an epoch (:mod:`discover.fit.batches`: a batch in each
+        process of the run); ``None`` without ``batch``."""
+        if self.sampler is None:
+            return None
+        return self.sampler.epoch(self._seen_anything(), current_world().size)
 
     def observed_sites(self, split: str) -> Tensor:
         """Which sites have a seen observation in ``split`` [site] (bool)."""

@@ -1,11 +1,12 @@
 """The processes a run is shared among: one, or several under ``torchrun``.
 
 Sites are independent in a δ-model, so a loss that is a mean over sites can be split by
-sites over processes: each process computes the loss of its own share of the sites,
-:meth:`World.mean` gives every process the whole batch's loss value (with the gradient of
-its own share), and :meth:`World.average_gradients`, called after ``backward()``, gives
-every process the whole batch's gradient. Optimisers, schedules, line searches and early
-stopping then take the same decisions everywhere and the weights stay equal.
+sites over processes: each process computes the loss of its own sites (its own training
+batch, :mod:`discover.fit.batches`, or its share of a whole period's sites),
+:meth:`World.mean` gives every process the mean over every process's sites (with the
+gradient of its own), and :meth:`World.average_gradients`, called after ``backward()``,
+gives every process the gradient of that mean. Optimisers, schedules, line searches and
+early stopping then take the same decisions everywhere and the weights stay equal.
 """
 
 from __future__ import annotations
