@@ -21,14 +21,15 @@ One whole-period evaluation is timed, and its peak measured, in a process of its
 Printed:
 
 - the step at ``--batch-sites`` (100) basins × 730 days (365 warm-up), one process with
-  ``--threads`` (2) threads, and the epoch time: batches per epoch (the workflow's
+  ``--threads`` (2) threads, and the epoch time: steps per epoch (the workflow's
   :attr:`~discover.workflows.hbv.HBVWorkflow.batches_per_epoch`) × the median step,
   extrapolated from the measured steps;
 - scaling with batch sites (100/300/671 × 730 days) and with days (365/730/1,460, half of
   each window warm-up): seconds per site-day of window and the ratio to the base case;
-- data-parallel speed-up: 2 processes of 1 thread, each scoring half of the batch's sites
-  (gloo, gradients averaged), against 1 process with 1 thread and 1 process with
-  ``--threads`` threads;
+- data-parallel speed-up of the epoch: 2 processes of 1 thread, each running its own
+  batch of ``--batch-sites`` basins (gloo, gradients averaged; the batch is per process,
+  so an epoch has half the steps), against 1 process with 1 thread and 1 process with
+  ``--threads`` threads: an epoch's time is its steps × the median step;
 - a whole-period evaluation: seconds and peak resident set.
 
 Beside wall seconds, each step's CPU seconds (of the busiest process) are printed: on a
@@ -43,7 +44,7 @@ The last line reads ``scale: epoch <m> min (<n> basins, nmul 16), step <s> s, pe
 GiB, 2-process speed-up <x>``: epoch and step of one process with ``--threads``
 threads, the larger peak resident set of its training and of a whole-period evaluation
 (which the trainer runs every ``train.eval_every`` steps; measured in a process of its
-own), and the speed-up of 2 processes over that same process.
+own), and the epoch speed-up of 2 processes over that same process.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def make_twin(config: dict) -> xr.Dataset:
 def _train(rank: int, world: int, config: dict, dataset: xr.Dataset) -> dict[str, Any]:
     """One process's training run (inside :func:`run_data_parallel`): each step's wall
     seconds, its CPU seconds (the most over the processes), the peak resident set of the
-    largest process (bytes) and batches per epoch."""
+    largest process (bytes) and steps per epoch."""
     torch.manual_seed(config["seed"])  # equal initial weights in every process
     workflow = HBVWorkflow(parse_config(config), Path("."), dataset=dataset)
     starts: list[tuple[float, float]] = []
@@ -281,27 +282,36 @@ def cases(base: Case, sites: int) -> list[Case]:
 
 
 def report(args: argparse.Namespace, base: Case, results: dict[Case, Measured]) -> float:
-    """Print the epoch times and the data-parallel speed-ups; returns the speed-up of
-    2 processes over ``base``'s process."""
+    """Print the epoch times and the data-parallel speed-ups of the epoch; returns the
+    speed-up of 2 processes over ``base``'s process."""
     one = results[Case(base.sites, base.days, base.warmup, processes=1, threads=1)]
     two = results[Case(base.sites, base.days, base.warmup, processes=2, threads=1)]
     first = results[base]
+    wall = {name: r.epoch * r.step for name, r in (("first", first), ("one", one), ("two", two))}
+    cpu = {name: r.epoch * r.cpu for name, r in (("first", first), ("one", one), ("two", two))}
     print(
-        f"\nepoch: {first.epoch} batches of {base.sites} sites x {base.days - base.warmup} "
-        f"scored days (extrapolated from {args.steps} timed steps): "
-        f"{first.epoch * first.step / 60:.1f} min with 1 process x {args.threads} threads "
-        f"({first.epoch * first.cpu / 60:.1f} min of CPU), "
-        f"{first.epoch * two.step / 60:.1f} min with 2 processes x 1 thread "
-        f"({first.epoch * two.cpu / 60:.1f} min of CPU in the busiest)"
+        f"\nepoch (extrapolated from {args.steps} timed steps): {first.epoch} steps of a "
+        f"batch of {base.sites} sites x {base.days - base.warmup} scored days: "
+        f"{minutes(wall['first'])} with 1 process x {args.threads} threads "
+        f"({minutes(cpu['first'])} of CPU), {minutes(wall['one'])} with 1 process x 1 "
+        f"thread ({minutes(cpu['one'])} of CPU); {two.epoch} steps of 2 batches (one per "
+        f"process): {minutes(wall['two'])} with 2 processes x 1 thread "
+        f"({minutes(cpu['two'])} of CPU in the busiest)"
     )
     print(
-        f"2 processes x 1 thread (gloo, half of the batch's sites each): speed-up "
-        f"{one.step / two.step:.2f} over 1 process x 1 thread, "
-        f"{first.step / two.step:.2f} over 1 process x {args.threads} threads "
+        f"2 processes x 1 thread (gloo, a batch of {base.sites} sites each): epoch "
+        f"speed-up {wall['one'] / wall['two']:.2f} over 1 process x 1 thread, "
+        f"{wall['first'] / wall['two']:.2f} over 1 process x {args.threads} threads "
         f"(the baseline of the last line); in CPU seconds of the busiest process (the "
-        f"speed-up on idle cores): {one.cpu / two.cpu:.2f} and {first.cpu / two.cpu:.2f}"
+        f"speed-up on idle cores): {cpu['one'] / cpu['two']:.2f} and "
+        f"{cpu['first'] / cpu['two']:.2f}"
     )
-    return first.step / two.step
+    return wall["first"] / wall["two"]
+
+
+def minutes(seconds: float) -> str:
+    """``seconds`` as minutes with two decimals."""
+    return f"{seconds / 60:.2f} min"
 
 
 def evaluate(args: argparse.Namespace, base: Case, dataset: xr.Dataset) -> int:
