@@ -214,7 +214,7 @@ def open_study(config: Path, out: Path | None, launch: Launch | None) -> Study:
     (default ``runs/<name>``), on this process's device and with its ``threads``.
 
     Raises:
-        UserError: an HBV study with fewer sites (in a batch) than processes."""
+        UserError: an HBV study with fewer sites than processes."""
     import torch
 
     from discover.config import load_config
@@ -227,14 +227,13 @@ def open_study(config: Path, out: Path | None, launch: Launch | None) -> Study:
         torch.set_num_threads(settings.threads)
     study = Study(settings, base, out or Path("runs") / settings.name)
     processes = launch.size if launch else 1
-    if settings.model.type == "hbv" and processes > 1:  # HBV losses share out their sites
-        batch = settings.train.batch
-        sites = min(len(study.workflow.sites), batch.sites if batch else len(study.workflow.sites))
+    # whole-period HBV losses share out their sites (a drawn batch is each process's own)
+    if settings.model.type == "hbv" and processes > 1:
+        sites = len(study.workflow.sites)
         if sites < processes:
-            key = "train.batch.sites" if batch and batch.sites < processes else "the data's sites"
             raise UserError(
-                f"{sites} sites cannot be shared among {processes} processes ({key}): "
-                "start at most as many processes as sites"
+                f"{sites} sites cannot be shared among {processes} processes (the data's "
+                "sites): start at most as many processes as sites"
             )
     return study
 
