@@ -9,6 +9,7 @@ import pytest
 import sympy
 
 from discover.distill.engines import ENGINES, SearchOptions
+from discover.stages import in_model
 
 
 class FixedCandidates:
@@ -36,3 +37,19 @@ def fixed_engine(monkeypatch: pytest.MonkeyPatch) -> Callable[[Sequence[sympy.Ex
         return "fixed"
 
     return register
+
+
+@pytest.fixture
+def refits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The steps of every refit (``refitted_loss`` with steps > 0) made in the model during
+    this test, in order: a list that fills as the test runs."""
+    steps: list[int] = []
+    original = in_model.refitted_loss
+
+    def counting(workflow, parameters, n, loss=None):
+        if n > 0:
+            steps.append(n)
+        return original(workflow, parameters, n, loss)
+
+    monkeypatch.setattr(in_model, "refitted_loss", counting)
+    return steps

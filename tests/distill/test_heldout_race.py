@@ -7,7 +7,6 @@ import numpy as np
 import sympy
 
 from discover.distill import Candidate
-from discover.stages import in_model
 from discover.stages.select_heldout import _held_out_choice, raced
 from tests.core.test_selection_heldout import _planted, _select
 
@@ -66,16 +65,7 @@ def test_the_raced_choice_is_the_one_of_every_candidate_on_both_folds():
     assert left_out > 100  # the race does leave candidates out
 
 
-def test_the_rule_marks_a_form_scored_on_one_fold(monkeypatch):
-    refitted = []
-    original = in_model.refitted_loss
-
-    def counting(workflow, parameters, steps, loss=None):
-        if steps > 0:
-            refitted.append(steps)
-        return original(workflow, parameters, steps, loss)
-
-    monkeypatch.setattr(in_model, "refitted_loss", counting)
+def test_the_rule_marks_a_form_scored_on_one_fold(refits):
     law, constant = "0.5*x**2", "2.0"
     x, y = _planted(0, smooth=0.001)  # the law's errors far below the constant's
     front = _select("heldout", x, y, [constant, law])
@@ -85,4 +75,4 @@ def test_the_rule_marks_a_form_scored_on_one_fold(monkeypatch):
     assert rows[constant]["score"] > rows[law]["score"]
     # both forms on fold 0, the law alone on fold 1, then the law once on all the training
     # data for its snapped form; unraced, the constant would be refitted on fold 1 too
-    assert len(refitted) == 2 + 1 + 1
+    assert len(refits) == 2 + 1 + 1

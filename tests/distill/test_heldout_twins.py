@@ -8,7 +8,6 @@ import sympy
 from discover.config import DistillConfig
 from discover.distill import Candidate, ParetoFront
 from discover.distill.probe import ProbeSamples
-from discover.stages import in_model
 from discover.stages.in_model import form
 from discover.stages.select import SelectionContext, selection_rule
 from tests.core.test_selection_heldout import Regression, _planted
@@ -42,16 +41,7 @@ def test_forms_ignore_the_values_of_constants_only():
     assert not same("0.5*x**2", "0.5*x") and not same("0.5*x", "0.5*y")
 
 
-def test_twins_are_scored_once_from_the_start_nearest_the_data(monkeypatch):
-    refitted = []
-    original = in_model.refitted_loss
-
-    def counting(workflow, parameters, steps, loss=None):
-        if steps > 0:
-            refitted.append(steps)
-        return original(workflow, parameters, steps, loss)
-
-    monkeypatch.setattr(in_model, "refitted_loss", counting)
+def test_twins_are_scored_once_from_the_start_nearest_the_data(refits):
     # the far start first, on the front; the good one on the near front; another form
     law, far, other = "0.5*x**2", "-40.0*x**2", "0.7*x + 0.3"
     front = _select([far, other], near=[law])
@@ -63,7 +53,7 @@ def test_twins_are_scored_once_from_the_start_nearest_the_data(monkeypatch):
     assert front.selected.text() == law
     # two forms refitted on two folds each, then the chosen one once on all the training
     # data for its snapped form (:func:`snapped_refit`); the twin never
-    assert len(refitted) == 2 * 2 + 1
+    assert len(refits) == 2 * 2 + 1
 
 
 def test_a_form_without_twins_is_scored_as_before():
