@@ -16,6 +16,7 @@ already, and the second look is there to drop what only that residue supported.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, NoReturn
 
 from discover.distill.pareto import Candidate, ParetoFront, in_play
@@ -86,9 +87,7 @@ def with_reselection(front: ParetoFront, choice: ParetoFront) -> ParetoFront:
     }
     metadata = {**front.metadata, RESELECTION_KEY: record}
     if not changed:
-        return ParetoFront(
-            front.candidates, front.inputs, front.engine, front.selected_index, metadata
-        )
+        return replace(front, metadata=metadata)
     scored = in_play(front)
     texts = [c.text() for c in scored]
     chosen = choice.selected
