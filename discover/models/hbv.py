@@ -51,16 +51,30 @@ input checks :mod:`discover.models.hbv_inputs` and the output series
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from itertools import islice
 
 import torch
 from torch import Tensor
 
 from discover.models.base import HybridModel
-from discover.models.hbv_inputs import check_forcings, initial_storages, split_parameters
-from discover.models.hbv_output import FLUXES, STEP_FLUXES, HBVOutput, Series, stack
+from discover.models.hbv_inputs import (
+    check_forcings,
+    initial_storages,
+    over_days,
+    split_days,
+    split_parameters,
+)
+from discover.models.hbv_output import (
+    FLUXES,
+    STEP_FLUXES,
+    HBVOutput,
+    Keep,
+    Series,
+    everything,
+    runoff_only,
+    stack,
+)
 from discover.models.hbv_processes import FORCINGS, HBV_BOUNDS, SLOT_INPUTS, STATES, textbook
 from discover.models.hbv_step import STEP_SLOTS, WETNESS_FLOOR, Plan, step, wetness
 from discover.models.memory import retain_freed_memory
@@ -206,7 +220,7 @@ class HBV(HybridModel):
         shape = (steps, sites, nmul)
         series = self._whole_series((precipitation, temperature, pet), static, dynamic, shape)
         ready = {
-            name: torch.broadcast_to(self.slots[name](series), shape)
+            name: over_days(self.slots[name](series), shape)
             for name in STEP_SLOTS
             if set(self.slots[name].inputs) <= set(series)
         }
@@ -217,7 +231,7 @@ class HBV(HybridModel):
         if initial_states is None and self.spinup and warmup > 0:
             initial_states = self._spun_up(forcings, parameters, warmup)
         state = initial_storages(initial_states, (sites, nmul), precipitation)
-        keep = _runoff if streamflow_only else _everything
+        keep = runoff_only if streamflow_only else everything
         records, start = self._days(state, static, per_step, plan, warmup, keep)
         if streamflow_only:
             return self._streamflow(torch.stack(records), static, warmup, start)
@@ -230,22 +244,31 @@ class HBV(HybridModel):
         dynamic: dict[str, Tensor],
         ready: dict[str, Tensor],
         shape: tuple[int, int, int],
-    ) -> tuple[dict[str, tuple[Tensor, ...]], dict[str, Tensor]]:
-        """The values that change every day split into days (with ``ready``, the clipped
-        outputs [time, site, nmul] of the slots that see no state, as ``slot:<name>``), and
-        the static values [site, nmul] with ``inverse_fc`` = 1/fc when fc is static and
-        ``no_flux`` (zeros)."""
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """The values that change every day, [time, site, nmul] (with ``ready``, the clipped
+        outputs of the slots that see no state, as ``slot:<name>``), and the static values
+        [site, nmul] with ``inverse_fc`` = 1/fc when fc is static and ``no_flux`` (zeros).
+
+        A forcing is among the former only when a daily slot reads it, and a ready output
+        that is the same every day (its inputs all static) is a static value: it is not
+        split into days (nor are the gradients of its days gathered again)."""
+        static = dict(static)
+        daily = [self.slots[name] for name in STEP_SLOTS if name not in ready]
+        forcings = [n for n in ("temperature", "pet") if any(n in s.inputs for s in daily)]
         per_step = {
-            name: series[name].expand(shape).unbind(0)
-            for name in ("temperature", "pet", "rain", "snowfall", *dynamic)
+            name: series[name].expand(shape) for name in (*forcings, "rain", "snowfall", *dynamic)
         }
-        per_step.update({f"slot:{name}": value.unbind(0) for name, value in ready.items()})
+        for name, value in ready.items():
+            if value.shape[0] == 1:
+                static[f"slot:{name}"] = value[0].expand(shape[1:]).contiguous()
+            else:
+                per_step[f"slot:{name}"] = value.expand(shape)
         # 1/fc once per run: soil wetness is then one multiplication a day.
         inverse_fc = series["fc"].reciprocal()
         if "fc" in dynamic:
-            per_step["inverse_fc"] = inverse_fc.unbind(0)
+            per_step["inverse_fc"] = inverse_fc
         else:
-            static = {**static, "inverse_fc": inverse_fc[0]}
+            static["inverse_fc"] = inverse_fc[0]
         static["no_flux"] = torch.zeros(shape[1:], dtype=inverse_fc.dtype, device=inverse_fc.device)
         return per_step, static
 
@@ -253,7 +276,7 @@ class HBV(HybridModel):
         self,
         state: tuple[Tensor, ...],
         static: dict[str, Tensor],
-        per_step: dict[str, tuple[Tensor, ...]],
+        per_step: dict[str, Tensor],
         plan: Plan,
         warmup: int,
         keep: Keep,
@@ -264,17 +287,19 @@ class HBV(HybridModel):
 
         Everything that does not change from day to day is settled before the loop: one
         dict of values, updated with each day's values (every step overwrites the storages
-        and derived values it sets before a slot reads them), and the gradient mode and
-        the slots' calls (:meth:`Plan.bind`), set once for the warm-up days and once for
-        the rest."""
+        and derived values it sets before a slot reads them), the gradient mode and the
+        slots' calls (:meth:`Plan.bind`), set once for the warm-up days and once for the
+        rest, and the changing values split into days (``unbind``) in that mode: the
+        gradient of a value then gathers only the days that have one."""
         records: list = []
-        days = (zip(per_step, day, strict=True) for day in zip(*per_step.values(), strict=True))
         values = dict(static)
         grad = torch.is_grad_enabled()
         with torch.set_grad_enabled(grad and self.warmup_grad):
-            state = self._advance(state, islice(days, warmup), values, plan.bind(), records, keep)
+            days = split_days(per_step, slice(0, warmup))
+            state = self._advance(state, days, values, plan.bind(), records, keep)
         start = dict(zip(STATES, state, strict=True))
         with torch.set_grad_enabled(grad):
+            days = split_days(per_step, slice(warmup, None))
             self._advance(state, days, values, plan.bind(), records, keep)
         return records, start
 
@@ -403,23 +428,6 @@ class HBV(HybridModel):
             rain = series["precipitation"] * torch.sigmoid(above / self.smooth)
         series["rain"], series["snowfall"] = rain, series["precipitation"] - rain
         return series
-
-
-Keep = Callable[[tuple[Tensor, ...], tuple[Tensor, ...]], object]
-"""What the daily loop records of a day, from its fluxes and storages."""
-
-_QUICK, _BASE = STEP_FLUXES.index("quickflow"), STEP_FLUXES.index("baseflow")
-
-
-def _everything(fluxes: tuple[Tensor, ...], state: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-    """A day's record of every flux and storage (columns of :func:`stack`)."""
-    return (*fluxes, *state)
-
-
-def _runoff(fluxes: tuple[Tensor, ...], state: tuple[Tensor, ...]) -> Tensor:
-    """A day's runoff, quick + base flow [site, nmul] (the sum :meth:`HBV._output` takes
-    of the stacked series)."""
-    return fluxes[_QUICK] + fluxes[_BASE]
 
 
 @contextmanager

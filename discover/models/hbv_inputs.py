@@ -1,10 +1,10 @@
 """The checks of an HBV run's inputs: forcings, parameters (static or dynamic) and
-initial storages, each error naming the input."""
+initial storages, each error naming the input; and the split of the series into days."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import torch
 from torch import Tensor
@@ -106,3 +106,17 @@ def initial_storages(
             raise ValueError(f"initial state {name!r} must be >= 0")
         out.append(torch.broadcast_to(value, shape))
     return tuple(out)
+
+
+def over_days(output: Tensor, shape: tuple[int, int, int]) -> Tensor:
+    """A slot's output over the whole series broadcast to ``shape`` = [time, site, nmul],
+    or to [1, site, nmul] when it is the same every day."""
+    return torch.broadcast_to(output, torch.broadcast_shapes(output.shape, (1, *shape[1:])))
+
+
+def split_days(per_step: dict[str, Tensor], days: slice) -> Iterator[Iterable[tuple[str, Tensor]]]:
+    """Each of ``days``' changing values (each [time, site, nmul]) as (name, [site, nmul]
+    value) pairs, split in the current gradient mode."""
+    names = list(per_step)
+    columns = [value[days].unbind(0) for value in per_step.values()]
+    return (zip(names, day, strict=True) for day in zip(*columns, strict=True))

@@ -96,3 +96,21 @@ class Series(Mapping[str, Tensor]):
 
     def __len__(self) -> int:
         return len(self._names)
+
+
+Keep = Callable[[tuple[Tensor, ...], tuple[Tensor, ...]], object]
+"""What the daily loop records of a day, from its fluxes and storages."""
+
+
+_QUICK, _BASE = STEP_FLUXES.index("quickflow"), STEP_FLUXES.index("baseflow")
+
+
+def everything(fluxes: tuple[Tensor, ...], state: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """A day's record of every flux and storage (columns of :func:`stack`)."""
+    return (*fluxes, *state)
+
+
+def runoff_only(fluxes: tuple[Tensor, ...], state: tuple[Tensor, ...]) -> Tensor:
+    """A day's runoff, quick + base flow [site, nmul] (the sum :meth:`HBV._output` takes
+    of the stacked series)."""
+    return fluxes[_QUICK] + fluxes[_BASE]
