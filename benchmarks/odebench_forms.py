@@ -3,7 +3,8 @@ and the held-out selection of a front's candidate from derivative samples.
 
 A candidate has the true form when both hold:
 
-* symbolically: expanded into terms, it has the same terms as the truth with every
+* symbolically: expanded into terms (sines and cosines of sums too: ``sin(x_0 - x_1)`` is
+  ``sin(x_0)*cos(x_1) - cos(x_0)*sin(x_1)``), it has the same terms as the truth with every
   constant (coefficients and constants inside terms, an integer added inside a term such
   as the ``1`` of ``x**2/(x**2 + 1)`` included) within 5 % relative of the true one
   (other floats within 1e-6 of an integer count as that integer);
@@ -53,7 +54,7 @@ def _integers(expr: sympy.Expr) -> sympy.Expr:
 def _terms(expr: sympy.Expr) -> dict[sympy.Expr, tuple[float, ...]]:
     """``{term template: constants}``: each term of the expansion with its floats replaced by
     placeholders (in a fixed order), mapped to its coefficient and those floats."""
-    expanded = _integers(sympy.expand(_integers(expr)))
+    expanded = _integers(sympy.expand(_integers(expr), trig=True))
     out: dict[sympy.Expr, tuple[float, ...]] = {}
     for term, coefficient in expanded.as_coefficients_dict().items():
         term = term.replace(lambda node: isinstance(node, sympy.Add), _added_constants_as_floats)
