@@ -331,7 +331,8 @@ class HBVWorkflow(WithObjective, nn.Module):
         (the objective's :data:`~discover.fit.objective.Run`)."""
         days = slice(batch.first, batch.end)
         forcings = {name: getattr(self, f"forcing_{name}")[days, sites] for name in FORCINGS}
-        out = self.model(forcings, self.parameters_by_name(sites, days), warmup=batch.warmup)
+        parameters = self.parameters_by_name(sites, days)
+        out = self.model(forcings, parameters, warmup=batch.warmup, streamflow_only=True)
         return out.streamflow[..., None]
 
     def simulate(self) -> Tensor:
