@@ -16,12 +16,17 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy
 
+import discover
+from discover.distill import symbolic_fit
 from discover.distill.constants import refit_constants
+from discover.distill.engines import ENGINES
 from discover.expressions import parse_expression
 
 NAMES = ["x_0", "x_1"]
@@ -29,36 +34,6 @@ NAMES = ["x_0", "x_1"]
 SCIPY_VERSION = tuple(int(part) for part in scipy.__version__.split(".")[:2])
 SCIPY_MINPACK_OVERREAD = (1, 15) <= SCIPY_VERSION < (1, 18)
 """Whether this SciPy's MINPACK reads past the Jacobian (see the module docstring)."""
-
-FRONT_SCRIPT = """
-import json
-import sys
-
-import numpy as np
-
-from discover.distill import symbolic_fit
-from discover.distill.engines import ENGINES
-from discover.expressions import parse_expression
-
-names = ["x_0", "x_1"]
-raw = [parse_expression(text, names) for text in json.loads(sys.argv[1])]
-
-
-class Fixed:
-    def available(self):
-        return True, ""
-
-    def search(self, X, y, names, options):
-        return list(raw)
-
-
-ENGINES["fixed"] = Fixed
-rng = np.random.default_rng(0)
-X = rng.uniform(0, 2, (300, 2))
-y = np.minimum(1.5 * X[:, 0], 0.7 + 0.4 * X[:, 1]) + 0.3 * np.maximum(X[:, 1] - 1.2, 0)
-front = symbolic_fit(X, y, names, engine="fixed", seed=0)
-print(json.dumps([[c.to_dict() for c in front], front.metadata.get("near_front", [])]))
-"""
 
 MIN_MAX_FORMS = [
     "Min(1.5*x_0, 0.4*x_1 + 0.7)",
@@ -76,33 +51,32 @@ polished form over freed memory filled with 0, 0.5, 1e10 or -1e10), unlike a sca
 by two ``Min`` terms (:func:`test_redundant_refit_does_not_depend_on_leftover_memory`)."""
 
 
-def _fronts(hash_seeds: tuple[int, ...]) -> list[list]:
-    """The front and near front that :data:`FRONT_SCRIPT` prints, one process per hash
-    seed (run side by side)."""
-    runs = [
-        subprocess.Popen(
-            [sys.executable, "-c", FRONT_SCRIPT, json.dumps(MIN_MAX_FORMS)],
-            env={**os.environ, "PYTHONHASHSEED": str(seed), "OMP_NUM_THREADS": "1"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for seed in hash_seeds
-    ]
-    fronts = []
-    for run in runs:
-        out, err = run.communicate(timeout=120)
-        assert run.returncode == 0, err
-        fronts.append(json.loads(out.strip().splitlines()[-1]))
-    return fronts
+def _front(engine: str) -> list:
+    """The front and near front (``to_dict`` entries) that ``engine`` gives on samples of a
+    piecewise-linear law of two inputs (300 samples)."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 2, (300, 2))
+    y = np.minimum(1.5 * X[:, 0], 0.7 + 0.4 * X[:, 1]) + 0.3 * np.maximum(X[:, 1] - 1.2, 0)
+    front = symbolic_fit(X, y, NAMES, engine=engine, seed=0)
+    return json.loads(json.dumps([[c.to_dict() for c in front], front.metadata["near_front"]]))
 
 
-def test_front_same_whatever_hash_seed() -> None:
+def test_front_same_whatever_hash_seed(fixed_engine: Callable[[list], str]) -> None:
     """Polishing, Pareto layers and integer-exponent variants of ``Min``/``Max``
-    candidates give the same front and near front under two hash seeds."""
-    first, second = _fronts((1, 2))
-    assert first[0], "the front is empty"
-    assert first == second
+    candidates give the same front and near front here and in a process with another
+    hash seed (this file run as a script)."""
+    here = _front(fixed_engine([parse_expression(text, NAMES) for text in MIN_MAX_FORMS]))
+    seed = os.environ.get("PYTHONHASHSEED", "")
+    other = str(int(seed) + 1) if seed.isdigit() else "0"  # unset: this one is random
+    source = str(Path(discover.__file__).parents[1])  # the discover imported here
+    path = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONHASHSEED": other, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
+    done = subprocess.run(
+        [sys.executable, __file__], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert here[0], "the front is empty"
+    assert here == json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.xfail(
@@ -123,7 +97,17 @@ def test_redundant_refit_does_not_depend_on_leftover_memory() -> None:
     )
     fits = []
     for leftover in (0.0, 1e10, 0.0, 1e10):
-        blocks = [np.full(12_000, leftover) for _ in range(8)]  # freed below the mmap size
+        # 96 kB blocks, below malloc's mmap threshold: freed to the heap that the
+        # refit's arrays are then cut from
+        blocks = [np.full(12_000, leftover) for _ in range(8)]
         del blocks
         fits.append(str(refit_constants(expr, NAMES, X, y)[0]))
     assert len(set(fits)) == 1, fits
+
+
+if __name__ == "__main__":
+    from conftest import FixedCandidates  # this directory is the script's first path
+
+    forms = [parse_expression(text, NAMES) for text in MIN_MAX_FORMS]
+    ENGINES["fixed"] = lambda: FixedCandidates(forms)
+    print(json.dumps(_front("fixed")))
