@@ -8,7 +8,7 @@ from discover.distill import symbolic_fit
 from discover.distill.constants import refit_constants
 from discover.distill.engines import get_engine
 from discover.distill.engines.base import SearchOptions
-from discover.distill.engines.sparse import half_saturations, saturating_grid
+from discover.distill.engines.saturating import half_saturations, saturating_grid
 from discover.distill.postprocess import numpy_function
 
 

@@ -7,7 +7,7 @@ import sympy
 from discover.distill import symbolic_fit
 from discover.distill.engines import get_engine
 from discover.distill.engines.base import SearchOptions
-from discover.distill.engines.sparse import Compressed, sparse_fits
+from discover.distill.engines.sparse_support import Compressed, sparse_fits
 from discover.distill.engines.term_library import library, trig_products
 
 X0, X1 = sympy.symbols("x_0 x_1", real=True)
