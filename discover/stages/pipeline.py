@@ -118,10 +118,15 @@ def distill_all(study: Study, writer: RunWriter, progress: bool) -> None:
     """Distill every neural slot and reinsert the selected equations: one slot at a time
     when the selection rule trains models (the model trained with the selected equation
     becomes the study's model, and the next slot is distilled from it) or with
-    ``reinsert.refit: all``, else all at once with their constants refitted together."""
+    ``reinsert.refit: all``, else all at once with their constants refitted together.
+    Unless the rule trains models, each slot's selection is then looked at again with
+    every slot's equation in place (:func:`~discover.stages.reselect.reselect_simpler`)
+    before the refit (all at once), or followed by a refit of the whole model when it
+    changed an equation (``reinsert.refit: all``)."""
     slots = study.model.neural_slots()
     rule = selection_rule(study.config.distill.selection.rule)
-    one_at_a_time = getattr(rule, "trains_models", False) or study.config.reinsert.refit == "all"
+    trains_models = getattr(rule, "trains_models", False)
+    one_at_a_time = trains_models or study.config.reinsert.refit == "all"
     for slot in slots:
         try:
             study.distill(slot, progress)
@@ -152,6 +157,9 @@ def distill_all(study: Study, writer: RunWriter, progress: bool) -> None:
         if study.config.reinsert.refit != "none":
             with study.timings("refit"):
                 calibrate_symbolic(study, progress)
+    elif not trains_models and reselect_simpler(study, reinserted, progress):
+        with study.timings("refit"):
+            study.refit(None)  # as reinsert.refit: all refits after each reinsertion
     study.record_variant("symbolic")
     writer.equations(study.fronts, study.failures, study.model)
 

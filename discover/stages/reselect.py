@@ -1,16 +1,18 @@
 """A second look at each slot's selection once every slot holds its equation.
 
 When several slots are distilled from one fitted model, each slot's candidates are scored
-with the other slots still networks (:func:`~discover.stages.pipeline.distill_all`). A
-network's small errors then leave a residue in the model that an extra term of the slot
-being scored can absorb: on ODEBench system 24 (``x_0' = x_1``) the selection kept
-``0.899·x_1 + 0.105·sin(x_1)`` beside the law, the sine bending the line by the cubic that
-the other slot's network left. Once every slot holds its selected equation that residue is
-gone, so :func:`reselect_simpler` applies the selection rule again to each slot, among its
+with the other slots still networks (:func:`~discover.stages.pipeline.distill_all`); with
+``reinsert.refit: all`` each slot is distilled and reinserted in turn, so the slots
+distilled later are still networks when an earlier one is scored. A network's small errors
+then leave a residue in the model that an extra term of the slot being scored can absorb:
+on ODEBench system 24 (``x_0' = x_1``) the selection kept ``0.899·x_1 + 0.105·sin(x_1)``
+beside the law, the sine bending the line by the cubic that the other slot's network left.
+Once every slot holds its selected equation that residue is gone, so
+:func:`reselect_simpler` applies the selection rule again to each slot, among its
 candidates (front and near front) no more complex than the one selected, with every other
-slot's equation in place; a simpler form now as good as the first choice replaces it.
-More complex candidates are not scored again: they lost against the network's residue
-already, and the second look is there to drop what only that residue supported.
+slot's equation in place; a simpler form now as good as the first choice replaces it. More
+complex candidates are not scored again: they lost against the network's residue already,
+and the second look is there to drop what only that residue supported.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def reselect_simpler(study: Study, slots: list[str], progress: bool) -> list[str
     """Apply the study's selection rule again to each of ``slots`` (each holding its
     selected equation), among its candidates no more complex than that equation, with the
     other slots' equations in place; a changed choice is reinserted at once (constants as
-    distilled; the refit of all constants comes after). Returns the slots whose equation
+    distilled; the caller refits the model after). Returns the slots whose equation
     changed. Nothing to do with fewer than two slots."""
     if len(slots) < 2:
         return []

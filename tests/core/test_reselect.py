@@ -3,6 +3,8 @@
 goes, a term the data need stays. The planted workflow observes ``y = F(x) + G(x)``
 directly, so each refit takes milliseconds."""
 
+import json
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,9 +17,13 @@ from discover.distill.probe import ProbeSamples
 from discover.fit.losses import masked_mse
 from discover.models.base import HybridModel
 from discover.processes.symbolic import Symbolic
+from discover.rundir import RunWriter
+from discover.stages.in_model import form
+from discover.stages.pipeline import distill_all, write_provenance
 from discover.stages.reselect import RESELECTION_KEY, reselect_simpler, simpler_front
-from discover.stages.select import SelectionContext, selection_rule
+from discover.stages.select import SELECTION_RULES, Selection, SelectionContext, selection_rule
 from discover.stages.timings import Timings
+from discover.study import Study
 
 X = sympy.Symbol("x", real=True)
 F_LAW, F_WIGGLE = "0.5*x**2", "0.5*x**2 - 0.05*sin(3.0*x)"
@@ -135,3 +141,79 @@ def test_a_twin_of_the_selected_form_keeps_the_selection():
     assert "G" not in reselect_simpler(study, ["F", "G"], progress=False)
     assert study.fronts["G"].selected is before
     assert not study.fronts["G"].metadata[RESELECTION_KEY]["changed"]
+
+
+XY = sympy.symbols("x y", real=True)
+FIRST_LOOK = {"F": 1, "G": 0}  # the first look's choice: F's extra term, G's law
+
+
+class Simplest:
+    """A rule that keeps the least complex candidate of the front (``trains_models`` when
+    asked): which candidate wins is not what these tests are about."""
+
+    def __init__(self, trains_models: bool = False):
+        self.trains_models = trains_models
+
+    def select(self, front: ParetoFront, slot: str, context: SelectionContext) -> Selection:
+        simplest = min(range(len(front)), key=lambda i: front[i].complexity)
+        return Selection(replace(front, selected_index=simplest))
+
+
+def _planted_distill(self: Study, slot: str, progress: bool = False) -> ParetoFront:
+    """``Study.distill`` without an engine: F's law and the law plus a term, G's law."""
+    laws = {"F": ["0.9*x*y", "0.9*x*y + 0.05*x"], "G": ["0.8*x*y"]}[slot]
+    x = np.random.default_rng(0).uniform(0.2, 5.0, size=(50, 2))
+    self.samples[slot] = ProbeSamples(x, x[:, 0] * x[:, 1], ("x", "y"))
+    candidates = [
+        Candidate(sympy.sympify(e, locals=dict(zip("xy", XY, strict=True))), 5 + 4 * i, 0.1, "test")
+        for i, e in enumerate(laws)
+    ]
+    self.fronts[slot] = ParetoFront(candidates, ("x", "y"), "test", FIRST_LOOK[slot])
+    return self.fronts[slot]
+
+
+def _distilled(lv_case, tmp_path, monkeypatch, rule: Simplest, refit: str | None) -> tuple:
+    """The Lotka–Volterra study after ``distill_all`` with ``rule`` and ``reinsert.refit``
+    (default when ``None``), slots distilled by :func:`_planted_distill`; and F's form at
+    each refit of the model (``only``, form)."""
+    config, write = lv_case
+    monkeypatch.setitem(SELECTION_RULES, "simplest", rule)
+    config["distill"]["selection"] = {"rule": "simplest"}
+    if refit is not None:
+        config["reinsert"]["refit"] = refit
+    study = Study.from_config(write(config), out=tmp_path / "run")
+    monkeypatch.setattr(Study, "distill", _planted_distill)
+    refits, refit_model = [], Study.refit
+
+    def spy(self: Study, only):
+        refits.append((only, form(self.model.slots["F"].expression(6))))
+        return refit_model(self, only)
+
+    monkeypatch.setattr(Study, "refit", spy)
+    writer = RunWriter(tmp_path / "run")
+    distill_all(study, writer, progress=False)
+    write_provenance(study, writer)
+    return study, refits
+
+
+def test_refit_all_looks_again_and_refits_a_changed_choice(lv_case, tmp_path, monkeypatch):
+    study, refits = _distilled(lv_case, tmp_path, monkeypatch, Simplest(), "all")
+    assert all(RESELECTION_KEY in study.fronts[slot].metadata for slot in ("F", "G"))
+    assert study.fronts["F"].metadata[RESELECTION_KEY]["changed"]
+    assert not study.fronts["G"].metadata[RESELECTION_KEY]["changed"]
+    law = form(study.fronts["F"][0].expression)
+    assert study.fronts["F"].selected.text() == "0.9*x*y"
+    assert form(study.model.slots["F"].expression(6)) == law
+    # one refit of the whole model after each reinsertion, one more after the change
+    assert [only for only, _ in refits] == [None, None, None] and refits[-1][1] == law
+    symbolic = study.variants.slots["symbolic"]["F"]  # recorded after that refit
+    torch.testing.assert_close(symbolic.module.constants, study.model.slots["F"].module.constants)
+    engines = json.loads((tmp_path / "run" / "provenance.json").read_text())["engines"]
+    assert engines["F"][RESELECTION_KEY]["before"]["expression"] == "0.9*x*y + 0.05*x"
+
+
+def test_a_rule_that_trains_models_is_not_looked_at_again(lv_case, tmp_path, monkeypatch):
+    study, refits = _distilled(lv_case, tmp_path, monkeypatch, Simplest(trains_models=True), None)
+    assert not any(RESELECTION_KEY in study.fronts[slot].metadata for slot in ("F", "G"))
+    assert study.fronts["F"].selected.text() == "0.9*x*y + 0.05*x"
+    assert len(refits) == 2  # each slot's constants after its reinsertion, nothing more
