@@ -6,7 +6,8 @@ A candidate has the true form when both hold:
 * symbolically: expanded into terms (sines and cosines of sums too: ``sin(x_0 - x_1)`` is
   ``sin(x_0)*cos(x_1) - cos(x_0)*sin(x_1)``), it has the same terms as the truth with every
   constant (coefficients and constants inside terms, an integer added inside a term such
-  as the ``1`` of ``x**2/(x**2 + 1)`` included) within 5 % relative of the true one
+  as the ``1`` of ``x**2/(x**2 + 1)`` included, every denominator divided through by the
+  coefficient of its term of highest degree) within 5 % relative of the true one
   (other floats within 1e-6 of an integer count as that integer);
 * numerically: its relative error ``||found - true|| / ||true||`` is below 5 % on the
   states the given noise-free trajectories visit, at points spaced evenly along each
@@ -54,7 +55,7 @@ def _integers(expr: sympy.Expr) -> sympy.Expr:
 def _terms(expr: sympy.Expr) -> dict[sympy.Expr, tuple[float, ...]]:
     """``{term template: constants}``: each term of the expansion with its floats replaced by
     placeholders (in a fixed order), mapped to its coefficient and those floats."""
-    expanded = _integers(sympy.expand(_integers(expr), trig=True))
+    expanded = _integers(sympy.expand(_monic_denominators(_integers(expr)), trig=True))
     out: dict[sympy.Expr, tuple[float, ...]] = {}
     for term, coefficient in expanded.as_coefficients_dict().items():
         term = term.replace(lambda node: isinstance(node, sympy.Add), _added_constants_as_floats)
@@ -63,6 +64,26 @@ def _terms(expr: sympy.Expr) -> dict[sympy.Expr, tuple[float, ...]]:
         template = term.xreplace(slots)
         out[template] = (float(coefficient), *(float(f) for f in floats))
     return out
+
+
+def _monic_denominators(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with every denominator divided through by the coefficient of its term of
+    highest degree (the factor moved to the coefficient): ``x/(0.48*x**2 + 1)`` is
+    ``2.08*x/(x**2 + 2.08)``, one law written two ways."""
+
+    def monic(power: sympy.Pow) -> sympy.Expr:
+        terms = power.base.as_coefficients_dict()
+        variable = [t for t in terms if t.free_symbols]
+        lead = max(
+            variable, key=lambda t: (sympy.Poly(t).total_degree(), sympy.default_sort_key(t))
+        )
+        scale = sympy.Float(terms[lead])
+        return scale**power.exp * sympy.expand(power.base / scale) ** power.exp
+
+    return expr.replace(
+        lambda n: isinstance(n, sympy.Pow) and isinstance(n.base, sympy.Add) and n.exp < 0,
+        monic,
+    )
 
 
 def _added_constants_as_floats(node: sympy.Add) -> sympy.Expr:
