@@ -240,7 +240,7 @@ def _reselected(before: str | None) -> str:
     (:mod:`discover.stages.reselect`)."""
     first = before or "a more complex candidate"
     return (
-        f"First chosen while the other slots were still networks: {first}. Looked at again "
+        f"First chosen while other slots were still networks: {first}. Looked at again "
         "with every other slot's equation in place, a simpler candidate of its front did as "
         "well and replaced it."
     )
