@@ -148,7 +148,7 @@ def test_only_inputs_that_stay_non_negative_get_saturating_terms():
     rng = np.random.default_rng(5)
     X = np.column_stack([rng.uniform(-2, 2, 300), rng.uniform(0.5, 4, 300)])
     y = 0.5 * X[:, 0] * X[:, 1] - 0.3 * X[:, 1] / (X[:, 1] + 1.5)
-    assert {j for _, j, _ in saturating_grid(X)} == {1}
+    assert {j for _, j, _, _ in saturating_grid(X)} == {1}
     candidates = get_engine("sparse").search(X, y, ["u", "v"], SearchOptions())
     saturating = set().union(*(_saturating_inputs(c) for c in candidates))
     assert saturating == {sympy.Symbol("v", real=True)}

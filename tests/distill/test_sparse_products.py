@@ -2,6 +2,7 @@
 cosines, and its beam search over supports."""
 
 import numpy as np
+import pytest
 import sympy
 
 from discover.distill import symbolic_fit
@@ -72,3 +73,30 @@ def test_the_beam_keeps_a_small_term_nearly_collinear_with_a_larger_one():
     best = min((f for f, _ in fits if len(f[1]) == 3), key=lambda f: f[0])
     assert best[1] == truth
     assert Compressed(np.column_stack([M, P]), y).fit(truth)[0] < 2e-8
+
+
+LAWS = {
+    "predation saturating in the prey": lambda x, y: 0.8 * x - 1.5 * x * y / (x + 0.7),
+    "inhibition by the substrate": lambda x, y: 8.9 - x - 4.0 * x * y / (x**2 + 1.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAWS))
+def test_a_saturating_term_times_another_input_is_found(name: str) -> None:
+    law_of = LAWS[name]
+    rng = np.random.default_rng(5)
+    X = rng.uniform([0.1, 0.5], [4.0, 3.0], (300, 2))
+    y = law_of(X[:, 0], X[:, 1]) + 0.001 * rng.normal(size=300)
+    held = rng.uniform([0.1, 0.5], [5.0, 3.5], (200, 2))
+    truth = law_of(held[:, 0], held[:, 1])
+    terms = len(sympy.Add.make_args(sympy.expand(law_of(X0, X1))))
+
+    def law(expr: sympy.Expr) -> bool:
+        f = sympy.lambdify((X0, X1), expr, "numpy")
+        close = np.linalg.norm(f(held[:, 0], held[:, 1]) - truth) < 0.01 * np.linalg.norm(truth)
+        return close and len(sympy.Add.make_args(sympy.expand(expr))) == terms
+
+    engine = get_engine("sparse")
+    assert any(law(e) for e in engine.search(X, y, ["x_0", "x_1"], SearchOptions()))
+    alone = SearchOptions(extra=(("multiplied", False),))
+    assert not any(law(e) for e in engine.search(X, y, ["x_0", "x_1"], alone))

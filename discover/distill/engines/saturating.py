@@ -46,10 +46,17 @@ samples spread over more decades add grid values only where ``x/(x + K)`` is con
 FAMILIES: dict[str, Callable] = {
     "holling": lambda x, K: x / (x + K),
     "hill": lambda x, K: x**2 / (x**2 + K**2),
+    "inhibition": lambda x, K: x / (x**2 + K**2),
 }
 """Saturating columns ``f(x, K)`` of an input ``x`` >= 0 and a half-saturation constant
-``K`` > 0 (numpy arrays or sympy expressions): Holling type II / Michaelis-Menten and Hill
-with n = 2 (Holling type III)."""
+``K`` > 0 (numpy arrays or sympy expressions): Holling type II / Michaelis-Menten, Hill
+with n = 2 (Holling type III), and substrate inhibition (a rate that peaks at ``x = K``
+and falls as ``1/x`` beyond, the Haldane shape without its linear term)."""
+
+Column = tuple[str, int, float, int | None]
+"""A saturating column: family, input, ``K``, and the input it multiplies (``None``:
+alone): ``x_m * f(x_j, K)`` is a consumption that saturates in the resource ``x_j`` and
+grows with the consumer ``x_m`` (Holling type II predation ``x*y/(x + K)``)."""
 
 
 REFINED = 8
@@ -75,17 +82,34 @@ def half_saturations(x: np.ndarray) -> np.ndarray:
     return np.geomspace(start, stop, int(np.ceil(np.log(stop / start) / np.log(K_STEP))) + 1)
 
 
-def saturating_grid(X: np.ndarray) -> list[tuple[str, int, float]]:
-    """``(family, input index, K)`` of every :data:`FAMILIES` column over the grid
-    :func:`half_saturations` of every input of ``X`` ``[samples, inputs]`` that is >= 0 on
-    the samples and not all 0."""
+def saturating_grid(X: np.ndarray, multiplied: bool = False) -> list[Column]:
+    """Every :data:`FAMILIES` column over the grid :func:`half_saturations` of every input
+    of ``X`` ``[samples, inputs]`` that is >= 0 on the samples and not all 0, alone and,
+    when ``multiplied``, times each other input."""
+    factors = range(X.shape[1]) if multiplied else ()
     return [
-        (family, j, float(K))
+        (family, j, float(K), m)
         for j, x in enumerate(X.T)
         if np.min(x) >= 0 and np.max(x) > 0
+        for m in (None, *(m for m in factors if m != j))
         for K in half_saturations(x)
         for family in FAMILIES
     ]
+
+
+def column_values(X: np.ndarray, column: Column, K: float | None = None) -> np.ndarray:
+    """The samples ``[samples]`` of ``column`` over ``X`` ``[samples, inputs]`` (with
+    ``K`` in place of its own when given)."""
+    family, j, own, m = column
+    values = FAMILIES[family](X[:, j], own if K is None else K)
+    return values if m is None else X[:, m] * values
+
+
+def column_term(symbols: Sequence[sympy.Symbol], column: Column, K: float) -> sympy.Expr:
+    """The sympy term of ``column`` with half-saturation ``K``."""
+    family, j, _, m = column
+    term = FAMILIES[family](symbols[j], sympy.Float(K))
+    return term if m is None else symbols[m] * term
 
 
 def pursuit(
@@ -139,16 +163,16 @@ def subsets(terms: int, max_terms: int) -> list[tuple[int, ...]]:
 
 
 def refined(
-    M: np.ndarray, x: np.ndarray, y: np.ndarray, family: str, support: tuple[int, ...], K: float
+    M: np.ndarray, X: np.ndarray, y: np.ndarray, column: Column, support: tuple[int, ...]
 ) -> tuple[Fit, float] | None:
     """The least-squares fit of ``y`` on the ``support`` columns of ``M`` ``[samples,
-    terms]`` and (last index) the ``family`` column of ``x`` ``[samples]``, with ``K``
+    terms]`` and (last index) ``column`` over ``X`` ``[samples, inputs]``, with its ``K``
     refined between its grid neighbours (bounded Brent search on ``log K``, the linear
     coefficients solved at each trial), and the refined ``K``."""
     base = M[:, list(support[:-1])]
 
     def fit(log_k: float) -> Fit | None:
-        design = np.column_stack([base, FAMILIES[family](x, np.exp(log_k))])
+        design = np.column_stack([base, column_values(X, column, np.exp(log_k))])
         found = Compressed(design, y).fit(tuple(range(len(support))))
         return None if found is None else (found[0], support, found[2])
 
@@ -156,7 +180,7 @@ def refined(
         found = fit(log_k)
         return np.inf if found is None else found[0]
 
-    log_k = float(np.log(K))
+    log_k = float(np.log(column[2]))
     log_k += best_log_offset(lambda s: loss(log_k + s), float(np.log(K_STEP)), xatol=1e-4)
     found = fit(log_k)
     return None if found is None else (found, float(np.exp(log_k)))
@@ -170,31 +194,33 @@ def saturating_fits(
     symbols: Sequence[sympy.Symbol],
     max_terms: int,
     keep: int,
+    multiplied: bool = False,
 ) -> list[Entry]:
     """The best ``keep`` fits of every size that hold one saturating column
-    (:func:`saturating_grid` of ``X`` ``[samples, inputs]``) added to the base library
+    (:func:`saturating_grid` of ``X`` ``[samples, inputs]``, ``multiplied`` passed on)
+    added to the base library
     ``M`` ``[samples, terms]``; ``K`` is each form's best on the grid, refined
     (:func:`refined`) for the :data:`REFINED` ``x keep`` best forms of every size (see the
     module docstring)."""
-    grid = saturating_grid(X)
+    grid = saturating_grid(X, multiplied)
     A, target = normalised(M), y / max(float(np.sqrt(np.mean(y**2))), 1e-300)
     gram, xy = A.T @ A, A.T @ target
-    best: dict[tuple[str, int, tuple[int, ...]], tuple[float, float]] = {}
+    best: dict[tuple[str, int, int | None, tuple[int, ...]], tuple[float, Column]] = {}
     winners: dict[int, tuple[float, int]] = {}
 
     def column(i: int) -> np.ndarray:
-        family, j, K = grid[i]
-        return FAMILIES[family](X[:, j], K)
+        return column_values(X, grid[i])
 
     def record(i: int, found: Iterable[tuple[int, ...]]) -> None:
-        family, j, K = grid[i]
+        family, j, _, m = grid[i]
         problem = Compressed(np.column_stack([M, column(i)]), y)
         for support in found:
             fit = problem.fit(support) if len(terms) in support else None
             if fit is None or len(support) > max_terms:
                 continue
-            if (family, j, support) not in best or fit[0] < best[family, j, support][0]:
-                best[family, j, support] = (fit[0], K)
+            form = (family, j, m, support)
+            if form not in best or fit[0] < best[form][0]:
+                best[form] = (fit[0], grid[i])
             if len(support) not in winners or fit[0] < winners[len(support)][0]:
                 winners[len(support)] = (fit[0], i)
 
@@ -204,12 +230,11 @@ def saturating_fits(
     for i in sorted({i for _, i in winners.values()}):
         record(i, supports(normalised(np.column_stack([M, column(i)])), y, max_terms))
     entries = []
-    for size in sorted({len(form[2]) for form in best}):
-        forms = sorted((f for f in best if len(f[2]) == size), key=lambda f: best[f][0])
-        for family, j, support in forms[: REFINED * keep]:
-            found = refined(M, X[:, j], y, family, support, best[family, j, support][1])
+    for size in sorted({len(form[3]) for form in best}):
+        forms = sorted((f for f in best if len(f[3]) == size), key=lambda f: best[f][0])
+        for form in forms[: REFINED * keep]:
+            found = refined(M, X, y, best[form][1], form[3])
             if found is not None:
-                term = FAMILIES[family](symbols[j], sympy.Float(found[1]))
-                entries.append((found[0], [*terms, term]))
+                entries.append((found[0], [*terms, column_term(symbols, best[form][1], found[1])]))
     chosen = best_per_size(entries, keep)
     return chosen + [e for e in simplest(entries) if not any(e is c for c in chosen)]

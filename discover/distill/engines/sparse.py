@@ -18,8 +18,10 @@ the products of an input with a sine or cosine and of two sines or cosines
 halve the error of every base fit of as many terms or fewer (:data:`PRODUCT_GAIN`).
 
 Saturating terms (``saturating``, ``saturating.py``): a law of library terms plus one
-Holling type II / Michaelis-Menten term ``x/(x + K)`` or one Hill (n = 2, Holling type
-III) term ``x**2/(x**2 + K**2)`` of an input that is >= 0 on the samples. ``K`` is a
+Holling type II / Michaelis-Menten term ``x/(x + K)``, one Hill (n = 2, Holling type III)
+term ``x**2/(x**2 + K**2)`` or one substrate-inhibition term ``x/(x**2 + K**2)`` of an
+input that is >= 0 on the samples, alone or (``multiplied``) times another input (a
+predation ``x*y/(x + K)`` that saturates in the prey). ``K`` is a
 nonlinear constant, so each value on a grid over the input's range gives its own library:
 the base library plus that single column (many nearly collinear ``K`` columns in one
 library would be kept together). Every such library gets cheap supports that hold the
@@ -36,7 +38,7 @@ fewer. Other rational shapes are the rational engine's job.
 The caller refits every constant of the candidates (``K`` too), rounds them (only where
 the fit does not worsen noticeably), and Pareto-filters them by the same complexity as
 every other engine's candidates, so the front runs from the constant to the full sparse
-law. Deterministic; for 3000 samples about 0.6-1 CPU s for one or two inputs, 1-1.5 s for
+law. Deterministic; for 3000 samples about 1 CPU s for one input, 1-2 s for two or
 three, 2 s for four.
 """
 
@@ -80,8 +82,10 @@ class SparseEngine:
     ``exp(-x)`` of each input; True), ``products`` (with ``trig``, search a second library
     that adds the products of an input with ``sin``/``cos`` of an input and of two
     ``sin``/``cos``; True for up to three inputs), ``saturating`` (add, one at a time, a Holling
-    ``x/(x + K)`` or Hill ``x**2/(x**2 + K**2)`` term of each input that is >= 0 on the
-    samples, ``K`` on a grid over its range that the caller's refit refines; True),
+    ``x/(x + K)``, Hill ``x**2/(x**2 + K**2)`` or inhibition ``x/(x**2 + K**2)`` term of
+    each input that is >= 0 on the samples, ``K`` on a grid over its range that the
+    caller's refit refines; True), ``multiplied`` (those terms also times each other input;
+    True for up to three inputs),
     ``saturating_terms`` (largest number of terms, the saturating one included, of those
     candidates; 4: their polishing costs several times a polynomial's, and longer ones fit
     a network's wiggles rather than a law),
@@ -111,6 +115,7 @@ class SparseEngine:
             added += [e for e in fits if better_than_base(e, chosen, PRODUCT_GAIN)]
         if bool(options.option("saturating", True)):
             most = min(max_terms, int(options.option("saturating_terms", 4)))
-            fits = saturating_fits(M, terms, X, y, symbols, most, keep)
+            multiplied = bool(options.option("multiplied", len(names) <= 3))
+            fits = saturating_fits(M, terms, X, y, symbols, most, keep, multiplied)
             added += [e for e in fits if better_than_base(e, chosen)]
         return [expression(entry) for entry in [*chosen, *added]]
