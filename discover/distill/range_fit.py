@@ -27,8 +27,10 @@ EXCESS_WEIGHTS = (1e4, 1e6, 1e8)
 in turn until the refit stays inside on every sample (the smallest keeps the most of the
 fit; each is large enough to leave at most a small fraction of the error outside)."""
 
-SIGNIFICANT_DIGITS = (4, 6)
-"""Significant digits the refitted constants keep: the fewest that stay inside."""
+SIGNIFICANT_DIGITS = (4, 6, 17)
+"""Significant digits the refitted constants keep: the fewest that stay inside (17: all of
+them, for a refit that rounding at 6 digits would push across an end by more than the
+range's slack)."""
 
 
 def leaves(expr: sympy.Expr, names: Sequence[str], X: np.ndarray, bounds: OutputRange) -> bool:
