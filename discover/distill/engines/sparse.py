@@ -73,6 +73,15 @@ a term of the law the base library lacks lowers it by far more (ODEBench system 
 x_1*cos(x_0) takes it from 1.5e-6 to 1.1e-7)."""
 
 
+def gain(entry: Entry) -> float:
+    """The factor by which a saturating fit must beat the base fits
+    (:func:`better_than_base`): :data:`PRODUCT_GAIN` when its saturating term (the last of
+    its terms) multiplies another input, a product of columns like the trigonometric ones
+    (a mass-action ``x*y`` is matched at every size by ``x*y/(y + K)`` of large ``K``), else
+    1."""
+    return PRODUCT_GAIN if len(entry[1][-1].free_symbols) > 1 else 1.0
+
+
 @register("sparse")
 class SparseEngine:
     """Sparse least squares over a term library (see the module docstring).
@@ -117,5 +126,5 @@ class SparseEngine:
             most = min(max_terms, int(options.option("saturating_terms", 4)))
             multiplied = bool(options.option("multiplied", len(names) <= 3))
             fits = saturating_fits(M, terms, X, y, symbols, most, keep, multiplied)
-            added += [e for e in fits if better_than_base(e, chosen)]
+            added += [e for e in fits if better_than_base(e, chosen, gain(e))]
         return [expression(entry) for entry in [*chosen, *added]]
