@@ -31,8 +31,8 @@ def library(
     with np.errstate(all="ignore"):
         for j, symbol in enumerate(symbols):
             if trig:
-                columns += [np.sin(X[:, j]), np.cos(X[:, j])]
-                terms += [sympy.sin(symbol), sympy.cos(symbol)]
+                columns += [f(X[:, j]) for f, _ in TRIG]
+                terms += [g(symbol) for _, g in TRIG]
             if exp:
                 columns.append(np.exp(-X[:, j]))
                 terms.append(sympy.exp(-symbol))
@@ -51,7 +51,7 @@ def trig_products(
     columns = [X[:, i] * w for i in range(len(symbols)) for w, _ in waves]
     terms = [s * t for s in symbols for _, t in waves]
     for a, b in itertools.combinations_with_replacement(range(len(waves)), 2):
-        if a == b and a % 2 == 1:
+        if a == b and waves[a][1].func is sympy.cos:
             continue
         columns.append(waves[a][0] * waves[b][0])
         terms.append(waves[a][1] * waves[b][1])
