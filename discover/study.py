@@ -4,6 +4,7 @@ writing everything into one run directory."""
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,9 @@ from discover.run_directory import shared_run
 from discover.rundir import RunWriter
 from discover.stages import reinsert as reinsertion
 from discover.stages import score
-from discover.stages.distill import distill_slot, select
+from discover.stages.distill import distill_and_select
 from discover.stages.models import ModelFactory, start_parameters_at
 from discover.stages.pipeline import run_stages
-from discover.stages.select import SelectionContext
 from discover.stages.site_folds import validate_sites
 from discover.stages.timings import Timings
 from discover.stages.train import train
@@ -140,20 +140,13 @@ class Study:
 
     def distill(self, slot: str, progress: bool = False) -> ParetoFront:
         """Probe ``slot`` over the data, fit equations to what it learned, and select one
-        by the rule ``distill.selection`` (:mod:`discover.stages.select`)."""
-        settings, seed = self.config.distill, self.config.seed
-        if settings is None:
+        by the rule ``distill.selection`` (:func:`~discover.stages.distill.distill_and_select`),
+        recorded in the study (:meth:`DistilledSlot.record`)."""
+        if self.config.distill is None:
             raise ValueError("this config has no distill section")
-        with self.timings(f"distill {slot}"):
-            found = distill_slot(self.workflow, slot, settings, seed)
-        self.samples[slot] = found.samples
-        self.rankings[slot] = (found.ranking, found.kept)
-        trainer = lambda c: self._train_candidate(slot, c, found.front.inputs, progress)  # noqa: E731
-        context = SelectionContext(self.workflow, found.samples, settings, trainer, progress, seed)
-        with self.timings(f"select {slot}"):
-            selection = select(settings.selection.rule, found.front, slot, context)
-        self.trained.update({slot: selection.trained} if selection.trained else {})
-        self.fronts[slot] = front = selection.front
+        where = (self.workflow, slot, self.config.distill, self.config.seed)
+        trainer = partial(self._train_candidate, slot, progress=progress)
+        front = distill_and_select(*where, trainer, progress).record(self, slot)
         log.info("%s: selected %s (engine %s)", slot, front.selected.expression, front.engine)
         return front
 

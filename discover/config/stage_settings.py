@@ -269,6 +269,13 @@ class DistillConfig(Strict):
     2}``)."""
     options: dict[str, Any] = Field(default_factory=dict)
     """Engine-specific settings passed to the engine as they are."""
+    workers: int | None = Field(default=None, ge=1)
+    """Processes that distill and select the slots side by side, each slot from the same
+    trained model (``null``: one per slot, up to the CPUs this process may use; ``1``: one
+    slot after another). Ignored, the slots then distilled one after another, for one
+    slot, a selection rule that trains models, ``reinsert.refit: all``, a model on a GPU,
+    a run shared among processes (``torchrun``), or where this process cannot fork workers
+    (no ``fork``, or a daemonic process)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,12 +24,17 @@ from discover.config import DistillConfig
 from discover.distill import ParetoFront, symbolic_fit, thin
 from discover.distill.data_rates import rate_samples, with_data_candidates
 from discover.distill.importance import InputRanking, rank_inputs
+from discover.distill.pareto import Candidate
 from discover.distill.probe import ProbeSamples, probe
 from discover.fit.distributed import from_rank_zero
 from discover.models.ode import ODEModel
 from discover.stages.select import Selection, SelectionContext, selection_rule
+from discover.stages.timings import Timings
 from discover.validate.checks import range_points, sampled_domain
 from discover.workflows.base import Workflow
+
+if TYPE_CHECKING:
+    from discover.study import Study
 
 log = logging.getLogger("discover")
 
@@ -49,6 +56,62 @@ class Distillation:
     ranking: InputRanking
     kept: list[str]
     front: ParetoFront
+
+
+@dataclass
+class DistilledSlot:
+    """What distilling and selecting a slot produced (:func:`distill_and_select`), as a
+    study keeps it (:meth:`record`).
+
+    Attributes:
+        front: the front with its selected candidate (:class:`Selection`'s).
+        samples: the slot's probed samples (``None``: none kept).
+        ranking: the inputs' SHAP ranking and the inputs kept (``None``: none kept).
+        trained: models a rule trained while selecting ``{front index: model}``.
+        timings: wall seconds of its stages ``{"distill <slot>": s, "select <slot>": s}``.
+    """
+
+    front: ParetoFront
+    samples: ProbeSamples | None
+    ranking: tuple[InputRanking, list[str]] | None
+    trained: dict[int, Workflow] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def record(self, study: Study, slot: str) -> ParetoFront:
+        """Keep this as ``study``'s front, samples, ranking, trained models and timings of
+        ``slot``; returns the front."""
+        for stage, seconds in self.timings.items():
+            study.timings[stage] = study.timings.get(stage, 0.0) + seconds
+        if self.samples is not None:
+            study.samples[slot] = self.samples
+        if self.ranking is not None:
+            study.rankings[slot] = self.ranking
+        study.trained.update({slot: self.trained} if self.trained else {})
+        study.fronts[slot] = self.front
+        return self.front
+
+
+def distill_and_select(
+    workflow: Workflow,
+    slot: str,
+    settings: DistillConfig,
+    seed: int,
+    train_candidate: Callable[[Candidate, tuple[str, ...]], tuple[Workflow, str]],
+    progress: bool = False,
+) -> DistilledSlot:
+    """``slot`` of ``workflow`` distilled (:func:`distill_slot`) and a candidate selected by
+    ``settings.selection`` (:func:`select`; ``train_candidate(candidate, inputs)`` trains a
+    fresh model with it, for a rule that trains models), each stage timed. ``workflow`` is
+    left as it was (a rule that refits candidates in it puts it back)."""
+    timings = Timings()
+    with timings(f"distill {slot}"):
+        found = distill_slot(workflow, slot, settings, seed)
+    trainer = partial(train_candidate, inputs=found.front.inputs)
+    context = SelectionContext(workflow, found.samples, settings, trainer, progress, seed)
+    with timings(f"select {slot}"):
+        selection = select(settings.selection.rule, found.front, slot, context)
+    ranking = (found.ranking, found.kept)
+    return DistilledSlot(selection.front, found.samples, ranking, selection.trained, timings)
 
 
 def distill_slot(workflow: Workflow, slot: str, settings: DistillConfig, seed: int) -> Distillation:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -14,6 +15,7 @@ from discover.report import build_report
 from discover.rundir import RunWriter
 from discover.stages import score
 from discover.stages.models import start_from
+from discover.stages.parallel_slots import distill_in_workers, failure, slot_workers
 from discover.stages.reinsert import alternatives
 from discover.stages.reselect import reselect_simpler
 from discover.stages.select import selection_rule
@@ -118,7 +120,8 @@ def distill_all(study: Study, writer: RunWriter, progress: bool) -> None:
     """Distill every neural slot and reinsert the selected equations: one slot at a time
     when the selection rule trains models (the model trained with the selected equation
     becomes the study's model, and the next slot is distilled from it) or with
-    ``reinsert.refit: all``, else all at once with their constants refitted together.
+    ``reinsert.refit: all``, else all at once with their constants refitted together
+    (the slots then distilled from the same model side by side, ``distill.workers``).
     Unless the rule trains models, each slot's selection is then looked at again with
     every slot's equation in place (:func:`~discover.stages.reselect.reselect_simpler`)
     before the refit (all at once), or followed by a refit of the whole model when it
@@ -127,16 +130,7 @@ def distill_all(study: Study, writer: RunWriter, progress: bool) -> None:
     rule = selection_rule(study.config.distill.selection.rule)
     trains_models = getattr(rule, "trains_models", False)
     one_at_a_time = trains_models or study.config.reinsert.refit == "all"
-    for slot in slots:
-        try:
-            study.distill(slot, progress)
-        except Exception as err:  # the run goes on; the report says why
-            study.failures[slot] = f"{type(err).__name__}: {err}"
-            log.warning("slot %s was not distilled: %s", slot, study.failures[slot])
-            continue
-        if one_at_a_time:
-            record_alternatives(study, slot)
-            study.reinsert(slot)
+    distill_slots(study, slots, one_at_a_time, progress)
     writer.equations(study.fronts, study.failures, study.model)
     writer.truth(study.config.truth)
     for slot, samples in study.samples.items():
@@ -162,6 +156,32 @@ def distill_all(study: Study, writer: RunWriter, progress: bool) -> None:
             study.refit(None)  # as reinsert.refit: all refits after each reinsertion
     study.record_variant("symbolic")
     writer.equations(study.fronts, study.failures, study.model)
+
+
+def distill_slots(study: Study, slots: list[str], one_at_a_time: bool, progress: bool) -> None:
+    """Distill and select each of ``slots``, reinserting each right away when
+    ``one_at_a_time``; side by side in worker processes where it may
+    (:mod:`~discover.stages.parallel_slots`, ``distill.workers``). A slot that fails is
+    recorded in ``study.failures`` and the others go on."""
+    workers = slot_workers(study, slots, one_at_a_time)
+    if workers > 1:
+        distill_in_workers(study, slots, workers, progress, partial(slot_failed, study))
+        return
+    for slot in slots:
+        try:
+            study.distill(slot, progress)
+        except Exception as err:  # the run goes on; the report says why
+            slot_failed(study, slot, failure(err))
+            continue
+        if one_at_a_time:
+            record_alternatives(study, slot)
+            study.reinsert(slot)
+
+
+def slot_failed(study: Study, slot: str, why: str) -> None:
+    """Record that ``slot`` was not distilled, and ``why``."""
+    study.failures[slot] = why
+    log.warning("slot %s was not distilled: %s", slot, why)
 
 
 def record_alternatives(study: Study, slot: str) -> None:
