@@ -4,6 +4,7 @@ goes, a term the data need stays. The planted workflow observes ``y = F(x) + G(x
 directly, so each refit takes milliseconds."""
 
 import json
+from contextlib import contextmanager
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -18,6 +19,7 @@ from discover.fit.losses import masked_mse
 from discover.models.base import HybridModel
 from discover.processes.symbolic import Symbolic
 from discover.rundir import RunWriter
+from discover.stages import reselect
 from discover.stages.in_model import form
 from discover.stages.pipeline import distill_all, write_provenance
 from discover.stages.reselect import RESELECTION_KEY, reselect_simpler, simpler_front
@@ -110,6 +112,49 @@ def test_a_term_the_data_need_stays():
     assert reselect_simpler(study, ["F", "G"], progress=False) == []
     assert study.fronts["F"].selected.text() == F_WIGGLE
     assert not study.fronts["F"].metadata[RESELECTION_KEY]["changed"]
+
+
+def test_the_other_slots_constants_are_refitted_with_each_candidate(monkeypatch):
+    """G's equation is in place with its constant 7 % low, as distilled: held there, F
+    needs an extra ``0.02*x`` to fit; refitted with F's candidates, G's constant takes the
+    residue and F's law wins. Scoring against G's constants as they are keeps the extra
+    term (the second look before it refitted the other equations)."""
+    x, y = _data()
+    extra = "0.5*x**2 + 0.02*x"
+
+    def looked_again(refit_together: bool) -> str:
+        study = _study(x, y, G_NETWORK)
+        study.fronts["F"] = _front([F_LAW, extra])
+        study.fronts["F"].selected_index = 1
+        study.workflow.model.set_slot("F", Symbolic(extra, ("x",)))
+        study.workflow.model.set_slot("G", Symbolic("0.28*x", ("x",)))
+        if not refit_together:
+            monkeypatch.setattr(reselect, "equations_refitted_together", _as_they_are)
+        reselect.reselect_simpler(study, ["F", "G"], progress=False)
+        g = study.workflow.model.slots["G"].expression(4)
+        assert str(g) == "0.28*x"  # put back after each candidate's refit
+        return study.fronts["F"].selected.text()
+
+    assert looked_again(refit_together=True) == F_LAW
+    assert looked_again(refit_together=False) == extra
+
+
+@contextmanager
+def _as_they_are(workflow, settings):
+    yield settings
+
+
+def test_only_the_equations_constants_are_refitted_together():
+    x, y = _data()
+    study = _study(x, y, G_NETWORK)
+    network = torch.nn.Linear(1, 1)
+    study.workflow.network = network  # something else the model trains
+    with reselect.equations_refitted_together(study.workflow, study.config.distill) as settings:
+        assert settings.selection.refit == "all"
+        assert not any(p.requires_grad for p in network.parameters())
+        assert all(p.requires_grad for p in study.workflow.model.slots["G"].parameters())
+    assert all(p.requires_grad for p in network.parameters())
+    assert study.config.distill.selection.refit == "constants"
 
 
 def test_one_slot_is_not_looked_at_again():
