@@ -19,7 +19,8 @@ both initial conditions and compared with the noise-free truth:
 A system whose study fails, a slot left undistilled, an integration that stops early (a
 blow-up, :meth:`OdeSystem.simulate`) or a study still running after ``--limit-s`` wall
 seconds counts as a miss on all three. Each system runs in a child process of its own
-(killed at the limit) and prints one line as it finishes; an interrupted run (Ctrl-C)
+(killed at the limit), which distills the slots side by side (``distill.workers``: one
+worker per slot up to the CPUs), and prints one line as it finishes; an interrupted run (Ctrl-C)
 still prints the summary of the systems finished.
 
 Usage::
@@ -173,7 +174,9 @@ def run_limited(system: OdeSystem, args: argparse.Namespace) -> Outcome:
     or when the child dies, a miss on all three)."""
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=child, args=(system.id, args, sender), daemon=True)
+    # not daemonic: the study distills its slots in worker processes of its own
+    # (``distill.workers``), which die with it when it is killed at the limit
+    process = context.Process(target=child, args=(system.id, args, sender))
     started = time.monotonic()
     process.start()
     sender.close()
