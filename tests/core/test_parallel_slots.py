@@ -171,3 +171,12 @@ def test_workers_below_one_are_refused(case, workers):
     config = {**config, "distill": {**config["distill"], "workers": workers}}
     with pytest.raises(ConfigError, match=r"distill\.workers.*greater than or equal to 1"):
         load_config(write(config, f"bad_{-workers}.yaml"))
+
+
+def test_a_daemonic_process_distills_one_slot_after_another_and_says_why(case, monkeypatch, caplog):
+    study = _study(case, workers=2)
+    daemonic = type("Daemonic", (), {"daemon": True})()
+    monkeypatch.setattr(parallel_slots.multiprocessing, "current_process", lambda: daemonic)
+    with caplog.at_level("INFO", logger="discover"):
+        assert parallel_slots.slot_workers(study, ["F", "G"], one_at_a_time=False) == 1
+    assert "2 asked, slots distilled one after another" in caplog.text and "daemonic" in caplog.text
