@@ -16,6 +16,8 @@ Product terms (``products``, with ``trig``): the same search over the base libra
 the products of an input with a sine or cosine and of two sines or cosines
 (``x*cos(y)``, ``sin(x)*cos(y)``, ``sin(x)**2``); its fits become candidates where they
 halve the error of every base fit of as many terms or fewer (:data:`PRODUCT_GAIN`).
+Signed squares (``signed``) likewise: the base library and ``x*|x|`` of each input that
+takes both signs (quadratic drag, ``-c*v*|v|``).
 
 Saturating terms (``saturating``, ``saturating.py``): a law of library terms plus one
 Holling type II / Michaelis-Menten term ``x/(x + K)``, one Hill (n = 2, Holling type III)
@@ -52,7 +54,7 @@ import sympy
 from discover.distill.engines.base import SearchOptions, register
 from discover.distill.engines.saturating import saturating_fits
 from discover.distill.engines.sparse_support import Entry, expression, sparse_fits
-from discover.distill.engines.term_library import library, trig_products
+from discover.distill.engines.term_library import library, signed_squares, trig_products
 
 
 def better_than_base(entry: Entry, base: Sequence[Entry], gain: float = 1.0) -> bool:
@@ -98,6 +100,8 @@ class SparseEngine:
     ``saturating_terms`` (largest number of terms, the saturating one included, of those
     candidates; 4: their polishing costs several times a polynomial's, and longer ones fit
     a network's wiggles rather than a law),
+    ``signed`` (search the base library with ``x*|x|`` of each input that takes both
+    signs, admitted like the products; True),
     ``max_terms`` (largest number of kept terms; 8), ``keep`` (candidates per number of
     terms, and as many more with a saturating term; 2). Time budget, operators and restarts
     do not apply.
@@ -122,6 +126,11 @@ class SparseEngine:
             P, products = trig_products(X, symbols)
             fits = sparse_fits(np.column_stack([M, P]), [*terms, *products], y, max_terms, keep)
             added += [e for e in fits if better_than_base(e, chosen, PRODUCT_GAIN)]
+        if bool(options.option("signed", True)):
+            S, signed = signed_squares(X, symbols)
+            if signed:
+                fits = sparse_fits(np.column_stack([M, S]), [*terms, *signed], y, max_terms, keep)
+                added += [e for e in fits if better_than_base(e, chosen, PRODUCT_GAIN)]
         if bool(options.option("saturating", True)):
             most = min(max_terms, int(options.option("saturating_terms", 4)))
             multiplied = bool(options.option("multiplied", len(names) <= 3))

@@ -1,8 +1,9 @@
 """The term library of the sparse engine: columns of candidate terms over a slot's inputs.
 
 Monomials up to a degree (polynomial and mass-action laws), ``sin``/``cos`` and
-``exp(-x)`` of each input (:func:`library`), and products of an input with a sine or
-cosine and of two sines or cosines (:func:`trig_products`). Each column comes with its
+``exp(-x)`` of each input (:func:`library`), products of an input with a sine or
+cosine and of two sines or cosines (:func:`trig_products`), and signed squares
+``x*|x|`` (:func:`signed_squares`). Each column comes with its
 sympy term; columns that are not finite or constant on the samples are left out.
 """
 
@@ -55,6 +56,21 @@ def trig_products(
             continue
         columns.append(waves[a][0] * waves[b][0])
         terms.append(waves[a][1] * waves[b][1])
+    return usable(columns, terms, keep_first=False)
+
+
+def signed_squares(
+    X: np.ndarray, symbols: Sequence[sympy.Symbol]
+) -> tuple[np.ndarray, list[sympy.Expr]]:
+    """Columns ``[samples, terms]`` and sympy terms ``x*|x|`` of each input that takes both
+    signs on the samples: a quadratic law that keeps the sign of its input (drag against a
+    velocity, head loss along a flow that reverses). For an input of one sign it is
+    ``±x**2``, a monomial already."""
+    inputs = [j for j in range(len(symbols)) if X[:, j].min() < 0 < X[:, j].max()]
+    columns = [X[:, j] * np.abs(X[:, j]) for j in inputs]
+    terms = [symbols[j] * sympy.Abs(symbols[j]) for j in inputs]
+    if not columns:
+        return np.empty((len(X), 0)), []
     return usable(columns, terms, keep_first=False)
 
 
