@@ -39,6 +39,7 @@ import argparse
 import json
 import logging
 import multiprocessing
+import signal
 import statistics
 import tempfile
 import time
@@ -181,14 +182,16 @@ def run_limited(system: OdeSystem, args: argparse.Namespace) -> Outcome:
     process.start()
     sender.close()
     outcome = None
-    if receiver.poll(args.limit_s):
-        try:
-            outcome = receiver.recv()
-        except EOFError:  # the child died without an answer
-            pass
-    process.join(timeout=60 if outcome is not None else 0)  # a finished child cleans up
-    process.kill()
-    process.join()
+    try:
+        if receiver.poll(args.limit_s):
+            try:
+                outcome = receiver.recv()
+            except EOFError:  # the child died without an answer
+                pass
+        process.join(timeout=60 if outcome is not None else 0)  # a finished child cleans up
+    finally:  # also when this process is interrupted or terminated: no child left running
+        process.kill()
+        process.join()
     seconds = time.monotonic() - started
     if outcome is None:
         why = "stopped at the limit" if seconds >= args.limit_s else f"died ({process.exitcode})"
@@ -220,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--keep", default="", help="folder to keep each system's data and run in")
     args = parser.parse_args(argv)
     quiet()
+    signal.signal(signal.SIGTERM, _terminated)
     results: list[Outcome] = []
     try:
         run_systems(args.systems, lambda system: results.append(run_limited(system, args)))
@@ -227,6 +231,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"interrupted after {len(results)} systems", flush=True)
     if results:
         print(summary(results, args.noise), flush=True)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM ends the run as Ctrl-C does, so that the running system's child is killed."""
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
