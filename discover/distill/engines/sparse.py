@@ -122,14 +122,14 @@ class SparseEngine:
         M, terms = library(X, symbols, degree, trig, exp)
         chosen = sparse_fits(M, terms, y, max_terms, keep)
         added: list[Entry] = []
-        if trig and bool(options.option("products", len(names) <= 3)):
-            P, products = trig_products(X, symbols)
-            fits = sparse_fits(np.column_stack([M, P]), [*terms, *products], y, max_terms, keep)
-            added += [e for e in fits if better_than_base(e, chosen, PRODUCT_GAIN)]
-        if bool(options.option("signed", True)):
-            S, signed = signed_squares(X, symbols)
-            if signed:
-                fits = sparse_fits(np.column_stack([M, S]), [*terms, *signed], y, max_terms, keep)
+        extensions = [
+            *([trig_products] if trig and options.option("products", len(names) <= 3) else []),
+            *([signed_squares] if options.option("signed", True) else []),
+        ]
+        for extension in extensions:
+            E, extra = extension(X, symbols)
+            if extra:
+                fits = sparse_fits(np.column_stack([M, E]), [*terms, *extra], y, max_terms, keep)
                 added += [e for e in fits if better_than_base(e, chosen, PRODUCT_GAIN)]
         if bool(options.option("saturating", True)):
             most = min(max_terms, int(options.option("saturating_terms", 4)))
